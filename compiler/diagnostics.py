@@ -1,0 +1,132 @@
+"""Problems as values: every stage returns `Diagnostic`s instead of raising them.
+
+Formatting (text, JSON, GitHub annotations) lives here too, apart from finding problems,
+so one run can report every problem in every file in whichever format the reader needs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Iterable
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+# Stable codes: tools and people match on these, so a code is never reused or renumbered.
+# docs/diagnostics.md explains each one; a test keeps that page and this table in step.
+CODES: dict[str, str] = {
+    # Reading and parsing the file.
+    "RELC001": "file cannot be read",
+    "RELC002": "file is larger than the size limit",
+    "RELC003": "file is not valid UTF-8",
+    "RELC004": "file is empty",
+    "RELC005": "YAML syntax error",
+    "RELC006": "duplicate key",
+    "RELC007": "explicit YAML tag",
+    "RELC008": "YAML directive",
+    "RELC009": "aliases expand past the budget",
+    "RELC010": "nesting deeper than the limit",
+    "RELC011": "more than one YAML document",
+    "RELC012": "mapping key is not a string",
+    # The schema: shapes and types.
+    "RELC101": "required field missing",
+    "RELC102": "unknown field",
+    "RELC103": "wrong type",
+    "RELC104": "value not allowed",
+    "RELC105": "value out of range",
+    "RELC106": "malformed value",
+    "RELC107": "step must be exactly one of shadow or canary",
+    "RELC108": "field not allowed for this provider",
+    # Meaning across fields and files.
+    "RELC201": "name does not match the file name",
+    "RELC202": "duplicate bundle version",
+    "RELC203": "rollout names an unknown bundle",
+    "RELC204": "rollout roles name the same bundle",
+    "RELC205": "canary percentages decrease",
+    "RELC206": "current step out of range",
+    "RELC207": "rollout steps inconsistent with candidate",
+    "RELC208": "trigger threshold not sane for its metric",
+    "RELC209": "route.model used by another release",
+    "RELC210": "duplicate name in a list",
+    "RELC211": "trigger threshold missing or doubled",
+    "RELC212": "relative_mode without relative_to_stable",
+    # Prompt templates.
+    "RELC301": "prompt template path escapes the repository",
+    "RELC302": "prompt template cannot be read",
+    "RELC303": "prompt template sha256 mismatch",
+    "RELC304": "prompt template syntax error",
+    "RELC305": "prompt template uses an undeclared variable",
+    "RELC306": "prompt template uses a construct the sandbox forbids",
+    "RELC307": "prompt template can render unbounded output",
+    # Secrets.
+    "RELC401": "literal secret in a release",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem at one place: path, 1-based line and column, stable code, message."""
+
+    path: str
+    line: int
+    column: int
+    code: str
+    message: str
+    severity: Severity = Severity.ERROR
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"unregistered diagnostic code {self.code}")
+        # Any message may echo input; a literal key in it must never reach a log.
+        from compiler.secrets import redact
+
+        object.__setattr__(self, "message", redact(self.message))
+
+    def as_text(self) -> str:
+        return f"{self.path}:{self.line}:{self.column}: {self.severity.value} {self.code}: {self.message}"
+
+
+def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def format_text(diagnostics: list[Diagnostic]) -> str:
+    return "".join(d.as_text() + "\n" for d in diagnostics)
+
+
+def format_json(diagnostics: list[Diagnostic]) -> str:
+    records = [{**asdict(d), "severity": d.severity.value} for d in diagnostics]
+    return json.dumps(records, indent=2, sort_keys=True) + "\n"
+
+
+def _escape_github_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_github_property(value: str) -> str:
+    return _escape_github_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def format_github(diagnostics: list[Diagnostic]) -> str:
+    """Workflow commands, so each problem shows on its line of the pull request."""
+    lines = []
+    for d in diagnostics:
+        properties = ",".join(
+            f"{key}={_escape_github_property(value)}"
+            for key, value in (
+                ("file", d.path),
+                ("line", str(d.line)),
+                ("col", str(d.column)),
+                ("title", d.code),
+            )
+        )
+        lines.append(f"::{d.severity.value} {properties}::{_escape_github_data(d.message)}\n")
+    return "".join(lines)
+
+
+FORMATTERS = {"text": format_text, "json": format_json, "github": format_github}

@@ -1,0 +1,339 @@
+"""Load one release file safely into plain data with the position of every value.
+
+Parsing uses libyaml's event stream (ruamel.yaml.clib's C parser) and composes the
+values here, so that nothing from the file can construct objects, expand without
+bound or nest without limit, and so every value keeps its line and column for
+diagnostics. Scalars resolve by the YAML 1.2 core schema: `no` is a string.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from compiler.diagnostics import Diagnostic
+
+FieldPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Position:
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class LoadLimits:
+    """Budgets that keep a hostile file from costing more than a normal one."""
+
+    max_bytes: int = 1024 * 1024
+    max_depth: int = 32
+    max_nodes: int = 50_000
+
+
+@dataclass
+class LoadedDocument:
+    """A release file's data, its text, and where each value and key stands in it."""
+
+    path: str
+    text: str
+    data: Any
+    positions: dict[FieldPath, Position] = field(default_factory=dict)
+    key_positions: dict[FieldPath, Position] = field(default_factory=dict)
+
+    def position_of(self, path: FieldPath) -> Position:
+        """The value at `path`, or the nearest enclosing value that has a position."""
+        for end in range(len(path), -1, -1):
+            position = self.positions.get(path[:end])
+            if position is not None:
+                return position
+        return Position(1, 1)
+
+    def key_position_of(self, path: FieldPath) -> Position:
+        """The key of the entry at `path` (where editors put the cursor for it)."""
+        for end in range(len(path), -1, -1):
+            position = self.key_positions.get(path[:end])
+            if position is not None:
+                return position
+        return self.position_of(path)
+
+
+class _LoadError(Exception):
+    def __init__(self, line: int, column: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.line, self.column, self.code, self.message = line, column, code, message
+
+
+# YAML 1.2 core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution).
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_TRUE = re.compile(r"^(?:true|True|TRUE)$")
+_FALSE = re.compile(r"^(?:false|False|FALSE)$")
+_DECIMAL = re.compile(r"^[-+]?[0-9]+$")
+_OCTAL = re.compile(r"^0o[0-7]+$")
+_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_INFINITY = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
+_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
+
+
+def resolve_plain_scalar(text: str) -> Any:
+    """The value of an unquoted scalar under the YAML 1.2 core schema."""
+    if _NULL.match(text):
+        return None
+    if _TRUE.match(text):
+        return True
+    if _FALSE.match(text):
+        return False
+    if _DECIMAL.match(text):
+        return int(text)
+    if _OCTAL.match(text):
+        return int(text[2:], 8)
+    if _HEX.match(text):
+        return int(text[2:], 16)
+    if _FLOAT.match(text):
+        return float(text)
+    if _INFINITY.match(text):
+        return -math.inf if text.startswith("-") else math.inf
+    if _NAN.match(text):
+        return math.nan
+    return text
+
+
+def _describe_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string"
+
+
+class _Composer:
+    """Builds plain values from parser events, enforcing the load limits."""
+
+    def __init__(self, parser: Any, document: LoadedDocument, limits: LoadLimits) -> None:
+        self.parser = parser
+        self.document = document
+        self.limits = limits
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.node_count = 0
+        self.duplicate_keys: list[_LoadError] = []
+
+    def next_event(self) -> Any:
+        return self.parser.get_event()
+
+    def compose_stream(self) -> Any:
+        self.next_event()  # StreamStartEvent
+        event = self.next_event()
+        if type(event).__name__ == "StreamEndEvent":
+            raise _LoadError(1, 1, "RELC004", "file has no YAML content; a release starts with `apiVersion: relc/v1`")
+        self.check_directives(event)
+        value, _ = self.compose_node(self.next_event(), (), depth=0)
+        self.next_event()  # DocumentEndEvent
+        event = self.next_event()
+        if type(event).__name__ != "StreamEndEvent":
+            line, column = _mark(event)
+            raise _LoadError(
+                line, column, "RELC011", "a release file holds one YAML document; remove the second `---` document"
+            )
+        return value
+
+    def check_directives(self, document_start: Any) -> None:
+        line, column = _mark(document_start)
+        version = getattr(document_start, "version", None)
+        if version is not None and tuple(version) != (1, 2):
+            raise _LoadError(
+                line,
+                column,
+                "RELC008",
+                f"`%YAML {'.'.join(map(str, version))}` directive: release files are read as YAML 1.2 "
+                "(where `yes`/`no` are strings, not booleans); remove the directive",
+            )
+        if getattr(document_start, "tags", None):
+            raise _LoadError(line, column, "RELC008", "`%TAG` directives are not allowed in release files; remove it")
+
+    def count_nodes(self, amount: int, event: Any) -> None:
+        self.node_count += amount
+        if self.node_count > self.limits.max_nodes:
+            line, column = _mark(event)
+            raise _LoadError(
+                line,
+                column,
+                "RELC009",
+                f"the document expands to more than {self.limits.max_nodes} values "
+                "(anchors and aliases multiply it); write the values out or reduce the aliases",
+            )
+
+    def reject_tag(self, event: Any) -> None:
+        tag = getattr(event, "tag", None)
+        if tag is not None:
+            tag = tag.replace("tag:yaml.org,2002:", "!!", 1)
+            line, column = _mark(event)
+            raise _LoadError(
+                line,
+                column,
+                "RELC007",
+                f"explicit tag `{tag}` is not allowed: release files hold plain data; remove the tag "
+                "(quote the value if it must be a string)",
+            )
+
+    def compose_node(self, event: Any, path: FieldPath, depth: int) -> tuple[Any, int]:
+        kind = type(event).__name__
+        line, column = _mark(event)
+        self.document.positions[path] = Position(line, column)
+        if kind == "AliasEvent":
+            if event.anchor not in self.anchors:
+                raise _LoadError(line, column, "RELC005", f"alias `*{event.anchor}` names no anchor defined before it")
+            value, size = self.anchors[event.anchor]
+            self.count_nodes(size, event)
+            return value, size
+        self.reject_tag(event)
+        if kind == "ScalarEvent":
+            self.count_nodes(1, event)
+            value = resolve_plain_scalar(event.value) if event.style is None or event.style == "" else event.value
+            result = (value, 1)
+        else:
+            if depth >= self.limits.max_depth:
+                raise _LoadError(
+                    line, column, "RELC010", f"values nest deeper than {self.limits.max_depth} levels; flatten the file"
+                )
+            self.count_nodes(1, event)
+            if kind == "SequenceStartEvent":
+                result = self.compose_sequence(path, depth + 1)
+            else:
+                result = self.compose_mapping(path, depth + 1)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = result
+        return result
+
+    def compose_sequence(self, path: FieldPath, depth: int) -> tuple[list[Any], int]:
+        items: list[Any] = []
+        size = 1
+        while True:
+            event = self.next_event()
+            if type(event).__name__ == "SequenceEndEvent":
+                return items, size
+            value, item_size = self.compose_node(event, path + (len(items),), depth)
+            items.append(value)
+            size += item_size
+
+    def compose_mapping(self, path: FieldPath, depth: int) -> tuple[dict[str, Any], int]:
+        mapping: dict[str, Any] = {}
+        size = 1
+        while True:
+            event = self.next_event()
+            if type(event).__name__ == "MappingEndEvent":
+                return mapping, size
+            key = self.compose_key(event)
+            key_line, key_column = _mark(event)
+            child_path = path + (key,)
+            if key in mapping:
+                first = self.document.key_positions[child_path]
+                self.duplicate_keys.append(
+                    _LoadError(
+                        key_line,
+                        key_column,
+                        "RELC006",
+                        f"duplicate key `{key}` (first defined on line {first.line}); a mapping holds each key once",
+                    )
+                )
+                self.compose_node(self.next_event(), path + (f"{key} (duplicate)",), depth)
+                continue
+            self.document.key_positions[child_path] = Position(key_line, key_column)
+            value, value_size = self.compose_node(self.next_event(), child_path, depth)
+            mapping[key] = value
+            size += value_size
+
+    def compose_key(self, event: Any) -> str:
+        line, column = _mark(event)
+        kind = type(event).__name__
+        if kind != "ScalarEvent":
+            raise _LoadError(line, column, "RELC012", "mapping keys must be plain strings, not collections or aliases")
+        self.reject_tag(event)
+        self.count_nodes(1, event)
+        key = resolve_plain_scalar(event.value) if not event.style else event.value
+        if not isinstance(key, str):
+            raise _LoadError(
+                line,
+                column,
+                "RELC012",
+                f"mapping key `{event.value}` is read as {_describe_scalar(key)}; keys must be strings (quote it)",
+            )
+        return key
+
+
+def _mark(event: Any) -> tuple[int, int]:
+    return event.start_mark.line + 1, event.start_mark.column + 1
+
+
+def _decode(raw: bytes) -> str | _LoadError:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = raw[: error.start]
+        line = before.count(b"\n") + 1
+        column = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", errors="replace")) + 1
+        return _LoadError(line, column, "RELC003", f"byte 0x{raw[error.start]:02x} is not valid UTF-8; save the file as UTF-8")
+    return text.removeprefix("\ufeff")
+
+
+def _parse(text: str, document: LoadedDocument, limits: LoadLimits) -> list[_LoadError]:
+    from ruamel.yaml.cyaml import CParser
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    composer = _Composer(CParser(text), document, limits)
+    try:
+        document.data = composer.compose_stream()
+    except _LoadError as error:
+        return composer.duplicate_keys + [error]
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        problem = " ".join(part for part in (error.context, error.problem) if part)
+        return composer.duplicate_keys + [_LoadError(line, column, "RELC005", f"YAML syntax error: {problem}")]
+    except YAMLError as error:
+        return composer.duplicate_keys + [_LoadError(1, 1, "RELC005", f"YAML syntax error: {error}")]
+    return composer.duplicate_keys
+
+
+def load_bytes(raw: bytes, display_path: str, limits: LoadLimits = LoadLimits()) -> tuple[LoadedDocument | None, list[Diagnostic]]:
+    """Parse a release file's bytes; a document only when no diagnostic was found."""
+
+    def failed(errors: list[_LoadError]) -> tuple[None, list[Diagnostic]]:
+        return None, [Diagnostic(display_path, e.line, e.column, e.code, e.message) for e in errors]
+
+    if len(raw) > limits.max_bytes:
+        return None, [_too_large(display_path, len(raw), limits)]
+    decoded = _decode(raw)
+    if isinstance(decoded, _LoadError):
+        return failed([decoded])
+    if not decoded.strip():
+        return failed([_LoadError(1, 1, "RELC004", "file is empty; a release starts with `apiVersion: relc/v1`")])
+    document = LoadedDocument(path=display_path, text=decoded, data=None)
+    errors = _parse(decoded, document, limits)
+    if errors:
+        return failed(errors)
+    return document, []
+
+
+def load_file(path: Path, display_path: str, limits: LoadLimits = LoadLimits()) -> tuple[LoadedDocument | None, list[Diagnostic]]:
+    """Read and parse one release file, reading no more than the size limit allows."""
+    try:
+        with path.open("rb") as stream:
+            size = path.stat().st_size
+            if size > limits.max_bytes:
+                return None, [_too_large(display_path, size, limits)]
+            raw = stream.read(limits.max_bytes + 1)
+    except OSError as error:
+        return None, [Diagnostic(display_path, 1, 1, "RELC001", f"cannot read the file: {error.strerror or error}")]
+    return load_bytes(raw, display_path, limits)
+
+
+def _too_large(display_path: str, size: int, limits: LoadLimits) -> Diagnostic:
+    return Diagnostic(
+        display_path, 1, 1, "RELC002", f"file is {size} bytes, over the {limits.max_bytes}-byte limit for a release"
+    )

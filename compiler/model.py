@@ -1,0 +1,205 @@
+"""Turn a loaded document into a `Release`, translating schema errors into diagnostics.
+
+Pydantic reports where (a path through the data) and what (an error type); the loaded
+document knows where each path stands in the file. Messages say what was expected,
+what was found, and how to fix it, in the words of the release file, not of Python.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+from compiler.diagnostics import Diagnostic
+from compiler.load import FieldPath, LoadedDocument
+from compiler.spec import DURATION_PATTERN, Release
+
+_PATTERN_HINTS = {
+    DURATION_PATTERN: "a duration such as `90s`, `30m`, `2h` or `1d`",
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$": "lower-case letters, digits and inner dashes, at most 63 characters",
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$": "letters, digits, `.`, `_` and `-`, starting with a letter or digit",
+    r"^[0-9a-f]{64}$": "64 lower-case hex digits",
+    r"^sha256:[0-9a-f]{64}$": "`sha256:` followed by 64 lower-case hex digits",
+    r"^[A-Z_][A-Z0-9_]*$": "an environment variable name such as `OPENAI_API_KEY`",
+    r"^https?://[^\s/]+(?:/\S*)?$": "an http:// or https:// URL",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "a Jinja2 variable name",
+    r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,127}$": "letters, digits and `._/:-`, at most 128 characters",
+}
+
+_TYPE_NAMES = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "model_type": "a mapping",
+    "dict_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+
+_RANGE_ERRORS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than"}
+
+
+def dotted(path: FieldPath) -> str:
+    """`rollout.steps[1].canary`: a path as a reader of the YAML file would write it."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "the document"
+
+
+def describe_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value:g}" if isinstance(value, float) else f"the number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _unwrap(annotation: Any) -> Any:
+    """`X | None` and `Annotated[X, ...]` to `X`."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            non_none = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            if len(non_none) != 1:
+                return annotation
+            annotation = non_none[0]
+        else:
+            return annotation
+
+
+def _model_at(path: FieldPath) -> type[BaseModel] | None:
+    """The spec model class of the value at `path`, if that value is a mapping."""
+    annotation: Any = Release
+    for part in path:
+        annotation = _unwrap(annotation)
+        if isinstance(part, int):
+            args = typing.get_args(annotation)
+            annotation = args[0] if args else None
+            continue
+        field = _field_of(annotation, part)
+        if field is None:
+            return None
+        annotation = field.annotation
+    annotation = _unwrap(annotation)
+    return annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+
+
+def _field_of(model: Any, name: str) -> FieldInfo | None:
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    return model.model_fields.get(name) or next((f for f in model.model_fields.values() if f.alias == name), None)
+
+
+def _bounds(path: FieldPath) -> tuple[Any, Any]:
+    """Lower and upper bounds declared for the field at `path`, for range messages."""
+    if not path or isinstance(path[-1], int):
+        return None, None
+    field = _field_of(_model_at(path[:-1]), path[-1])
+    if field is None:
+        return None, None
+    constraints = list(field.metadata)
+    for arg in typing.get_args(field.annotation):
+        if typing.get_origin(arg) is typing.Annotated:
+            for item in typing.get_args(arg)[1:]:
+                constraints.extend(getattr(item, "metadata", [item]))
+    low = next((getattr(c, a) for c in constraints for a in ("ge", "gt") if getattr(c, a, None) is not None), None)
+    high = next((getattr(c, a) for c in constraints for a in ("le", "lt") if getattr(c, a, None) is not None), None)
+    return low, high
+
+
+def _message(error: dict[str, Any], path: FieldPath, known_fields: list[str]) -> tuple[str, str]:
+    """Code and message for one pydantic error."""
+    kind = error["type"]
+    where = dotted(path)
+    value = error.get("input")
+    context = error.get("ctx") or {}
+    if kind == "missing":
+        return "RELC101", f"`{path[-1]}` is required in {dotted(path[:-1])}"
+    if kind == "extra_forbidden":
+        suggestion = difflib.get_close_matches(str(path[-1]), known_fields, n=1)
+        hint = f"; did you mean `{suggestion[0]}`?" if suggestion else f"; allowed: {', '.join(known_fields)}"
+        return "RELC102", f"unknown field `{path[-1]}` in {dotted(path[:-1])}{hint}"
+    if kind in _TYPE_NAMES:
+        expected = _TYPE_NAMES[kind]
+        hint = ""
+        if kind == "string_type" and isinstance(value, (int, float, bool)):
+            hint = "; quote it to make it a string"
+        if kind in ("int_type", "float_type") and isinstance(value, str) and _looks_numeric(value):
+            hint = "; remove the quotes to make it a number"
+        if kind == "bool_type" and isinstance(value, str):
+            hint = " (YAML 1.2 reads yes/no/on/off as strings: write true or false)"
+        return "RELC103", f"{where} must be {expected}, got {describe_value(value)}{hint}"
+    if kind in ("literal_error", "enum"):
+        return "RELC104", f"{where} must be {context.get('expected', 'an allowed value')}, got {describe_value(value)}"
+    if kind in _RANGE_ERRORS:
+        low, high = _bounds(path)
+        if low is not None and high is not None:
+            return "RELC105", f"{where} must be between {low:g} and {high:g}, got {value}"
+        bound = next(iter(context.values()), "?")
+        relation = {"greater_than_equal": "at least", "greater_than": "more than", "less_than_equal": "at most", "less_than": "less than"}[kind]
+        return "RELC105", f"{where} must be {relation} {bound}, got {value}"
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        if kind == "too_short" and context.get("min_length") == 1:
+            return "RELC105", f"{where} must not be empty"
+        if kind == "string_too_short":
+            return "RELC105", f"{where} must not be empty"
+        limit = context.get("max_length")
+        return "RELC105", f"{where} is too long (at most {limit})"
+    if kind == "string_pattern_mismatch":
+        hint = _PATTERN_HINTS.get(context.get("pattern", ""), f"matching `{context.get('pattern')}`")
+        return "RELC106", f"{where} must be {hint}, got {describe_value(value)}"
+    if kind == "finite_number":
+        return "RELC105", f"{where} must be a finite number, got {value}"
+    if kind == "step_kind":
+        return "RELC107", f"{where}: {error['msg']}"
+    return "RELC103", f"{where}: {error['msg']}"
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _known_fields(path: FieldPath) -> list[str]:
+    owner = _model_at(path)
+    return [field.alias or name for name, field in owner.model_fields.items()] if owner else []
+
+
+def build_release(document: LoadedDocument) -> tuple[Release | None, list[Diagnostic]]:
+    """Validate the document's data against the spec; the release only when it fits."""
+    try:
+        return Release.model_validate(document.data), []
+    except ValidationError as failure:
+        diagnostics = []
+        for error in failure.errors(include_url=False):
+            path = tuple(error["loc"])
+            code, message = _message(error, path, _known_fields(path[:-1]))
+            if error["type"] in ("missing",):
+                position = document.key_position_of(path[:-1]) if path[:-1] else document.position_of(())
+            elif error["type"] == "extra_forbidden":
+                position = document.key_position_of(path)
+            else:
+                position = document.position_of(path)
+            diagnostics.append(Diagnostic(document.path, position.line, position.column, code, message))
+        return None, sorted(set(diagnostics))

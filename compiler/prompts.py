@@ -1,0 +1,292 @@
+"""Check prompt templates: inside the repo, pinned by sha256, and safe to render.
+
+Templates run in Jinja2's `ImmutableSandboxedEnvironment` with `StrictUndefined` and no
+globals. The checks are static, so they hold for every value a serving app will pass,
+not only for sample values: statements, filters and methods come from an allowlist,
+attribute names starting with `_` are refused, and output the template itself can
+multiply (nested literal loops, self-concatenation) is bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from jinja2 import nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MAX_TEMPLATE_BYTES = 256 * 1024
+MAX_STATIC_OUTPUT = 1024 * 1024
+
+ALLOWED_FILTERS = frozenset(
+    "abs capitalize count d default dictsort e escape first float int items join last length list lower map "
+    "max min reject rejectattr reverse round safe select selectattr sort string striptags sum title tojson "
+    "trim truncate unique upper urlencode wordcount".split()
+)
+# Methods that return at most a linear amount of text; anything else (format, center, ljust...) is refused.
+ALLOWED_METHODS = frozenset(
+    "upper lower strip lstrip rstrip title capitalize split splitlines startswith endswith items keys values get".split()
+)
+JINJA_GLOBALS = frozenset({"range", "lipsum", "dict", "cycler", "joiner", "namespace"})
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """A problem found in a template; `line` is the template's line, when there is one."""
+
+    code: str
+    message: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class TemplateAnalysis:
+    """What static analysis learned from one template's text; cached by content."""
+
+    problems: tuple[TemplateProblem, ...]
+    used_variables: dict[str, int]
+
+
+def prompt_environment() -> "ImmutableSandboxedEnvironment":
+    """The environment templates are checked in and serving apps should render in."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    environment = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+    environment.globals.clear()
+    environment.filters = {name: f for name, f in environment.filters.items() if name in ALLOWED_FILTERS}
+    return environment
+
+
+@lru_cache(maxsize=1)
+def _environment() -> "ImmutableSandboxedEnvironment":
+    environment = prompt_environment()
+    # The optimizer folds constants at compile time: `{{ "x" * 10**9 }}` would be built here.
+    environment.optimized = False
+    return environment
+
+
+def resolve_template_path(root: Path, template: str) -> Path | TemplateProblem:
+    """The template's file, refusing any path that could leave the repository."""
+    candidate = PurePosixPath(template)
+    if candidate.is_absolute() or template.startswith("\\") or (len(template) > 1 and template[1] == ":"):
+        return TemplateProblem("RELC301", f"template path `{template}` is absolute; write it relative to the repository root")
+    if ".." in candidate.parts or "\\" in template:
+        return TemplateProblem("RELC301", f"template path `{template}` leaves its folder (`..`); name a file inside the repository")
+    path = root.joinpath(*candidate.parts)
+    real_root = os.path.realpath(root)
+    real_path = os.path.realpath(path)
+    if os.path.commonpath([real_root, real_path]) != real_root:
+        return TemplateProblem(
+            "RELC301", f"template path `{template}` resolves outside the repository through a symbolic link"
+        )
+    return path
+
+
+def read_template(path: Path, template: str) -> bytes | TemplateProblem:
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_TEMPLATE_BYTES + 1)
+    except FileNotFoundError:
+        return TemplateProblem("RELC302", f"template `{template}` does not exist")
+    except OSError as error:
+        return TemplateProblem("RELC302", f"cannot read template `{template}`: {error.strerror or error}")
+    if len(raw) > MAX_TEMPLATE_BYTES:
+        return TemplateProblem("RELC302", f"template `{template}` is over the {MAX_TEMPLATE_BYTES}-byte limit")
+    return raw
+
+
+def sha256_hex(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+@lru_cache(maxsize=4096)
+def analyze_template(raw: bytes) -> TemplateAnalysis:
+    """Parse and statically check a template; the same bytes always give the same result."""
+    from jinja2 import TemplateAssertionError, TemplateSyntaxError, meta
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return TemplateAnalysis((TemplateProblem("RELC302", "template is not valid UTF-8"),), {})
+    try:
+        tree = _environment().parse(text)
+    except TemplateSyntaxError as error:
+        return TemplateAnalysis((TemplateProblem("RELC304", f"template syntax error: {error.message}", error.lineno),), {})
+    problems = list(_forbidden_constructs(tree))
+    undeclared: set[str] = set()
+    if not problems:  # only a template that passed is handed to Jinja's code generator
+        try:
+            undeclared = meta.find_undeclared_variables(tree)
+        except TemplateAssertionError as error:
+            problems.append(TemplateProblem("RELC304", f"template error: {error.message}", error.lineno))
+    used = {name: _first_use(tree, name) for name in sorted(undeclared)}
+    if not problems:
+        bound = _OutputBound().of_nodes(tree.body, {})
+        if bound > MAX_STATIC_OUTPUT:
+            problems.append(
+                TemplateProblem(
+                    "RELC307",
+                    f"template can render over {MAX_STATIC_OUTPUT} bytes before any variable is filled in "
+                    "(nested literal loops or repeated concatenation); keep prompt text linear",
+                )
+            )
+    return TemplateAnalysis(tuple(problems), used)
+
+
+def _first_use(tree: "nodes.Template", name: str) -> int:
+    from jinja2 import nodes
+
+    return min((node.lineno for node in tree.find_all(nodes.Name) if node.name == name), default=1)
+
+
+_ALLOWED_STATEMENTS = (
+    "Output", "For", "If", "Assign", "AssignBlock", "With", "FilterBlock", "Scope", "ScopedEvalContextModifier",
+    "EvalContextModifier",
+)  # fmt: skip
+_REFUSED_EXPRESSIONS = {
+    "Mul": "repetition with `*` can render unbounded output",
+    "Pow": "`**` can compute unbounded values",
+    "Mod": "`%` formatting can pad output without bound",
+}
+
+
+def _forbidden_constructs(tree: "nodes.Template") -> Iterator[TemplateProblem]:
+    from jinja2 import nodes
+
+    for node in tree.find_all(nodes.Node):
+        kind = type(node).__name__
+        line = getattr(node, "lineno", None)
+        if isinstance(node, nodes.Stmt) and kind not in _ALLOWED_STATEMENTS:
+            tag = {"Macro": "macro", "CallBlock": "call", "Block": "block", "Extends": "extends",
+                   "Include": "include", "Import": "import", "FromImport": "from"}.get(kind, kind.lower())  # fmt: skip
+            yield TemplateProblem(
+                "RELC306", f"`{{% {tag} %}}` is not allowed in prompt templates; keep each template self-contained", line
+            )
+        elif kind in _REFUSED_EXPRESSIONS:
+            yield TemplateProblem("RELC307", f"{_REFUSED_EXPRESSIONS[kind]}; prompt templates may not use it", line)
+        elif isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
+            yield TemplateProblem("RELC306", f"attribute `{node.attr}` starts with `_`: the sandbox forbids it", line)
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and str(node.arg.value).startswith("_"):
+            yield TemplateProblem("RELC306", f"item `{node.arg.value}` starts with `_`: the sandbox forbids it", line)
+        elif isinstance(node, (nodes.Filter, nodes.FilterBlock)):
+            name = node.name if isinstance(node, nodes.Filter) else node.filter.name
+            if name not in ALLOWED_FILTERS:
+                yield TemplateProblem(
+                    "RELC306", f"filter `{name}` is not allowed in prompt templates (allowed: {', '.join(sorted(ALLOWED_FILTERS))})", line
+                )
+            for argument in (*getattr(node, "args", []), *(k.value for k in getattr(node, "kwargs", []))):
+                if isinstance(argument, nodes.Const) and isinstance(argument.value, str) and argument.value.startswith("_"):
+                    yield TemplateProblem("RELC306", f"filter argument `{argument.value}` names a private attribute", line)
+        elif isinstance(node, nodes.Test) and node.name not in _environment().tests:
+            yield TemplateProblem("RELC304", f"no test named `{node.name}`", line)
+        elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+            if node.node.attr not in ALLOWED_METHODS and not _is_loop_helper(node.node):
+                yield TemplateProblem(
+                    "RELC306", f"method `{node.node.attr}()` is not allowed in prompt templates", line
+                )
+        elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name) and node.node.name in ("caller", "super", "self"):
+            yield TemplateProblem("RELC306", f"`{node.node.name}()` is not allowed in prompt templates", line)
+        elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name == "self":
+            yield TemplateProblem("RELC306", "`self` is not allowed in prompt templates", line)
+
+
+def _is_loop_helper(attribute: "nodes.Getattr") -> bool:
+    from jinja2 import nodes
+
+    return isinstance(attribute.node, nodes.Name) and attribute.node.name == "loop" and attribute.attr in ("cycle", "changed")
+
+
+class _OutputBound:
+    """Upper bound of the text a template writes itself, not counting variable values.
+
+    Loops over literals multiply their body; `{% set %}` tracks how long each name's
+    literal text can be, so doubling a string by concatenation is counted too.
+    """
+
+    def of_nodes(self, body: list["nodes.Node"], sizes: dict[str, int]) -> int:
+        total = 0
+        for node in body:
+            total += self.of_statement(node, sizes)
+            if total > MAX_STATIC_OUTPUT:
+                return total
+        return total
+
+    def of_statement(self, node: "nodes.Node", sizes: dict[str, int]) -> int:
+        from jinja2 import nodes
+
+        if isinstance(node, nodes.Output):
+            return sum(self.of_expression(child, sizes) for child in node.nodes)
+        if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
+            sizes[node.target.name] = self.of_expression(node.node, sizes)
+            return 0
+        if isinstance(node, nodes.AssignBlock) and isinstance(node.target, nodes.Name):
+            sizes[node.target.name] = self.of_nodes(node.body, dict(sizes))
+            return 0
+        if isinstance(node, nodes.If):
+            branches = [node.body, *(elif_.body for elif_ in node.elif_), node.else_]
+            return max(self.of_nodes(branch, dict(sizes)) for branch in branches)
+        if isinstance(node, nodes.For):
+            return self.of_loop(node, sizes)
+        children = getattr(node, "body", None)
+        return self.of_nodes(children, dict(sizes)) if isinstance(children, list) else 0
+
+    def of_loop(self, node: "nodes.For", sizes: dict[str, int]) -> int:
+        from jinja2 import nodes
+
+        iterations = len(node.iter.items) if isinstance(node.iter, (nodes.List, nodes.Tuple, nodes.Dict)) else 1
+        if isinstance(node.iter, nodes.Const) and isinstance(node.iter.value, str):
+            iterations = len(node.iter.value)
+        total = 0
+        loop_sizes = dict(sizes)
+        for _ in range(max(iterations, 1)):
+            before = dict(loop_sizes)
+            once = self.of_nodes(node.body, loop_sizes)
+            total += once
+            if loop_sizes == before:
+                # The body no longer grows anything: every remaining pass writes the same.
+                return total + once * (iterations - _ - 1) + self.of_nodes(node.else_, dict(sizes))
+            if total > MAX_STATIC_OUTPUT:
+                return total
+        return total + self.of_nodes(node.else_, dict(sizes))
+
+    def of_expression(self, node: "nodes.Node", sizes: dict[str, int]) -> int:
+        from jinja2 import nodes
+
+        if isinstance(node, nodes.TemplateData):
+            return len(node.data)
+        if isinstance(node, nodes.Const):
+            return len(str(node.value))
+        if isinstance(node, nodes.Name):
+            return sizes.get(node.name, 0)
+        if isinstance(node, nodes.Concat):
+            return sum(self.of_expression(child, sizes) for child in node.nodes)
+        if isinstance(node, nodes.Add):
+            return self.of_expression(node.left, sizes) + self.of_expression(node.right, sizes)
+        if isinstance(node, (nodes.List, nodes.Tuple)):
+            return sum(self.of_expression(child, sizes) + 2 for child in node.items)
+        if isinstance(node, nodes.CondExpr):
+            return max(self.of_expression(node.expr1, sizes), self.of_expression(node.expr2, sizes) if node.expr2 else 0)
+        if isinstance(node, nodes.Filter) and node.node is not None:
+            return self.of_expression(node.node, sizes) + sum(self.of_expression(arg, sizes) for arg in node.args)
+        return 0
+
+
+def check_variables(analysis: TemplateAnalysis, declared: list[str]) -> list[TemplateProblem]:
+    """Every variable the template reads must be declared by the bundle."""
+    problems = []
+    for name, line in analysis.used_variables.items():
+        if name in declared:
+            continue
+        if name in JINJA_GLOBALS:
+            message = f"`{name}` is not available in prompt templates (they run with no globals)"
+        else:
+            listed = ", ".join(declared) if declared else "none"
+            message = f"variable `{name}` is not declared in prompt.variables (declared: {listed}); declare it or remove it"
+        problems.append(TemplateProblem("RELC305", message, line))
+    return problems

@@ -1,0 +1,38 @@
+"""The published JSON Schema of release files, generated from the spec models.
+
+Editors use it (through the `yaml-language-server: $schema=` comment) to complete and
+check release files; a test keeps the committed copy equal to what this produces.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+SCHEMA_PATH = Path("schemas") / "release.schema.json"
+SCHEMA_ID = "https://relc.dev/schemas/release.schema.json"
+
+
+def release_schema() -> dict:
+    from compiler.spec import Release
+
+    schema = Release.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        **schema,
+    }
+
+
+def schema_text() -> str:
+    """The schema as committed: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(release_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def write_schema(root: Path) -> Path:
+    """Write the schema with an atomic replace, so a reader never sees half a file."""
+    from compiler.emit import write_atomically
+
+    target = root / SCHEMA_PATH
+    write_atomically(target, schema_text().encode("utf-8"))
+    return target

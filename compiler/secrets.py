@@ -1,0 +1,63 @@
+"""Find literal credentials in release files and keep them out of every message.
+
+Keys belong in environment variables named by `model.api_key_env`; a key pasted into a
+release file is in Git history for good. The scan reads raw text, comments included.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SecretKind:
+    label: str
+    pattern: re.Pattern[str]
+
+
+# Ordered so the most specific label wins where patterns overlap (sk-ant- before sk-).
+SECRET_KINDS: tuple[SecretKind, ...] = tuple(
+    SecretKind(label, re.compile(pattern))
+    for label, pattern in (
+        ("Anthropic API key", r"\bsk-ant-[A-Za-z0-9_\-]{20,}"),
+        ("OpenAI API key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"),
+        ("AWS access key id", r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+        ("Google API key", r"\bAIza[0-9A-Za-z_\-]{35}"),
+        ("GitHub token", r"\b(?:ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{30,}"),
+        ("Hugging Face token", r"\bhf_[A-Za-z0-9]{30,}"),
+        ("Slack token", r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
+        ("Groq API key", r"\bgsk_[A-Za-z0-9]{40,}"),
+        ("private key", r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"),
+    )
+)
+
+_ANY_SECRET = re.compile("|".join(f"(?:{kind.pattern.pattern})" for kind in SECRET_KINDS))
+
+
+@dataclass(frozen=True)
+class SecretFinding:
+    line: int
+    column: int
+    label: str
+
+
+def find_secrets(text: str) -> list[SecretFinding]:
+    """Every literal credential in `text`, with its 1-based position; never its value."""
+    findings = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not _ANY_SECRET.search(line):
+            continue
+        taken: list[tuple[int, int]] = []
+        for kind in SECRET_KINDS:
+            for match in kind.pattern.finditer(line):
+                if any(start <= match.start() < end for start, end in taken):
+                    continue
+                taken.append(match.span())
+                findings.append(SecretFinding(line_number, match.start() + 1, kind.label))
+    return sorted(findings, key=lambda f: (f.line, f.column))
+
+
+def redact(text: str) -> str:
+    """Replace every credential-looking substring so messages can be printed safely."""
+    return _ANY_SECRET.sub("[REDACTED]", text)

@@ -1,0 +1,313 @@
+"""Check release files: load, fit the spec, then every rule that relates fields and files.
+
+Each rule is a small generator of diagnostics with its own stable code, so one run
+reports every problem in every file. Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from compiler import prompts
+from compiler.diagnostics import Diagnostic, has_errors
+from compiler.load import FieldPath, LoadedDocument, LoadLimits, load_bytes
+from compiler.model import build_release, dotted
+from compiler.secrets import find_secrets
+from compiler.spec import METRICS, SELF_HOSTED_PROVIDERS, Release, duration_seconds
+
+
+@dataclass(frozen=True)
+class CheckedRelease:
+    """A release that passed every check, with the document it came from."""
+
+    path: str
+    document: LoadedDocument
+    release: Release
+
+
+@dataclass
+class ValidationResult:
+    releases: list[CheckedRelease] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+
+class _Reporter:
+    """Makes diagnostics for one document, placed at the value or key a path names."""
+
+    def __init__(self, document: LoadedDocument) -> None:
+        self.document = document
+
+    def at(self, path: FieldPath, code: str, message: str) -> Diagnostic:
+        position = self.document.position_of(path)
+        return Diagnostic(self.document.path, position.line, position.column, code, message)
+
+    def at_key(self, path: FieldPath, code: str, message: str) -> Diagnostic:
+        position = self.document.key_position_of(path)
+        return Diagnostic(self.document.path, position.line, position.column, code, message)
+
+
+Rule = Callable[[Release, _Reporter], Iterable[Diagnostic]]
+
+
+def _name_matches_file(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    stem = Path(report.document.path).name.removesuffix(".yaml").removesuffix(".yml")
+    if release.name != stem:
+        yield report.at(
+            ("name",), "RELC201", f"name `{release.name}` does not match the file name; rename the file to `{release.name}.yaml` or the release to `{stem}`"
+        )
+
+
+def _unique_lists(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    lists: list[tuple[FieldPath, list[str], str]] = [
+        (("bundles",), [bundle.version for bundle in release.bundles], "version"),
+        (("triggers",), [trigger.name for trigger in release.triggers], "name"),
+        (("route", "gateways"), list(release.route.gateways), ""),
+        (("owners",), list(release.owners), ""),
+    ]
+    lists += [
+        (("bundles", index, "prompt", "variables"), list(bundle.prompt.variables), "")
+        for index, bundle in enumerate(release.bundles)
+    ]
+    for path, values, key in lists:
+        seen: dict[str, int] = {}
+        for index, value in enumerate(values):
+            if value not in seen:
+                seen[value] = index
+                continue
+            item_path = path + (index, key) if key else path + (index,)
+            code = "RELC202" if path == ("bundles",) else "RELC210"
+            what = "bundle version" if code == "RELC202" else f"entry in {dotted(path)}"
+            yield report.at(item_path, code, f"duplicate {what} `{value}` (also {dotted(path)}[{seen[value]}]); each must be unique")
+
+
+def _rollout_references(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    versions = [bundle.version for bundle in release.bundles]
+    roles = {"stable": release.rollout.stable, "candidate": release.rollout.candidate, "previous": release.rollout.previous}
+    for role, version in roles.items():
+        if version is not None and version not in versions:
+            yield report.at(
+                ("rollout", role), "RELC203", f"rollout.{role} names bundle `{version}`, which is not in bundles (have: {', '.join(versions)})"
+            )
+    named = [(role, version) for role, version in roles.items() if version is not None]
+    counts = Counter(version for _, version in named)
+    for role, version in named:
+        if counts[version] > 1 and role != "stable":
+            others = [other for other, v in named if v == version and other != role]
+            yield report.at(
+                ("rollout", role), "RELC204", f"rollout.{role} and rollout.{others[0]} both name `{version}`; each role needs its own bundle"
+            )
+
+
+def _rollout_steps(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    rollout = release.rollout
+    if rollout.candidate is not None and not rollout.steps:
+        yield report.at(
+            ("rollout", "candidate"), "RELC207", "a candidate needs rollout.steps to say how it is rolled out, e.g. `- {canary: 10, hold: 30m}`"
+        )
+    if rollout.candidate is None and rollout.step is not None:
+        yield report.at(("rollout", "step"), "RELC207", "rollout.step is set but there is no candidate; remove step or set a candidate")
+    if rollout.step is not None and rollout.steps and rollout.step > len(rollout.steps):
+        yield report.at(
+            ("rollout", "step"), "RELC206", f"rollout.step is {rollout.step} but there are only {len(rollout.steps)} steps (counted from 1)"
+        )
+    last_canary: tuple[int, float] | None = None
+    for index, step in enumerate(rollout.steps):
+        if step.canary is None:
+            continue
+        if last_canary is not None and step.canary < last_canary[1]:
+            yield report.at(
+                ("rollout", "steps", index, "canary"),
+                "RELC205",
+                f"canary steps must not decrease: {step.canary:g}% after {last_canary[1]:g}% in steps[{last_canary[0]}]",
+            )
+        last_canary = (index, step.canary)
+
+
+def _provider_fields(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    for index, bundle in enumerate(release.bundles):
+        model, path = bundle.model, ("bundles", index, "model")
+        if model.provider in SELF_HOSTED_PROVIDERS:
+            for needed in ("api_base", "weights_digest"):
+                if getattr(model, needed) is None:
+                    yield report.at_key(
+                        path, "RELC101", f"`{needed}` is required in {dotted(path)} for the self-hosted provider `{model.provider}`"
+                    )
+        elif model.weights_digest is not None:
+            yield report.at(
+                path + ("weights_digest",), "RELC108", f"weights_digest pins self-hosted weights; provider `{model.provider}` serves its own, remove it"
+            )
+        if model.provider == "azure" and model.api_base is None:
+            yield report.at_key(path, "RELC101", f"`api_base` is required in {dotted(path)} for provider `azure`")
+        if bundle.serving.timeout and duration_seconds(bundle.serving.timeout) <= 0:
+            yield report.at(("bundles", index, "serving", "timeout"), "RELC105", "serving.timeout must be longer than 0s")
+
+
+def _threshold_problem(unit: str, mode: str | None, value: float) -> str | None:
+    if mode == "ratio":
+        return None if value > 0 else "a ratio to stable must be above 0"
+    if mode == "difference":
+        if unit in ("rate", "score") and not -1 <= value <= 1:
+            return "a difference of fractions must be between -1 and 1"
+        return None
+    if unit in ("rate", "score") and not 0 <= value <= 1:
+        return f"a {unit} is a fraction between 0 and 1 (write 2% as 0.02)"
+    if unit == "seconds" and value <= 0:
+        return "a latency in seconds must be above 0"
+    if unit == "count" and value < 0:
+        return "a count cannot be negative"
+    return None
+
+
+def _triggers(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    for index, trigger in enumerate(release.triggers):
+        path = ("triggers", index)
+        if (trigger.max is None) == (trigger.min is None):
+            which = "both" if trigger.max is not None else "neither"
+            yield report.at(path, "RELC211", f"trigger `{trigger.name}` has {which} of `max` and `min`; give exactly one threshold")
+        if trigger.relative_mode is not None and not trigger.relative_to_stable:
+            yield report.at(
+                path + ("relative_mode",), "RELC212", "relative_mode applies only with `relative_to_stable: true`"
+            )
+        mode = (trigger.relative_mode or "difference") if trigger.relative_to_stable else None
+        unit = METRICS[trigger.metric].unit
+        for bound in ("max", "min"):
+            value = getattr(trigger, bound)
+            problem = None if value is None else _threshold_problem(unit, mode, value)
+            if problem:
+                yield report.at(
+                    path + (bound,), "RELC208", f"{bound}: {value:g} is not a sane threshold for {trigger.metric}: {problem}"
+                )
+        if duration_seconds(trigger.window) <= 0:
+            yield report.at(path + ("window",), "RELC105", "window must be longer than 0s")
+
+
+RULES: tuple[Rule, ...] = (_name_matches_file, _unique_lists, _rollout_references, _rollout_steps, _provider_fields, _triggers)
+
+
+def _prompt_diagnostics(release: Release, report: _Reporter, root: Path) -> Iterator[Diagnostic]:
+    """Template problems, placed in the template file where a line is known."""
+    for index, bundle in enumerate(release.bundles):
+        ref, path = bundle.prompt, ("bundles", index, "prompt")
+        where = f"{report.document.path} bundle `{bundle.version}`"
+        resolved = prompts.resolve_template_path(root, ref.template)
+        raw = resolved if isinstance(resolved, prompts.TemplateProblem) else prompts.read_template(resolved, ref.template)
+        if isinstance(raw, prompts.TemplateProblem):
+            yield report.at(path + ("template",), raw.code, raw.message)
+            continue
+        actual = prompts.sha256_hex(raw)
+        if actual != ref.sha256:
+            yield report.at(
+                path + ("sha256",),
+                "RELC303",
+                f"`{ref.template}` has sha256 {actual}, but the bundle pins {ref.sha256}: for a new bundle set the pin "
+                "to the file's digest; for a published one restore the file and publish the change as a new version",
+            )
+        analysis = prompts.analyze_template(raw)
+        for problem in (*analysis.problems, *prompts.check_variables(analysis, ref.variables)):
+            template_path = Path(ref.template).as_posix()
+            yield Diagnostic(template_path, problem.line or 1, 1, problem.code, f"{problem.message} (used by {where})")
+
+
+def _secret_diagnostics(display_path: str, text: str) -> list[Diagnostic]:
+    return [
+        Diagnostic(
+            display_path,
+            finding.line,
+            finding.column,
+            "RELC401",
+            f"this looks like a literal {finding.label}; remove it from the file (and rotate it: Git keeps history) "
+            "and name the environment variable that holds it in model.api_key_env",
+        )
+        for finding in find_secrets(text)
+    ]
+
+
+def validate_release_bytes(
+    raw: bytes, display_path: str, root: Path, limits: LoadLimits = LoadLimits()
+) -> tuple[CheckedRelease | None, list[Diagnostic]]:
+    """Every check that needs only this file (and its templates)."""
+    secrets = _secret_diagnostics(display_path, raw.decode("utf-8", errors="replace")) if len(raw) <= limits.max_bytes else []
+    document, diagnostics = load_bytes(raw, display_path, limits)
+    if document is None:
+        return None, sorted(set(diagnostics + secrets))
+    release, diagnostics = build_release(document)
+    if release is None:
+        return None, sorted(set(diagnostics + secrets))
+    report = _Reporter(document)
+    for rule in RULES:
+        diagnostics.extend(rule(release, report))
+    diagnostics.extend(_prompt_diagnostics(release, report, root))
+    diagnostics = sorted(set(diagnostics + secrets))
+    if has_errors(diagnostics):
+        return None, diagnostics
+    return CheckedRelease(display_path, document, release), diagnostics
+
+
+def validate_release_file(path: Path, root: Path, limits: LoadLimits = LoadLimits()) -> tuple[CheckedRelease | None, list[Diagnostic]]:
+    display_path = display(path)
+    try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            message = f"file is {size} bytes, over the {limits.max_bytes}-byte limit for a release"
+            return None, [Diagnostic(display_path, 1, 1, "RELC002", message)]
+        raw = path.read_bytes()
+    except OSError as error:
+        return None, [Diagnostic(display_path, 1, 1, "RELC001", f"cannot read the file: {error.strerror or error}")]
+    return validate_release_bytes(raw, display_path, root, limits)
+
+
+def _unique_route_models(releases: list[CheckedRelease]) -> Iterator[Diagnostic]:
+    first_by_model: dict[str, CheckedRelease] = {}
+    for checked in sorted(releases, key=lambda c: c.path):
+        model = checked.release.route.model
+        if model in first_by_model:
+            position = checked.document.position_of(("route", "model"))
+            yield Diagnostic(
+                checked.path, position.line, position.column, "RELC209",
+                f"route.model `{model}` is already served by {first_by_model[model].path}; clients could not tell them apart",
+            )  # fmt: skip
+        else:
+            first_by_model[model] = checked
+
+
+def discover_release_files(paths: list[Path]) -> list[Path]:
+    """Files named on the command line, and the `*.yaml` files in named folders, sorted."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            files.append(path)
+    return files
+
+
+def display(path: Path) -> str:
+    """A path as the user would type it: relative to the working folder when inside it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def validate_paths(paths: list[Path], root: Path, limits: LoadLimits = LoadLimits()) -> ValidationResult:
+    """Check every release file under `paths`; prompt templates resolve against `root`."""
+    result = ValidationResult()
+    for path in discover_release_files(paths):
+        checked, diagnostics = validate_release_file(path, root, limits)
+        result.diagnostics.extend(diagnostics)
+        if checked is not None:
+            result.releases.append(checked)
+    cross = list(_unique_route_models(result.releases))
+    if cross:
+        failed = {d.path for d in cross}
+        result.releases = [c for c in result.releases if c.path not in failed]
+        result.diagnostics.extend(cross)
+    result.diagnostics = sorted(set(result.diagnostics), key=lambda d: (d.path, d.line, d.column, d.code, d.message))
+    return result
