@@ -1,0 +1,112 @@
+"""The `relc` command as users run it: exit codes, formats, help, and no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from compiler.cli import main
+from tests.conftest import CASES, run_relc, snapshot
+
+
+def test_the_example_releases_are_valid(example_repo: Path) -> None:
+    result = run_relc("validate", cwd=example_repo)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "3 release(s) valid" in result.stderr
+
+
+def test_an_invalid_release_exits_1_with_file_line_col(example_repo: Path) -> None:
+    release = example_repo / "releases" / "support-chat.yaml"
+    text = release.read_text().replace("{canary: 50, hold: 2h}", "{canary: 140, hold: 2h}")
+    release.write_text(text)
+    line_number, line = next((n, line) for n, line in enumerate(text.splitlines(), 1) if "canary: 140" in line)
+    column = line.index("140") + 1
+    result = run_relc("validate", cwd=example_repo)
+    assert result.returncode == 1
+    assert result.stdout == (
+        f"releases/support-chat.yaml:{line_number}:{column}: error RELC105: "
+        "rollout.steps[2].canary must be between 0 and 100, got 140\n"
+    )
+
+
+def test_all_problems_in_all_files_are_reported_in_one_run(example_repo: Path) -> None:
+    for name in ("support-chat", "code-review"):
+        release = example_repo / "releases" / f"{name}.yaml"
+        release.write_text(release.read_text().replace("kind: Release", "kind: Releases").replace("owners:", "owner:"))
+    result = run_relc("validate", "--format", "json", cwd=example_repo)
+    assert result.returncode == 1
+    records = json.loads(result.stdout)
+    assert {(r["path"], r["code"]) for r in records} == {
+        (f"releases/{name}.yaml", code) for name in ("support-chat", "code-review") for code in ("RELC101", "RELC102", "RELC104")
+    }
+    assert set(records[0]) == {"path", "line", "column", "code", "severity", "message"}
+
+
+def test_github_format_annotates_pull_request_lines() -> None:
+    result = run_relc("validate", "--format", "github", "invalid/canary-over-100.yaml", cwd=CASES)
+    assert result.returncode == 1
+    assert result.stdout == (
+        "::error file=invalid/canary-over-100.yaml,line=26,col=16,title=RELC105::"
+        "rollout.steps[2].canary must be between 0 and 100, got 140\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["billion-laughs", "python-object-tag", "deep-nesting", "non-utf8", "empty", "yaml-1-1-directive",
+     "template-attr-filter", "template-string-repetition", "two-documents", "list-at-top"],
+)  # fmt: skip
+def test_hostile_input_fails_cleanly_and_writes_nothing(case: str, tmp_path: Path) -> None:
+    shutil.copytree(CASES, tmp_path / "cases", symlinks=True)
+    before = snapshot(tmp_path)
+    result = run_relc("validate", f"invalid/{case}.yaml", cwd=tmp_path / "cases")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr + result.stdout
+    assert f"invalid/{case}.yaml:" in result.stdout or f"hostile/{case}.j2:" in result.stdout
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("output_format", ["text", "json", "github"])
+def test_secrets_are_never_printed(output_format: str) -> None:
+    secret = "sk-proj-" + "EXAMPLE0" * 5
+    result = run_relc("validate", "--format", output_format, "invalid/secret-in-key-field.yaml", cwd=CASES)
+    assert result.returncode == 1
+    assert "RELC401" in result.stdout
+    assert secret[:12] not in result.stdout + result.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert run_relc("validate", "no-such-folder", cwd=tmp_path).returncode == 2
+    assert run_relc("validate", "--format", "xml", cwd=tmp_path).returncode == 2
+    assert run_relc("no-such-command", cwd=tmp_path).returncode == 2
+    assert run_relc(cwd=tmp_path).returncode == 2
+    missing = run_relc("validate", cwd=tmp_path)
+    assert missing.returncode == 2 and "no such file or folder: releases" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_directory_option_runs_as_if_started_there(example_repo: Path, tmp_path: Path) -> None:
+    result = run_relc("-C", str(example_repo), "validate", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert run_relc("-C", str(tmp_path / "nowhere"), "validate", cwd=tmp_path).returncode == 2
+
+
+def test_help_explains_commands_formats_and_exit_status(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["validate", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for phrase in ("--format", "github", "exit status", "FILE:LINE:COL"):
+        assert phrase in text
+    assert run_relc("--version", cwd=CASES).stdout.startswith("relc ")
+
+
+def test_validate_runs_in_process_as_a_library_call(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(CASES)
+    assert main(["validate", "valid/full.yaml", "valid/minimal.yaml"]) == 0
+    assert main(["validate", "valid/full.yaml", "invalid/rate-over-one.yaml"]) == 1
+    assert "RELC208" in capsys.readouterr().out

@@ -1,0 +1,67 @@
+"""Prompt templates: what the static checks accept, and that the sandbox agrees at render time."""
+
+from __future__ import annotations
+
+import pytest
+from jinja2.exceptions import SecurityError, UndefinedError
+
+from compiler.prompts import analyze_template, check_variables, prompt_environment
+
+RICH_TEMPLATE = """\
+{% set greeting = "Hello " ~ name|title %}{{ greeting }}.
+{% for passage in passages %}[{{ loop.index }}] {{ passage.title|upper }}: {{ passage.text|truncate(80) }}
+{% else %}No passages.
+{% endfor %}{% if tier == "enterprise" %}Priority support.{% endif %}
+{{ question|trim }} {{ tags|join(", ") }} {{ passages|length }} {{ question.strip().lower() }}
+"""
+
+
+def test_a_rich_but_safe_template_passes_and_renders_in_the_sandbox() -> None:
+    analysis = analyze_template(RICH_TEMPLATE.encode())
+    assert analysis.problems == ()
+    declared = ["name", "passages", "tier", "question", "tags"]
+    assert sorted(analysis.used_variables) == sorted(declared)
+    assert check_variables(analysis, declared) == []
+    text = prompt_environment().from_string(RICH_TEMPLATE).render(
+        name="ada", passages=[{"title": "reset", "text": "Hold the button."}], tier="enterprise",
+        question=" How? ", tags=["a", "b"],
+    )  # fmt: skip
+    assert "Hello Ada." in text and "[1] RESET: Hold the button." in text and "Priority support." in text
+
+
+def test_undeclared_variables_are_reported_with_their_line() -> None:
+    analysis = analyze_template(b"line one\n{{ question }}\n{{ customer }}\n")
+    problems = check_variables(analysis, ["question"])
+    assert [(p.code, p.line) for p in problems] == [("RELC305", 3)]
+    assert "customer" in problems[0].message
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{{ x.__class__ }}", "{{ x|attr('__class__') }}", "{{ '{0.__class__}'.format(x) }}"],
+)
+def test_what_the_static_check_refuses_the_sandbox_also_refuses(template: str) -> None:
+    assert analyze_template(template.encode()).problems, template
+    with pytest.raises(SecurityError):
+        environment = prompt_environment()
+        environment.filters["attr"] = __import__("jinja2").filters.do_attr  # as an unrestricted environment has it
+        environment.from_string(template).render(x="text")
+
+
+def test_the_rendering_environment_has_no_globals_and_strict_undefined() -> None:
+    environment = prompt_environment()
+    assert environment.globals == {}
+    assert "format" not in environment.filters and "attr" not in environment.filters
+    with pytest.raises(UndefinedError):
+        environment.from_string("{{ missing }}").render()
+
+
+def test_literal_loops_are_fine_while_their_output_stays_small() -> None:
+    small = "{% for a in [1,2,3] %}{% for b in [1,2,3] %}{{ a }}{{ b }} {% endfor %}{% endfor %}"
+    assert analyze_template(small.encode()).problems == ()
+    large = "{% for a in " + str(list(range(1000))) + " %}{% for b in " + str(list(range(1000))) + " %}xx{% endfor %}{% endfor %}"
+    assert [p.code for p in analyze_template(large.encode()).problems] == ["RELC307"]
+
+
+def test_a_template_that_is_not_utf8_is_reported() -> None:
+    assert [p.code for p in analyze_template(b"\xff{{ x }}").problems] == ["RELC302"]

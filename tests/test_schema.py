@@ -1,0 +1,82 @@
+"""The published JSON Schema: current, documented, and agreeing with the models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from compiler.load import load_file
+from compiler.schema import SCHEMA_PATH, schema_text
+from tests.conftest import CASES, REPO, run_relc
+
+SCHEMA = json.loads((REPO / SCHEMA_PATH).read_text())
+
+
+def test_committed_schema_is_what_the_models_generate() -> None:
+    assert (REPO / SCHEMA_PATH).read_text() == schema_text(), "schemas/ is stale: run `relc schema` and commit it"
+
+
+def test_schema_check_command_detects_a_stale_schema(example_repo: Path) -> None:
+    assert run_relc("schema", "--check", cwd=example_repo).returncode == 0
+    (example_repo / SCHEMA_PATH).write_text("{}\n")
+    stale = run_relc("schema", "--check", cwd=example_repo)
+    assert stale.returncode == 1 and "stale" in stale.stderr
+    assert run_relc("schema", cwd=example_repo).returncode == 0
+    assert (example_repo / SCHEMA_PATH).read_text() == schema_text()
+
+
+def _properties(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for owner_name, owner in [("Release", schema), *schema["$defs"].items()]:
+        for name, definition in owner.get("properties", {}).items():
+            yield f"{owner_name}.{name}", definition
+
+
+def _is_object(definition: dict[str, Any]) -> bool:
+    options = definition.get("anyOf", [definition])
+    return any("$ref" in option or option.get("type") == "array" and "$ref" in option.get("items", {}) for option in options)
+
+
+def test_every_field_has_a_description_and_every_value_field_examples() -> None:
+    for name, definition in _properties(SCHEMA):
+        assert definition.get("description"), f"{name} has no description"
+        if not _is_object(definition):
+            assert definition.get("examples"), f"{name} has no examples"
+
+
+def test_every_example_in_the_schema_is_valid_for_its_field() -> None:
+    for name, definition in _properties(SCHEMA):
+        validator = Draft202012Validator({"$defs": SCHEMA["$defs"], **definition})
+        for example in definition.get("examples", []):
+            errors = list(validator.iter_errors(example))
+            assert not errors, f"{name} example {example!r}: {errors[0].message}"
+
+
+def _data(path: Path) -> Any:
+    document, diagnostics = load_file(path, path.name)
+    assert document is not None, diagnostics
+    return document.data
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "releases").glob("*.yaml")) + sorted((CASES / "valid").glob("*.yaml")), ids=lambda p: p.stem
+)
+def test_valid_releases_fit_the_published_schema(path: Path) -> None:
+    Draft202012Validator(SCHEMA).validate(_data(path))
+
+
+# Cases whose problem is one of shape or type: editors using the schema must flag them too.
+SCHEMA_LEVEL_CASES = [
+    "bad-duration", "bad-env-var-name", "bad-sha256", "canary-over-100", "empty-owners", "list-at-top", "list-for-route",
+    "missing-field", "number-for-version", "step-both-kinds", "step-neither-kind", "string-for-number",
+    "temperature-out-of-range", "unknown-field", "unknown-gateway", "wrong-api-version", "yes-no-is-not-bool",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", SCHEMA_LEVEL_CASES)
+def test_schema_level_mistakes_are_rejected_by_the_published_schema(case: str) -> None:
+    errors = list(Draft202012Validator(SCHEMA).iter_errors(_data(CASES / "invalid" / f"{case}.yaml")))
+    assert errors, f"the published schema accepts {case}"
