@@ -12,15 +12,14 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler.diagnostics import Diagnostic
 
 FieldPath = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     line: int
     column: int
 
@@ -79,8 +78,13 @@ _INFINITY = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 
 
+_MAY_NOT_BE_STRING = frozenset("0123456789+-.~nNtTfF")
+
+
 def resolve_plain_scalar(text: str) -> Any:
     """The value of an unquoted scalar under the YAML 1.2 core schema."""
+    if text and text[0] not in _MAY_NOT_BE_STRING:
+        return text  # the common case, decided without a regular expression
     if _NULL.match(text):
         return None
     if _TRUE.match(text):
@@ -116,26 +120,27 @@ class _Composer:
     """Builds plain values from parser events, enforcing the load limits."""
 
     def __init__(self, parser: Any, document: LoadedDocument, limits: LoadLimits) -> None:
+        from ruamel.yaml import events
+
+        self.events = events
         self.parser = parser
+        self.next_event = parser.get_event
         self.document = document
         self.limits = limits
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.node_count = 0
         self.duplicate_keys: list[_LoadError] = []
 
-    def next_event(self) -> Any:
-        return self.parser.get_event()
-
     def compose_stream(self) -> Any:
         self.next_event()  # StreamStartEvent
         event = self.next_event()
-        if type(event).__name__ == "StreamEndEvent":
+        if type(event) is self.events.StreamEndEvent:
             raise _LoadError(1, 1, "RELC004", "file has no YAML content; a release starts with `apiVersion: relc/v1`")
         self.check_directives(event)
         value, _ = self.compose_node(self.next_event(), (), depth=0)
         self.next_event()  # DocumentEndEvent
         event = self.next_event()
-        if type(event).__name__ != "StreamEndEvent":
+        if type(event) is not self.events.StreamEndEvent:
             line, column = _mark(event)
             raise _LoadError(
                 line, column, "RELC011", "a release file holds one YAML document; remove the second `---` document"
@@ -158,15 +163,16 @@ class _Composer:
 
     def count_nodes(self, amount: int, event: Any) -> None:
         self.node_count += amount
-        if self.node_count > self.limits.max_nodes:
-            line, column = _mark(event)
-            raise _LoadError(
-                line,
-                column,
-                "RELC009",
-                f"the document expands to more than {self.limits.max_nodes} values "
-                "(anchors and aliases multiply it); write the values out or reduce the aliases",
-            )
+        if self.node_count <= self.limits.max_nodes:
+            return
+        line, column = _mark(event)
+        raise _LoadError(
+            line,
+            column,
+            "RELC009",
+            f"the document expands to more than {self.limits.max_nodes} values "
+            "(anchors and aliases multiply it); write the values out or reduce the aliases",
+        )
 
     def reject_tag(self, event: Any) -> None:
         tag = getattr(event, "tag", None)
@@ -182,19 +188,21 @@ class _Composer:
             )
 
     def compose_node(self, event: Any, path: FieldPath, depth: int) -> tuple[Any, int]:
-        kind = type(event).__name__
-        line, column = _mark(event)
+        kind = type(event)
+        mark = event.start_mark
+        line, column = mark.line + 1, mark.column + 1
         self.document.positions[path] = Position(line, column)
-        if kind == "AliasEvent":
+        if kind is self.events.AliasEvent:
             if event.anchor not in self.anchors:
                 raise _LoadError(line, column, "RELC005", f"alias `*{event.anchor}` names no anchor defined before it")
             value, size = self.anchors[event.anchor]
             self.count_nodes(size, event)
             return value, size
-        self.reject_tag(event)
-        if kind == "ScalarEvent":
+        if event.tag is not None:
+            self.reject_tag(event)
+        if kind is self.events.ScalarEvent:
             self.count_nodes(1, event)
-            value = resolve_plain_scalar(event.value) if event.style is None or event.style == "" else event.value
+            value = event.value if event.style else resolve_plain_scalar(event.value)
             result = (value, 1)
         else:
             if depth >= self.limits.max_depth:
@@ -202,7 +210,7 @@ class _Composer:
                     line, column, "RELC010", f"values nest deeper than {self.limits.max_depth} levels; flatten the file"
                 )
             self.count_nodes(1, event)
-            if kind == "SequenceStartEvent":
+            if kind is self.events.SequenceStartEvent:
                 result = self.compose_sequence(path, depth + 1)
             else:
                 result = self.compose_mapping(path, depth + 1)
@@ -215,7 +223,7 @@ class _Composer:
         size = 1
         while True:
             event = self.next_event()
-            if type(event).__name__ == "SequenceEndEvent":
+            if type(event) is self.events.SequenceEndEvent:
                 return items, size
             value, item_size = self.compose_node(event, path + (len(items),), depth)
             items.append(value)
@@ -226,10 +234,10 @@ class _Composer:
         size = 1
         while True:
             event = self.next_event()
-            if type(event).__name__ == "MappingEndEvent":
+            if type(event) is self.events.MappingEndEvent:
                 return mapping, size
             key = self.compose_key(event)
-            key_line, key_column = _mark(event)
+            key_line, key_column = event.start_mark.line + 1, event.start_mark.column + 1
             child_path = path + (key,)
             if key in mapping:
                 first = self.document.key_positions[child_path]
@@ -250,8 +258,7 @@ class _Composer:
 
     def compose_key(self, event: Any) -> str:
         line, column = _mark(event)
-        kind = type(event).__name__
-        if kind != "ScalarEvent":
+        if type(event) is not self.events.ScalarEvent:
             raise _LoadError(line, column, "RELC012", "mapping keys must be plain strings, not collections or aliases")
         self.reject_tag(event)
         self.count_nodes(1, event)

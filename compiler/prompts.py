@@ -108,7 +108,7 @@ def sha256_hex(raw: bytes) -> str:
 @lru_cache(maxsize=4096)
 def analyze_template(raw: bytes) -> TemplateAnalysis:
     """Parse and statically check a template; the same bytes always give the same result."""
-    from jinja2 import TemplateAssertionError, TemplateSyntaxError, meta
+    from jinja2 import TemplateSyntaxError
 
     try:
         text = raw.decode("utf-8")
@@ -119,14 +119,9 @@ def analyze_template(raw: bytes) -> TemplateAnalysis:
     except TemplateSyntaxError as error:
         return TemplateAnalysis((TemplateProblem("RELC304", f"template syntax error: {error.message}", error.lineno),), {})
     problems = list(_forbidden_constructs(tree))
-    undeclared: set[str] = set()
-    if not problems:  # only a template that passed is handed to Jinja's code generator
-        try:
-            undeclared = meta.find_undeclared_variables(tree)
-        except TemplateAssertionError as error:
-            problems.append(TemplateProblem("RELC304", f"template error: {error.message}", error.lineno))
-    used = {name: _first_use(tree, name) for name in sorted(undeclared)}
+    used: dict[str, int] = {}
     if not problems:
+        used = dict(sorted(context_reads(tree).items()))
         bound = _OutputBound().of_nodes(tree.body, {})
         if bound > MAX_STATIC_OUTPUT:
             problems.append(
@@ -139,10 +134,84 @@ def analyze_template(raw: bytes) -> TemplateAnalysis:
     return TemplateAnalysis(tuple(problems), used)
 
 
-def _first_use(tree: "nodes.Template", name: str) -> int:
+def context_reads(tree: "nodes.Template") -> dict[str, int]:
+    """Names the template reads from its render context, with the first line reading each.
+
+    The same set as `jinja2.meta.find_undeclared_variables` for the statements prompt
+    templates may use, found by walking scopes instead of running the code generator
+    (which costs more than parsing, and folds constants). A test keeps the two equal.
+    """
+    reads: dict[str, int] = {}
+    _ScopeWalker(reads).statements(tree.body, set())
+    return reads
+
+
+class _ScopeWalker:
+    def __init__(self, reads: dict[str, int]) -> None:
+        self.reads = reads
+
+    def statements(self, body: list["nodes.Node"], bound: set[str]) -> None:
+        for node in body:
+            self.statement(node, bound)
+
+    def statement(self, node: "nodes.Node", bound: set[str]) -> None:
+        from jinja2 import nodes
+
+        if isinstance(node, nodes.Output):
+            for child in node.nodes:
+                self.expression(child, bound)
+        elif isinstance(node, nodes.Assign):
+            self.expression(node.node, bound)
+            bound |= _targets(node.target)
+        elif isinstance(node, nodes.AssignBlock):
+            self.statements(node.body, set(bound))
+            if node.filter is not None:
+                self.expression(node.filter, bound)
+            bound |= _targets(node.target)
+        elif isinstance(node, nodes.For):
+            self.expression(node.iter, bound)
+            inner = bound | _targets(node.target) | {"loop"}
+            if node.test is not None:
+                self.expression(node.test, inner)
+            self.statements(node.body, inner)
+            self.statements(node.else_, set(bound))
+        elif isinstance(node, nodes.If):
+            self.expression(node.test, bound)
+            # Like Jinja, a name set inside an `if` is still read from the context after it.
+            self.statements(node.body, set(bound))
+            for elif_ in node.elif_:
+                self.expression(elif_.test, bound)
+                self.statements(elif_.body, set(bound))
+            self.statements(node.else_, set(bound))
+        elif isinstance(node, nodes.With):
+            for value in node.values:
+                self.expression(value, bound)
+            inner = set(bound)
+            for target in node.targets:
+                inner |= _targets(target)
+            self.statements(node.body, inner)
+        elif isinstance(node, nodes.FilterBlock):
+            self.expression(node.filter, bound)
+            self.statements(node.body, set(bound))
+        elif isinstance(node, (nodes.Scope, nodes.ScopedEvalContextModifier)):
+            self.statements(node.body, set(bound))
+
+    def expression(self, node: "nodes.Node", bound: set[str]) -> None:
+        from jinja2 import nodes
+
+        for name in node.find_all(nodes.Name):
+            if name.ctx == "load" and name.name not in bound and name.name not in self.reads:
+                self.reads[name.name] = name.lineno
+        if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in bound:
+            self.reads.setdefault(node.name, node.lineno)
+
+
+def _targets(target: "nodes.Node") -> set[str]:
     from jinja2 import nodes
 
-    return min((node.lineno for node in tree.find_all(nodes.Name) if node.name == name), default=1)
+    if isinstance(target, nodes.Name):
+        return {target.name}
+    return {name.name for name in target.find_all(nodes.Name)}
 
 
 _ALLOWED_STATEMENTS = (

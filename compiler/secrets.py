@@ -33,6 +33,13 @@ SECRET_KINDS: tuple[SecretKind, ...] = tuple(
 )
 
 _ANY_SECRET = re.compile("|".join(f"(?:{kind.pattern.pattern})" for kind in SECRET_KINDS))
+# Literal text every pattern above contains: a plain substring test rules out most files
+# far faster than the combined expression can.
+_MARKERS = ("sk-", "AKIA", "ASIA", "ABIA", "ACCA", "AIza", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "hf_", "xox", "gsk_", "PRIVATE KEY")
+
+
+def _may_hold_secret(text: str) -> bool:
+    return any(marker in text for marker in _MARKERS)
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,8 @@ class SecretFinding:
 
 def find_secrets(text: str) -> list[SecretFinding]:
     """Every literal credential in `text`, with its 1-based position; never its value."""
+    if not _may_hold_secret(text):
+        return []
     findings = []
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not _ANY_SECRET.search(line):
@@ -60,4 +69,4 @@ def find_secrets(text: str) -> list[SecretFinding]:
 
 def redact(text: str) -> str:
     """Replace every credential-looking substring so messages can be printed safely."""
-    return _ANY_SECRET.sub("[REDACTED]", text)
+    return _ANY_SECRET.sub("[REDACTED]", text) if _may_hold_secret(text) else text

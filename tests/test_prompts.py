@@ -65,3 +65,51 @@ def test_literal_loops_are_fine_while_their_output_stays_small() -> None:
 
 def test_a_template_that_is_not_utf8_is_reported() -> None:
     assert [p.code for p in analyze_template(b"\xff{{ x }}").problems] == ["RELC302"]
+
+
+SCOPING_TEMPLATES = [
+    "{{ a }}{% set a = 1 %}{{ a }}",
+    "{% set a = 1 %}{{ a }}{{ b }}",
+    "{% for x in xs %}{{ x }}{{ loop.index }}{% set y = 1 %}{{ y }}{% endfor %}{{ x }}{{ y }}",
+    "{% for x in xs if x.ok %}{{ x }}{% else %}{{ loop }}{% endfor %}",
+    "{% for k, v in pairs %}{{ k }}={{ v }}{% endfor %}{{ k }}",
+    "{% if c %}{% set z = 1 %}{% else %}{% set z = 2 %}{% endif %}{{ z }}",
+    "{% if c %}{% set z = 1 %}{% endif %}{{ z }}",
+    "{% if c %}{% set z = 1 %}{% elif d %}{% set z = 2 %}{% else %}{% set z = 3 %}{% endif %}{{ z }}",
+    "{% with a = b, c = a %}{{ a }}{{ c }}{% endwith %}{{ a }}",
+    "{% set block %}{{ inner }}{% endset %}{{ block }}",
+    "{% filter upper %}{{ shout }}{% set q = 1 %}{% endfilter %}{{ q }}",
+    "{{ xs|map(attribute='name')|join(', ') }}{{ d.get('k', fallback) }}",
+]
+
+
+@pytest.mark.parametrize("template", SCOPING_TEMPLATES)
+def test_context_reads_agree_with_jinja_for_scoping(template: str) -> None:
+    """One known difference, on purpose: Jinja also reports a name set inside an `if`
+    branch and read only there; `context_reads` does not, as the branch binds it."""
+    from jinja2 import meta
+
+    from compiler.prompts import _environment, context_reads
+
+    tree = _environment().parse(template)
+    assert set(context_reads(tree)) == meta.find_undeclared_variables(tree)
+
+
+def test_context_reads_agree_with_jinja_on_every_template_in_the_repository() -> None:
+    from jinja2 import meta
+
+    from compiler.prompts import _environment, context_reads
+    from tests.conftest import REPO
+
+    templates = [*REPO.glob("prompts/**/*.j2"), *REPO.glob("tests/cases/prompts/**/*.j2")]
+    checked = 0
+    for path in templates:
+        if path.is_symlink():
+            continue
+        raw = path.read_bytes()
+        if analyze_template(raw).problems:
+            continue
+        tree = _environment().parse(raw.decode())
+        assert set(context_reads(tree)) == meta.find_undeclared_variables(tree), path
+        checked += 1
+    assert checked >= 6
