@@ -11,7 +11,10 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    from compiler.validate import ValidationResult
 
 from compiler import __version__
 
@@ -34,22 +37,102 @@ class _UsageError(Exception):
     """A mistake in how relc was called, reported with exit status 2."""
 
 
-def _validate(arguments: argparse.Namespace) -> int:
+def _validated(paths: list[str], output_format: str, quiet: bool = False) -> "ValidationResult":
+    """Validate release files, print their diagnostics, and return the result."""
     from compiler.diagnostics import FORMATTERS
     from compiler.validate import validate_paths
 
-    paths = [Path(p) for p in arguments.paths] or [Path("releases")]
-    missing = [p for p in paths if not p.exists()]
+    release_paths = [Path(p) for p in paths] or [Path("releases")]
+    missing = [p for p in release_paths if not p.exists()]
     if missing:
         raise _UsageError(f"no such file or folder: {', '.join(str(p) for p in missing)}")
-    result = validate_paths(paths, root=Path("."))
-    sys.stdout.write(FORMATTERS[arguments.format](result.diagnostics))
-    if arguments.format == "text":
+    result = validate_paths(release_paths, root=Path("."))
+    if result.diagnostics or output_format == "json":
+        sys.stdout.write(FORMATTERS[output_format](result.diagnostics))
+    if output_format == "text" and not (quiet and result.ok):
         errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
-        checked = len(result.releases)
-        summary = f"{checked} release(s) valid" if result.ok else f"{errors} error(s)"
+        summary = f"{len(result.releases)} release(s) valid" if result.ok else f"{errors} error(s)"
         print(summary, file=sys.stderr)
-    return EXIT_OK if result.ok else EXIT_PROBLEMS
+    return result
+
+
+def _validate(arguments: argparse.Namespace) -> int:
+    return EXIT_OK if _validated(arguments.paths, arguments.format).ok else EXIT_PROBLEMS
+
+
+def _build(arguments: argparse.Namespace) -> int:
+    from compiler.emit import write_tree
+    from compiler.render import RENDERED_DIR, render_tree
+
+    result = _validated([], arguments.format, quiet=True)
+    if not result.ok:
+        print(f"relc: nothing written: fix the errors above, then build again", file=sys.stderr)
+        return EXIT_PROBLEMS
+    change = write_tree(Path(RENDERED_DIR), render_tree(result.releases, Path(".")))
+    print(
+        f"{RENDERED_DIR}/: {len(change.written)} written, {len(change.removed)} removed, {change.unchanged} unchanged "
+        f"({len(result.releases)} release(s))",
+        file=sys.stderr,
+    )
+    for path in change.written:
+        print(f"  wrote {RENDERED_DIR}/{path}", file=sys.stderr)
+    for path in change.removed:
+        print(f"  removed {RENDERED_DIR}/{path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _check(arguments: argparse.Namespace) -> int:
+    from compiler.emit import compare_tree
+    from compiler.render import RENDERED_DIR, render_tree
+    from compiler.schema import SCHEMA_PATH, schema_text
+
+    result = _validated([], arguments.format, quiet=True)
+    if not result.ok:
+        return EXIT_PROBLEMS
+    problems = 0
+    schema_file = Path(SCHEMA_PATH)
+    if not schema_file.exists() or schema_file.read_text(encoding="utf-8") != schema_text():
+        print(f"{SCHEMA_PATH} is stale: run `relc schema` and commit it", file=sys.stderr)
+        problems += 1
+    differences = compare_tree(Path(RENDERED_DIR), render_tree(result.releases, Path(".")), RENDERED_DIR)
+    for difference in differences:
+        sys.stdout.write(difference.diff)
+        if arguments.format == "github":
+            print(f"::error file={RENDERED_DIR}/{difference.path},title=RELC601::{RENDERED_DIR}/{difference.path} is "
+                  f"{difference.status}: run `relc build` and commit {RENDERED_DIR}/")  # fmt: skip
+    if differences:
+        print(f"{RENDERED_DIR}/ is stale ({len(differences)} file(s)): run `relc build` and commit it", file=sys.stderr)
+        problems += 1
+    if problems:
+        return EXIT_PROBLEMS
+    print(f"{len(result.releases)} release(s) valid; {RENDERED_DIR}/ and {SCHEMA_PATH} are current", file=sys.stderr)
+    return EXIT_OK
+
+
+def _plan(arguments: argparse.Namespace) -> int:
+    from compiler import plan
+    from compiler.emit import _existing_files
+    from compiler.git import GitError, files_at, resolve_revision
+    from compiler.render import RENDERED_DIR, render_tree, states_of
+
+    result = _validated([], "text", quiet=True)
+    if not result.ok:
+        return EXIT_PROBLEMS
+    if arguments.base:
+        try:
+            commit = resolve_revision(Path("."), arguments.base)
+            base_files = files_at(Path("."), commit, f"{RENDERED_DIR}/bundles")
+        except GitError as error:
+            raise _UsageError(str(error)) from None
+        before = plan.manifests_from_files({path.removeprefix(f"{RENDERED_DIR}/"): c for path, c in base_files.items()})
+    else:
+        on_disk = _existing_files(Path(RENDERED_DIR))
+        before = plan.manifests_from_files({path: file.read_bytes() for path, file in on_disk.items()})
+    after = plan.manifests_from_files(render_tree(result.releases, Path(".")))
+    plans = plan.make_plan(before, after, states_of(result.releases))
+    formatter = plan.format_markdown if arguments.format == "markdown" else plan.format_text
+    sys.stdout.write(formatter(plans))
+    return EXIT_OK
 
 
 def _schema(arguments: argparse.Namespace) -> int:
@@ -97,6 +180,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="text (default), json, or github (workflow annotations that show on pull request lines)",
     )
     validate.set_defaults(run=_validate)
+
+    build = commands.add_parser(
+        "build",
+        help="render every release into rendered/",
+        description="Validate every release in releases/ and render the gateway configs and bundle manifests into "
+        "rendered/. Nothing is written unless every release is valid; each changed file is replaced atomically "
+        "(Envoy picks up a new render without a restart) and files no release produces are removed.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    build.add_argument("--format", choices=FORMATS, default="text", help="format of any diagnostics")
+    build.set_defaults(run=_build)
+
+    check = commands.add_parser(
+        "check",
+        help="fail when rendered/ or schemas/ is stale (the CI gate)",
+        description="Validate every release, re-render in memory and compare with rendered/ and the published "
+        "schema. Exit 1 with a unified diff when anything is stale; writes nothing.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("--format", choices=FORMATS, default="text", help="format of diagnostics")
+    check.set_defaults(run=_check)
+
+    plan = commands.add_parser(
+        "plan",
+        help="show traffic before and after, per release and gateway",
+        description="Show, per release, who serves what share before and after: before is rendered/ on disk "
+        "(or at --base REV), after is a fresh render of releases/. Markdown suits a pull request summary.",
+    )
+    plan.add_argument("--base", metavar="REV", help="compare with rendered/ at this git revision (e.g. origin/main)")
+    plan.add_argument("--format", choices=("text", "markdown"), default="text", help="text (default) or markdown")
+    plan.set_defaults(run=_plan)
 
     schema = commands.add_parser(
         "schema",

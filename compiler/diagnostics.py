@@ -63,8 +63,13 @@ CODES: dict[str, str] = {
     "RELC305": "prompt template uses an undeclared variable",
     "RELC306": "prompt template uses a construct the sandbox forbids",
     "RELC307": "prompt template can render unbounded output",
+    # Gateways.
+    "RELC501": "gateway cannot express a rollout step",
+    "RELC502": "gateway cannot serve a bundle",
     # Secrets.
     "RELC401": "literal secret in a release",
+    # Generated files.
+    "RELC601": "rendered/ is stale",
 }
 
 

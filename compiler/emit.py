@@ -1,10 +1,22 @@
-"""Write files so that a crash at any moment leaves either the old bytes or the new."""
+"""Serialize plain data deterministically, and write files so a crash leaves whole files.
+
+Renderers produce dicts; this is the only place they become bytes (sorted keys, fixed
+float formatting, no timestamps) and the only place `rendered/` is written.
+"""
 
 from __future__ import annotations
 
+import difflib
+import json
+import math
 import os
+import re
+import shutil
 import tempfile
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 
 def write_atomically(target: Path, content: bytes) -> None:
@@ -27,3 +39,185 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# A plain scalar is safe to leave unquoted only if every YAML reader (1.1 or 1.2) reads
+# it back as the same string: no indicators, not a number, bool, null or timestamp.
+_PLAIN_SAFE = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@%+-]*(?::[A-Za-z0-9_./@%+-]+)*$")
+_AMBIGUOUS = re.compile(
+    r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF"
+    r"|null|Null|NULL|~|\.inf|\.Inf|\.INF|\.nan|\.NaN|\.NAN|<<|=)$"
+)
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format_float(value)
+    if isinstance(value, str):
+        if _PLAIN_SAFE.match(value) and not _AMBIGUOUS.match(value):
+            return value
+        return json.dumps(value, ensure_ascii=False)
+    raise TypeError(f"cannot emit {type(value).__name__} as YAML")
+
+
+def format_float(value: float) -> str:
+    """Fixed notation with a decimal point, read as a float by YAML 1.1 and 1.2 alike."""
+    if not math.isfinite(value):
+        raise ValueError(f"cannot emit non-finite float {value}")
+    text = repr(value)
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return text if "." in text else text + ".0"
+
+
+def _emit(value: Any, indent: str, lines: list[str], prefix: str) -> None:
+    """Append `value` as block YAML. `prefix` starts its first line, `indent` the others."""
+    if isinstance(value, dict) and value:
+        for position, key in enumerate(sorted(value)):
+            label = f"{prefix if position == 0 else indent}{_scalar(str(key))}:"
+            child = value[key]
+            if isinstance(child, dict) and child:
+                lines.append(label)
+                _emit(child, indent + "  ", lines, indent + "  ")
+            elif isinstance(child, list) and child:
+                lines.append(label)
+                _emit(child, indent, lines, indent)
+            else:
+                lines.append(f"{label} {_flow_empty(child)}")
+    elif isinstance(value, list) and value:
+        for position, item in enumerate(value):
+            head = (prefix if position == 0 else indent) + "- "
+            if isinstance(item, (dict, list)) and item:
+                _emit(item, indent + "  ", lines, head)
+            else:
+                lines.append(head + _flow_empty(item))
+    else:
+        lines.append(prefix + _flow_empty(value))
+
+
+def _flow_empty(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{}"
+    if isinstance(value, list):
+        return "[]"
+    return _scalar(value)
+
+
+def to_yaml(data: Any) -> str:
+    """Deterministic block YAML for plain data: sorted keys, fixed floats, safe quoting."""
+    lines: list[str] = []
+    _emit(data, "", lines, "")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(data: Any) -> str:
+    """Deterministic JSON: sorted keys, two-space indent, trailing newline."""
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+STAGING_PREFIX = ".relc-staging-"
+
+
+@dataclass(frozen=True)
+class TreeChange:
+    written: tuple[str, ...]
+    removed: tuple[str, ...]
+    unchanged: int
+
+
+def _existing_files(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        return {}
+    return {
+        path.relative_to(folder).as_posix(): path
+        for path in folder.rglob("*")
+        if path.is_file() and not any(part.startswith(STAGING_PREFIX) for part in path.relative_to(folder).parts)
+    }
+
+
+def write_tree(folder: Path, files: dict[str, bytes]) -> TreeChange:
+    """Make `folder` hold exactly `files`, each file replaced atomically, in the given order.
+
+    Everything is written and flushed in a staging folder beside the files first; only
+    then is each changed file renamed into place, so every file is always whole and file
+    watchers (Envoy) see one move per file. Unchanged files are not touched at all.
+    A crash leaves a staging folder that the next run removes, and a tree of whole files
+    that the next `relc build` (or `relc check`) sets right.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    existing = _existing_files(folder)
+    changed = [path for path, content in files.items() if path not in existing or existing[path].read_bytes() != content]
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+    try:
+        for path in changed:
+            staged = staging / path
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            _write_synced(staged, files[path])
+        for path in changed:
+            target = folder / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / path, target)
+        removed = sorted(set(existing) - set(files))
+        for path in removed:
+            (folder / path).unlink()
+        _remove_empty_folders(folder)
+        _sync_folder(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return TreeChange(tuple(changed), tuple(removed), len(files) - len(changed))
+
+
+def _write_synced(path: Path, content: bytes) -> None:
+    with open(path, "wb") as stream:
+        stream.write(content)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.chmod(path, 0o666 & ~_current_umask())
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _remove_empty_folders(folder: Path) -> None:
+    for path in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        if not any(path.iterdir()) and not path.name.startswith(STAGING_PREFIX):
+            path.rmdir()
+
+
+@dataclass(frozen=True)
+class FileDifference:
+    path: str
+    status: str  # "missing", "stale" or "extra"
+    diff: str
+
+
+def compare_tree(folder: Path, files: dict[str, bytes], label: str) -> list[FileDifference]:
+    """How `folder` differs from `files`, with a unified diff for each differing file."""
+    existing = _existing_files(folder)
+    differences = []
+    for path in sorted(set(existing) | set(files)):
+        on_disk = existing[path].read_bytes() if path in existing else None
+        expected = files.get(path)
+        if on_disk == expected:
+            continue
+        status = "missing" if on_disk is None else "extra" if expected is None else "stale"
+        before = (on_disk or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+        after = (expected or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+        diff = "".join(difflib.unified_diff(before, after, f"a/{label}/{path}", f"b/{label}/{path}"))
+        differences.append(FileDifference(path, status, diff))
+    return differences

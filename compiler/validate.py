@@ -117,6 +117,13 @@ def _rollout_steps(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
         yield report.at(
             ("rollout", "step"), "RELC206", f"rollout.step is {rollout.step} but there are only {len(rollout.steps)} steps (counted from 1)"
         )
+    for index, step in enumerate(rollout.steps):
+        if abs(step.percent * 100 - round(step.percent * 100)) > 1e-6:
+            yield report.at(
+                ("rollout", "steps", index, step.kind),
+                "RELC105",
+                f"{step.kind} percent {step.percent:g} has more than two decimals; gateways split traffic in 0.01% units",
+            )
     last_canary: tuple[int, float] | None = None
     for index, step in enumerate(rollout.steps):
         if step.canary is None:
@@ -188,7 +195,20 @@ def _triggers(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
             yield report.at(path + ("window",), "RELC105", "window must be longer than 0s")
 
 
-RULES: tuple[Rule, ...] = (_name_matches_file, _unique_lists, _rollout_references, _rollout_steps, _provider_fields, _triggers)
+def _gateway_capabilities(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    """What a listed gateway cannot express is an error now, never a step dropped later."""
+    from compiler.gateways import renderers
+
+    available = renderers()
+    for gateway in dict.fromkeys(release.route.gateways):
+        for problem in available[gateway].unsupported(release):
+            yield report.at(problem.path, problem.code, problem.message)
+
+
+RULES: tuple[Rule, ...] = (
+    _name_matches_file, _unique_lists, _rollout_references, _rollout_steps, _provider_fields, _triggers,
+    _gateway_capabilities,
+)  # fmt: skip
 
 
 def _prompt_diagnostics(release: Release, report: _Reporter, root: Path) -> Iterator[Diagnostic]:

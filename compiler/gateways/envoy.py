@@ -1,0 +1,246 @@
+"""Envoy (v3 API), laid out for file-based dynamic config that Envoy reloads live.
+
+`bootstrap.yaml` holds the listener and points at `cds.yaml` (one cluster per live
+bundle) and `rds.yaml` (one route per release, `weighted_clusters` for the split and
+`request_mirror_policies` for shadow). Envoy watches those two files for moves, so a
+new render, written by rename, is picked up without a restart. Clients call
+`http://<envoy>/<route.model>/...`; the prefix is rewritten to the bundles' api_base
+path, so every bundle of a release must share that path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+from compiler.gateways import Unsupported
+from compiler.spec import Release, duration_seconds
+from compiler.traffic import LiveBundle, TrafficState
+
+CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+ROUTE_CONFIGURATION_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+HTTP_CONNECTION_MANAGER_TYPE = (
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+)
+ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+ROUTE_CONFIG_NAME = "relc"
+RETRY_ON = "5xx,reset,connect-failure,refused-stream"
+
+# Where Envoy finds the rendered files, relative to its working directory (the checkout).
+CDS_PATH = "rendered/envoy/cds.yaml"
+RDS_PATH = "rendered/envoy/rds.yaml"
+LISTEN_ADDRESS, LISTEN_PORT, ADMIN_PORT = "0.0.0.0", 10000, 9901
+
+
+def cluster_name(state: TrafficState, version: str) -> str:
+    return f"{state.release}@{version}"
+
+
+def _stat_name(name: str) -> str:
+    """Envoy splits stat names on dots; keep each cluster's stats under one name."""
+    return name.replace(".", "_")
+
+
+def _endpoint(api_base: str) -> tuple[str, str, int, str]:
+    """Scheme, host, port and path of an api_base URL."""
+    parts = urlsplit(api_base)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return parts.scheme, parts.hostname or "", port, parts.path.rstrip("/")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s" if value >= 1 or value == 0 else f"{value:.3f}s"
+
+
+def _cluster(state: TrafficState, live: LiveBundle) -> dict[str, Any]:
+    scheme, host, port, _ = _endpoint(live.bundle.model.api_base or "")
+    name = cluster_name(state, live.version)
+    cluster: dict[str, Any] = {
+        "@type": CLUSTER_TYPE,
+        "name": name,
+        "alt_stat_name": _stat_name(name),
+        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "connect_timeout": "5s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}
+            ],
+        },
+        "outlier_detection": {"consecutive_5xx": 5, "interval": "10s", "base_ejection_time": "30s", "max_ejection_percent": 100},
+        "metadata": {
+            "filter_metadata": {
+                "relc": {"release": state.release, "version": live.version, "digest": live.digest, "role": live.role}
+            }
+        },
+    }
+    if not _is_ip(host):
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
+    if scheme == "https":
+        cluster["transport_socket"] = {
+            "name": "envoy.transport_sockets.tls",
+            "typed_config": {"@type": TLS_TYPE, "sni": host},
+        }
+    return cluster
+
+
+def _route(state: TrafficState) -> dict[str, Any]:
+    served = [live for live in state.served if live.weight > 0]
+    per_try = max(duration_seconds(live.bundle.serving.timeout) for live in served)
+    retries = max(live.bundle.serving.retries for live in served)
+    path = _endpoint(served[0].bundle.model.api_base or "")[3]
+    action: dict[str, Any] = {
+        "prefix_rewrite": f"{path}/",
+        "timeout": _seconds(per_try * (retries + 1)),
+        "weighted_clusters": {
+            "clusters": [
+                {
+                    "name": cluster_name(state, live.version),
+                    "weight": live.weight,
+                    "host_rewrite_literal": _endpoint(live.bundle.model.api_base or "")[1],
+                }
+                for live in served
+            ]
+        },
+    }
+    if retries:
+        action["retry_policy"] = {"retry_on": RETRY_ON, "num_retries": retries, "per_try_timeout": _seconds(per_try)}
+    mirrored = state.mirrored
+    if mirrored is not None:
+        action["request_mirror_policies"] = [
+            {
+                "cluster": cluster_name(state, mirrored.version),
+                "runtime_fraction": {"default_value": {"numerator": mirrored.mirror_weight, "denominator": "TEN_THOUSAND"}},
+                "disable_shadow_host_suffix_append": True,
+            }
+        ]
+    return {
+        "name": state.release,
+        "match": {"prefix": f"/{state.public_model}/"},
+        "route": action,
+        "metadata": {"filter_metadata": {"relc": {"release": state.release, "step": state.step_number or 0}}},
+    }
+
+
+def render(state: TrafficState) -> dict[str, Any]:
+    return {"clusters": [_cluster(state, live) for live in state.live], "routes": [_route(state)]}
+
+
+def bootstrap() -> dict[str, Any]:
+    """The static part: listener and admin, with routes and clusters read from files."""
+    http_connection_manager = {
+        "@type": HTTP_CONNECTION_MANAGER_TYPE,
+        "stat_prefix": "relc",
+        "rds": {
+            "route_config_name": ROUTE_CONFIG_NAME,
+            "config_source": {"resource_api_version": "V3", "path_config_source": {"path": RDS_PATH}},
+        },
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}}],
+    }
+    return {
+        "node": {"id": "relc-gateway", "cluster": "relc-gateway"},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ADMIN_PORT}}},
+        "dynamic_resources": {
+            "cds_config": {"resource_api_version": "V3", "path_config_source": {"path": CDS_PATH}},
+        },
+        "static_resources": {
+            "listeners": [
+                {
+                    "name": "relc",
+                    "address": {"socket_address": {"address": LISTEN_ADDRESS, "port_value": LISTEN_PORT}},
+                    "filter_chains": [
+                        {
+                            "filters": [
+                                {"name": "envoy.filters.network.http_connection_manager", "typed_config": http_connection_manager}
+                            ]
+                        }
+                    ],
+                }
+            ]
+        },
+    }
+
+
+def assemble(fragments: list[dict[str, Any]]) -> dict[str, Any]:
+    route_configuration = {
+        "@type": ROUTE_CONFIGURATION_TYPE,
+        "name": ROUTE_CONFIG_NAME,
+        "virtual_hosts": [
+            {
+                "name": ROUTE_CONFIG_NAME,
+                "domains": ["*"],
+                "routes": [route for fragment in fragments for route in fragment["routes"]],
+            }
+        ],
+    }
+    return {
+        "envoy/bootstrap.yaml": bootstrap(),
+        "envoy/cds.yaml": {"resources": [cluster for fragment in fragments for cluster in fragment["clusters"]]},
+        "envoy/rds.yaml": {"resources": [route_configuration]},
+    }
+
+
+def unsupported(release: Release) -> list[Unsupported]:
+    problems = []
+    first_path: tuple[int, str] | None = None
+    for index, bundle in enumerate(release.bundles):
+        if bundle.model.api_base is None:
+            problems.append(
+                Unsupported(
+                    ("bundles", index, "model"),
+                    "RELC502",
+                    f"envoy routes to an api_base, and bundle `{bundle.version}` (provider {bundle.model.provider}) has "
+                    "none: set model.api_base, or remove envoy from route.gateways",
+                )
+            )
+            continue
+        path = _endpoint(bundle.model.api_base)[3] or "/"
+        if first_path is None:
+            first_path = (index, path)
+        elif path != first_path[1]:
+            problems.append(
+                Unsupported(
+                    ("bundles", index, "model", "api_base"),
+                    "RELC502",
+                    f"envoy rewrites /{release.route.model}/ to one api_base path per release; bundle "
+                    f"`{bundle.version}` uses `{path}` but bundles[{first_path[0]}] uses `{first_path[1]}`: "
+                    "serve every bundle under the same path",
+                )
+            )
+    return problems
+
+
+def describe(state: TrafficState) -> str:
+    split = ", ".join(f"`{cluster_name(state, live.version)}` {live.weight / 100:g}%" for live in state.served if live.weight)
+    text = f"route `/{state.public_model}/`: {split}"
+    if state.mirrored is not None:
+        text += f"; mirror {state.mirrored.mirror_weight / 100:g}% to `{cluster_name(state, state.mirrored.version)}`"
+    return text
+
+
+class _Envoy:
+    name = "envoy"
+    capabilities = {
+        "canary": "`weighted_clusters` on the release's route",
+        "shadow": "`request_mirror_policies` with a runtime fraction",
+        "fallback": "retries on 5xx/reset within the chosen bundle; outlier detection ejects failing endpoints",
+        "retries": "`retry_policy` per route (the largest of the served bundles)",
+        "timeouts": "`per_try_timeout` and route `timeout` (the largest of the served bundles)",
+    }
+    unsupported = staticmethod(unsupported)
+    describe = staticmethod(describe)
+    render = staticmethod(render)
+    assemble = staticmethod(assemble)
+
+
+RENDERER = _Envoy()

@@ -1,0 +1,155 @@
+"""LiteLLM proxy `config.yaml`: weighted deployments, pinned groups and fallbacks.
+
+Each release's public model name is one model group holding the bundles that serve
+traffic, weighted (only the `simple-shuffle` strategy honours weights). Every live
+bundle also gets a pinned group `<model>@<version>`, so fallbacks can name the stable
+bundle alone and evaluations can call any bundle directly. A shadow step is rendered
+as LiteLLM's `silent_model`: the stable deployment is split in two weighted copies and
+only one, carrying the shadow share, mirrors each call to the candidate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.gateways import Unsupported
+from compiler.spec import Release, duration_seconds
+from compiler.traffic import FULL, LiveBundle, TrafficState
+
+# LiteLLM's provider prefixes for our providers (self-hosted servers speak OpenAI's API).
+PROVIDER_PREFIX = {
+    "openai": "openai",
+    "azure": "azure",
+    "anthropic": "anthropic",
+    "bedrock": "bedrock",
+    "vertex_ai": "vertex_ai",
+    "gemini": "gemini",
+    "mistral": "mistral",
+    "vllm": "hosted_vllm",
+    "tgi": "openai",
+    "openai_compatible": "openai",
+}
+
+
+def pinned_group(state: TrafficState, version: str) -> str:
+    return f"{state.public_model}@{version}"
+
+
+def _litellm_params(live: LiveBundle) -> dict[str, Any]:
+    model, serving = live.bundle.model, live.bundle.serving
+    params: dict[str, Any] = {
+        "model": f"{PROVIDER_PREFIX[model.provider]}/{model.name}",
+        "temperature": serving.temperature,
+        "max_tokens": serving.max_tokens,
+        "timeout": float(duration_seconds(serving.timeout)),
+        "max_retries": serving.retries,
+    }
+    optional = {
+        "api_base": model.api_base,
+        "api_version": model.api_version,
+        "api_key": f"os.environ/{model.api_key_env}" if model.api_key_env else None,
+        "top_p": serving.top_p,
+    }
+    params.update({key: value for key, value in optional.items() if value is not None})
+    return params
+
+
+def _model_info(state: TrafficState, live: LiveBundle, deployment_id: str) -> dict[str, Any]:
+    return {
+        "id": deployment_id,
+        "relc_release": state.release,
+        "relc_bundle_version": live.version,
+        "relc_bundle_digest": live.digest,
+        "relc_role": live.role,
+    }
+
+
+def _deployment(state: TrafficState, group: str, live: LiveBundle, deployment_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "model_name": group,
+        "litellm_params": {**_litellm_params(live), **extra},
+        "model_info": _model_info(state, live, deployment_id),
+    }
+
+
+def _public_deployments(state: TrafficState) -> list[dict[str, Any]]:
+    deployments = []
+    mirrored = state.mirrored
+    for live in state.served:
+        if live.weight == 0:
+            continue  # never picked; the bundle stays warm in its pinned group
+        base_id = f"{state.public_model}/{live.version}"
+        if mirrored is not None and live.role == "stable":
+            mirror_share = live.weight * mirrored.mirror_weight // FULL
+            silent = pinned_group(state, mirrored.version)
+            if mirror_share:
+                deployments.append(
+                    _deployment(state, state.public_model, live, f"{base_id}/mirrored", weight=mirror_share, silent_model=silent)
+                )
+            if live.weight - mirror_share:
+                deployments.append(_deployment(state, state.public_model, live, base_id, weight=live.weight - mirror_share))
+        else:
+            deployments.append(_deployment(state, state.public_model, live, base_id, weight=live.weight))
+    return deployments
+
+
+def render(state: TrafficState) -> dict[str, Any]:
+    pinned = [
+        _deployment(state, pinned_group(state, live.version), live, pinned_group(state, live.version))
+        for live in state.live
+    ]
+    stable = state.live[0].version
+    # A failed public request falls back to the stable bundle alone (when a candidate shares
+    # the group), then to previous; each pinned group to the rest of its chain.
+    candidate_serves = any(live.role == "candidate" and live.weight for live in state.live)
+    public_chain = ([stable] if candidate_serves else []) + list(state.fallbacks_of(stable))
+    fallbacks = [{state.public_model: [pinned_group(state, v) for v in public_chain]}] if public_chain else []
+    for version, chain in state.fallbacks:
+        fallbacks.append({pinned_group(state, version): [pinned_group(state, v) for v in chain]})
+    return {"model_list": _public_deployments(state) + pinned, "fallbacks": fallbacks}
+
+
+def assemble(fragments: list[dict[str, Any]]) -> dict[str, Any]:
+    config = {
+        "model_list": [deployment for fragment in fragments for deployment in fragment["model_list"]],
+        "router_settings": {
+            "routing_strategy": "simple-shuffle",
+            "fallbacks": [rule for fragment in fragments for rule in fragment["fallbacks"]],
+        },
+    }
+    return {"litellm/config.yaml": config}
+
+
+def unsupported(release: Release) -> list[Unsupported]:
+    return []
+
+
+def describe(state: TrafficState) -> str:
+    """One line for `relc plan`: the public group's split and where failures go."""
+    split = ", ".join(f"{live.version} {live.weight / 100:g}%" for live in state.served if live.weight)
+    text = f"group `{state.public_model}`: {split}"
+    if state.mirrored is not None:
+        text += f"; {state.mirrored.mirror_weight / 100:g}% also sent to `{pinned_group(state, state.mirrored.version)}` (silent_model)"
+    rules = render(state)["fallbacks"]
+    if rules:
+        chain = next(iter(rules[0].values()))
+        text += f"; on failure -> {' -> '.join(f'`{group}`' for group in chain)}"
+    return text
+
+
+class _LiteLLM:
+    name = "litellm"
+    capabilities = {
+        "canary": "weighted deployments in one model group (simple-shuffle)",
+        "shadow": "equivalent: `silent_model` on a weighted copy of the stable deployment",
+        "fallback": "`router_settings.fallbacks` to pinned groups: candidate -> stable -> previous",
+        "retries": "`max_retries` per deployment",
+        "timeouts": "`timeout` per deployment",
+    }
+    unsupported = staticmethod(unsupported)
+    describe = staticmethod(describe)
+    render = staticmethod(render)
+    assemble = staticmethod(assemble)
+
+
+RENDERER = _LiteLLM()

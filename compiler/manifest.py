@@ -1,0 +1,41 @@
+"""Bundle manifests: what serving apps read to know each live bundle exactly.
+
+One JSON file per release with every live bundle resolved: its role and share of
+traffic, its content digest, the prompt template's text and every parameter, so an
+app never needs the release file or the template path to behave as the bundle says.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.digest import bundle_content
+from compiler.traffic import FULL, TrafficState
+
+
+def bundle_manifest(state: TrafficState, template_texts: dict[str, str]) -> dict[str, Any]:
+    bundles = []
+    for live in state.live:
+        content = bundle_content(live.bundle)
+        content["prompt"]["text"] = template_texts[live.bundle.prompt.template]
+        bundles.append(
+            {
+                "version": live.version,
+                "role": live.role,
+                "digest": live.digest,
+                "served_percent": live.weight * 100 / FULL,
+                "mirrored_percent": live.mirror_weight * 100 / FULL,
+                **content,
+            }
+        )
+    step = None
+    if state.step is not None:
+        step = {"number": state.step_number, "of": state.step_count, "kind": state.step.kind,
+                "percent": state.step.percent, "hold": state.step.hold}  # fmt: skip
+    return {
+        "release": state.release,
+        "model": state.public_model,
+        "step": step,
+        "bundles": bundles,
+        "fallbacks": {version: list(chain) for version, chain in state.fallbacks},
+    }

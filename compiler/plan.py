@@ -1,0 +1,153 @@
+"""The plan: per release, who serves what share before and after a change.
+
+"Before" is read from bundle manifests in `rendered/bundles/` (on disk, or at a base
+revision), since `rendered/` is what the gateways run; "after" is a fresh render. The
+plan is a value; text and Markdown are two ways to print it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from compiler.gateways import renderers
+from compiler.traffic import TrafficState
+
+
+@dataclass(frozen=True)
+class BundleShare:
+    version: str
+    role: str
+    served_percent: float
+    mirrored_percent: float
+
+
+@dataclass(frozen=True)
+class ReleaseTraffic:
+    """A release's traffic as its bundle manifest states it."""
+
+    step: str
+    bundles: tuple[BundleShare, ...]
+    fallbacks: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def share(self, version: str) -> BundleShare | None:
+        return next((bundle for bundle in self.bundles if bundle.version == version), None)
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    release: str
+    before: ReleaseTraffic | None
+    after: ReleaseTraffic | None
+    gateways: tuple[tuple[str, str], ...]
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def _step_label(step: dict[str, Any] | None) -> str:
+    if step is None:
+        return "steady (no rollout)"
+    return f"step {step['number']} of {step['of']}: {step['kind']} {step['percent']:g}%, hold {step['hold']}"
+
+
+def traffic_from_manifest(manifest: dict[str, Any]) -> ReleaseTraffic:
+    return ReleaseTraffic(
+        step=_step_label(manifest.get("step")),
+        bundles=tuple(
+            BundleShare(b["version"], b["role"], float(b["served_percent"]), float(b["mirrored_percent"]))
+            for b in manifest["bundles"]
+        ),
+        fallbacks=tuple((version, tuple(chain)) for version, chain in sorted(manifest.get("fallbacks", {}).items())),
+    )
+
+
+def manifests_from_files(files: dict[str, bytes]) -> dict[str, ReleaseTraffic]:
+    """Release name -> traffic, from `bundles/<name>.json` entries of a rendered tree."""
+    traffic = {}
+    for path, content in files.items():
+        if path.startswith("bundles/") and path.endswith(".json"):
+            manifest = json.loads(content)
+            traffic[manifest["release"]] = traffic_from_manifest(manifest)
+    return traffic
+
+
+def make_plan(
+    before: dict[str, ReleaseTraffic], after: dict[str, ReleaseTraffic], states: list[TrafficState]
+) -> list[ReleasePlan]:
+    available = renderers()
+    by_name = {state.release: state for state in states}
+    plans = []
+    for release in sorted(set(before) | set(after)):
+        state = by_name.get(release)
+        gateways = tuple((name, available[name].describe(state)) for name in state.gateways) if state else ()
+        plans.append(ReleasePlan(release, before.get(release), after.get(release), gateways))
+    return plans
+
+
+def _percent(share: BundleShare | None, field: str) -> str:
+    if share is None:
+        return "-"
+    return f"{getattr(share, field):g}%"
+
+
+def _rows(plan: ReleasePlan) -> list[tuple[str, str, str, str, str]]:
+    versions = list(dict.fromkeys(b.version for traffic in (plan.after, plan.before) if traffic for b in traffic.bundles))
+    rows = []
+    for version in versions:
+        before = plan.before.share(version) if plan.before else None
+        after = plan.after.share(version) if plan.after else None
+        roles = [share.role for share in (before, after) if share is not None]
+        role = " -> ".join(dict.fromkeys(roles))
+        mirrored = after.mirrored_percent if after else 0
+        rows.append((version, role, _percent(before, "served_percent"), _percent(after, "served_percent"),
+                     f"{mirrored:g}%" if mirrored else ""))  # fmt: skip
+    return rows
+
+
+def _fallback_text(traffic: ReleaseTraffic | None) -> str:
+    if traffic is None or not traffic.fallbacks:
+        return "none"
+    return "; ".join(f"{version} -> {' -> '.join(chain)}" for version, chain in traffic.fallbacks)
+
+
+def _headline(plan: ReleasePlan) -> str:
+    if plan.after is None:
+        return "removed"
+    if plan.before is None:
+        return f"new, {plan.after.step}"
+    if not plan.changed:
+        return f"unchanged, {plan.after.step}"
+    return f"{plan.before.step} -> {plan.after.step}" if plan.before.step != plan.after.step else plan.after.step
+
+
+def format_text(plans: list[ReleasePlan]) -> str:
+    lines = []
+    for plan in plans:
+        lines.append(f"{plan.release}: {_headline(plan)}")
+        for version, role, before, after, mirrored in _rows(plan):
+            extra = f", mirrored {mirrored}" if mirrored else ""
+            lines.append(f"  {version:<16} {role:<22} served {before:>6} -> {after:>6}{extra}")
+        lines.append(f"  fallbacks: {_fallback_text(plan.after)}")
+        lines.extend(f"  {name}: {description}" for name, description in plan.gateways)
+    changed = sum(plan.changed for plan in plans)
+    lines.append(f"{changed} of {len(plans)} release(s) change traffic")
+    return "\n".join(lines) + "\n"
+
+
+def format_markdown(plans: list[ReleasePlan]) -> str:
+    changed = [plan for plan in plans if plan.changed]
+    lines = ["## relc plan", ""]
+    lines.append(f"{len(changed)} of {len(plans)} release(s) change traffic." if changed else "No traffic changes.")
+    for plan in changed:
+        lines += ["", f"### `{plan.release}`: {_headline(plan)}", "",
+                  "| bundle | role | served before | served after | mirrored |", "|---|---|---:|---:|---:|"]  # fmt: skip
+        lines += [f"| `{v}` | {role} | {before} | {after} | {mirrored} |" for v, role, before, after, mirrored in _rows(plan)]
+        lines += ["", f"Fallbacks: {_fallback_text(plan.after)}", ""]
+        lines += [f"- **{name}**: {description}" for name, description in plan.gateways]
+    unchanged = [plan.release for plan in plans if not plan.changed]
+    if unchanged:
+        lines += ["", "Unchanged: " + ", ".join(f"`{name}`" for name in unchanged)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,100 @@
+"""From a checked release to who serves what: one `TrafficState`, shared by every renderer.
+
+Weights are integers in basis points (10000 = all traffic), the unit every gateway can
+carry without rounding surprises. The stable bundle is always live, even at 0% served,
+so a rollback is only a routing change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from compiler.digest import bundle_digest
+from compiler.spec import Bundle, Release, Step
+
+FULL = 10_000
+Role = Literal["stable", "candidate", "previous"]
+
+
+def basis_points(percent: float) -> int:
+    return round(percent * 100)
+
+
+@dataclass(frozen=True)
+class LiveBundle:
+    """A bundle deployed in the gateways, with its share of served and mirrored traffic."""
+
+    version: str
+    role: Role
+    digest: str
+    bundle: Bundle
+    weight: int
+    mirror_weight: int = 0
+
+
+@dataclass(frozen=True)
+class TrafficState:
+    """The traffic of one release at its current step."""
+
+    release: str
+    public_model: str
+    gateways: tuple[str, ...]
+    step_number: int | None
+    step_count: int
+    step: Step | None
+    live: tuple[LiveBundle, ...]
+    # Versions to try, in order, when a request to the key's version fails.
+    fallbacks: tuple[tuple[str, tuple[str, ...]], ...]
+
+    def bundle(self, version: str) -> LiveBundle:
+        return next(live for live in self.live if live.version == version)
+
+    @property
+    def served(self) -> tuple[LiveBundle, ...]:
+        """Bundles that answer clients (stable and candidate), weights summing to FULL."""
+        return tuple(live for live in self.live if live.role != "previous")
+
+    @property
+    def mirrored(self) -> LiveBundle | None:
+        return next((live for live in self.live if live.mirror_weight), None)
+
+    def fallbacks_of(self, version: str) -> tuple[str, ...]:
+        return dict(self.fallbacks).get(version, ())
+
+
+def traffic_state(release: Release) -> TrafficState:
+    """Traffic at the release's current step: the one function every gateway renders from."""
+    rollout = release.rollout
+    step_number = rollout.current_step
+    step = rollout.steps[step_number - 1] if step_number is not None else None
+    candidate_weight = basis_points(step.canary) if step is not None and step.canary is not None else 0
+    mirror_weight = basis_points(step.shadow) if step is not None and step.shadow is not None else 0
+
+    def live(version: str, role: Role, weight: int, mirror: int = 0) -> LiveBundle:
+        bundle = release.bundle(version)
+        assert bundle is not None, f"{release.name}: {role} {version} was checked to exist"
+        return LiveBundle(version, role, bundle_digest(bundle), bundle, weight, mirror)
+
+    bundles = [live(rollout.stable, "stable", FULL - candidate_weight)]
+    chain = [rollout.stable]
+    if rollout.candidate is not None:
+        bundles.append(live(rollout.candidate, "candidate", candidate_weight, mirror_weight))
+    if rollout.previous is not None:
+        bundles.append(live(rollout.previous, "previous", 0))
+        chain.append(rollout.previous)
+    fallbacks = []
+    if rollout.candidate is not None:
+        fallbacks.append((rollout.candidate, tuple(chain)))
+    if len(chain) > 1:
+        fallbacks.append((rollout.stable, tuple(chain[1:])))
+    return TrafficState(
+        release=release.name,
+        public_model=release.route.model,
+        gateways=tuple(release.route.gateways),
+        step_number=step_number,
+        step_count=len(rollout.steps),
+        step=step,
+        live=tuple(bundles),
+        fallbacks=tuple(fallbacks),
+    )

@@ -1,0 +1,85 @@
+"""Kong: rendered decK files validate against schemas/kong-deck.schema.json, written from
+Kong's documented schemas; the schema itself is shown to reject what Kong rejects."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+
+from tests.conftest import REPO
+from tests.support import relc, write_live_release
+
+SCHEMA = json.loads((REPO / "schemas" / "kong-deck.schema.json").read_text())
+VALIDATOR = Draft202012Validator(SCHEMA)
+
+
+def _errors(document: Any) -> list[str]:
+    return [error.message for error in VALIDATOR.iter_errors(document)]
+
+
+def _committed() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "rendered" / "kong" / "kong.yaml").read_text())
+
+
+def test_the_schema_is_a_valid_json_schema() -> None:
+    Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_the_committed_example_config_fits_the_schema() -> None:
+    document = _committed()
+    assert _errors(document) == []
+    plugins = {service["name"]: service["plugins"][0]["name"] for service in document["services"]}
+    assert plugins == {"code-review": "ai-proxy", "support-chat": "ai-proxy-advanced"}
+
+
+def test_a_canary_renders_weighted_targets_with_failover() -> None:
+    support = next(s for s in _committed()["services"] if s["name"] == "support-chat")
+    config = support["plugins"][0]["config"]
+    assert [target["weight"] for target in config["targets"]] == [9000, 1000]
+    assert config["balancer"]["failover_criteria"] == ["error", "timeout"]
+    assert support["routes"] == [{"name": "support-chat", "paths": ["/support-chat"], "strip_path": True}]
+
+
+def test_keys_are_decK_environment_references_never_values() -> None:
+    text = (REPO / "rendered" / "kong" / "kong.yaml").read_text()
+    assert 'Bearer ${{ env \\"DECK_OPENAI_API_KEY\\" }}' in text
+    assert '${{ env \\"DECK_ANTHROPIC_API_KEY\\" }}' in text
+
+
+@pytest.mark.parametrize(("step", "serving_ports"), [(None, {9001}), (2, {9001, 9002}), (3, {9002})])
+def test_every_canary_step_fits_the_schema(tmp_path: Path, step: int | None, serving_ports: set[int]) -> None:
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, step, gateways="[kong]")
+    release = tmp_path / "releases" / "live.yaml"
+    release.write_text(release.read_text().replace("    - {shadow: 50, hold: 1m}\n", "    - {canary: 5, hold: 1m}\n"))
+    assert relc(tmp_path, "build") == 0
+    document = yaml.safe_load((tmp_path / "rendered" / "kong" / "kong.yaml").read_text())
+    assert _errors(document) == []
+    config = document["services"][0]["plugins"][0]["config"]
+    urls = {target["model"]["options"]["upstream_url"] for target in config.get("targets", [config])}
+    assert urls == {f"http://127.0.0.1:{port}/v1/chat/completions" for port in serving_ports}
+
+
+@pytest.mark.parametrize(
+    ("mutation", "where"),
+    [
+        (lambda d: d["services"][0].update(prot="http"), "unknown service field"),
+        (lambda d: d["services"][0].update(port=70000), "port out of range"),
+        (lambda d: d["services"][0]["plugins"][0]["config"]["targets"][0].update(weight=70000), "target weight too big"),
+        (lambda d: d["services"][0]["plugins"][0]["config"]["targets"][0]["model"].update(provider="nope"), "provider"),
+        (lambda d: d["services"][0]["plugins"][0]["config"]["targets"][0]["model"]["options"].update(temperature=9), "temperature"),
+        (lambda d: d["services"][0]["plugins"][0]["config"]["targets"][0]["auth"].pop("header_value"), "half an auth pair"),
+        (lambda d: d.update(_format_version="1.1"), "format version"),
+    ],
+)
+def test_the_schema_rejects_what_kong_rejects(mutation: Any, where: str) -> None:
+    document = copy.deepcopy(_committed())
+    document["services"] = [s for s in document["services"] if s["name"] == "support-chat"]
+    assert _errors(document) == []
+    mutation(document)
+    assert _errors(document), f"the schema accepted a config with a bad {where}"

