@@ -50,6 +50,10 @@ _AMBIGUOUS = re.compile(
 )
 
 
+# Characters YAML does not allow raw, or reads as line breaks; JSON escapes are YAML escapes.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
 def _scalar(value: Any) -> str:
     if value is None:
         return "null"
@@ -64,7 +68,8 @@ def _scalar(value: Any) -> str:
     if isinstance(value, str):
         if _PLAIN_SAFE.match(value) and not _AMBIGUOUS.match(value):
             return value
-        return json.dumps(value, ensure_ascii=False)
+        quoted = json.dumps(value, ensure_ascii=False)
+        return _UNPRINTABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)
     raise TypeError(f"cannot emit {type(value).__name__} as YAML")
 
 

@@ -1,0 +1,175 @@
+"""Rendering and writing rendered/: current, deterministic, atomic, and the CI gate."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compiler.emit import STAGING_PREFIX, to_yaml
+from compiler.load import load_bytes
+from compiler.render import render_tree
+from compiler.traffic import FULL, traffic_state
+from compiler.validate import validate_paths
+from tests.conftest import REPO, run_relc, snapshot
+from tests.support import relc, write_live_release
+
+
+def _committed_rendered() -> dict[str, bytes]:
+    return snapshot(REPO / "rendered")
+
+
+def test_committed_rendered_is_what_the_releases_produce(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    result = validate_paths([Path("releases")], Path("."))
+    assert result.ok
+    assert render_tree(result.releases, Path(".")) == _committed_rendered(), "rendered/ is stale: run `relc build`"
+
+
+def test_builds_in_two_checkouts_are_byte_identical(tmp_path: Path) -> None:
+    trees = []
+    for checkout in (tmp_path / "a", tmp_path / "b" / "elsewhere"):
+        for folder in ("releases", "prompts", "schemas"):
+            shutil.copytree(REPO / folder, checkout / folder)
+        assert run_relc("build", cwd=checkout).returncode == 0
+        trees.append(snapshot(checkout / "rendered"))
+    assert trees[0] == trees[1] == _committed_rendered()
+
+
+def test_a_second_build_touches_no_file(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    stats = {path: os.stat(path) for path in (example_repo / "rendered").rglob("*") if path.is_file()}
+    second = run_relc("build", cwd=example_repo)
+    assert "0 written, 0 removed" in second.stderr
+    for path, before in stats.items():
+        after = os.stat(path)
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), path
+
+
+def test_an_invalid_release_leaves_rendered_untouched(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    before = snapshot(example_repo)
+    release = example_repo / "releases" / "support-chat.yaml"
+    release.write_text(release.read_text().replace("step: 2", "step: 9"))
+    result = run_relc("build", cwd=example_repo)
+    assert result.returncode == 1
+    assert "RELC206" in result.stdout and "nothing written" in result.stderr
+    after = snapshot(example_repo)
+    assert {p: c for p, c in after.items() if p.startswith("rendered/")} == {
+        p: c for p, c in before.items() if p.startswith("rendered/")
+    }
+
+
+def test_files_no_release_produces_are_removed(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    (example_repo / "rendered" / "litellm" / "old.yaml").write_text("model_list: []\n")
+    (example_repo / "rendered" / f"{STAGING_PREFIX}crashed").mkdir()
+    (example_repo / "releases" / "code-review.yaml").unlink()
+    result = run_relc("build", cwd=example_repo)
+    assert result.returncode == 0
+    files = snapshot(example_repo / "rendered")
+    assert "litellm/old.yaml" not in files and "bundles/code-review.json" not in files
+    assert "removed rendered/bundles/code-review.json" in result.stderr
+    assert not list((example_repo / "rendered").glob(STAGING_PREFIX + "*"))
+
+
+def test_check_passes_on_a_current_tree_and_fails_with_a_diff_on_a_stale_one(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    assert run_relc("check", cwd=example_repo).returncode == 0
+    config = example_repo / "rendered" / "litellm" / "config.yaml"
+    config.write_text(config.read_text().replace("weight: 9000", "weight: 8000"))
+    before = snapshot(example_repo)
+    stale = run_relc("check", "--format", "github", cwd=example_repo)
+    assert stale.returncode == 1
+    assert "--- a/rendered/litellm/config.yaml" in stale.stdout
+    assert "-    weight: 8000\n+    weight: 9000" in stale.stdout
+    assert "::error file=rendered/litellm/config.yaml,title=RELC601::" in stale.stdout
+    assert snapshot(example_repo) == before, "check must write nothing"
+    shutil.rmtree(example_repo / "rendered")
+    assert run_relc("check", cwd=example_repo).returncode == 1
+
+
+def test_check_fails_when_the_schema_is_stale(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    (example_repo / "schemas" / "release.schema.json").write_text("{}\n")
+    result = run_relc("check", cwd=example_repo)
+    assert result.returncode == 1 and "release.schema.json is stale" in result.stderr
+
+
+@pytest.mark.parametrize("step", [None, 1, 2, 3])
+def test_every_gateway_splits_exactly_all_traffic(tmp_path: Path, step: int | None) -> None:
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, step, gateways="[envoy, litellm]")
+    assert relc(tmp_path, "build") == 0
+    litellm = yaml.safe_load((tmp_path / "rendered" / "litellm" / "config.yaml").read_text())
+    public = [d["litellm_params"]["weight"] for d in litellm["model_list"] if d["model_name"] == "live"]
+    assert sum(public) == FULL and all(weight > 0 for weight in public)
+    routes = yaml.safe_load((tmp_path / "rendered" / "envoy" / "rds.yaml").read_text())["resources"][0]
+    clusters = routes["virtual_hosts"][0]["routes"][0]["route"]["weighted_clusters"]["clusters"]
+    assert sum(cluster["weight"] for cluster in clusters) == FULL
+
+
+def test_the_stable_bundle_stays_warm_at_every_step(tmp_path: Path) -> None:
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 3, gateways="[envoy, litellm]")  # canary 100%
+    assert relc(tmp_path, "build") == 0
+    clusters = yaml.safe_load((tmp_path / "rendered" / "envoy" / "cds.yaml").read_text())["resources"]
+    assert {cluster["name"] for cluster in clusters} == {"live@v1", "live@v2"}
+    litellm = yaml.safe_load((tmp_path / "rendered" / "litellm" / "config.yaml").read_text())
+    assert {d["model_name"] for d in litellm["model_list"]} == {"live", "live@v1", "live@v2"}
+
+
+def test_traffic_state_follows_the_step() -> None:
+    monkey_root = REPO
+    result = validate_paths([monkey_root / "releases"], monkey_root)
+    states = {checked.release.name: traffic_state(checked.release) for checked in result.releases}
+    support = states["support-chat"]
+    assert [(live.version, live.role, live.weight) for live in support.live] == [
+        ("v41", "stable", 9000), ("v42", "candidate", 1000), ("v40", "previous", 0),
+    ]  # fmt: skip
+    assert support.fallbacks_of("v42") == ("v41", "v40")
+    summarizer = states["doc-summarizer"]
+    assert summarizer.mirrored is not None and summarizer.mirrored.mirror_weight == 2500
+    assert [live.weight for live in summarizer.served] == [FULL, 0]
+
+
+_PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=30)
+    | st.floats(allow_nan=False, allow_infinity=False, width=64),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PLAIN)
+def test_yaml_output_reads_back_identically_in_yaml_1_1_and_1_2(data: Any) -> None:
+    text = to_yaml(data)
+    assert yaml.safe_load(text) == data, text  # PyYAML reads YAML 1.1, as LiteLLM does
+    document, diagnostics = load_bytes(text.encode(), "emitted.yaml")  # relc's own YAML 1.2 reader
+    if diagnostics and all(d.code == "RELC004" for d in diagnostics):
+        assert data is None or data == ""
+        return
+    assert diagnostics == [] and document is not None and document.data == data, text
+
+
+def test_plan_shows_traffic_before_and_after_a_base_revision(tmp_path: Path) -> None:
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 1, gateways="[envoy, litellm]")
+    assert relc(tmp_path, "build") == 0
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "shadow"]):
+        subprocess.run(["git", *command], cwd=tmp_path, check=True)
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 2, gateways="[envoy, litellm]")
+    text = run_relc("plan", "--base", "HEAD", cwd=tmp_path)
+    assert text.returncode == 0, text.stderr
+    assert "live: step 1 of 3: shadow 50%, hold 1m -> step 2 of 3: canary 30%, hold 1m" in text.stdout
+    assert "v2               candidate              served     0% ->    30%" in text.stdout
+    markdown = run_relc("plan", "--base", "HEAD", "--format", "markdown", cwd=tmp_path).stdout
+    assert "| `v1` | stable | 100% | 70% |  |" in markdown
+    assert "- **envoy**: route `/live/`: `live@v1` 70%, `live@v2` 30%" in markdown
+    unknown = run_relc("plan", "--base", "no-such-rev", cwd=tmp_path)
+    assert unknown.returncode == 2 and "no commit `no-such-rev`" in unknown.stderr
