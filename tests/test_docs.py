@@ -22,3 +22,24 @@ def test_the_allowed_filters_and_methods_are_listed() -> None:
     methods = re.search(r"Allowed methods: ([^.]*)\.", page)
     assert filters and set(filters.group(1).split(", ")) == ALLOWED_FILTERS
     assert methods and set(methods.group(1).split(", ")) == ALLOWED_METHODS
+
+
+def test_the_readme_gateway_table_is_what_the_renderers_declare() -> None:
+    from compiler.gateways import capability_table
+
+    assert capability_table() in (REPO / "README.md").read_text()
+
+
+def test_the_readme_plan_example_is_what_relc_plan_prints(monkeypatch) -> None:
+    from pathlib import Path
+
+    from compiler.plan import format_text, make_plan, manifests_from_files
+    from compiler.render import render_tree, states_of
+    from compiler.validate import validate_paths
+
+    monkeypatch.chdir(REPO)
+    result = validate_paths([Path("releases")], Path("."))
+    after = manifests_from_files(render_tree(result.releases, Path(".")))
+    text = format_text(make_plan(after, after, states_of(result.releases)))
+    block = text[text.index("support-chat:") : text.index("\n0 of")].replace("unchanged, ", "")
+    assert block in (REPO / "README.md").read_text()

@@ -48,3 +48,16 @@ def renderers() -> dict[str, GatewayRenderer]:
 
 def shadow_steps(release: Release) -> list[int]:
     return [index for index, step in enumerate(release.rollout.steps) if step.shadow is not None]
+
+
+CAPABILITY_ROWS = ("canary", "shadow", "fallback", "retries", "timeouts")
+
+
+def capability_table() -> str:
+    """The README's gateway table, made from what each renderer declares."""
+    gateways = renderers()
+    names = sorted(gateways)
+    lines = ["| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for row in CAPABILITY_ROWS:
+        lines.append(f"| {row} | " + " | ".join(gateways[name].capabilities[row] for name in names) + " |")
+    return "\n".join(lines) + "\n"

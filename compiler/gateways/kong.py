@@ -1,18 +1,21 @@
-"""Kong (decK declarative format 3.0): one service and route per release, AI plugins.
+"""Kong (decK declarative format 3.0): one service and route per release.
 
-A release whose traffic goes to one bundle renders Kong's `ai-proxy` plugin (Kong OSS).
-A canary split renders `ai-proxy-advanced` with one weighted target per serving bundle
-and a round-robin balancer that fails over on errors: that plugin needs Kong Enterprise
-or Konnect. Kong cannot mirror traffic, so a release with a shadow step cannot use it.
-Keys stay out of the files: decK fills `${{ env "DECK_<VAR>" }}` at sync time.
+A release whose bundles are all self-hosted under one URL scheme and path renders an
+upstream with one weighted target per serving bundle (plain Kong OSS, passive health
+checks eject a failing target). Otherwise Kong's AI plugins carry the split: `ai-proxy`
+when one bundle serves (Kong OSS), `ai-proxy-advanced` with weighted targets and a
+failover balancer during a canary (Kong Enterprise or Konnect). Kong cannot mirror
+traffic, so a release with a shadow step cannot use it. Keys stay out of the files:
+decK fills `${{ env "DECK_<VAR>" }}` at sync time.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from compiler.gateways import Unsupported, shadow_steps
-from compiler.spec import Bundle, Release, duration_seconds
+from compiler.spec import SELF_HOSTED_PROVIDERS, Bundle, Release, duration_seconds
 from compiler.traffic import LiveBundle, TrafficState
 
 ROUTE_TYPE = "llm/v1/chat"
@@ -59,8 +62,6 @@ def _model(bundle: Bundle) -> dict[str, Any]:
     if provider == "mistral":
         options["mistral_format"] = "openai"
     if model.provider == "azure" and model.api_base:
-        from urllib.parse import urlsplit
-
         options["azure_instance"] = (urlsplit(model.api_base).hostname or "").split(".")[0]
         options["azure_deployment_id"] = model.name
         options["azure_api_version"] = model.api_version or "2024-06-01"
@@ -95,32 +96,71 @@ def _plugin(state: TrafficState, served: list[LiveBundle]) -> dict[str, Any]:
     }
 
 
+def upstream_name(state: TrafficState) -> str:
+    return f"{state.release}.relc.upstream"
+
+
+def _shared_url(bundles: list[Bundle]) -> tuple[str, str] | None:
+    """Scheme and path shared by every bundle, when all are self-hosted: upstream mode."""
+    if not all(bundle.model.provider in SELF_HOSTED_PROVIDERS and bundle.model.api_base for bundle in bundles):
+        return None
+    urls = {(urlsplit(b.model.api_base or "").scheme, urlsplit(b.model.api_base or "").path.rstrip("/")) for b in bundles}
+    return urls.pop() if len(urls) == 1 else None
+
+
+def _host_port(api_base: str) -> str:
+    parts = urlsplit(api_base)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+
+def _upstream(state: TrafficState) -> dict[str, Any]:
+    # Stable stays a target even at weight 0, so a rollback only changes weights.
+    targets = [
+        {"target": _host_port(live.bundle.model.api_base or ""), "weight": live.weight, "tags": [f"relc-bundle:{live.version}"]}
+        for live in state.served
+        if live.weight > 0 or live.role == "stable"
+    ]
+    return {
+        "name": upstream_name(state),
+        "algorithm": "round-robin",
+        "healthchecks": {
+            "passive": {"unhealthy": {"http_failures": 5, "tcp_failures": 5, "timeouts": 5, "http_statuses": [500, 502, 503, 504]}}
+        },
+        "targets": targets,
+    }
+
+
 def render(state: TrafficState) -> dict[str, Any]:
     served = [live for live in state.served if live.weight > 0]
     timeout_ms = int(max(duration_seconds(live.bundle.serving.timeout) for live in served) * 1000)
-    service = {
+    service: dict[str, Any] = {
         "name": state.release,
-        # ai-proxy sends each request to the provider or upstream_url; the service host is not used.
-        "host": "localhost",
-        "port": 80,
-        "protocol": "http",
         "read_timeout": timeout_ms,
         "write_timeout": timeout_ms,
         "retries": max(live.bundle.serving.retries for live in served),
         "routes": [{"name": state.release, "paths": [f"/{state.public_model}"], "strip_path": True}],
-        "plugins": [_plugin(state, served)],
     }
-    return {"services": [service]}
+    shared = _shared_url([live.bundle for live in state.live])
+    if shared is not None:
+        scheme, path = shared
+        service.update(host=upstream_name(state), port=443 if scheme == "https" else 80, protocol=scheme,
+                       path=path or "/", plugins=[])  # fmt: skip
+        return {"services": [service], "upstreams": [_upstream(state)]}
+    # ai-proxy sends each request to the provider or upstream_url; the service host is not used.
+    service.update(host="localhost", port=80, protocol="http", plugins=[_plugin(state, served)])
+    return {"services": [service], "upstreams": []}
 
 
 def assemble(fragments: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "kong/kong.yaml": {
-            "_format_version": "3.0",
-            "_info": {"select_tags": ["relc"]},
-            "services": [service for fragment in fragments for service in fragment["services"]],
-        }
+    document: dict[str, Any] = {
+        "_format_version": "3.0",
+        "_info": {"select_tags": ["relc"]},
+        "services": [service for fragment in fragments for service in fragment["services"]],
     }
+    upstreams = [upstream for fragment in fragments for upstream in fragment["upstreams"]]
+    if upstreams:
+        document["upstreams"] = upstreams
+    return {"kong/kong.yaml": document}
 
 
 def unsupported(release: Release) -> list[Unsupported]:
@@ -148,6 +188,9 @@ def unsupported(release: Release) -> list[Unsupported]:
 
 def describe(state: TrafficState) -> str:
     served = [live for live in state.served if live.weight > 0]
+    if _shared_url([live.bundle for live in state.live]) is not None:
+        split = ", ".join(f"{live.version} {live.weight / 100:g}%" for live in served)
+        return f"upstream `{upstream_name(state)}`: weighted targets {split}"
     if len(served) == 1:
         return f"service `{state.release}`: ai-proxy to {served[0].version}"
     split = ", ".join(f"{live.version} {live.weight / 100:g}%" for live in served)
@@ -157,9 +200,11 @@ def describe(state: TrafficState) -> str:
 class _Kong:
     name = "kong"
     capabilities = {
-        "canary": "`ai-proxy-advanced` weighted targets (Kong Enterprise or Konnect); one bundle: `ai-proxy` (OSS)",
+        "canary": "self-hosted bundles: upstream with weighted targets (OSS); providers: `ai-proxy-advanced` "
+        "weighted targets (Kong Enterprise or Konnect), `ai-proxy` when one bundle serves (OSS)",
         "shadow": "not supported: Kong has no traffic mirroring (an error, never dropped)",
-        "fallback": "balancer failover on error or timeout to another serving bundle",
+        "fallback": "retries on another target, passive health checks eject failing ones; "
+        "ai-proxy-advanced fails over on error or timeout",
         "retries": "service `retries` and balancer `retries`",
         "timeouts": "service `read_timeout` / `write_timeout`",
     }

@@ -52,17 +52,21 @@ def test_keys_are_decK_environment_references_never_values() -> None:
     assert '${{ env \\"DECK_ANTHROPIC_API_KEY\\" }}' in text
 
 
-@pytest.mark.parametrize(("step", "serving_ports"), [(None, {9001}), (2, {9001, 9002}), (3, {9002})])
-def test_every_canary_step_fits_the_schema(tmp_path: Path, step: int | None, serving_ports: set[int]) -> None:
+@pytest.mark.parametrize(
+    ("step", "targets"),
+    [(None, {"127.0.0.1:9001": 10000}), (2, {"127.0.0.1:9001": 7000, "127.0.0.1:9002": 3000}),
+     (3, {"127.0.0.1:9001": 0, "127.0.0.1:9002": 10000})],
+)  # fmt: skip
+def test_self_hosted_canaries_render_weighted_upstream_targets(tmp_path: Path, step: int | None, targets: dict) -> None:
     write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, step, gateways="[kong]")
     release = tmp_path / "releases" / "live.yaml"
     release.write_text(release.read_text().replace("    - {shadow: 50, hold: 1m}\n", "    - {canary: 5, hold: 1m}\n"))
     assert relc(tmp_path, "build") == 0
     document = yaml.safe_load((tmp_path / "rendered" / "kong" / "kong.yaml").read_text())
     assert _errors(document) == []
-    config = document["services"][0]["plugins"][0]["config"]
-    urls = {target["model"]["options"]["upstream_url"] for target in config.get("targets", [config])}
-    assert urls == {f"http://127.0.0.1:{port}/v1/chat/completions" for port in serving_ports}
+    service, upstream = document["services"][0], document["upstreams"][0]
+    assert (service["host"], service["path"], service["plugins"]) == (upstream["name"], "/v1", [])
+    assert {target["target"]: target["weight"] for target in upstream["targets"]} == targets
 
 
 @pytest.mark.parametrize(
@@ -75,6 +79,7 @@ def test_every_canary_step_fits_the_schema(tmp_path: Path, step: int | None, ser
         (lambda d: d["services"][0]["plugins"][0]["config"]["targets"][0]["model"]["options"].update(temperature=9), "temperature"),
         (lambda d: d["services"][0]["plugins"][0]["config"]["targets"][0]["auth"].pop("header_value"), "half an auth pair"),
         (lambda d: d.update(_format_version="1.1"), "format version"),
+        (lambda d: d.update(upstreams=[{"name": "u", "targets": [{"target": "host-without-port", "weight": 1}]}]), "target"),
     ],
 )
 def test_the_schema_rejects_what_kong_rejects(mutation: Any, where: str) -> None:

@@ -1,14 +1,16 @@
-"""Benchmark: `relc validate` on many generated releases, and CLI start-up on one file.
+"""Benchmark: `relc validate` and `relc build` on many generated releases, and start-up.
 
-Run on demand (not part of the test suite):  .venv/bin/python benchmarks/validate_scale.py [--releases 1000]
-Each generated release is a realistic ~90-line file with three bundles, four steps,
-four triggers and two prompt templates of its own, so template checks are not shared.
+Run on demand (not part of the test suite):  .venv/bin/python benchmarks/scale.py [--releases 1000]
+Each generated release is a realistic ~70-line file with three self-hosted bundles,
+four steps, four triggers, all three gateways and two prompt templates of its own, so
+no template check is shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import statistics
 import subprocess
 import sys
@@ -27,9 +29,10 @@ Question ({variant}): {{{{ question }}}}
 BUNDLE = """  - version: {version}
     description: Generated bundle {version} of release {index}.
     model:
-      provider: openai
-      name: gpt-4o-2024-08-06
-      api_key_env: OPENAI_API_KEY
+      provider: vllm
+      name: acme/model-{index}-{version}
+      api_base: http://vllm-{index}-{version}.serving.svc:8000/v1
+      weights_digest: sha256:{digest}
     prompt:
       template: prompts/release-{index}/{template}.j2
       sha256: {sha}
@@ -55,7 +58,7 @@ bundles:
   previous: v1
   step: 2
   steps:
-    - {{shadow: 20, hold: 30m}}
+    - {{canary: 2, hold: 30m}}
     - {{canary: 10, hold: 1h}}
     - {{canary: 50, hold: 2h}}
     - {{canary: 100, hold: 30m}}
@@ -69,6 +72,8 @@ triggers:
 
 def generate(root: Path, count: int) -> None:
     (root / "releases").mkdir(parents=True)
+    (root / "schemas").mkdir()
+    shutil.copy(Path(__file__).resolve().parent.parent / "schemas" / "release.schema.json", root / "schemas")
     for index in range(count):
         folder = root / "prompts" / f"release-{index}"
         folder.mkdir(parents=True)
@@ -78,7 +83,7 @@ def generate(root: Path, count: int) -> None:
             (folder / f"{variant}.j2").write_text(text)
             digests[variant] = hashlib.sha256(text.encode()).hexdigest()
         bundles = "".join(
-            BUNDLE.format(version=version, index=index, template=template, sha=digests[template])
+            BUNDLE.format(version=version, index=index, template=template, sha=digests[template], digest=f"{index:064x}")
             for version, template in (("v1", "a"), ("v2", "a"), ("v3", "b"))
         )
         (root / "releases" / f"release-{index}.yaml").write_text(RELEASE.format(index=index, bundles=bundles))
@@ -106,9 +111,13 @@ def main() -> None:
         generate(root, arguments.releases)
         lines = sum(len(p.read_text().splitlines()) for p in (root / "releases").glob("*.yaml"))
         many = timed([*relc, "validate", "releases"], root, arguments.runs)
+        build = timed([*relc, "build"], root, 1) + timed([*relc, "check"], root, arguments.runs - 1)
         one = timed([*relc, "validate", "releases/release-0.yaml"], root, arguments.runs * 2)
+        rendered = sum(p.stat().st_size for p in (root / "rendered").rglob("*") if p.is_file())
     print(f"relc validate, {arguments.releases} releases ({lines} lines, {2 * arguments.releases} templates): "
           f"median {statistics.median(many):.2f} s, best {min(many):.2f} s over {arguments.runs} runs")  # fmt: skip
+    print(f"relc build (first run) then relc check, {arguments.releases} releases, three gateways "
+          f"({rendered / 1e6:.1f} MB rendered): build {build[0]:.2f} s, check median {statistics.median(build[1:]):.2f} s")  # fmt: skip
     print(f"relc validate, one release (start-up included): median {statistics.median(one) * 1000:.0f} ms, "
           f"best {min(one) * 1000:.0f} ms over {arguments.runs * 2} runs")  # fmt: skip
 
