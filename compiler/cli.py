@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
+    from compiler.rollout import ReleaseChange
     from compiler.validate import ValidationResult
 
 from compiler import __version__
@@ -35,6 +36,10 @@ docs: README.md and docs/diagnostics.md (every diagnostic code).
 
 class _UsageError(Exception):
     """A mistake in how relc was called, reported with exit status 2."""
+
+
+class _OperationError(Exception):
+    """An operation that could not be done (dirty tree, shallow clone...), exit status 1."""
 
 
 def _validated(paths: list[str], output_format: str, quiet: bool = False) -> "ValidationResult":
@@ -90,6 +95,8 @@ def _check(arguments: argparse.Namespace) -> int:
     if not result.ok:
         return EXIT_PROBLEMS
     problems = 0
+    if arguments.base:
+        problems += _check_immutability(arguments.base, result, arguments.format)
     schema_file = Path(SCHEMA_PATH)
     if not schema_file.exists() or schema_file.read_text(encoding="utf-8") != schema_text():
         print(f"{SCHEMA_PATH} is stale: run `relc schema` and commit it", file=sys.stderr)
@@ -106,6 +113,61 @@ def _check(arguments: argparse.Namespace) -> int:
     if problems:
         return EXIT_PROBLEMS
     print(f"{len(result.releases)} release(s) valid; {RENDERED_DIR}/ and {SCHEMA_PATH} are current", file=sys.stderr)
+    return EXIT_OK
+
+
+def _check_immutability(base: str, result: "ValidationResult", output_format: str) -> int:
+    """Print bundles changed since their publication on `base`; 1 when there are any."""
+    from compiler.diagnostics import FORMATTERS
+    from compiler.git import GitError
+    from compiler.immutability import immutability_diagnostics
+
+    try:
+        diagnostics = immutability_diagnostics(Path("."), base, result.releases)
+    except GitError as error:
+        raise _OperationError(str(error)) from None
+    if diagnostics:
+        sys.stdout.write(FORMATTERS[output_format](diagnostics))
+    return 1 if diagnostics else 0
+
+
+def _run_change(arguments: argparse.Namespace, change: "ReleaseChange") -> int:
+    from compiler.rollout import apply, preview
+
+    if arguments.dry_run:
+        diff, rendered = preview(Path("."), change)
+        sys.stdout.write(diff)
+        print(f"\ncommit message:\n{change.message}", end="")
+        print(f"rendered files that would change: {', '.join(rendered) or 'none'}")
+        print("dry run: nothing written", file=sys.stderr)
+        return EXIT_OK
+    commit = apply(Path("."), change)
+    print(f"committed {commit[:12]}: {change.message.splitlines()[0]}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _rollback(arguments: argparse.Namespace) -> int:
+    from compiler.rollout import plan_rollback
+
+    change = plan_rollback(Path("."), arguments.name, reason=arguments.reason, trigger=arguments.trigger, to=arguments.to)
+    return _run_change(arguments, change)
+
+
+def _promote(arguments: argparse.Namespace) -> int:
+    from compiler.rollout import plan_promote
+
+    return _run_change(arguments, plan_promote(Path("."), arguments.name, force=arguments.force))
+
+
+def _status(arguments: argparse.Namespace) -> int:
+    from compiler.status import format_status, release_status
+
+    paths = [f"releases/{arguments.name}.yaml"] if arguments.name else []
+    result = _validated(paths, "text", quiet=True)
+    if not result.ok:
+        return EXIT_PROBLEMS
+    statuses = [release_status(Path("."), checked) for checked in sorted(result.releases, key=lambda c: c.release.name)]
+    sys.stdout.write(format_status(statuses))
     return EXIT_OK
 
 
@@ -151,6 +213,22 @@ def _schema(arguments: argparse.Namespace) -> int:
     target = write_schema(Path("."))
     print(f"wrote {target.as_posix()}", file=sys.stderr)
     return EXIT_OK
+
+
+def _with_domain_errors(arguments: argparse.Namespace) -> int:
+    """Run the command, turning the core's refusals into a message and exit status 1."""
+    from compiler.git import GitError
+    from compiler.rollout import RolloutError
+
+    try:
+        return arguments.run(arguments)
+    except (GitError, RolloutError) as error:
+        diagnostics = getattr(error, "diagnostics", [])
+        if diagnostics and "\n" not in str(error):
+            from compiler.diagnostics import format_text
+
+            sys.stdout.write(format_text(diagnostics))
+        raise _OperationError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,7 +280,53 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("--format", choices=FORMATS, default="text", help="format of diagnostics")
+    check.add_argument(
+        "--base",
+        metavar="REV",
+        help="also fail when a bundle version published in the history of REV (a PR's base) has other content "
+        "now; needs full history (fetch-depth: 0)",
+    )
     check.set_defaults(run=_check)
+
+    rollback = commands.add_parser(
+        "rollback",
+        help="commit a revert of a release to its last known-good revision",
+        description="Write one commit on the current branch that reverts releases/NAME.yaml to its last "
+        "known-good revision (the newest in which the suspect bundle, the candidate or a just-promoted stable, "
+        "took no part) and re-renders rendered/. Commits since then that changed bundles or rollout are reverted; "
+        "edits to owners, description or triggers are kept. The message follows `git revert`.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    rollback.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
+    rollback.add_argument("--reason", metavar="TEXT", help="why, recorded as a Relc-Reason trailer")
+    rollback.add_argument("--trigger", metavar="NAME", help="the trigger that fired, recorded as a Relc-Trigger trailer")
+    rollback.add_argument("--to", metavar="REV", help="restore the file exactly as it was at this commit instead")
+    rollback.add_argument("--dry-run", action="store_true", help="print the diff, message and plan; write nothing")
+    rollback.set_defaults(run=_rollback)
+
+    promote = commands.add_parser(
+        "promote",
+        help="commit the next rollout step (at the last, the candidate becomes stable)",
+        description="Advance releases/NAME.yaml one rollout step as a commit with rendered/. At the last step "
+        "the candidate becomes stable and the old stable previous. Refused while the current step's hold has not "
+        "passed since the commit that entered it.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    promote.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
+    promote.add_argument("--force", action="store_true", help="promote before the hold has passed")
+    promote.add_argument("--dry-run", action="store_true", help="print the diff and message; write nothing")
+    promote.set_defaults(run=_promote)
+
+    status = commands.add_parser(
+        "status",
+        help="show each release's rollout: roles, step, traffic, when it began and may be promoted",
+        description="Show each release (or NAME): stable, candidate, previous, current step, traffic split, "
+        "when the step began (from Git history) and when it may be promoted.",
+    )
+    status.add_argument("name", nargs="?", metavar="NAME", help="one release (default: all)")
+    status.set_defaults(run=_status)
 
     plan = commands.add_parser(
         "plan",
@@ -238,10 +362,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 os.chdir(arguments.directory)
             except OSError as error:
                 raise _UsageError(f"cannot change to {arguments.directory}: {error.strerror}") from None
-        return arguments.run(arguments)
+        return _with_domain_errors(arguments)
     except _UsageError as error:
         print(f"relc: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except _OperationError as error:
+        print(f"relc: error: {error}", file=sys.stderr)
+        return EXIT_PROBLEMS
     except KeyboardInterrupt:
         return 130
     except Exception as error:  # a bug in relc, never in the input: say so briefly

@@ -70,6 +70,8 @@ CODES: dict[str, str] = {
     "RELC401": "literal secret in a release",
     # Generated files.
     "RELC601": "rendered/ is stale",
+    # History.
+    "RELC701": "published bundle changed in place",
 }
 
 

@@ -1,27 +1,40 @@
 """Git access, in one place: short functions over the git command line.
 
-Only read-only queries live here for now; every caller passes the repository root.
+Every caller passes the repository root. Reads work anywhere (a detached pull request
+checkout included); anything that commits first checks the repository is fit for it.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 
 class GitError(Exception):
-    """A git command failed; the message says what was asked and what git answered."""
+    """A git operation failed or is not possible; the message says why and what to do."""
 
 
 def _git(root: Path, *arguments: str, input: bytes | None = None) -> bytes:
+    environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
-        completed = subprocess.run(["git", *arguments], cwd=root, input=input, capture_output=True, check=False)
+        completed = subprocess.run(
+            ["git", *arguments], cwd=root, input=input, capture_output=True, check=False, env=environment
+        )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None
     if completed.returncode != 0:
         message = completed.stderr.decode("utf-8", errors="replace").strip()
-        raise GitError(f"`git {' '.join(arguments)}` failed: {message}")
+        raise GitError(f"`git {' '.join(arguments[:3])}` failed: {message}")
     return completed.stdout
+
+
+def top_level(root: Path) -> Path:
+    try:
+        return Path(_git(root, "rev-parse", "--show-toplevel").decode().strip())
+    except GitError:
+        raise GitError(f"{root.resolve()} is not inside a git repository") from None
 
 
 def resolve_revision(root: Path, revision: str) -> str:
@@ -29,23 +42,163 @@ def resolve_revision(root: Path, revision: str) -> str:
     try:
         return _git(root, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
     except GitError:
-        raise GitError(f"no commit `{revision}` in {root}; fetch it (CI: use fetch-depth: 0)") from None
+        hint = " (this clone is shallow: fetch full history, e.g. `fetch-depth: 0`)" if is_shallow(root) else ""
+        raise GitError(f"no commit `{revision}` in this repository{hint}") from None
+
+
+def is_shallow(root: Path) -> bool:
+    return _git(root, "rev-parse", "--is-shallow-repository").decode().strip() == "true"
+
+
+def require_full_history(root: Path) -> None:
+    """History checks on a shallow clone would pass on one commit: refuse instead."""
+    if is_shallow(root):
+        raise GitError(
+            "this clone is shallow, so its history is incomplete and history checks would pass on too few "
+            "commits: fetch full history (`git fetch --unshallow`, or `fetch-depth: 0` in actions/checkout)"
+        )
+
+
+def current_branch(root: Path) -> str | None:
+    """The checked-out branch, or None on a detached HEAD (as in a pull request checkout)."""
+    try:
+        return _git(root, "symbolic-ref", "--quiet", "--short", "HEAD").decode().strip()
+    except GitError:
+        return None
+
+
+def changed_tracked_files(root: Path) -> list[str]:
+    """Tracked files modified in the working tree or the index."""
+    output = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=no").decode("utf-8")
+    return sorted(entry[3:] for entry in output.split("\0") if len(entry) > 3)
+
+
+def require_committable(root: Path) -> None:
+    """Commits need a branch and a clean tree; say which of the two is missing."""
+    if current_branch(root) is None:
+        raise GitError(
+            "HEAD is detached (as in a pull request checkout): relc commits only on a branch; "
+            "check out the branch first (`git switch <branch>`)"
+        )
+    dirty = changed_tracked_files(root)
+    if dirty:
+        raise GitError(
+            "the working tree has uncommitted changes, which a relc commit could mix up: commit or stash "
+            f"them first: {', '.join(dirty)}"
+        )
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    timestamp: int
+    subject: str
+
+
+def file_history(root: Path, revision: str, path: str) -> list[Commit]:
+    """Commits that changed `path`, newest first, following the path only (no renames)."""
+    output = _git(root, "log", "--format=%H%x00%ct%x00%s%x00", "--no-renames", revision, "--", path).decode("utf-8")
+    fields = output.split("\0")
+    return [
+        Commit(fields[i].strip(), int(fields[i + 1]), fields[i + 2])
+        for i in range(0, len(fields) - 2, 3)
+        if fields[i].strip()
+    ]
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """A file's content as one commit left it (`blob` None when the commit deleted it)."""
+
+    commit: str
+    timestamp: int
+    path: str
+    blob: str | None
+
+
+def changes_under(root: Path, revision: str, folder: str) -> list[FileChange]:
+    """Every change to files under `folder` in the history of `revision`, newest first."""
+    output = _git(
+        root, "log", "--format=@%H %ct", "--raw", "--no-abbrev", "--no-renames", "-z", revision, "--", folder
+    ).decode("utf-8")
+    changes: list[FileChange] = []
+    commit, timestamp = "", 0
+    tokens = output.split("\0")
+    index = 0
+    while index < len(tokens):
+        token = tokens[index].lstrip("\n")
+        if token.startswith("@"):
+            header, _, rest = token.partition("\n")
+            commit, timestamp = header[1:].split()[0], int(header.split()[1])
+            token = rest.lstrip("\n")
+        if token.startswith(":"):
+            parts = token.split()
+            blob = None if parts[4] == "D" else parts[3]
+            changes.append(FileChange(commit, timestamp, tokens[index + 1], blob))
+            index += 2
+            continue
+        index += 1
+    return changes
+
+
+def read_blobs(root: Path, objects: list[str]) -> dict[str, bytes]:
+    """Contents of many objects (blob ids, or `rev:path`) with one `git cat-file --batch`."""
+    unique = list(dict.fromkeys(objects))
+    if not unique:
+        return {}
+    output = _git(root, "cat-file", "--batch", input="".join(f"{name}\n" for name in unique).encode("utf-8"))
+    contents: dict[str, bytes] = {}
+    offset = 0
+    for name in unique:
+        header_end = output.index(b"\n", offset)
+        header = output[offset:header_end].split()
+        if header[-1] == b"missing":
+            offset = header_end + 1
+            continue
+        size = int(header[2])
+        contents[name] = output[header_end + 1 : header_end + 1 + size]
+        offset = header_end + 1 + size + 1
+    return contents
 
 
 def files_at(root: Path, revision: str, folder: str) -> dict[str, bytes]:
     """Every file under `folder` at `revision`, by path relative to the repository root."""
     listing = _git(root, "ls-tree", "-r", "-z", "--name-only", revision, "--", folder).decode("utf-8")
     paths = [path for path in listing.split("\0") if path]
-    if not paths:
-        return {}
-    # One `git cat-file --batch` for all files: one process, not one per file.
-    requests = "".join(f"{revision}:{path}\n" for path in paths).encode("utf-8")
-    output = _git(root, "cat-file", "--batch", input=requests)
-    contents: dict[str, bytes] = {}
-    offset = 0
-    for path in paths:
-        header_end = output.index(b"\n", offset)
-        size = int(output[offset:header_end].split()[2])
-        contents[path] = output[header_end + 1 : header_end + 1 + size]
-        offset = header_end + 1 + size + 1
-    return contents
+    blobs = read_blobs(root, [f"{revision}:{path}" for path in paths])
+    return {path: blobs[f"{revision}:{path}"] for path in paths if f"{revision}:{path}" in blobs}
+
+
+def file_at(root: Path, revision: str, path: str) -> bytes | None:
+    return read_blobs(root, [f"{revision}:{path}"]).get(f"{revision}:{path}")
+
+
+def merge_file(current: bytes, base: bytes, other: bytes, labels: tuple[str, str, str]) -> tuple[bytes, bool]:
+    """Three-way merge of one file's contents in memory; (result, had conflicts)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="relc-merge-") as folder:
+        paths = []
+        for name, content in (("current", current), ("base", base), ("other", other)):
+            path = Path(folder) / name
+            path.write_bytes(content)
+            paths.append(str(path))
+        completed = subprocess.run(
+            ["git", "merge-file", "-p", "-L", labels[0], "-L", labels[1], "-L", labels[2], *paths],
+            capture_output=True,
+            check=False,
+        )
+    if completed.returncode < 0 or completed.returncode > 127:
+        raise GitError(f"`git merge-file` failed: {completed.stderr.decode(errors='replace').strip()}")
+    return completed.stdout, completed.returncode != 0
+
+
+def commit_paths(root: Path, paths: list[str], message: str) -> str:
+    """Stage exactly `paths` (additions and deletions) and commit them; the new commit id."""
+    _git(root, "add", "--all", "--", *paths)
+    _git(root, "commit", "--quiet", "--no-verify", "--file=-", "--", *paths, input=message.encode("utf-8"))
+    return _git(root, "rev-parse", "HEAD").decode().strip()
+
+
+def short(sha: str) -> str:
+    return sha[:12]

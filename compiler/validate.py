@@ -270,8 +270,13 @@ def validate_release_bytes(
     return CheckedRelease(display_path, document, release), diagnostics
 
 
-def validate_release_file(path: Path, root: Path, limits: LoadLimits = LoadLimits()) -> tuple[CheckedRelease | None, list[Diagnostic]]:
+def validate_release_file(
+    path: Path, root: Path, limits: LoadLimits = LoadLimits(), content: bytes | None = None
+) -> tuple[CheckedRelease | None, list[Diagnostic]]:
+    """Check one file; `content`, when given, stands for the file's bytes (a change not yet written)."""
     display_path = display(path)
+    if content is not None:
+        return validate_release_bytes(content, display_path, root, limits)
     try:
         size = path.stat().st_size
         if size > limits.max_bytes:
@@ -316,11 +321,18 @@ def display(path: Path) -> str:
         return path.as_posix()
 
 
-def validate_paths(paths: list[Path], root: Path, limits: LoadLimits = LoadLimits()) -> ValidationResult:
-    """Check every release file under `paths`; prompt templates resolve against `root`."""
+def validate_paths(
+    paths: list[Path], root: Path, limits: LoadLimits = LoadLimits(), overrides: dict[Path, bytes] | None = None
+) -> ValidationResult:
+    """Check every release file under `paths`; prompt templates resolve against `root`.
+
+    `overrides` gives new contents for some files, so a change can be checked (and
+    rendered) in full before anything is written.
+    """
     result = ValidationResult()
+    pending = {path.resolve(): content for path, content in (overrides or {}).items()}
     for path in discover_release_files(paths):
-        checked, diagnostics = validate_release_file(path, root, limits)
+        checked, diagnostics = validate_release_file(path, root, limits, pending.get(path.resolve()))
         result.diagnostics.extend(diagnostics)
         if checked is not None:
             result.releases.append(checked)

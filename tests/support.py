@@ -208,3 +208,93 @@ def upstreams(*names: str) -> Iterator[dict[str, Upstream]]:
     finally:
         for server in servers.values():
             server.close()
+
+
+def release_text(
+    name: str,
+    versions: list[str],
+    stable: str,
+    candidate: str | None = None,
+    step: int | None = None,
+    previous: str | None = None,
+    owners: str = "[tests]",
+    temperature: dict[str, float] | None = None,
+) -> str:
+    """A small valid release of hosted bundles; each version has its own model name."""
+    sha = __import__("hashlib").sha256((CASES / "prompts" / "basic.j2").read_bytes()).hexdigest()
+    temperatures = temperature or {}
+    bundles = "".join(
+        f"""  - version: {version}
+    model: {{provider: openai, name: model-{version}, api_key_env: OPENAI_API_KEY}}
+    prompt: {{template: prompts/basic.j2, sha256: {sha}, variables: [question]}}
+    tokenizer: {{name: o200k_base, revision: "1"}}
+    serving: {{temperature: {temperatures.get(version, 0.2)}, max_tokens: 64, timeout: 10s}}
+"""
+        for version in versions
+    )
+    roles = f"  stable: {stable}\n"
+    if candidate:
+        roles += f"  candidate: {candidate}\n"
+    if previous:
+        roles += f"  previous: {previous}\n"
+    if step is not None:
+        roles += f"  step: {step}\n"
+    return f"""apiVersion: relc/v1
+kind: Release
+name: {name}
+owners: {owners}
+route:
+  model: {name}
+  gateways: [litellm]
+bundles:
+{bundles}rollout:
+{roles}  steps:
+    - {{canary: 10, hold: 1h}}
+    - {{canary: 50, hold: 1h}}
+"""
+
+
+class Repository:
+    """A real git repository in a temporary folder, with relc's prompts and schema."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.clock = 1_790_000_000  # commits are dated from here, an hour apart
+        (root / "prompts").mkdir(parents=True)
+        shutil.copy(CASES / "prompts" / "basic.j2", root / "prompts" / "basic.j2")
+        (root / "schemas").mkdir()
+        shutil.copy(Path(__file__).parent.parent / "schemas" / "release.schema.json", root / "schemas")
+        self.git("init", "-q", "-b", "main")
+        self.git("config", "user.name", "Release Bot")
+        self.git("config", "user.email", "bot@example.com")
+
+    def git(self, *arguments: str, check: bool = True, when: int | None = None) -> str:
+        environment = {**os.environ}
+        if when is not None:
+            environment["GIT_AUTHOR_DATE"] = environment["GIT_COMMITTER_DATE"] = f"@{when} +0000"
+        completed = subprocess.run(
+            ["git", *arguments], cwd=self.root, capture_output=True, text=True, env=environment, timeout=60
+        )
+        if check and completed.returncode != 0:
+            raise AssertionError(f"git {' '.join(arguments)} failed: {completed.stderr}")
+        return completed.stdout.strip()
+
+    def write(self, name: str, text: str) -> None:
+        path = self.root / "releases" / f"{name}.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+
+    def commit(self, message: str, build: bool = True, when: int | None = None) -> str:
+        """Render (as a person would with `relc build`) and commit everything."""
+        if build:
+            assert relc(self.root, "build") == 0
+        self.clock += 3600
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message, when=when if when is not None else self.clock)
+        return self.git("rev-parse", "HEAD")
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD")
+
+    def read(self, name: str) -> str:
+        return (self.root / "releases" / f"{name}.yaml").read_text()

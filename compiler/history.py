@@ -1,0 +1,202 @@
+"""What Git history says about releases: published bundles, step start times, known-good.
+
+History replaces a controller's database: a bundle version seen on the base branch is
+published for good, a step began with the commit that entered it, and the last
+known-good revision is the newest one in which a suspect bundle took no part.
+Reading is fast on long histories: one `git log` and one `git cat-file --batch`, and a
+file revision whose `bundles:` block was already seen is not parsed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from compiler import git
+from compiler.digest import bundle_content, bundle_digest
+from compiler.load import load_bytes
+
+RELEASES_DIR = "releases"
+_TOP_LEVEL_KEY = re.compile(rb"^[^\s#]", re.MULTILINE)
+_BUNDLES_KEY = re.compile(rb"^bundles\s*:", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Publication:
+    """The first time a bundle version reached the history: its digest and content then."""
+
+    release: str
+    version: str
+    digest: str
+    commit: str
+    timestamp: int
+    content: dict[str, Any] = field(compare=False, repr=False)
+
+
+def release_path(name: str) -> str:
+    return f"{RELEASES_DIR}/{name}.yaml"
+
+
+def _parse(content: bytes) -> Any:
+    document, _ = load_bytes(content, "history.yaml")
+    return document.data if document is not None else None
+
+
+def _bundles_key(content: bytes) -> bytes:
+    """Text that decides the bundles' content: the `bundles:` block, unless aliases reach outside it."""
+    match = _BUNDLES_KEY.search(content)
+    if match is None:
+        return content
+    following = _TOP_LEVEL_KEY.search(content, match.end())
+    block = content[match.start() : following.start() if following else len(content)]
+    return content if b"*" in block else block
+
+
+def _bundle_digests(content: bytes) -> list[tuple[str, str, dict[str, Any]]]:
+    """(version, digest, content) of every bundle in a revision that fits today's spec."""
+    from pydantic import ValidationError
+
+    from compiler.spec import Bundle
+
+    data = _parse(content)
+    if not isinstance(data, dict) or not isinstance(data.get("bundles"), list):
+        return []
+    found = []
+    for item in data["bundles"]:
+        try:
+            bundle = Bundle.model_validate(item)
+        except ValidationError:
+            continue  # an old revision this spec no longer reads; it published nothing checkable
+        found.append((bundle.version, bundle_digest(bundle), bundle_content(bundle)))
+    return found
+
+
+def published_bundles(root: Path, revision: str) -> dict[tuple[str, str], Publication]:
+    """Every bundle version ever in a release file in the history of `revision`."""
+    git.require_full_history(root)
+    commit = git.resolve_revision(root, revision)
+    changes = git.changes_under(root, commit, RELEASES_DIR)
+    blobs = git.read_blobs(root, [change.blob for change in changes if change.blob])
+    parsed: dict[bytes, list[tuple[str, str, dict[str, Any]]]] = {}
+    published: dict[tuple[str, str], Publication] = {}
+    for change in reversed(changes):  # oldest first: the first sighting is the publication
+        if change.blob is None or not change.path.endswith(".yaml") or change.blob not in blobs:
+            continue
+        content = blobs[change.blob]
+        key = hashlib.sha256(_bundles_key(content)).digest()
+        if key not in parsed:
+            parsed[key] = _bundle_digests(content)
+        release = Path(change.path).stem
+        for version, digest, bundle in parsed[key]:
+            published.setdefault(
+                (release, version), Publication(release, version, digest, change.commit, change.timestamp, bundle)
+            )
+    return published
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One revision of a release file: the commit and the rollout it declared."""
+
+    commit: git.Commit
+    content: bytes | None
+    stable: str | None
+    candidate: str | None
+    step: int | None
+
+    def involves(self, version: str) -> bool:
+        return version in (self.stable, self.candidate)
+
+
+def _rollout_of(content: bytes | None) -> tuple[str | None, str | None, int | None]:
+    data = _parse(content) if content is not None else None
+    rollout = data.get("rollout") if isinstance(data, dict) else None
+    if not isinstance(rollout, dict):
+        return None, None, None
+    candidate = rollout.get("candidate")
+    step = rollout.get("step") if candidate is not None else None
+    if candidate is not None and step is None:
+        step = 1
+    return rollout.get("stable"), candidate, step
+
+
+def revisions(root: Path, revision: str, name: str, batch: int = 64) -> Iterator[Revision]:
+    """Revisions of `releases/<name>.yaml`, newest first, read lazily in batches."""
+    git.require_full_history(root)
+    path = release_path(name)
+    history = git.file_history(root, revision, path)
+    for start in range(0, len(history), batch):
+        chunk = history[start : start + batch]
+        contents = git.read_blobs(root, [f"{commit.sha}:{path}" for commit in chunk])
+        for commit in chunk:
+            content = contents.get(f"{commit.sha}:{path}")
+            yield Revision(commit, content, *_rollout_of(content))
+
+
+def step_began(root: Path, revision: str, name: str) -> git.Commit | None:
+    """The commit that entered the release's current rollout step (None: no rollout)."""
+    newest: Revision | None = None
+    began: git.Commit | None = None
+    for current in revisions(root, revision, name):
+        if newest is None:
+            newest = current
+            if current.candidate is None:
+                return None
+        if (current.candidate, current.step) != (newest.candidate, newest.step):
+            break
+        began = current.commit
+    return began
+
+
+@dataclass(frozen=True)
+class RollbackTarget:
+    suspect: str
+    known_good: Revision
+    reverted: tuple[Revision, ...]  # newer than known_good, newest first
+
+
+def rollback_target(root: Path, revision: str, name: str, to: str | None = None) -> RollbackTarget:
+    """The suspect bundle and the newest revision in which it took no part in the rollout."""
+    newer: list[Revision] = []
+    suspect: str | None = None
+    target = git.resolve_revision(root, to) if to else None
+    for current in revisions(root, revision, name):
+        if suspect is None:
+            if current.content is None:
+                raise git.GitError(f"{release_path(name)} does not exist at {revision}; nothing to roll back")
+            suspect = current.candidate or current.stable
+            if current.candidate is None and _previous_of(current.content) is None:
+                raise git.GitError(
+                    f"{name} has no rollout in progress and no previous bundle: there is nothing to roll back to"
+                )
+        reached = current.commit.sha == target if target else (current.content is not None and not current.involves(suspect))
+        if reached:
+            if current.content is None:
+                raise git.GitError(f"{release_path(name)} was deleted in {git.short(current.commit.sha)}; pick another --to")
+            return RollbackTarget(suspect, current, tuple(newer))
+        newer.append(current)
+    if suspect is None:
+        raise git.GitError(f"{release_path(name)} has no history at {revision}: commit it first")
+    if target:
+        raise git.GitError(f"commit {git.short(target)} did not change {release_path(name)}: name a revision of that file")
+    raise git.GitError(
+        f"no known-good revision of {release_path(name)}: bundle `{suspect}` took part in every revision; "
+        "fix forward with a new bundle, or name a revision with --to"
+    )
+
+
+def _previous_of(content: bytes) -> str | None:
+    data = _parse(content)
+    rollout = data.get("rollout") if isinstance(data, dict) else None
+    return rollout.get("previous") if isinstance(rollout, dict) else None
+
+
+def traffic_fields(content: bytes | None) -> tuple[Any, Any]:
+    """The parts of a release that decide traffic: a commit changing neither is kept by rollback."""
+    data = _parse(content) if content is not None else None
+    if not isinstance(data, dict):
+        return None, None
+    return data.get("bundles"), data.get("rollout")

@@ -1,0 +1,49 @@
+"""Published bundles never change: compare every bundle with its first publication.
+
+A bundle version that ever reached the base branch is published. If a release brings
+it back with other content (edited in place, or removed and re-added), that is an
+error at the bundle's version, naming the commit that published it and what differs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+from compiler import git
+from compiler.diagnostics import Diagnostic
+from compiler.digest import bundle_content, bundle_digest
+from compiler.history import Publication, published_bundles
+from compiler.validate import CheckedRelease
+
+
+def _differences(published: Any, current: Any, prefix: str = "") -> Iterator[str]:
+    if isinstance(published, dict) and isinstance(current, dict):
+        for key in sorted(set(published) | set(current)):
+            yield from _differences(published.get(key), current.get(key), f"{prefix}.{key}" if prefix else key)
+    elif published != current:
+        yield prefix or "content"
+
+
+def immutability_diagnostics(root: Path, base: str, releases: list[CheckedRelease]) -> list[Diagnostic]:
+    """One diagnostic per bundle whose content differs from its first publication."""
+    published = published_bundles(root, base)
+    diagnostics = []
+    for checked in releases:
+        for index, bundle in enumerate(checked.release.bundles):
+            publication: Publication | None = published.get((checked.release.name, bundle.version))
+            if publication is None or publication.digest == bundle_digest(bundle):
+                continue
+            changed = ", ".join(_differences(publication.content, bundle_content(bundle)))
+            position = checked.document.position_of(("bundles", index, "version"))
+            when = time.strftime("%Y-%m-%d", time.gmtime(publication.timestamp))
+            diagnostics.append(
+                Diagnostic(
+                    checked.path, position.line, position.column, "RELC701",
+                    f"bundle `{bundle.version}` was published in {git.short(publication.commit)} ({when}) and published "
+                    f"bundles never change, but its {changed} differ now: restore its content and publish the "
+                    "change as a new version",
+                )  # fmt: skip
+            )
+    return diagnostics

@@ -1,0 +1,63 @@
+"""`relc status`: each release's rollout as Git history tells it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from compiler import git
+from compiler.rollout import StepTiming, _span, _utc, step_timing
+from compiler.traffic import traffic_state
+from compiler.validate import CheckedRelease
+
+
+@dataclass(frozen=True)
+class ReleaseStatus:
+    name: str
+    stable: str
+    candidate: str | None
+    previous: str | None
+    step: str
+    split: str
+    timing: StepTiming
+
+
+def release_status(root: Path, checked: CheckedRelease) -> ReleaseStatus:
+    release = checked.release
+    state = traffic_state(release)
+    split = ", ".join(f"{live.version} {live.weight / 100:g}%" for live in state.served if live.weight)
+    if state.mirrored is not None:
+        split += f" (+{state.mirrored.mirror_weight / 100:g}% mirrored to {state.mirrored.version})"
+    step = "none"
+    if state.step is not None:
+        step = f"{state.step_number}/{state.step_count} {state.step.kind} {state.step.percent:g}%, hold {state.step.hold}"
+    return ReleaseStatus(
+        release.name, release.rollout.stable, release.rollout.candidate, release.rollout.previous, step, split,
+        step_timing(root, release),
+    )  # fmt: skip
+
+
+def format_status(statuses: list[ReleaseStatus], now: float | None = None) -> str:
+    moment = time.time() if now is None else now
+    lines = []
+    for status in statuses:
+        lines.append(f"{status.name}")
+        roles = f"stable {status.stable}"
+        if status.candidate:
+            roles += f", candidate {status.candidate}"
+        if status.previous:
+            roles += f", previous {status.previous}"
+        lines.append(f"  bundles:  {roles}")
+        lines.append(f"  step:     {status.step}")
+        lines.append(f"  traffic:  {status.split}")
+        timing = status.timing
+        if status.candidate is not None:
+            if timing.began is None:
+                lines.append("  began:    not committed yet")
+            else:
+                lines.append(f"  began:    {_utc(timing.began.timestamp)} ({git.short(timing.began.sha)} {timing.began.subject})")
+                ready = timing.ready_at or 0
+                when = "now" if ready <= moment else f"{_utc(ready)} (in {_span(ready - moment)})"
+                lines.append(f"  promote:  {when}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,98 @@
+"""Git as the state store: immutability against the base branch, and `relc status`."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_relc
+from tests.support import Repository, release_text
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Repository:
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1"], stable="v1"))
+    repository.commit("Publish chat v1")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start rollout of chat v2")
+    repository.git("switch", "-q", "-c", "change")
+    return repository
+
+
+def test_unchanged_and_new_bundles_pass_against_the_base(repository: Repository) -> None:
+    repository.write("chat", release_text("chat", ["v1", "v2", "v3"], stable="v1", candidate="v2", step=2))
+    repository.commit("Publish v3, promote v2")
+    result = run_relc("check", "--base", "main", cwd=repository.root)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_bundle_changed_in_place_is_an_error_naming_the_publishing_commit(repository: Repository) -> None:
+    published = repository.git("rev-list", "--max-count=1", "main~1")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1, temperature={"v1": 0.9}))
+    repository.commit("Tune v1 in place")
+    result = run_relc("check", "--base", "main", "--format", "github", cwd=repository.root)
+    assert result.returncode == 1
+    line = next(line for line in result.stdout.splitlines() if "RELC701" in line)
+    assert line.startswith("::error file=releases/chat.yaml,line=9,col=14,title=RELC701::")
+    assert f"published in {published[:12]}" in line
+    assert "serving.temperature differ" in line and "new version" in line
+
+
+def test_removing_then_readding_a_version_with_other_content_is_caught(repository: Repository) -> None:
+    repository.git("switch", "-q", "main")
+    repository.write("chat", release_text("chat", ["v2"], stable="v2"))
+    repository.commit("Retire v1")
+    repository.git("switch", "-q", "-c", "readd")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v2", temperature={"v1": 0.5}))
+    repository.commit("Bring back v1, differently")
+    result = run_relc("check", "--base", "main", cwd=repository.root)
+    assert result.returncode == 1 and "RELC701" in result.stdout and "bundle `v1`" in result.stdout
+
+
+def test_history_checks_work_on_a_detached_head(repository: Repository) -> None:
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1, temperature={"v2": 1.0}))
+    repository.commit("Change v2 in place")
+    repository.git("checkout", "-q", "--detach")
+    result = run_relc("check", "--base", "main", cwd=repository.root)
+    assert result.returncode == 1 and "RELC701" in result.stdout
+
+
+def test_a_shallow_clone_fails_loudly_instead_of_passing(repository: Repository, tmp_path: Path) -> None:
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "--branch", "main", f"file://{repository.root}", str(shallow)], check=True)
+    result = run_relc("check", "--base", "HEAD", cwd=shallow)
+    assert result.returncode == 1
+    assert "shallow" in result.stderr and "fetch-depth: 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_base_is_a_clear_error(repository: Repository) -> None:
+    result = run_relc("check", "--base", "origin/nope", cwd=repository.root)
+    assert result.returncode == 1 and "no commit `origin/nope`" in result.stderr
+
+
+def test_status_shows_roles_traffic_and_when_the_step_began(repository: Repository) -> None:
+    started = repository.git("rev-parse", "HEAD")
+    result = run_relc("status", cwd=repository.root)
+    assert result.returncode == 0, result.stderr
+    assert "  bundles:  stable v1, candidate v2" in result.stdout
+    assert "  step:     1/2 canary 10%, hold 1h" in result.stdout
+    assert "  traffic:  v1 90%, v2 10%" in result.stdout
+    assert f"({started[:12]} Start rollout of chat v2)" in result.stdout
+    assert "  promote:  now" in result.stdout  # the commit is dated long ago
+
+
+def test_status_counts_the_hold_from_the_commit_that_entered_the_step(repository: Repository) -> None:
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))
+    entered = int(time.time()) - 600
+    repository.commit("Promote", when=entered)
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2, owners="[tests, ops]"))
+    repository.commit("Add an owner", when=int(time.time()))
+    result = run_relc("status", "chat", cwd=repository.root)
+    assert "Promote)" in result.stdout, "the hold starts at the commit that entered the step, not the newest"
+    ready = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entered + 3600))
+    assert f"  promote:  {ready} (in 4" in result.stdout

@@ -1,0 +1,190 @@
+"""Rollback and promote as commits, on real repositories in temporary folders."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_relc, snapshot
+from tests.support import Repository, release_text
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Repository:
+    """v1 stable; then v2 added as candidate at step 1; then promoted to step 2."""
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1"], stable="v1"))
+    repository.commit("Publish chat v1")
+    (repository.root / "NOTES.md").write_text("v2 rollout notes\n")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start rollout of chat v2")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))
+    repository.commit("Promote chat v2 to 50%")
+    return repository
+
+
+def _unchanged(repository: Repository, action: callable) -> None:  # type: ignore[valid-type]
+    head, files = repository.head(), snapshot(repository.root)
+    action()
+    assert repository.head() == head, "a commit was made"
+    assert snapshot(repository.root) == files, "files were written"
+    assert not (repository.root / ".git" / "REVERT_HEAD").exists()
+    assert not (repository.root / ".git" / "relc.lock").exists()
+
+
+def test_rollback_commits_the_revert_with_rendered_in_the_same_commit(repository: Repository) -> None:
+    started, promoted = repository.git("rev-parse", "HEAD~1"), repository.head()
+    result = run_relc("rollback", "chat", "--reason", "p95 latency doubled", "--trigger", "p95-latency", cwd=repository.root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    message = repository.git("log", "-1", "--format=%B")
+    assert message.splitlines()[0] == "Roll back chat: v2 -> v1"
+    assert f"This reverts commit {promoted}.\nThis reverts commit {started}." in message
+    for trailer in ("Relc-Release: chat", "Relc-Rolled-Back: v2", "Relc-Reason: p95 latency doubled", "Relc-Trigger: p95-latency"):
+        assert trailer in message
+    assert repository.read("chat") == release_text("chat", ["v1"], stable="v1")
+    changed = set(repository.git("show", "--name-only", "--format=", "HEAD").splitlines())
+    assert changed == {"releases/chat.yaml", "rendered/bundles/chat.json", "rendered/litellm/config.yaml"}
+    assert (repository.root / "NOTES.md").exists(), "other files the reverted commits touched stay"
+    assert run_relc("check", cwd=repository.root).returncode == 0
+    assert repository.git("status", "--porcelain") == ""
+
+
+def test_rollback_of_one_commit_reads_like_git_revert(tmp_path: Path) -> None:
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1"], stable="v1"))
+    repository.commit("Publish chat v1")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    started = repository.commit("Start rollout of chat v2")
+    assert run_relc("rollback", "chat", cwd=repository.root).returncode == 0
+    assert repository.git("log", "-1", "--format=%s") == 'Revert "Start rollout of chat v2"'
+    assert f"This reverts commit {started}." in repository.git("log", "-1", "--format=%b")
+
+
+def test_rollback_keeps_later_edits_that_did_not_change_traffic(repository: Repository) -> None:
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2, owners="[tests, oncall]"))
+    repository.commit("Add the on-call team as owner")
+    assert run_relc("rollback", "chat", cwd=repository.root).returncode == 0
+    assert repository.read("chat") == release_text("chat", ["v1"], stable="v1", owners="[tests, oncall]")
+
+
+def test_rollback_of_a_just_promoted_stable_returns_to_the_previous(repository: Repository) -> None:
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v2", previous="v1"))
+    repository.commit("Promote chat: v2 is stable")
+    assert run_relc("rollback", "chat", cwd=repository.root).returncode == 0
+    assert repository.read("chat") == release_text("chat", ["v1"], stable="v1")
+
+
+def test_dry_run_prints_the_diff_and_writes_nothing(repository: Repository) -> None:
+    def dry_run() -> None:
+        result = run_relc("rollback", "chat", "--dry-run", cwd=repository.root)
+        assert result.returncode == 0, result.stderr
+        assert "-  candidate: v2" in result.stdout and "Roll back chat: v2 -> v1" in result.stdout
+        assert "rendered/litellm/config.yaml" in result.stdout
+
+    _unchanged(repository, dry_run)
+
+
+def test_a_dirty_working_tree_is_refused_naming_the_files(repository: Repository) -> None:
+    (repository.root / "NOTES.md").write_text("edited\n")
+
+    def refused() -> None:
+        result = run_relc("rollback", "chat", cwd=repository.root)
+        assert result.returncode == 1 and "uncommitted changes" in result.stderr and "NOTES.md" in result.stderr
+
+    _unchanged(repository, refused)
+
+
+def test_a_detached_head_is_refused_for_commits(repository: Repository) -> None:
+    repository.git("checkout", "-q", "--detach")
+
+    def refused() -> None:
+        result = run_relc("promote", "chat", cwd=repository.root)
+        assert result.returncode == 1 and "HEAD is detached" in result.stderr
+
+    _unchanged(repository, refused)
+
+
+def test_a_conflicting_revert_aborts_cleanly_and_explains(repository: Repository) -> None:
+    text = repository.read("chat").replace("  step: 2\n", "  step: 2\n  # Paused for the holiday freeze.\n")
+    repository.write("chat", text)
+    repository.commit("Note the freeze")
+
+    def refused() -> None:
+        result = run_relc("rollback", "chat", cwd=repository.root)
+        assert result.returncode == 1
+        assert "conflicts with a later change" in result.stderr and "nothing was written" in result.stderr
+        assert "--to" in result.stderr
+
+    _unchanged(repository, refused)
+    known_good = repository.git("rev-list", "--max-count=1", "HEAD~3")
+    assert run_relc("rollback", "chat", "--to", known_good, cwd=repository.root).returncode == 0
+    assert repository.read("chat") == release_text("chat", ["v1"], stable="v1")
+
+
+def test_no_known_good_revision_is_a_clear_error(tmp_path: Path) -> None:
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Create chat mid-rollout")
+
+    def refused() -> None:
+        result = run_relc("rollback", "chat", cwd=repository.root)
+        assert result.returncode == 1 and "no known-good revision" in result.stderr
+
+    _unchanged(repository, refused)
+
+
+def test_a_renamed_release_has_history_only_under_its_new_name(repository: Repository) -> None:
+    repository.git("mv", "releases/chat.yaml", "releases/assistant.yaml")
+    repository.write("assistant", repository.read("assistant").replace("chat", "assistant"))
+    repository.commit("Rename chat to assistant")
+
+    def refused() -> None:
+        result = run_relc("rollback", "assistant", cwd=repository.root)
+        assert result.returncode == 1 and "no known-good revision" in result.stderr
+
+    _unchanged(repository, refused)
+    assert run_relc("rollback", "chat", cwd=repository.root).returncode == 1
+
+
+def test_a_second_relc_is_locked_out_and_a_stale_lock_is_taken_over(repository: Repository) -> None:
+    lock = repository.root / ".git" / "relc.lock"
+    lock.write_text(str(os.getpid()))  # a live process holds it
+    result = run_relc("rollback", "chat", cwd=repository.root)
+    assert result.returncode == 1 and f"another relc (process {os.getpid()})" in result.stderr
+    assert repository.git("log", "-1", "--format=%s") == "Promote chat v2 to 50%"
+    lock.write_text("999999999")  # no such process: a crashed relc
+    assert run_relc("rollback", "chat", cwd=repository.root).returncode == 0
+    assert not lock.exists()
+
+
+def test_promote_advances_one_step_and_then_makes_the_candidate_stable(tmp_path: Path) -> None:
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start rollout of chat v2")
+    assert run_relc("promote", "chat", cwd=repository.root).returncode == 0
+    assert repository.git("log", "-1", "--format=%s") == "Promote chat: v2 to step 2 of 2 (canary 50%)"
+    assert repository.git("diff", "HEAD~1", "--stat", "--", "releases").endswith("1 insertion(+), 1 deletion(-)")
+    assert run_relc("promote", "chat", "--force", cwd=repository.root).returncode == 0
+    assert repository.read("chat") == release_text("chat", ["v1", "v2"], stable="v2", previous="v1")
+    assert repository.git("log", "-1", "--format=%s") == "Promote chat: v2 is stable (v1 kept as previous)"
+    assert run_relc("check", cwd=repository.root).returncode == 0
+    result = run_relc("promote", "chat", cwd=repository.root)
+    assert result.returncode == 1 and "no rollout in progress" in result.stderr
+
+
+def test_promote_waits_for_the_hold_unless_forced(tmp_path: Path) -> None:
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start rollout of chat v2", when=int(time.time()) - 60)
+
+    def refused() -> None:
+        result = run_relc("promote", "chat", cwd=repository.root)
+        assert result.returncode == 1
+        assert "its hold ends at" in result.stderr and "--force" in result.stderr
+
+    _unchanged(repository, refused)
+    assert run_relc("promote", "chat", "--force", cwd=repository.root).returncode == 0
+    assert "Relc-Forced: true" in repository.git("log", "-1", "--format=%B")
