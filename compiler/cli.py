@@ -42,12 +42,16 @@ class _OperationError(Exception):
     """An operation that could not be done (dirty tree, shallow clone...), exit status 1."""
 
 
-def _validated(paths: list[str], output_format: str, quiet: bool = False) -> "ValidationResult":
+def _validated(
+    paths: list[str], output_format: str, quiet: bool = False, allow_no_releases: bool = False
+) -> "ValidationResult":
     """Validate release files, print their diagnostics, and return the result."""
     from compiler.diagnostics import FORMATTERS
     from compiler.validate import validate_paths
 
     release_paths = [Path(p) for p in paths] or [Path("releases")]
+    if not paths and allow_no_releases and not release_paths[0].exists():
+        release_paths = []  # every release was deleted (git keeps no empty folder): nothing to render
     missing = [p for p in release_paths if not p.exists()]
     if missing:
         raise _UsageError(f"no such file or folder: {', '.join(str(p) for p in missing)}")
@@ -69,7 +73,7 @@ def _build(arguments: argparse.Namespace) -> int:
     from compiler.emit import write_tree
     from compiler.render import RENDERED_DIR, render_tree
 
-    result = _validated([], arguments.format, quiet=True)
+    result = _validated([], arguments.format, quiet=True, allow_no_releases=True)
     if not result.ok:
         print(f"relc: nothing written: fix the errors above, then build again", file=sys.stderr)
         return EXIT_PROBLEMS
@@ -91,7 +95,7 @@ def _check(arguments: argparse.Namespace) -> int:
     from compiler.render import RENDERED_DIR, render_tree
     from compiler.schema import SCHEMA_PATH, schema_text
 
-    result = _validated([], arguments.format, quiet=True)
+    result = _validated([], arguments.format, quiet=True, allow_no_releases=True)
     if not result.ok:
         return EXIT_PROBLEMS
     problems = 0
@@ -177,7 +181,7 @@ def _plan(arguments: argparse.Namespace) -> int:
     from compiler.git import GitError, files_at, resolve_revision
     from compiler.render import RENDERED_DIR, render_tree, states_of
 
-    result = _validated([], "text", quiet=True)
+    result = _validated([], "text", quiet=True, allow_no_releases=True)
     if not result.ok:
         return EXIT_PROBLEMS
     if arguments.base:
