@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
     from compiler.rollout import ReleaseChange
+    from compiler.triggers import Decision
     from compiler.validate import ValidationResult
 
 from compiler import __version__
@@ -175,6 +176,45 @@ def _status(arguments: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _evaluate(arguments: argparse.Namespace) -> int:
+    from compiler.alert import AlertError
+    from compiler.evaluate import act, evaluate, would_do
+    from compiler.metrics import MetricError, open_source
+    from compiler.triggers import decision_json
+
+    try:
+        source = open_source(arguments.metrics, arguments.queries, timeout=arguments.timeout)
+        decision = evaluate(Path("."), arguments.name, source)
+    except MetricError as error:
+        raise _OperationError(str(error)) from None
+    if arguments.format == "json":
+        sys.stdout.write(decision_json(decision))
+    else:
+        sys.stdout.write(_decision_text(decision, source.description, arguments.format == "github"))
+    if arguments.apply:
+        try:
+            done = act(Path("."), decision, arguments.webhook_env)
+        except (MetricError, AlertError) as error:
+            raise _OperationError(str(error)) from None
+        print(done, file=sys.stderr)
+    elif arguments.format != "json":
+        print(f"dry run: {would_do(decision)}", file=sys.stderr)
+    return decision.exit_code
+
+
+def _decision_text(decision: "Decision", source: str, github: bool) -> str:
+    against = f" against {decision.baseline}" if decision.baseline else ""
+    lines = [f"{decision.release}: {decision.action} ({decision.subject or 'nothing'}{against}, metrics from {source})"]
+    for check in decision.checks:
+        lines.append(f"  [{check.outcome}] {check.detail}")
+    lines += [f"  reason: {reason}" for reason in decision.reasons]
+    if github:
+        level = {"rollback": "error", "alert": "warning"}.get(decision.action, "notice")
+        summary = "; ".join(decision.reasons).replace("%", "%25").replace("\n", "%0A")
+        lines.append(f"::{level} title=relc evaluate {decision.release}: {decision.action}::{summary}")
+    return "\n".join(lines) + "\n"
+
+
 def _plan(arguments: argparse.Namespace) -> int:
     from compiler import plan
     from compiler.emit import _existing_files
@@ -331,6 +371,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("name", nargs="?", metavar="NAME", help="one release (default: all)")
     status.set_defaults(run=_status)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="read metrics, check the triggers, decide promote / hold / alert / rollback",
+        description="Read the candidate's (and, for relative triggers, the stable bundle's) metrics over each "
+        "trigger's window, check every trigger and print one decision with its reasons. Without --apply nothing "
+        "changes; with it a rollback or promote becomes a commit and an alert is posted to the webhook.",
+        epilog="exit status: 0 promote, 3 hold, 4 alert, 5 rollback; 1 when metrics or the action failed, 2 usage.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluate.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
+    evaluate.add_argument(
+        "--metrics", required=True, metavar="SOURCE",
+        help="a Prometheus URL (http://127.0.0.1:9090) or a snapshot file (.json or .csv)",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--queries", metavar="SET|FILE",
+        help="PromQL for each metric: `envoy` (default) or `litellm` for their own metrics, or a JSON/YAML file",
+    )  # fmt: skip
+    evaluate.add_argument("--apply", action="store_true", help="commit the rollback or promote, or post the alert")
+    evaluate.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
+    evaluate.add_argument(
+        "--webhook-env", default="RELC_ALERT_WEBHOOK_URL", metavar="VAR",
+        help="environment variable holding the alert webhook URL (default: RELC_ALERT_WEBHOOK_URL)",
+    )  # fmt: skip
+    evaluate.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per metrics query (default 10)")
+    evaluate.set_defaults(run=_evaluate)
 
     plan = commands.add_parser(
         "plan",

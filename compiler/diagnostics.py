@@ -54,7 +54,7 @@ CODES: dict[str, str] = {
     "RELC209": "route.model used by another release",
     "RELC210": "duplicate name in a list",
     "RELC211": "trigger threshold missing or doubled",
-    "RELC212": "relative_mode without relative_to_stable",
+    "RELC212": "relative comparison options without relative_to_stable",
     # Prompt templates.
     "RELC301": "prompt template path escapes the repository",
     "RELC302": "prompt template cannot be read",

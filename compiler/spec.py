@@ -287,6 +287,20 @@ class Trigger(_Strict):
         "or `ratio` (candidate divided by stable).",
         examples=["ratio"],
     )
+    statistical_test: Literal["none", "mann_whitney"] = Field(
+        default="none",
+        description="With relative_to_stable (difference) and per-request samples: `mann_whitney` breaches only "
+        "when the candidate is worse than stable beyond the threshold with the given confidence, so noise "
+        "neither rolls back a good model nor hides a real regression.",
+        examples=["mann_whitney"],
+    )
+    confidence: float = Field(
+        default=0.95,
+        ge=0.5,
+        le=0.9999,
+        description="Confidence the statistical test needs before it calls a difference real.",
+        examples=[0.95],
+    )
     window: Duration = Field(description="How far back the metric is read.", examples=["10m"])
     min_samples: int = Field(
         ge=1, description="Fewest samples in the window for a decision; fewer means hold.", examples=[200]

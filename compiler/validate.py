@@ -178,6 +178,12 @@ def _triggers(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
         if (trigger.max is None) == (trigger.min is None):
             which = "both" if trigger.max is not None else "neither"
             yield report.at(path, "RELC211", f"trigger `{trigger.name}` has {which} of `max` and `min`; give exactly one threshold")
+        if trigger.statistical_test != "none" and (not trigger.relative_to_stable or trigger.relative_mode == "ratio"):
+            yield report.at(
+                path + ("statistical_test",), "RELC212",
+                "statistical_test compares samples against stable: it needs `relative_to_stable: true` with the "
+                "`difference` mode",
+            )  # fmt: skip
         if trigger.relative_mode is not None and not trigger.relative_to_stable:
             yield report.at(
                 path + ("relative_mode",), "RELC212", "relative_mode applies only with `relative_to_stable: true`"

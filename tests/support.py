@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -298,3 +299,98 @@ class Repository:
 
     def read(self, name: str) -> str:
         return (self.root / "releases" / f"{name}.yaml").read_text()
+
+
+def require_binary(name: str) -> str:
+    """A system tool the test set-up installs; missing it fails in CI and skips elsewhere."""
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        message = f"`{name}` is not installed: scripts/test installs it (Debian package)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+class Prometheus:
+    """A real Prometheus server on 127.0.0.1 scraping the given targets every second."""
+
+    def __init__(self, work: Path, targets: list[tuple[str, str]]) -> None:
+        binary = require_binary("prometheus")
+        work.mkdir(parents=True, exist_ok=True)
+        scrape_configs = [
+            {"job_name": f"job{index}", "metrics_path": path, "static_configs": [{"targets": [target]}]}
+            for index, (target, path) in enumerate(targets)
+        ]
+        config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+                  "scrape_configs": scrape_configs}  # fmt: skip
+        (work / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(work / "prometheus.log", "w")
+        self.process = subprocess.Popen(
+            [binary, f"--config.file={work / 'prometheus.yml'}", f"--storage.tsdb.path={work / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.wait_until(lambda: self._get("/-/ready") is not None, "Prometheus did not become ready")
+
+    def _get(self, path: str) -> bytes | None:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=2) as response:
+                return response.read()
+        except (urllib.error.URLError, OSError):
+            return None
+
+    def query(self, promql: str) -> list[Any]:
+        body = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+        return json.loads(body)["data"]["result"] if body else []
+
+    def wait_until(self, condition: Any, failure: str, seconds: float = 40) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"Prometheus exited: {Path(self.log.name).read_text()[-2000:]}")
+            if condition():
+                return
+            time.sleep(0.25)
+        raise AssertionError(failure)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.log.close()
+
+
+class Exporter:
+    """A tiny Prometheus exporter on 127.0.0.1 serving whatever text it is given."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        exporter = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                body = exporter.text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *arguments: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.target = f"127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,98 @@
+"""`relc evaluate`: read the metrics each trigger needs, decide, and optionally act.
+
+The decision itself is `triggers.decide`, pure; this module only gathers its inputs
+(metrics, the step's start from Git) and carries out the result (a rollback or promote
+commit, or an alert), so a live loop or a test can drive either half alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from compiler import git
+from compiler.metrics import MetricError, MetricQuery, MetricSource
+from compiler.rollout import _current_release, _span, _utc, apply, plan_promote, plan_rollback, step_timing
+from compiler.spec import Release, duration_seconds
+from compiler.triggers import Decision, Reading, TriggerCheck, check_trigger, decide
+
+DEFAULT_WEBHOOK_ENV = "RELC_ALERT_WEBHOOK_URL"
+
+
+def subject_and_baseline(release: Release) -> tuple[str | None, str | None]:
+    """The bundle under evaluation and the one it is compared with."""
+    rollout = release.rollout
+    if rollout.candidate is not None:
+        return rollout.candidate, rollout.stable
+    if rollout.previous is not None:
+        return rollout.stable, rollout.previous  # a just-promoted stable, still baking
+    return None, None
+
+
+def _read(source: MetricSource, query: MetricQuery) -> Reading:
+    try:
+        return Reading(source.observe(query))
+    except MetricError as error:
+        return Reading(None, str(error))
+
+
+def _hold(root: Path, release: Release, now: float) -> tuple[bool, str]:
+    if release.rollout.candidate is None:
+        return False, "no candidate"
+    try:
+        timing = step_timing(root, release)
+    except git.GitError as error:
+        return False, f"cannot tell when the step began: {error}"
+    if timing.began is None or timing.ready_at is None:
+        return False, "the current step is not committed yet"
+    if now < timing.ready_at:
+        return False, f"the step's hold ends at {_utc(timing.ready_at)} (in {_span(timing.ready_at - now)})"
+    return True, f"the step's hold ended at {_utc(timing.ready_at)}"
+
+
+def evaluate(root: Path, name: str, source: MetricSource, now: float | None = None) -> Decision:
+    release, _ = _current_release(root, name)
+    subject, baseline = subject_and_baseline(release)
+    checks: list[TriggerCheck] = []
+    if subject is not None:
+        for trigger in release.triggers:
+            window = duration_seconds(trigger.window)
+            reading = _read(source, MetricQuery(name, subject, trigger.metric, window))
+            base_reading = None
+            if trigger.relative_to_stable and baseline is not None:
+                base_reading = _read(source, MetricQuery(name, baseline, trigger.metric, window))
+            checks.append(check_trigger(trigger, subject, reading, baseline, base_reading))
+    hold_passed, hold_detail = _hold(root, release, time.time() if now is None else now)
+    return decide(release, subject, baseline, checks, hold_passed, hold_detail)
+
+
+def act(root: Path, decision: Decision, webhook_env: str = DEFAULT_WEBHOOK_ENV) -> str:
+    """Carry out a decision: the commit for rollback or promote, the webhook for alert."""
+    if decision.action == "rollback":
+        fired = decision.breached("rollback")
+        change = plan_rollback(
+            root, decision.release, reason=f"relc evaluate: {fired[0].detail}", trigger=fired[0].trigger.name
+        )
+        return f"committed {apply(root, change)[:12]}: {change.message.splitlines()[0]}"
+    if decision.action == "promote":
+        change = plan_promote(root, decision.release)
+        return f"committed {apply(root, change)[:12]}: {change.message.splitlines()[0]}"
+    if decision.action == "alert":
+        from compiler.alert import post_alert
+
+        url = os.environ.get(webhook_env)
+        if not url:
+            raise MetricError(f"the decision is alert, but ${webhook_env} (the webhook URL) is not set; nothing was sent")
+        post_alert(url, decision)
+        return f"alert posted to the webhook in ${webhook_env}"
+    return "hold: nothing to do"
+
+
+def would_do(decision: Decision) -> str:
+    return {
+        "rollback": f"--apply would commit `relc rollback {decision.release}`",
+        "promote": f"--apply would commit `relc promote {decision.release}`",
+        "alert": "--apply would post an alert to the webhook",
+        "hold": "nothing to do",
+    }[decision.action]

@@ -1,0 +1,59 @@
+"""Metric sources: one small interface, one module per source (snapshot files, Prometheus).
+
+A source answers one question: the value of a metric for one bundle over a window,
+with how many samples it rests on (and the per-request values, when it has them, for
+statistical tests). "No data" is an answer, never a healthy zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class MetricError(Exception):
+    """A source that cannot answer: unreachable, an error response, a malformed file."""
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    release: str
+    version: str
+    metric: str
+    window_seconds: float
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A metric's value for one bundle; `value` None when the source has no data."""
+
+    value: float | None
+    samples: int
+    values: tuple[float, ...] = ()
+
+    @property
+    def has_data(self) -> bool:
+        return self.value is not None and not math.isnan(self.value)
+
+
+NO_DATA = Observation(None, 0)
+
+
+class MetricSource(Protocol):
+    description: str
+
+    def observe(self, query: MetricQuery) -> Observation: ...
+
+
+def open_source(location: str, queries: str | None = None, timeout: float = 10.0) -> MetricSource:
+    """A source from the command line: a Prometheus URL, or a JSON or CSV snapshot file."""
+    if location.startswith(("http://", "https://")):
+        from compiler.metrics.prometheus import PrometheusSource, load_queries
+
+        return PrometheusSource(location, load_queries(queries or "envoy"), timeout)
+    from compiler.metrics.snapshot import SnapshotSource
+
+    if queries:
+        raise MetricError("--queries applies to a Prometheus source, not to a snapshot file")
+    return SnapshotSource.from_file(location)

@@ -1,0 +1,166 @@
+"""Metrics from Prometheus' HTTP API (`/api/v1/query`), by PromQL templates per metric.
+
+Each metric has two queries: its value over the window and the number of samples it
+rests on. Templates use `$window` (seconds, e.g. `600s`), `$release`, `$version`,
+`$envoy_cluster` and `$litellm_model_ids` (a regular expression). Ready-made sets read
+Envoy's and LiteLLM's own metrics for the configs relc renders. Errors, empty results
+and NaN are explicit: no data is never healthy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from compiler.metrics import MetricError, MetricQuery, Observation
+
+
+@dataclass(frozen=True)
+class QueryTemplate:
+    value: str
+    samples: str
+
+
+def _latency(quantile: str, bucket: str, count: str, scale: str = "") -> QueryTemplate:
+    return QueryTemplate(
+        value=f"histogram_quantile({quantile}, sum by (le) (rate({bucket}[$window]))){scale}",
+        samples=f"sum(increase({count}[$window]))",
+    )
+
+
+_ENVOY = 'envoy_cluster_name="$envoy_cluster"'
+_ENVOY_TOTAL = f"envoy_cluster_upstream_rq_total{{{_ENVOY}}}"
+ENVOY_QUERIES: dict[str, QueryTemplate] = {
+    "error_rate": QueryTemplate(
+        value=f'(sum(rate(envoy_cluster_upstream_rq_xx{{{_ENVOY},envoy_response_code_class="5"}}[$window])) or vector(0))'
+        f" / sum(rate({_ENVOY_TOTAL}[$window]))",
+        samples=f"sum(increase({_ENVOY_TOTAL}[$window]))",
+    ),
+    "timeout_rate": QueryTemplate(
+        value=f"(sum(rate(envoy_cluster_upstream_rq_timeout{{{_ENVOY}}}[$window])) or vector(0))"
+        f" / sum(rate({_ENVOY_TOTAL}[$window]))",
+        samples=f"sum(increase({_ENVOY_TOTAL}[$window]))",
+    ),
+    # Envoy measures upstream request time in milliseconds; triggers are in seconds.
+    **{
+        f"latency_p{q}": _latency(f"0.{q}", f"envoy_cluster_upstream_rq_time_bucket{{{_ENVOY}}}",
+                                  f"envoy_cluster_upstream_rq_time_count{{{_ENVOY}}}", " / 1000")  # fmt: skip
+        for q in ("50", "95", "99")
+    },
+}
+
+_LITELLM = 'model_id=~"$litellm_model_ids"'
+_LITELLM_TOTAL = f"litellm_deployment_total_requests_total{{{_LITELLM}}}"
+LITELLM_QUERIES: dict[str, QueryTemplate] = {
+    "error_rate": QueryTemplate(
+        value=f"(sum(rate(litellm_deployment_failure_responses_total{{{_LITELLM}}}[$window])) or vector(0))"
+        f" / sum(rate({_LITELLM_TOTAL}[$window]))",
+        samples=f"sum(increase({_LITELLM_TOTAL}[$window]))",
+    ),
+    **{
+        f"latency_p{q}": _latency(f"0.{q}", f"litellm_request_total_latency_metric_bucket{{{_LITELLM}}}",
+                                  f"litellm_request_total_latency_metric_count{{{_LITELLM}}}")  # fmt: skip
+        for q in ("50", "95", "99")
+    },
+}
+
+QUERY_SETS = {"envoy": ENVOY_QUERIES, "litellm": LITELLM_QUERIES}
+
+
+def load_queries(name_or_path: str) -> dict[str, QueryTemplate]:
+    """A ready-made set by name, or a JSON/YAML file `{metric: {value: PROMQL, samples: PROMQL}}`."""
+    if name_or_path in QUERY_SETS:
+        return QUERY_SETS[name_or_path]
+    from compiler.load import load_file
+
+    document, diagnostics = load_file(Path(name_or_path), name_or_path)
+    if document is None:
+        raise MetricError(f"cannot read query file {name_or_path}: {diagnostics[0].message if diagnostics else ''}")
+    if not isinstance(document.data, dict):
+        raise MetricError(f"{name_or_path}: expected a mapping of metric names to {{value, samples}} queries")
+    queries = {}
+    for metric, entry in document.data.items():
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("value", "samples")):
+            raise MetricError(f"{name_or_path}: `{metric}` needs string `value` and `samples` queries")
+        queries[metric] = QueryTemplate(entry["value"], entry["samples"])
+    return queries
+
+
+def _promql_string(text: str) -> str:
+    """Text safe inside a double-quoted PromQL string."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def placeholders(query: MetricQuery) -> dict[str, str]:
+    from compiler.gateways.envoy import _stat_name
+
+    ids = [f"{query.release}/{query.version}", f"{query.release}/{query.version}/mirrored", f"{query.release}@{query.version}"]
+    return {
+        "release": _promql_string(query.release),
+        "version": _promql_string(query.version),
+        "window": f"{max(int(query.window_seconds), 1)}s",
+        "envoy_cluster": _promql_string(_stat_name(f"{query.release}@{query.version}")),
+        "litellm_model_ids": _promql_string("|".join(re.escape(i) for i in ids)),
+    }
+
+
+class PrometheusSource:
+    def __init__(self, url: str, queries: dict[str, QueryTemplate], timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.queries = queries
+        self.timeout = timeout
+        self.description = f"Prometheus at {self.url}"
+
+    def observe(self, query: MetricQuery) -> Observation:
+        template = self.queries.get(query.metric)
+        if template is None:
+            raise MetricError(f"no Prometheus query for metric `{query.metric}`; add one with --queries FILE")
+        values = placeholders(query)
+        value = self.scalar(Template(template.value).substitute(values))
+        samples = self.scalar(Template(template.samples).substitute(values))
+        count = 0 if samples is None or math.isnan(samples) else int(round(samples))
+        if value is None or math.isnan(value):
+            return Observation(None, count)
+        return Observation(value, count)
+
+    def scalar(self, promql: str) -> float | None:
+        """One number from an instant query; None for an empty result; an error otherwise."""
+        address = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+        try:
+            with urllib.request.urlopen(address, timeout=self.timeout) as response:
+                body = response.read()
+        except urllib.error.HTTPError as error:
+            raise MetricError(f"Prometheus refused `{promql}`: {_error_text(error.read(), error.code)}") from None
+        except (urllib.error.URLError, TimeoutError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise MetricError(f"cannot reach Prometheus at {self.url}: {reason}") from None
+        try:
+            document = json.loads(body)
+        except json.JSONDecodeError:
+            raise MetricError(f"Prometheus at {self.url} did not answer with JSON") from None
+        if document.get("status") != "success":
+            raise MetricError(f"Prometheus refused `{promql}`: {document.get('errorType')}: {document.get('error')}")
+        data = document.get("data", {})
+        if data.get("resultType") == "scalar":
+            return float(data["result"][1])
+        result = data.get("result", [])
+        if not result:
+            return None
+        if len(result) > 1:
+            raise MetricError(f"`{promql}` returned {len(result)} series; a trigger needs one: aggregate with sum()")
+        return float(result[0]["value"][1])
+
+
+def _error_text(body: bytes, status: int) -> str:
+    try:
+        document = json.loads(body)
+        return f"{document.get('errorType')}: {document.get('error')} (HTTP {status})"
+    except (json.JSONDecodeError, AttributeError):
+        return f"HTTP {status}"

@@ -1,0 +1,121 @@
+"""`relc evaluate` from the command line, on snapshot files and real repositories:
+dry run, --apply as commits, alerts to a webhook on 127.0.0.1, formats, exit codes."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.conftest import run_relc
+from tests.support import Repository, release_text
+
+TRIGGERS = """triggers:
+  - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}
+  - {name: thumbs, metric: thumbs_down_rate, max: 0.1, window: 1d, min_samples: 50, action: alert}
+"""
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Repository:
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1") + TRIGGERS)
+    repository.commit("Publish chat v2")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1) + TRIGGERS)
+    repository.commit("Start rollout of chat v2")
+    return repository
+
+
+def _snapshot(folder: Path, errors: float, thumbs: float, samples: int = 500) -> str:
+    path = folder / "metrics.json"
+    path.write_text(json.dumps({"metrics": [
+        {"release": "chat", "version": "v2", "metric": "error_rate", "value": errors, "samples": samples},
+        {"release": "chat", "version": "v2", "metric": "thumbs_down_rate", "value": thumbs, "samples": samples},
+    ]}))  # fmt: skip
+    return str(path)
+
+
+def test_without_apply_it_says_what_it_would_do_and_changes_nothing(repository: Repository, tmp_path: Path) -> None:
+    head = repository.head()
+    result = run_relc("evaluate", "chat", "--metrics", _snapshot(tmp_path, 0.2, 0.0), cwd=repository.root)
+    assert result.returncode == 5
+    assert "chat: rollback (v2 against v1" in result.stdout
+    assert "[breached] errors: error_rate of v2 is 0.2 over 10m (500 samples); max 0.05 -> breached" in result.stdout
+    assert "dry run: --apply would commit `relc rollback chat`" in result.stderr
+    assert repository.head() == head
+
+
+def test_apply_promotes_a_healthy_candidate_as_a_commit(repository: Repository, tmp_path: Path) -> None:
+    result = run_relc("evaluate", "chat", "--metrics", _snapshot(tmp_path, 0.01, 0.02), "--apply", cwd=repository.root)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert repository.git("log", "-1", "--format=%s") == "Promote chat: v2 to step 2 of 2 (canary 50%)"
+
+
+def test_too_few_samples_hold_with_exit_3(repository: Repository, tmp_path: Path) -> None:
+    result = run_relc("evaluate", "chat", "--metrics", _snapshot(tmp_path, 0.0, 0.0, samples=10), "--format", "json",
+                      cwd=repository.root)  # fmt: skip
+    assert result.returncode == 3
+    decision = json.loads(result.stdout)
+    assert decision["decision"] == "hold"
+    assert {t["outcome"] for t in decision["triggers"]} == {"insufficient"}
+
+
+class Webhook:
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+        hook = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *arguments: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/secret-token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+    hook.server.server_close()
+
+
+def test_an_alert_is_posted_to_the_webhook_and_the_url_never_printed(
+    repository: Repository, tmp_path: Path, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELC_ALERT_WEBHOOK_URL", webhook.url)
+    head = repository.head()
+    result = run_relc("evaluate", "chat", "--metrics", _snapshot(tmp_path, 0.0, 0.3), "--apply", "--format", "github",
+                      cwd=repository.root)  # fmt: skip
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "::warning title=relc evaluate chat: alert::" in result.stdout
+    assert len(webhook.bodies) == 1
+    text = webhook.bodies[0]["text"]
+    assert "*relc: chat* needs a decision" in text and "thumbs_down_rate of v2 is 0.3" in text
+    assert "secret-token" not in result.stdout + result.stderr
+    assert repository.head() == head, "an alert commits nothing"
+
+
+def test_an_alert_without_a_webhook_is_an_error(repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RELC_ALERT_WEBHOOK_URL", raising=False)
+    result = run_relc("evaluate", "chat", "--metrics", _snapshot(tmp_path, 0.0, 0.3), "--apply", cwd=repository.root)
+    assert result.returncode == 1 and "$RELC_ALERT_WEBHOOK_URL" in result.stderr and "nothing was sent" in result.stderr
+
+
+def test_an_unusable_metrics_source_is_an_error_not_a_decision(repository: Repository, tmp_path: Path) -> None:
+    result = run_relc("evaluate", "chat", "--metrics", str(tmp_path / "nowhere.json"), cwd=repository.root)
+    assert result.returncode == 1 and "cannot read metrics file" in result.stderr
+    assert "Traceback" not in result.stderr

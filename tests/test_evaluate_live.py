@@ -1,0 +1,108 @@
+"""`relc evaluate` end to end on 127.0.0.1: a real Envoy on the rendered files, two
+upstream bundles, a real Prometheus scraping Envoy's `/stats/prometheus`, and the
+decision acted on as commits: hold with too few samples, promote when healthy, and
+rollback (with traffic back on stable) when the candidate starts failing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import run_relc
+from tests.support import DIGEST, Envoy, Prometheus, Repository, Upstream, upstreams
+
+TEMPLATE_SHA = __import__("hashlib").sha256((Path(__file__).parent / "cases" / "prompts" / "basic.j2").read_bytes()).hexdigest()
+
+
+def _release(ports: dict[str, int], step: int | None) -> str:
+    bundles = "".join(
+        f"""  - version: {version}
+    model: {{provider: vllm, name: served, api_base: "http://127.0.0.1:{port}/v1", weights_digest: "{DIGEST}"}}
+    prompt: {{template: prompts/basic.j2, sha256: {TEMPLATE_SHA}, variables: [question]}}
+    tokenizer: {{name: test, revision: "1"}}
+    serving: {{temperature: 0.0, max_tokens: 16, timeout: 5s, retries: 0}}
+"""
+        for version, port in ports.items()
+    )
+    return f"""apiVersion: relc/v1
+kind: Release
+name: live
+owners: [tests]
+route: {{model: live, gateways: [envoy]}}
+bundles:
+{bundles}rollout:
+  stable: v1
+{"" if step is None else f"  candidate: v2{chr(10)}  step: {step}{chr(10)}"}  steps:
+    - {{canary: 30, hold: 1m}}
+    - {{canary: 60, hold: 1m}}
+    - {{canary: 100, hold: 1m}}
+triggers:
+  - {{name: errors, metric: error_rate, max: 0.1, window: 20s, min_samples: 20, action: rollback}}
+"""
+
+
+@pytest.fixture
+def servers() -> Iterator[dict[str, Upstream]]:
+    yield from upstreams("v1", "v2")
+
+
+def test_evaluate_holds_promotes_and_rolls_back_on_live_metrics(tmp_path: Path, servers: dict[str, Upstream]) -> None:
+    ports = {name: server.port for name, server in servers.items()}
+    repository = Repository(tmp_path / "repo")
+    repository.write("live", _release(ports, step=None))
+    repository.commit("Publish live v1 and v2")
+    repository.write("live", _release(ports, step=1))
+    repository.commit("Start rollout of live v2")  # dated long ago: the hold has passed
+    envoy = Envoy(repository.root)
+    prometheus = Prometheus(tmp_path / "prometheus", [(f"127.0.0.1:{envoy.admin_port}", "/stats/prometheus")])
+    metrics = ["evaluate", "live", "--metrics", prometheus.url, "--queries", "envoy"]
+    try:
+        envoy.wait_until(lambda: envoy.request()[0] == 200, "the route never answered")
+        held = run_relc(*metrics, cwd=repository.root)
+        assert held.returncode == 3, held.stdout + held.stderr  # hold: too few samples
+        assert "[insufficient]" in held.stdout or "[no_data]" in held.stdout
+
+        def candidate_samples() -> float:
+            result = prometheus.query('sum(increase(envoy_cluster_upstream_rq_total{envoy_cluster_name="live@v2"}[20s]))')
+            return float(result[0]["value"][1]) if result else 0.0
+
+        for _ in range(6):  # bounded: send traffic until Prometheus has seen enough of the candidate
+            envoy.answers(60)
+            if candidate_samples() >= 25:
+                break
+            time.sleep(1)
+        prometheus.wait_until(lambda: candidate_samples() >= 25, "Prometheus never saw 25 candidate requests")
+        promoted = run_relc(*metrics, "--apply", cwd=repository.root)
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        assert "[healthy] errors: error_rate of v2 is 0" in promoted.stdout
+        assert repository.git("log", "-1", "--format=%s") == "Promote live: v2 to step 2 of 3 (canary 60%)"
+
+        servers["v2"].fail = True
+        envoy.wait_until(lambda: None in envoy.answers(10), "the candidate never failed")
+
+        def error_rate() -> float:
+            result = prometheus.query(
+                'sum(rate(envoy_cluster_upstream_rq_xx{envoy_cluster_name="live@v2",envoy_response_code_class="5"}[20s]))'
+                ' / sum(rate(envoy_cluster_upstream_rq_total{envoy_cluster_name="live@v2"}[20s]))'
+            )
+            return float(result[0]["value"][1]) if result else 0.0
+
+        for _ in range(10):  # bounded: fail traffic until the error rate shows in Prometheus
+            envoy.answers(40)
+            if error_rate() > 0.2:
+                break
+            time.sleep(1)
+        rolled_back = run_relc(*metrics, "--apply", cwd=repository.root)
+        assert rolled_back.returncode == 5, rolled_back.stdout + rolled_back.stderr
+        assert "[breached] errors: error_rate of v2" in rolled_back.stdout
+        message = repository.git("log", "-1", "--format=%B")
+        assert message.startswith("Roll back live: v2 -> v1") and "Relc-Trigger: errors" in message
+        assert "Relc-Reason: relc evaluate: errors: error_rate of v2" in message
+        assert "candidate" not in repository.read("live")
+        envoy.wait_until(lambda: envoy.answers(20) == {"v1": 20}, "traffic did not return to stable", seconds=15)
+    finally:
+        prometheus.stop()
+        envoy.stop()
