@@ -165,14 +165,20 @@ def _promote(arguments: argparse.Namespace) -> int:
 
 
 def _status(arguments: argparse.Namespace) -> int:
-    from compiler.status import format_status, release_status
+    from compiler.status import format_status, format_status_json, release_status
 
     paths = [f"releases/{arguments.name}.yaml"] if arguments.name else []
     result = _validated(paths, "text", quiet=True)
     if not result.ok:
         return EXIT_PROBLEMS
-    statuses = [release_status(Path("."), checked) for checked in sorted(result.releases, key=lambda c: c.release.name)]
-    sys.stdout.write(format_status(statuses))
+    checked = sorted(result.releases, key=lambda c: c.release.name)
+    if arguments.in_progress:
+        checked = [c for c in checked if c.release.rollout.candidate is not None]
+    if arguments.format == "names":
+        sys.stdout.write("".join(f"{c.release.name}\n" for c in checked))
+        return EXIT_OK
+    statuses = [release_status(Path("."), c) for c in checked]
+    sys.stdout.write(format_status_json(statuses) if arguments.format == "json" else format_status(statuses))
     return EXIT_OK
 
 
@@ -370,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
         "when the step began (from Git history) and when it may be promoted.",
     )
     status.add_argument("name", nargs="?", metavar="NAME", help="one release (default: all)")
+    status.add_argument("--in-progress", action="store_true", help="only releases with a candidate being rolled out")
+    status.add_argument(
+        "--format", choices=("text", "json", "names"), default="text",
+        help="text (default), json, or names: one release name per line, for scripts",
+    )  # fmt: skip
     status.set_defaults(run=_status)
 
     evaluate = commands.add_parser(

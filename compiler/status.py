@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,3 +62,17 @@ def format_status(statuses: list[ReleaseStatus], now: float | None = None) -> st
                 when = "now" if ready <= moment else f"{_utc(ready)} (in {_span(ready - moment)})"
                 lines.append(f"  promote:  {when}")
     return "\n".join(lines) + "\n"
+
+
+def format_status_json(statuses: list[ReleaseStatus]) -> str:
+    records = [
+        {
+            "release": status.name, "stable": status.stable, "candidate": status.candidate,
+            "previous": status.previous, "step": status.step, "traffic": status.split,
+            "step_began": status.timing.began.sha if status.timing.began else None,
+            "step_began_at": status.timing.began.timestamp if status.timing.began else None,
+            "promotable_at": status.timing.ready_at,
+        }  # fmt: skip
+        for status in statuses
+    ]
+    return json.dumps(records, indent=2, sort_keys=True) + "\n"

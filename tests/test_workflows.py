@@ -1,0 +1,189 @@
+"""The GitHub Actions files: linted by actionlint, hardened, and their `run:` steps
+executed as written on real repositories with a base and a head commit."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+from tests.support import Repository, release_text, require_binary
+
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+ACTION = yaml.safe_load((REPO / "action.yml").read_text())
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def test_actionlint_finds_nothing_in_the_workflows_and_the_action() -> None:
+    """actionlint checks action.yml through validate.yml's `uses: ./`; shellcheck runs on every script."""
+    require_binary("shellcheck")
+    actionlint = Path(sys.executable).parent / "actionlint"
+    result = subprocess.run([str(actionlint), "-color=false"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert any(step.get("uses") == "./" for step in _load(REPO / ".github/workflows/validate.yml")["jobs"]["check"]["steps"])
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflows_are_hardened(path: Path) -> None:
+    workflow = _load(path)
+    triggers = workflow.get(True, workflow.get("on"))  # PyYAML reads the key `on` as True
+    assert "pull_request_target" not in triggers
+    assert workflow["permissions"] == {}, "no token permissions unless a job asks for them"
+    for name, job in workflow["jobs"].items():
+        assert "permissions" in job and "timeout-minutes" in job, name
+        for step in job["steps"]:
+            if "uses" in step:
+                assert step["uses"] == "./" or PINNED.match(step["uses"]), f"{step['uses']} is not pinned by commit"
+                if step["uses"].startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False
+            assert "${{" not in step.get("run", ""), f"{name}: pass expressions through env:, not into run:"
+
+
+def test_the_action_passes_inputs_through_env_and_pins_its_actions() -> None:
+    for step in ACTION["runs"]["steps"]:
+        if "uses" in step:
+            assert PINNED.match(step["uses"])
+        else:
+            assert step["shell"] == "bash" and "${{" not in step["run"]
+
+
+def _expressions(values: dict[str, str]) -> Any:
+    def substitute(text: str) -> str:
+        return re.sub(r"\$\{\{\s*(.*?)\s*\}\}", lambda match: values[match.group(1)], text)
+
+    return substitute
+
+
+def run_step(step: dict[str, Any], cwd: Path, values: dict[str, str], summary: Path) -> subprocess.CompletedProcess[str]:
+    """Run one `run:` step with bash as the runner would: its env, PATH with relc, a summary file."""
+    substitute = _expressions(values)
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "GITHUB_STEP_SUMMARY": str(summary)}
+    environment.update({key: substitute(str(value)) for key, value in step.get("env", {}).items()})
+    folder = cwd / substitute(step.get("working-directory", "."))
+    return subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=folder, env=environment,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def _action_step(step_id: str) -> dict[str, Any]:
+    return next(step for step in ACTION["runs"]["steps"] if step.get("id") == step_id)
+
+
+@pytest.fixture
+def pull_request(tmp_path: Path) -> Repository:
+    """main has chat v1 stable and v2 at canary 10%; the PR branch starts from it."""
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1"], stable="v1"))
+    repository.commit("Publish chat v1")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start rollout of chat v2")
+    repository.git("switch", "-q", "-c", "pr")
+    return repository
+
+
+def _run_action(repository: Repository, base: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str], str]:
+    values = {"inputs.base": base, "inputs.path": ".", "github.action_path": str(REPO)}
+    summary = tmp_path / "summary.md"
+    summary.write_text("")
+    check = run_step(_action_step("check"), repository.root, values, summary)
+    plan = run_step(_action_step("plan"), repository.root, values, summary)
+    return check, plan, summary.read_text()
+
+
+def test_a_good_pull_request_passes_with_the_plan_in_the_summary(pull_request: Repository, tmp_path: Path) -> None:
+    base = pull_request.git("rev-parse", "main")
+    pull_request.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))
+    pull_request.commit("Promote chat v2 to 50%")
+    check, plan, summary = _run_action(pull_request, base, tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "::error" not in check.stdout
+    assert plan.returncode == 0, plan.stderr
+    assert summary.startswith("## relc plan\n\n1 of 1 release(s) change traffic.")
+    assert "| `v2` | candidate | 10% | 50% |  |" in summary
+
+
+def test_a_bundle_changed_in_place_fails_with_an_annotation_on_its_line(pull_request: Repository, tmp_path: Path) -> None:
+    base = pull_request.git("rev-parse", "main")
+    text = release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1, temperature={"v2": 0.7})
+    pull_request.write("chat", text)
+    pull_request.commit("Tweak v2 in place")
+    check, _, _ = _run_action(pull_request, base, tmp_path)
+    assert check.returncode == 1
+    line = text.splitlines().index("  - version: v2") + 1
+    assert f"::error file=releases/chat.yaml,line={line},col=14,title=RELC701::bundle `v2` was published" in check.stdout
+
+
+def test_an_invalid_release_and_a_stale_render_are_annotated(pull_request: Repository, tmp_path: Path) -> None:
+    base = pull_request.git("rev-parse", "main")
+    text = release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1).replace("canary: 50", "canary: 150")
+    pull_request.write("chat", text)
+    pull_request.commit("Typo", build=False)
+    check, _, _ = _run_action(pull_request, base, tmp_path)
+    assert check.returncode == 1
+    line = text.splitlines().index("    - {canary: 150, hold: 1h}") + 1
+    assert f"::error file=releases/chat.yaml,line={line},col=16,title=RELC105::rollout.steps[1].canary must be between 0 and 100, got 150" in check.stdout
+    pull_request.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))
+    pull_request.commit("Promote, without relc build", build=False)
+    check, _, _ = _run_action(pull_request, base, tmp_path)
+    assert check.returncode == 1 and "::error file=rendered/bundles/chat.json,title=RELC601::" in check.stdout
+
+
+def _rollback_steps() -> dict[str, dict[str, Any]]:
+    job = _load(REPO / ".github/workflows/rollback.yml")["jobs"]["rollback"]
+    return {step["id"]: step for step in job["steps"] if "id" in step}
+
+
+def test_the_manual_rollback_steps_commit_a_revert_on_a_new_branch(pull_request: Repository, tmp_path: Path) -> None:
+    steps = _rollback_steps()
+    values = {"inputs.release": "chat", "inputs.reason": "support tickets doubled"}
+    environment_step = {"env": {"BRANCH": "relc/workflow_dispatch-1"}}
+    for step_id in ("identity", "manual"):
+        step = {**steps[step_id], "env": {**environment_step["env"], **steps[step_id].get("env", {})}}
+        result = run_step(step, pull_request.root, values, tmp_path / "summary.md")
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert pull_request.git("branch", "--show-current") == "relc/workflow_dispatch-1"
+    message = pull_request.git("log", "-1", "--format=%B")
+    assert message.startswith('Revert "Start rollout of chat v2"') and "Relc-Reason: support tickets doubled" in message
+    assert pull_request.git("log", "-1", "--format=%an") == "relc[bot]"
+
+
+def test_the_scheduled_steps_evaluate_every_release_in_rollout(pull_request: Repository, tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text('{"metrics": [{"release": "chat", "version": "v2", "metric": "error_rate", "value": 0.3, "samples": 900}]}')
+    text = release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1)
+    pull_request.write("chat", text + "triggers:\n  - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}\n")
+    pull_request.commit("Add an error trigger")
+    values = {"vars.RELC_METRICS_URL": str(metrics), "vars.RELC_QUERIES": "", "secrets.RELC_ALERT_WEBHOOK_URL": ""}
+    result = run_step(_rollback_steps()["scheduled"], pull_request.root, values, tmp_path / "summary.md")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "::error title=relc evaluate chat: rollback::" in result.stdout
+    message = pull_request.git("log", "-1", "--format=%B")
+    assert message.startswith('Revert "Start rollout of chat v2"'), "the trigger commit changed no traffic and stays"
+    assert "Relc-Trigger: errors" in message
+
+
+def test_pre_commit_hooks_run_relc_as_declared(pull_request: Repository) -> None:
+    hooks = {hook["id"]: hook for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())}
+    assert set(hooks) == {"relc-validate", "relc-check"}
+    for hook in hooks.values():
+        assert hook["language"] == "python" and hook["entry"].split()[0] == "relc"
+    relc = str(Path(sys.executable).parent / "relc")
+    validate = hooks["relc-validate"]
+    assert re.search(validate["files"], "releases/chat.yaml") and not re.search(validate["files"], "prompts/basic.j2")
+    ok = subprocess.run([relc, *validate["entry"].split()[1:], "releases/chat.yaml"], cwd=pull_request.root, capture_output=True)
+    assert ok.returncode == 0
+    check = hooks["relc-check"]
+    assert check["pass_filenames"] is False
+    assert subprocess.run([relc, *check["entry"].split()[1:]], cwd=pull_request.root, capture_output=True).returncode == 0
+    (pull_request.root / "rendered" / "bundles" / "chat.json").write_text("{}\n")
+    assert subprocess.run([relc, *check["entry"].split()[1:]], cwd=pull_request.root, capture_output=True).returncode == 1
