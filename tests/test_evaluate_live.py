@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -44,6 +44,16 @@ triggers:
 """
 
 
+def _drive(envoy: Envoy, condition: Any, failure: str, attempts: int = 120) -> None:
+    """Send small batches of requests until `condition` holds: at most `attempts` batches (~60 s)."""
+    for _ in range(attempts):
+        envoy.answers(10)
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(failure)
+
+
 @pytest.fixture
 def servers() -> Iterator[dict[str, Upstream]]:
     yield from upstreams("v1", "v2")
@@ -69,12 +79,9 @@ def test_evaluate_holds_promotes_and_rolls_back_on_live_metrics(tmp_path: Path, 
             result = prometheus.query('sum(increase(envoy_cluster_upstream_rq_total{envoy_cluster_name="live@v2"}[20s]))')
             return float(result[0]["value"][1]) if result else 0.0
 
-        for _ in range(6):  # bounded: send traffic until Prometheus has seen enough of the candidate
-            envoy.answers(60)
-            if candidate_samples() >= 25:
-                break
-            time.sleep(1)
-        prometheus.wait_until(lambda: candidate_samples() >= 25, "Prometheus never saw 25 candidate requests")
+        # Keep traffic flowing until Prometheus has scraped enough of it (its first scrape
+        # comes seconds after start, and increase() needs two scrapes around the traffic).
+        _drive(envoy, lambda: candidate_samples() >= 25, "Prometheus never saw 25 candidate requests")
         promoted = run_relc(*metrics, "--apply", cwd=repository.root)
         assert promoted.returncode == 0, promoted.stdout + promoted.stderr
         assert "[healthy] errors: error_rate of v2 is 0" in promoted.stdout
@@ -90,11 +97,7 @@ def test_evaluate_holds_promotes_and_rolls_back_on_live_metrics(tmp_path: Path, 
             )
             return float(result[0]["value"][1]) if result else 0.0
 
-        for _ in range(10):  # bounded: fail traffic until the error rate shows in Prometheus
-            envoy.answers(40)
-            if error_rate() > 0.2:
-                break
-            time.sleep(1)
+        _drive(envoy, lambda: error_rate() > 0.2, "the candidate's errors never showed in Prometheus")
         rolled_back = run_relc(*metrics, "--apply", cwd=repository.root)
         assert rolled_back.returncode == 5, rolled_back.stdout + rolled_back.stderr
         assert "[breached] errors: error_rate of v2" in rolled_back.stdout
