@@ -26,6 +26,11 @@ def _git(root: Path, *arguments: str, input: bytes | None = None) -> bytes:
         raise GitError("git is not installed or not on PATH") from None
     if completed.returncode != 0:
         message = completed.stderr.decode("utf-8", errors="replace").strip()
+        if "not a git repository" in message:
+            raise GitError(
+                f"{Path(root).resolve()} is not inside a git repository: relc keeps rollout state in Git, so run it "
+                "in a clone of the repository that holds releases/"
+            )
         raise GitError(f"`git {' '.join(arguments[:3])}` failed: {message}")
     return completed.stdout
 
@@ -42,6 +47,8 @@ def resolve_revision(root: Path, revision: str) -> str:
     try:
         return _git(root, "rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}").decode().strip()
     except GitError:
+        if not _git(root, "rev-list", "-n1", "--all").strip():
+            raise GitError("the repository has no commits yet: commit the releases first") from None
         hint = " (this clone is shallow: fetch full history, e.g. `fetch-depth: 0`)" if is_shallow(root) else ""
         raise GitError(f"no commit `{revision}` in this repository{hint}") from None
 
@@ -97,6 +104,7 @@ class Commit:
 
 def file_history(root: Path, revision: str, path: str) -> list[Commit]:
     """Commits that changed `path`, newest first, following the path only (no renames)."""
+    revision = resolve_revision(root, revision)
     output = _git(root, "log", "--format=%H%x00%ct%x00%s%x00", "--no-renames", revision, "--", path).decode("utf-8")
     fields = output.split("\0")
     return [

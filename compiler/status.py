@@ -22,6 +22,7 @@ class ReleaseStatus:
     step: str
     split: str
     timing: StepTiming
+    history_problem: str | None = None
 
 
 def release_status(root: Path, checked: CheckedRelease) -> ReleaseStatus:
@@ -33,9 +34,13 @@ def release_status(root: Path, checked: CheckedRelease) -> ReleaseStatus:
     step = "none"
     if state.step is not None:
         step = f"{state.step_number}/{state.step_count} {state.step.kind} {state.step.percent:g}%, hold {state.step.hold}"
+    try:
+        timing, problem = step_timing(root, release), None
+    except git.GitError as error:  # status still shows what the file says
+        timing, problem = StepTiming(None, 0), str(error)
     return ReleaseStatus(
         release.name, release.rollout.stable, release.rollout.candidate, release.rollout.previous, step, split,
-        step_timing(root, release),
+        timing, problem,
     )  # fmt: skip
 
 
@@ -54,7 +59,9 @@ def format_status(statuses: list[ReleaseStatus], now: float | None = None) -> st
         lines.append(f"  traffic:  {status.split}")
         timing = status.timing
         if status.candidate is not None:
-            if timing.began is None:
+            if status.history_problem:
+                lines.append(f"  began:    unknown: {status.history_problem}")
+            elif timing.began is None:
                 lines.append("  began:    not committed yet")
             else:
                 lines.append(f"  began:    {_utc(timing.began.timestamp)} ({git.short(timing.began.sha)} {timing.began.subject})")

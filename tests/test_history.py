@@ -96,3 +96,14 @@ def test_status_counts_the_hold_from_the_commit_that_entered_the_step(repository
     assert "Promote)" in result.stdout, "the hold starts at the commit that entered the step, not the newest"
     ready = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(entered + 3600))
     assert f"  promote:  {ready} (in 4" in result.stdout
+
+
+def test_outside_git_and_in_an_empty_repository_the_errors_say_so(example_repo: Path) -> None:
+    outside = run_relc("rollback", "support-chat", cwd=example_repo)
+    assert outside.returncode == 1 and "is not inside a git repository" in outside.stderr
+    status = run_relc("status", "support-chat", cwd=example_repo)
+    assert status.returncode == 0 and "began:    unknown: " in status.stdout
+    subprocess.run(["git", "init", "-q"], cwd=example_repo, check=True)
+    empty = run_relc("check", "--base", "HEAD", cwd=example_repo)
+    assert empty.returncode == 1 and "no commits yet" in empty.stderr
+    assert "Traceback" not in outside.stderr + status.stderr + empty.stderr
