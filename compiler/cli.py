@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
     from compiler.rollout import ReleaseChange
@@ -281,6 +281,13 @@ def _with_domain_errors(arguments: argparse.Namespace) -> int:
         raise _OperationError(str(error)) from None
 
 
+def _command(commands: Any, name: str, help: str, description: str, epilog: str = EPILOG) -> argparse.ArgumentParser:
+    """A subcommand whose --help keeps the description's wording and ends with the exit codes."""
+    return commands.add_parser(
+        name, help=help, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relc", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -291,14 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    validate = commands.add_parser(
+    validate = _command(
+        commands,
         "validate",
         help="check release files and their prompt templates",
         description="Check release files: YAML safety, the spec, rollout and trigger rules, prompt templates "
         "(path, sha256, sandbox) and literal secrets. Reports every problem, one line each, as "
         "FILE:LINE:COL: SEVERITY CODE: MESSAGE.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     validate.add_argument("paths", nargs="*", metavar="PATH", help="release files or folders (default: releases/)")
     validate.add_argument(
@@ -309,25 +315,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.set_defaults(run=_validate)
 
-    build = commands.add_parser(
+    build = _command(
+        commands,
         "build",
         help="render every release into rendered/",
         description="Validate every release in releases/ and render the gateway configs and bundle manifests into "
         "rendered/. Nothing is written unless every release is valid; each changed file is replaced atomically "
         "(Envoy picks up a new render without a restart) and files no release produces are removed.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument("--format", choices=FORMATS, default="text", help="format of any diagnostics")
     build.set_defaults(run=_build)
 
-    check = commands.add_parser(
+    check = _command(
+        commands,
         "check",
         help="fail when rendered/ or schemas/ is stale (the CI gate)",
         description="Validate every release, re-render in memory and compare with rendered/ and the published "
         "schema. Exit 1 with a unified diff when anything is stale; writes nothing.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("--format", choices=FORMATS, default="text", help="format of diagnostics")
     check.add_argument(
@@ -338,15 +342,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(run=_check)
 
-    rollback = commands.add_parser(
+    rollback = _command(
+        commands,
         "rollback",
         help="commit a revert of a release to its last known-good revision",
         description="Write one commit on the current branch that reverts releases/NAME.yaml to its last "
         "known-good revision (the newest in which the suspect bundle, the candidate or a just-promoted stable, "
         "took no part) and re-renders rendered/. Commits since then that changed bundles or rollout are reverted; "
         "edits to owners, description or triggers are kept. The message follows `git revert`.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     rollback.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
     rollback.add_argument("--reason", metavar="TEXT", help="why, recorded as a Relc-Reason trailer")
@@ -355,21 +358,21 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--dry-run", action="store_true", help="print the diff, message and plan; write nothing")
     rollback.set_defaults(run=_rollback)
 
-    promote = commands.add_parser(
+    promote = _command(
+        commands,
         "promote",
         help="commit the next rollout step (at the last, the candidate becomes stable)",
         description="Advance releases/NAME.yaml one rollout step as a commit with rendered/. At the last step "
         "the candidate becomes stable and the old stable previous. Refused while the current step's hold has not "
         "passed since the commit that entered it.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     promote.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
     promote.add_argument("--force", action="store_true", help="promote before the hold has passed")
     promote.add_argument("--dry-run", action="store_true", help="print the diff and message; write nothing")
     promote.set_defaults(run=_promote)
 
-    status = commands.add_parser(
+    status = _command(
+        commands,
         "status",
         help="show each release's rollout: roles, step, traffic, when it began and may be promoted",
         description="Show each release (or NAME): stable, candidate, previous, current step, traffic split, "
@@ -383,14 +386,14 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     status.set_defaults(run=_status)
 
-    evaluate = commands.add_parser(
+    evaluate = _command(
+        commands,
         "evaluate",
         help="read metrics, check the triggers, decide promote / hold / alert / rollback",
         description="Read the candidate's (and, for relative triggers, the stable bundle's) metrics over each "
         "trigger's window, check every trigger and print one decision with its reasons. Without --apply nothing "
         "changes; with it a rollback or promote becomes a commit and an alert is posted to the webhook.",
         epilog="exit status: 0 promote, 3 hold, 4 alert, 5 rollback; 1 when metrics or the action failed, 2 usage.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     evaluate.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
     evaluate.add_argument(
@@ -410,7 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per metrics query (default 10)")
     evaluate.set_defaults(run=_evaluate)
 
-    plan = commands.add_parser(
+    plan = _command(
+        commands,
         "plan",
         help="show traffic before and after, per release and gateway",
         description="Show, per release, who serves what share before and after: before is rendered/ on disk "
@@ -420,7 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--format", choices=("text", "markdown"), default="text", help="text (default) or markdown")
     plan.set_defaults(run=_plan)
 
-    schema = commands.add_parser(
+    schema = _command(
+        commands,
         "schema",
         help="write schemas/release.schema.json from the spec",
         description="Regenerate the published JSON Schema of release files from the spec models.",

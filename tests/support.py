@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import yaml
 
@@ -75,39 +75,62 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class Upstream:
-    """An HTTP server on 127.0.0.1 that answers every request with its own name."""
+class LocalServer:
+    """An HTTP server on 127.0.0.1 in a thread; `respond` makes each answer from the request."""
 
-    def __init__(self, name: str, fail: bool = False) -> None:
-        self.name = name
-        self.fail = fail
-        self.requests = 0
-        self.lock = threading.Lock()
-        upstream = self
-
+    def __init__(self, respond: Callable[[str, bytes], tuple[int, str, bytes]]) -> None:
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with upstream.lock:
-                    upstream.requests += 1
-                body = json.dumps({"bundle": upstream.name}).encode()
-                self.send_response(500 if upstream.fail else 200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+            def answer(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status, content_type, content = respond(self.command, body)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(content)
+
+            do_GET = do_POST = answer  # noqa: N815 (http.server's naming)
 
             def log_message(self, *arguments: Any) -> None:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class Upstream(LocalServer):
+    """A bundle's server: answers every request with its own name, or 500 when failing."""
+
+    def __init__(self, name: str, fail: bool = False) -> None:
+        self.name = name
+        self.fail = fail
+        self.requests = 0
+        self.lock = threading.Lock()
+        super().__init__(self.respond)
+
+    def respond(self, method: str, body: bytes) -> tuple[int, str, bytes]:
+        with self.lock:
+            self.requests += 1
+        return (500 if self.fail else 200), "application/json", json.dumps({"bundle": self.name}).encode()
+
+
+def wait_while_running(
+    process: subprocess.Popen[bytes], log: Any, condition: Any, failure: str, seconds: float, pause: float
+) -> None:
+    """Poll `condition` until it holds, the deadline passes, or the server process exits."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{Path(process.args[0]).name} exited: {Path(log.name).read_text()[-2000:]}")
+        if condition():
+            return
+        time.sleep(pause)
+    raise AssertionError(failure)
 
 
 def envoy_binary() -> str:
@@ -169,14 +192,7 @@ class Envoy:
             return None
 
     def wait_until(self, condition: Any, failure: str, seconds: float = 20) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"Envoy exited: {(Path(self.log.name)).read_text()[-2000:]}")
-            if condition():
-                return
-            time.sleep(0.1)
-        raise AssertionError(failure)
+        wait_while_running(self.process, self.log, condition, failure, seconds, pause=0.1)
 
     def request(self, model: str = "live") -> tuple[int, str | None]:
         request = urllib.request.Request(
@@ -349,14 +365,7 @@ class Prometheus:
         return json.loads(body)["data"]["result"] if body else []
 
     def wait_until(self, condition: Any, failure: str, seconds: float = 40) -> None:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"Prometheus exited: {Path(self.log.name).read_text()[-2000:]}")
-            if condition():
-                return
-            time.sleep(0.25)
-        raise AssertionError(failure)
+        wait_while_running(self.process, self.log, condition, failure, seconds, pause=0.25)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -368,29 +377,10 @@ class Prometheus:
         self.log.close()
 
 
-class Exporter:
+class Exporter(LocalServer):
     """A tiny Prometheus exporter on 127.0.0.1 serving whatever text it is given."""
 
     def __init__(self) -> None:
         self.text = ""
-        exporter = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                body = exporter.text.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *arguments: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.target = f"127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(lambda method, body: (200, "text/plain; version=0.0.4", self.text.encode()))
+        self.target = f"127.0.0.1:{self.port}"

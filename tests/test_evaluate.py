@@ -3,16 +3,14 @@ dry run, --apply as commits, alerts to a webhook on 127.0.0.1, formats, exit cod
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
 from tests.conftest import run_relc
-from tests.support import Repository, release_text
+from tests.support import LocalServer, Repository, release_text
 
 TRIGGERS = """triggers:
   - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}
@@ -64,33 +62,24 @@ def test_too_few_samples_hold_with_exit_3(repository: Repository, tmp_path: Path
     assert {t["outcome"] for t in decision["triggers"]} == {"insufficient"}
 
 
-class Webhook:
+class Webhook(LocalServer):
+    """A chat webhook on 127.0.0.1 that records every message posted to it."""
+
     def __init__(self) -> None:
         self.bodies: list[Any] = []
-        hook = self
+        super().__init__(self.record)
+        self.url = f"http://127.0.0.1:{self.port}/services/T000/B000/secret-token"
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *arguments: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/services/T000/B000/secret-token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def record(self, method: str, body: bytes) -> tuple[int, str, bytes]:
+        self.bodies.append(json.loads(body))
+        return 200, "text/plain", b"ok"
 
 
 @pytest.fixture
 def webhook() -> Iterator[Webhook]:
     hook = Webhook()
     yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
+    hook.close()
 
 
 def test_an_alert_is_posted_to_the_webhook_and_the_url_never_printed(

@@ -9,7 +9,7 @@ into the gateway's files. Renderers share nothing but `TrafficState`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable
 
 from compiler.load import FieldPath
 from compiler.spec import Release
@@ -25,18 +25,21 @@ class Unsupported:
     message: str
 
 
-class GatewayRenderer(Protocol):
+@dataclass(frozen=True)
+class GatewayRenderer:
+    """What every gateway module provides; its functions are pure."""
+
     name: str
     # What the gateway expresses, for the README table: canary, shadow, fallback, retries, timeouts.
     capabilities: dict[str, str]
-
-    def unsupported(self, release: Release) -> list[Unsupported]: ...
-
-    def describe(self, state: TrafficState) -> str: ...
-
-    def render(self, state: TrafficState) -> dict[str, Any]: ...
-
-    def assemble(self, fragments: list[dict[str, Any]]) -> dict[str, Any]: ...
+    # What in a release it cannot express, found before any build.
+    unsupported: Callable[[Release], list[Unsupported]]
+    # One line for `relc plan`.
+    describe: Callable[[TrafficState], str]
+    # One release's fragment of plain data.
+    render: Callable[[TrafficState], dict[str, Any]]
+    # The fragments of all releases, as {path under rendered/: data}.
+    assemble: Callable[[list[dict[str, Any]]], dict[str, Any]]
 
 
 def renderers() -> dict[str, GatewayRenderer]:

@@ -14,7 +14,7 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-from compiler.gateways import Unsupported
+from compiler.gateways import GatewayRenderer, Unsupported
 from compiler.spec import Release, duration_seconds
 from compiler.traffic import LiveBundle, TrafficState
 
@@ -228,19 +228,17 @@ def describe(state: TrafficState) -> str:
     return text
 
 
-class _Envoy:
-    name = "envoy"
-    capabilities = {
+RENDERER = GatewayRenderer(
+    name="envoy",
+    capabilities={
         "canary": "`weighted_clusters` on the release's route",
         "shadow": "`request_mirror_policies` with a runtime fraction",
         "fallback": "retries on 5xx/reset within the chosen bundle; outlier detection ejects failing endpoints",
         "retries": "`retry_policy` per route (the largest of the served bundles)",
         "timeouts": "`per_try_timeout` and route `timeout` (the largest of the served bundles)",
-    }
-    unsupported = staticmethod(unsupported)
-    describe = staticmethod(describe)
-    render = staticmethod(render)
-    assemble = staticmethod(assemble)
-
-
-RENDERER = _Envoy()
+    },
+    unsupported=unsupported,
+    describe=describe,
+    render=render,
+    assemble=assemble,
+)

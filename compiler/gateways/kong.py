@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from compiler.gateways import Unsupported, shadow_steps
+from compiler.gateways import GatewayRenderer, Unsupported, shadow_steps
 from compiler.spec import SELF_HOSTED_PROVIDERS, Bundle, Release, duration_seconds
 from compiler.traffic import LiveBundle, TrafficState
 
@@ -197,9 +197,9 @@ def describe(state: TrafficState) -> str:
     return f"service `{state.release}`: ai-proxy-advanced (Kong Enterprise) {split}, failover on error"
 
 
-class _Kong:
-    name = "kong"
-    capabilities = {
+RENDERER = GatewayRenderer(
+    name="kong",
+    capabilities={
         "canary": "self-hosted bundles: upstream with weighted targets (OSS); providers: `ai-proxy-advanced` "
         "weighted targets (Kong Enterprise or Konnect), `ai-proxy` when one bundle serves (OSS)",
         "shadow": "not supported: Kong has no traffic mirroring (an error, never dropped)",
@@ -207,11 +207,9 @@ class _Kong:
         "ai-proxy-advanced fails over on error or timeout",
         "retries": "service `retries` and balancer `retries`",
         "timeouts": "service `read_timeout` / `write_timeout`",
-    }
-    unsupported = staticmethod(unsupported)
-    describe = staticmethod(describe)
-    render = staticmethod(render)
-    assemble = staticmethod(assemble)
-
-
-RENDERER = _Kong()
+    },
+    unsupported=unsupported,
+    describe=describe,
+    render=render,
+    assemble=assemble,
+)

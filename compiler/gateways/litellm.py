@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.gateways import Unsupported
+from compiler.gateways import GatewayRenderer, Unsupported
 from compiler.spec import Release, duration_seconds
 from compiler.traffic import FULL, LiveBundle, TrafficState
 
@@ -137,19 +137,17 @@ def describe(state: TrafficState) -> str:
     return text
 
 
-class _LiteLLM:
-    name = "litellm"
-    capabilities = {
+RENDERER = GatewayRenderer(
+    name="litellm",
+    capabilities={
         "canary": "weighted deployments in one model group (simple-shuffle)",
         "shadow": "equivalent: `silent_model` on a weighted copy of the stable deployment",
         "fallback": "`router_settings.fallbacks` to pinned groups: candidate -> stable -> previous",
         "retries": "`max_retries` per deployment",
         "timeouts": "`timeout` per deployment",
-    }
-    unsupported = staticmethod(unsupported)
-    describe = staticmethod(describe)
-    render = staticmethod(render)
-    assemble = staticmethod(assemble)
-
-
-RENDERER = _LiteLLM()
+    },
+    unsupported=unsupported,
+    describe=describe,
+    render=render,
+    assemble=assemble,
+)
