@@ -116,21 +116,23 @@ def analyze_template(raw: bytes) -> TemplateAnalysis:
         return TemplateAnalysis((TemplateProblem("RELC302", "template is not valid UTF-8"),), {})
     try:
         tree = _environment().parse(text)
+        problems = list(_forbidden_constructs(tree))
+        used: dict[str, int] = {}
+        if not problems:
+            used = dict(sorted(context_reads(tree).items()))
+            if _OutputBound().of_nodes(tree.body, {}) > MAX_STATIC_OUTPUT:
+                problems.append(
+                    TemplateProblem(
+                        "RELC307",
+                        f"template can render over {MAX_STATIC_OUTPUT} bytes before any variable is filled in "
+                        "(nested loops over literals, or repeated concatenation); keep prompt text linear",
+                    )
+                )
     except TemplateSyntaxError as error:
         return TemplateAnalysis((TemplateProblem("RELC304", f"template syntax error: {error.message}", error.lineno),), {})
-    problems = list(_forbidden_constructs(tree))
-    used: dict[str, int] = {}
-    if not problems:
-        used = dict(sorted(context_reads(tree).items()))
-        bound = _OutputBound().of_nodes(tree.body, {})
-        if bound > MAX_STATIC_OUTPUT:
-            problems.append(
-                TemplateProblem(
-                    "RELC307",
-                    f"template can render over {MAX_STATIC_OUTPUT} bytes before any variable is filled in "
-                    "(nested literal loops or repeated concatenation); keep prompt text linear",
-                )
-            )
+    except (RecursionError, MemoryError):
+        message = "template nests too deeply to check (brackets, parentheses or operators); flatten it"
+        return TemplateAnalysis((TemplateProblem("RELC304", message),), {})
     return TemplateAnalysis(tuple(problems), used)
 
 
@@ -252,6 +254,16 @@ def _forbidden_constructs(tree: "nodes.Template") -> Iterator[TemplateProblem]:
             for argument in (*getattr(node, "args", []), *(k.value for k in getattr(node, "kwargs", []))):
                 if isinstance(argument, nodes.Const) and isinstance(argument.value, str) and argument.value.startswith("_"):
                     yield TemplateProblem("RELC306", f"filter argument `{argument.value}` names a private attribute", line)
+        elif isinstance(node, nodes.AssignBlock) and node.filter is not None:
+            yield TemplateProblem(
+                "RELC306", "a filter on a `{% set %}` block is not allowed; apply it where the value is used", line
+            )
+        elif isinstance(node, nodes.AssignBlock) and _targets(node.target) & {
+            name.name for child in node.body for name in child.find_all(nodes.Name)
+        }:
+            yield TemplateProblem(
+                "RELC304", "a `{% set %}` block reads the name it sets, which Jinja leaves undefined there", line
+            )
         elif isinstance(node, nodes.Test) and node.name not in _environment().tests:
             yield TemplateProblem("RELC304", f"no test named `{node.name}`", line)
         elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
@@ -271,79 +283,150 @@ def _is_loop_helper(attribute: "nodes.Getattr") -> bool:
     return isinstance(attribute.node, nodes.Name) and attribute.node.name == "loop" and attribute.attr in ("cycle", "changed")
 
 
-class _OutputBound:
-    """Upper bound of the text a template writes itself, not counting variable values.
+@dataclass(frozen=True)
+class _Bound:
+    """How much text a value can render (`size`) and how many items a loop over it can
+    take (`length`), counting only what the template itself supplies. Values from the
+    render context are data: their size is the serving app's, and a loop over them
+    counts once, so what is bounded is the amplification the template adds."""
 
-    Loops over literals multiply their body; `{% set %}` tracks how long each name's
-    literal text can be, so doubling a string by concatenation is counted too.
+    size: int
+    length: int | None  # None: data, or not a sequence
+
+    @property
+    def iterations(self) -> int:
+        return 1 if self.length is None else self.length
+
+    def widest(self, other: "_Bound") -> "_Bound":
+        lengths = [value for value in (self.length, other.length) if value is not None]
+        return _Bound(max(self.size, other.size), max(lengths) if lengths else None)
+
+
+_DATA = _Bound(0, None)
+_SMALL = _Bound(24, None)  # a number, a boolean, a length
+# Filters whose output is at most a fixed multiple of their input (escaping expands).
+_EXPANDING_FILTERS = {"escape": 6, "e": 6, "forceescape": 6, "tojson": 6, "urlencode": 3}
+_SHAPE_FILTERS = {"list", "sort", "reverse", "unique", "select", "reject", "selectattr", "rejectattr", "map",
+                  "dictsort", "items", "first", "last", "default", "d", "safe", "string", "trim", "striptags",
+                  "upper", "lower", "title", "capitalize", "truncate", "max", "min"}  # fmt: skip
+
+
+class _OutputBound:
+    """Upper bound of the text a template writes itself (see `_Bound`).
+
+    Loops multiply their body by the number of items the template gives them; `set`,
+    `with` and loop targets carry the bounds of their values, so a name holding a
+    literal list, or a string doubled by concatenation, is counted wherever it is used.
     """
 
-    def of_nodes(self, body: list["nodes.Node"], sizes: dict[str, int]) -> int:
+    def of_nodes(self, body: list["nodes.Node"], names: dict[str, _Bound]) -> int:
         total = 0
         for node in body:
-            total += self.of_statement(node, sizes)
+            total += self.of_statement(node, names)
             if total > MAX_STATIC_OUTPUT:
                 return total
         return total
 
-    def of_statement(self, node: "nodes.Node", sizes: dict[str, int]) -> int:
+    def of_statement(self, node: "nodes.Node", names: dict[str, _Bound]) -> int:
         from jinja2 import nodes
 
         if isinstance(node, nodes.Output):
-            return sum(self.of_expression(child, sizes) for child in node.nodes)
-        if isinstance(node, nodes.Assign) and isinstance(node.target, nodes.Name):
-            sizes[node.target.name] = self.of_expression(node.node, sizes)
+            return sum(self.of_expression(child, names).size for child in node.nodes)
+        if isinstance(node, nodes.Assign):
+            value = self.of_expression(node.node, names)
+            names.update({target: value for target in _targets(node.target)})
             return 0
-        if isinstance(node, nodes.AssignBlock) and isinstance(node.target, nodes.Name):
-            sizes[node.target.name] = self.of_nodes(node.body, dict(sizes))
+        if isinstance(node, nodes.AssignBlock):
+            size = self.of_nodes(node.body, dict(names))
+            names.update({target: _Bound(size, size) for target in _targets(node.target)})
             return 0
         if isinstance(node, nodes.If):
+            # A name set in a branch is visible after the `if`: keep the widest bound of each.
             branches = [node.body, *(elif_.body for elif_ in node.elif_), node.else_]
-            return max(self.of_nodes(branch, dict(sizes)) for branch in branches)
+            widest = 0
+            for branch in branches:
+                inner = dict(names)
+                widest = max(widest, self.of_nodes(branch, inner))
+                for name, value in inner.items():
+                    names[name] = names[name].widest(value) if name in names else value
+            return widest
         if isinstance(node, nodes.For):
-            return self.of_loop(node, sizes)
+            return self.of_loop(node, names)
+        if isinstance(node, nodes.With):
+            inner = dict(names)
+            for target, value in zip(node.targets, node.values):
+                bound = self.of_expression(value, names)
+                inner.update({name: bound for name in _targets(target)})
+            return self.of_nodes(node.body, inner)
+        if isinstance(node, nodes.FilterBlock):
+            size = self.of_nodes(node.body, dict(names))
+            return size * _EXPANDING_FILTERS.get(node.filter.name, 1)
         children = getattr(node, "body", None)
-        return self.of_nodes(children, dict(sizes)) if isinstance(children, list) else 0
+        return self.of_nodes(children, dict(names)) if isinstance(children, list) else 0
 
-    def of_loop(self, node: "nodes.For", sizes: dict[str, int]) -> int:
-        from jinja2 import nodes
+    def of_loop(self, node: "nodes.For", names: dict[str, _Bound]) -> int:
+        iterable = self.of_expression(node.iter, names)
+        # Each pass starts from the names before the loop: Jinja does not carry a `set`
+        # from one iteration to the next. An item is at most as large as its sequence.
+        item = _DATA if iterable.length is None else _Bound(iterable.size, iterable.size)
+        inner = dict(names)
+        inner.update({name: item for name in _targets(node.target)})
+        inner["loop"] = _DATA
+        once = self.of_nodes(node.body, inner)
+        return iterable.iterations * once + self.of_nodes(node.else_, dict(names))
 
-        iterations = len(node.iter.items) if isinstance(node.iter, (nodes.List, nodes.Tuple, nodes.Dict)) else 1
-        if isinstance(node.iter, nodes.Const) and isinstance(node.iter.value, str):
-            iterations = len(node.iter.value)
-        total = 0
-        loop_sizes = dict(sizes)
-        for _ in range(max(iterations, 1)):
-            before = dict(loop_sizes)
-            once = self.of_nodes(node.body, loop_sizes)
-            total += once
-            if loop_sizes == before:
-                # The body no longer grows anything: every remaining pass writes the same.
-                return total + once * (iterations - _ - 1) + self.of_nodes(node.else_, dict(sizes))
-            if total > MAX_STATIC_OUTPUT:
-                return total
-        return total + self.of_nodes(node.else_, dict(sizes))
-
-    def of_expression(self, node: "nodes.Node", sizes: dict[str, int]) -> int:
+    def of_expression(self, node: "nodes.Node", names: dict[str, _Bound]) -> _Bound:
         from jinja2 import nodes
 
         if isinstance(node, nodes.TemplateData):
-            return len(node.data)
+            return _Bound(len(node.data), len(node.data))
         if isinstance(node, nodes.Const):
-            return len(str(node.value))
+            text = str(node.value)
+            return _Bound(len(text), len(text) if isinstance(node.value, str) else None)
         if isinstance(node, nodes.Name):
-            return sizes.get(node.name, 0)
-        if isinstance(node, nodes.Concat):
-            return sum(self.of_expression(child, sizes) for child in node.nodes)
-        if isinstance(node, nodes.Add):
-            return self.of_expression(node.left, sizes) + self.of_expression(node.right, sizes)
+            return names.get(node.name, _DATA)
         if isinstance(node, (nodes.List, nodes.Tuple)):
-            return sum(self.of_expression(child, sizes) + 2 for child in node.items)
-        if isinstance(node, nodes.CondExpr):
-            return max(self.of_expression(node.expr1, sizes), self.of_expression(node.expr2, sizes) if node.expr2 else 0)
-        if isinstance(node, nodes.Filter) and node.node is not None:
-            return self.of_expression(node.node, sizes) + sum(self.of_expression(arg, sizes) for arg in node.args)
-        return 0
+            items = [self.of_expression(item, names) for item in node.items]
+            return _Bound(sum(item.size + 2 for item in items), len(items))
+        if isinstance(node, nodes.Dict):
+            pairs = [(self.of_expression(p.key, names), self.of_expression(p.value, names)) for p in node.items]
+            return _Bound(sum(key.size + value.size + 4 for key, value in pairs), len(pairs))
+        if isinstance(node, (nodes.Concat, nodes.Add)):
+            parts = [self.of_expression(child, names) for child in (node.nodes if isinstance(node, nodes.Concat) else (node.left, node.right))]
+            size = sum(part.size for part in parts)
+            return _Bound(size, sum(part.iterations for part in parts))
+        if isinstance(node, (nodes.CondExpr, nodes.Or)):
+            left, right = (node.expr1, node.expr2) if isinstance(node, nodes.CondExpr) else (node.left, node.right)
+            bound = self.of_expression(left, names)
+            return bound.widest(self.of_expression(right, names)) if right is not None else bound
+        if isinstance(node, nodes.Filter):
+            return self.of_filter(node, names)
+        if isinstance(node, (nodes.Getattr, nodes.Getitem, nodes.Slice)):
+            base = self.of_expression(node.node, names) if hasattr(node, "node") else _DATA
+            return _DATA if base.length is None and base.size == 0 else _Bound(base.size, base.size)
+        if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+            base = self.of_expression(node.node.node, names)
+            arguments = [self.of_expression(argument, names) for argument in node.args]
+            size = max([base.size, *(argument.size for argument in arguments)])
+            return _Bound(size, size if base.length is not None or base.size else None)
+        return _SMALL
+
+    def of_filter(self, node: "nodes.Filter", names: dict[str, _Bound]) -> _Bound:
+        source = self.of_expression(node.node, names) if node.node is not None else _DATA
+        arguments = [self.of_expression(argument, names) for argument in node.args]
+        if node.name == "join":
+            separator = arguments[0].size if arguments else 0
+            size = source.size + source.iterations * separator
+            return _Bound(size, size)
+        if node.name in _EXPANDING_FILTERS:
+            size = source.size * _EXPANDING_FILTERS[node.name]
+            return _Bound(size, size)
+        if node.name in _SHAPE_FILTERS:
+            widest = source
+            for argument in arguments:
+                widest = widest.widest(argument)
+            return widest
+        return _SMALL
 
 
 def check_variables(analysis: TemplateAnalysis, declared: list[str]) -> list[TemplateProblem]:

@@ -113,3 +113,41 @@ def test_context_reads_agree_with_jinja_on_every_template_in_the_repository() ->
         assert set(context_reads(tree)) == meta.find_undeclared_variables(tree), path
         checked += 1
     assert checked >= 6
+
+
+_HUNDRED = "[" + ",".join(["1"] * 100) + "]"
+
+
+@pytest.mark.parametrize(
+    ("template", "code"),
+    [
+        # Amplification through names, `with`, `if` branches and join separators is bounded too.
+        ("{% set a = " + _HUNDRED + " %}" + "{% for i in a %}" * 4 + "xxxxxxxxxx" + "{% endfor %}" * 4 + "{{ q }}", "RELC307"),
+        ("{% with a = " + _HUNDRED + " %}" + "{% for i in a %}" * 4 + "xx" + "{% endfor %}" * 4 + "{% endwith %}", "RELC307"),
+        ("{% if q %}{% set a = " + _HUNDRED + " %}{% endif %}" + "{% for i in a %}" * 4 + "xx" + "{% endfor %}" * 4, "RELC307"),
+        ("{{ " + _HUNDRED.replace("100", "1") * 1 + "|join('" + "y" * 20000 + "') }}", "RELC307"),
+        ("{% for i in " + _HUNDRED + "|list %}{% for j in " + _HUNDRED + "|sort %}{% for k in " + _HUNDRED + " %}"
+         + "x" * 20 + "{% endfor %}{% endfor %}{% endfor %}", "RELC307"),
+        # Nesting that would exhaust Python's stack is a diagnostic, not a crash.
+        ("{{ " + "[" * 150 + "]" * 150 + " }}", "RELC304"),
+        ("{{ " + "(" * 400 + "q" + ")" * 400 + " }}", "RELC304"),
+        # Set blocks Jinja cannot compile or always leaves undefined.
+        ("{% set a | upper %}x{% endset %}{{ a }}", "RELC306"),
+        ("{% set q %}{{ q }}{% endset %}{{ q }}", "RELC304"),
+    ],
+)
+def test_hostile_templates_are_diagnostics(template: str, code: str) -> None:
+    assert [problem.code for problem in analyze_template(template.encode()).problems] == [code]
+
+
+def test_a_set_inside_a_loop_does_not_carry_between_iterations() -> None:
+    """Jinja starts each iteration from the names before the loop: no doubling, no alarm."""
+    template = "{% set a = 'aaaaaaaaaaaaaaaaaaaa' %}{% for i in " + _HUNDRED + " %}{% set a = a ~ a %}{{ a }}{% endfor %}"
+    assert analyze_template(template.encode()).problems == ()
+    rendered = prompt_environment().from_string(template).render()
+    assert len(rendered) == 100 * 40
+
+
+def test_loops_over_data_count_once() -> None:
+    template = "{% for d in docs %}{% for p in d.passages %}{{ p.text|truncate(100) }}{% endfor %}{% endfor %}"
+    assert analyze_template(template.encode()).problems == ()
