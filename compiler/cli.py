@@ -30,7 +30,9 @@ and triggers; Git holds all state, and rollback is a revert commit.
 """
 
 EPILOG = """\
-exit status: 0 valid, 1 problems found, 2 usage error.
+exit status: 0 success, 1 problems found or the operation refused, 2 usage error,
+70 an internal error (a bug in relc: please report it). relc evaluate also uses
+3 hold, 4 alert and 5 rollback.
 docs: README.md and docs/diagnostics.md (every diagnostic code).
 """
 
@@ -105,6 +107,8 @@ def _check(arguments: argparse.Namespace) -> int:
     schema_file = Path(SCHEMA_PATH)
     if not schema_file.exists() or schema_file.read_text(encoding="utf-8") != schema_text():
         print(f"{SCHEMA_PATH} is stale: run `relc schema` and commit it", file=sys.stderr)
+        if arguments.format == "github":
+            print(f"::error file={SCHEMA_PATH.as_posix()},title=RELC601::{SCHEMA_PATH.as_posix()} is stale: run `relc schema` and commit it")
         problems += 1
     differences = compare_tree(Path(RENDERED_DIR), render_tree(result.releases, Path(".")), RENDERED_DIR)
     for difference in differences:

@@ -69,7 +69,7 @@ CODES: dict[str, str] = {
     # Secrets.
     "RELC401": "literal secret in a release",
     # Generated files.
-    "RELC601": "rendered/ is stale",
+    "RELC601": "generated file is stale (rendered/ or the schema)",
     # History.
     "RELC701": "published bundle changed in place",
 }

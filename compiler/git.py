@@ -103,9 +103,15 @@ class Commit:
 
 
 def file_history(root: Path, revision: str, path: str) -> list[Commit]:
-    """Commits that changed `path`, newest first, following the path only (no renames)."""
+    """Commits of the branch that changed `path`, newest first (no renames followed).
+
+    First parents only: a change merged from a pull request counts from its merge, the
+    moment it reached the branch, not from the branch commit its author dated.
+    """
     revision = resolve_revision(root, revision)
-    output = _git(root, "log", "--format=%H%x00%ct%x00%s%x00", "--no-renames", revision, "--", path).decode("utf-8")
+    output = _git(
+        root, "log", "--first-parent", "--format=%H%x00%ct%x00%s%x00", "--no-renames", revision, "--", path
+    ).decode("utf-8")
     fields = output.split("\0")
     return [
         Commit(fields[i].strip(), int(fields[i + 1]), fields[i + 2])

@@ -288,6 +288,14 @@ def _decode(raw: bytes) -> str | _LoadError:
     return text.removeprefix("\ufeff")
 
 
+def _offset_position(text: str, offset: int | None) -> tuple[int, int]:
+    """1-based line and column of a character offset (a reader error gives only that)."""
+    if offset is None or offset < 0:
+        return 1, 1
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
+
+
 def _parse(text: str, document: LoadedDocument, limits: LoadLimits) -> list[_LoadError]:
     from ruamel.yaml.cyaml import CParser
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
@@ -303,7 +311,9 @@ def _parse(text: str, document: LoadedDocument, limits: LoadLimits) -> list[_Loa
         problem = " ".join(part for part in (error.context, error.problem) if part)
         return composer.duplicate_keys + [_LoadError(line, column, "RELC005", f"YAML syntax error: {problem}")]
     except YAMLError as error:
-        return composer.duplicate_keys + [_LoadError(1, 1, "RELC005", f"YAML syntax error: {error}")]
+        line, column = _offset_position(text, getattr(error, "position", None))
+        reason = getattr(error, "reason", None) or str(error).splitlines()[0]
+        return composer.duplicate_keys + [_LoadError(line, column, "RELC005", f"YAML syntax error: {reason}")]
     return composer.duplicate_keys
 
 

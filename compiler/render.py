@@ -42,7 +42,8 @@ def render_tree(releases: list[CheckedRelease], root: Path) -> dict[str, bytes]:
 
 def _template_texts(checked: CheckedRelease, root: Path) -> dict[str, str]:
     templates = {bundle.prompt.template for bundle in checked.release.bundles}
-    return {template: (root / template).read_text(encoding="utf-8") for template in templates}
+    # The pinned bytes exactly: text mode would turn CRLF into LF behind the sha256.
+    return {template: (root / template).read_bytes().decode("utf-8") for template in templates}
 
 
 def states_of(releases: list[CheckedRelease]) -> list[TrafficState]:

@@ -6,6 +6,7 @@ reports every problem in every file. Nothing here writes anything.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +119,7 @@ def _rollout_steps(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
             ("rollout", "step"), "RELC206", f"rollout.step is {rollout.step} but there are only {len(rollout.steps)} steps (counted from 1)"
         )
     for index, step in enumerate(rollout.steps):
+        yield from _duration_in_range(report, ("rollout", "steps", index, "hold"), step.hold, 0, MAX_HOLD)
         if abs(step.percent * 100 - round(step.percent * 100)) > 1e-6:
             yield report.at(
                 ("rollout", "steps", index, step.kind),
@@ -152,8 +154,28 @@ def _provider_fields(release: Release, report: _Reporter) -> Iterator[Diagnostic
             )
         if model.provider == "azure" and model.api_base is None:
             yield report.at_key(path, "RELC101", f"`api_base` is required in {dotted(path)} for provider `azure`")
-        if bundle.serving.timeout and duration_seconds(bundle.serving.timeout) <= 0:
-            yield report.at(("bundles", index, "serving", "timeout"), "RELC105", "serving.timeout must be longer than 0s")
+        yield from _duration_in_range(report, ("bundles", index, "serving", "timeout"), bundle.serving.timeout, 0.001, MAX_TIMEOUT)
+
+
+MAX_TIMEOUT = 86400.0  # one day: longer is a hung request
+MAX_WINDOW = MAX_HOLD = 90 * 86400.0
+
+
+def _duration_in_range(report: _Reporter, path: FieldPath, text: str, low: float, high: float) -> Iterator[Diagnostic]:
+    seconds = duration_seconds(text)
+    if not low <= seconds <= high:
+        yield report.at(
+            path, "RELC105", f"{dotted(path)} is {text}; it must be between {_human(low)} and {_human(high)}"
+        )
+
+
+def _human(seconds: float) -> str:
+    if seconds == 0:
+        return "0s"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds * 1000)}ms"
 
 
 def _threshold_problem(unit: str, mode: str | None, value: float) -> str | None:
@@ -197,8 +219,7 @@ def _triggers(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
                 yield report.at(
                     path + (bound,), "RELC208", f"{bound}: {value:g} is not a sane threshold for {trigger.metric}: {problem}"
                 )
-        if duration_seconds(trigger.window) <= 0:
-            yield report.at(path + ("window",), "RELC105", "window must be longer than 0s")
+        yield from _duration_in_range(report, path + ("window",), trigger.window, 1, MAX_WINDOW)
 
 
 def _gateway_capabilities(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
@@ -283,15 +304,31 @@ def validate_release_file(
     display_path = display(path)
     if content is not None:
         return validate_release_bytes(content, display_path, root, limits)
+    outside = _outside_repository(path, root)
+    if outside:
+        return None, [Diagnostic(display_path, 1, 1, "RELC001", outside)]
     try:
-        size = path.stat().st_size
-        if size > limits.max_bytes:
-            message = f"file is {size} bytes, over the {limits.max_bytes}-byte limit for a release"
-            return None, [Diagnostic(display_path, 1, 1, "RELC002", message)]
-        raw = path.read_bytes()
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(descriptor, "rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size > limits.max_bytes:
+                message = f"file is {size} bytes, over the {limits.max_bytes}-byte limit for a release"
+                return None, [Diagnostic(display_path, 1, 1, "RELC002", message)]
+            raw = stream.read(limits.max_bytes + 1)
     except OSError as error:
         return None, [Diagnostic(display_path, 1, 1, "RELC001", f"cannot read the file: {error.strerror or error}")]
     return validate_release_bytes(raw, display_path, root, limits)
+
+
+def _outside_repository(path: Path, root: Path) -> str | None:
+    """Release files come from pull requests: a link could make relc read (and quote) any file."""
+    if path.is_symlink():
+        return "is a symbolic link; a release must be a regular file in the repository (a link could read any file)"
+    real_root, real_path = os.path.realpath(root), os.path.realpath(path)
+    inside = os.path.commonpath([os.path.abspath(root), os.path.abspath(path)]) == os.path.abspath(root)
+    if inside and os.path.commonpath([real_root, real_path]) != real_root:
+        return "resolves outside the repository through a symbolic link; keep releases inside it"
+    return None
 
 
 def _unique_route_models(releases: list[CheckedRelease]) -> Iterator[Diagnostic]:
@@ -313,7 +350,9 @@ def discover_release_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()))
+            files.extend(
+                sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and (p.is_symlink() or p.is_file()))
+            )
         else:
             files.append(path)
     return files

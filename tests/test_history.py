@@ -107,3 +107,18 @@ def test_outside_git_and_in_an_empty_repository_the_errors_say_so(example_repo: 
     empty = run_relc("check", "--base", "HEAD", cwd=example_repo)
     assert empty.returncode == 1 and "no commits yet" in empty.stderr
     assert "Traceback" not in outside.stderr + status.stderr + empty.stderr
+
+
+def test_a_merged_step_counts_from_the_merge_not_from_the_branch_commit(repository: Repository) -> None:
+    """A pull request dated days ago must not skip the hold: the step began when it was merged."""
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))
+    repository.commit("Promote on a branch", when=int(time.time()) - 3 * 86400)
+    repository.git("switch", "-q", "main")
+    merged_at = int(time.time()) - 60
+    repository.git("merge", "-q", "--no-ff", "-m", "Merge the promotion", "change", when=merged_at)
+    result = run_relc("status", "chat", cwd=repository.root)
+    assert "Merge the promotion)" in result.stdout
+    ready = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(merged_at + 3600))
+    assert f"  promote:  {ready}" in result.stdout
+    refused = run_relc("promote", "chat", cwd=repository.root)
+    assert refused.returncode == 1 and "its hold ends at" in refused.stderr

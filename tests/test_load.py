@@ -134,3 +134,30 @@ def test_yaml_shaped_input_never_raises_through_validation(pieces: list[str]) ->
     checked, diagnostics = validate_release_bytes("".join(pieces).encode(), "fuzz.yaml", root=CASES)
     assert checked is None or not diagnostics
     assert all(d.code.startswith("RELC") for d in diagnostics)
+
+
+def test_a_release_file_that_is_a_link_is_refused_and_never_read(tmp_path: Path) -> None:
+    secret = tmp_path / "pgpass"
+    secret.write_text("db:5432:prod:admin:S3cr3t-Passw0rd\n")
+    repository = tmp_path / "repo"
+    (repository / "releases").mkdir(parents=True)
+    (repository / "releases" / "evil.yaml").symlink_to(secret)
+    from compiler.validate import validate_paths
+
+    result = validate_paths([repository / "releases"], root=repository)
+    assert [d.code for d in result.diagnostics] == ["RELC001"]
+    assert "symbolic link" in result.diagnostics[0].message
+    assert "S3cr3t" not in result.diagnostics[0].message
+
+
+def test_a_releases_folder_linked_outside_the_repository_is_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "x.yaml").write_text("apiVersion: relc/v1\n")
+    repository = tmp_path / "repo"
+    repository.mkdir()
+    (repository / "releases").symlink_to(outside)
+    from compiler.validate import validate_paths
+
+    result = validate_paths([repository / "releases"], root=repository)
+    assert [d.code for d in result.diagnostics] == ["RELC001"] and "outside the repository" in result.diagnostics[0].message

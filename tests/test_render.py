@@ -173,3 +173,17 @@ def test_plan_shows_traffic_before_and_after_a_base_revision(tmp_path: Path) -> 
     assert "- **envoy**: route `/live/`: `live@v1` 70%, `live@v2` 30%" in markdown
     unknown = run_relc("plan", "--base", "no-such-rev", cwd=tmp_path)
     assert unknown.returncode == 2 and "no commit `no-such-rev`" in unknown.stderr
+
+
+def test_the_manifest_carries_the_pinned_template_bytes_exactly(tmp_path: Path) -> None:
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, None, gateways="[litellm]")
+    template = tmp_path / "prompts" / "basic.j2"
+    template.write_bytes(b"Line one\r\nQuestion: {{ question }}\r\n")
+    release = tmp_path / "releases" / "live.yaml"
+    import hashlib
+
+    old = hashlib.sha256((REPO / "tests" / "cases" / "prompts" / "basic.j2").read_bytes()).hexdigest()
+    release.write_text(release.read_text().replace(old, hashlib.sha256(template.read_bytes()).hexdigest()))
+    assert relc(tmp_path, "build") == 0
+    manifest = __import__("json").loads((tmp_path / "rendered" / "bundles" / "live.json").read_text())
+    assert manifest["bundles"][0]["prompt"]["text"] == "Line one\r\nQuestion: {{ question }}\r\n"

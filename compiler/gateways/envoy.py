@@ -11,6 +11,7 @@ path, so every bundle of a release must share that path.
 from __future__ import annotations
 
 import ipaddress
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,7 +60,8 @@ def _is_ip(host: str) -> bool:
 
 
 def _seconds(value: float) -> str:
-    return f"{value:g}s" if value >= 1 or value == 0 else f"{value:.3f}s"
+    """An Envoy duration: plain decimal seconds, never exponent notation (Envoy rejects it)."""
+    return format(Decimal(repr(float(value))).normalize(), "f") + "s"
 
 
 def _cluster(state: TrafficState, live: LiveBundle) -> dict[str, Any]:
@@ -193,6 +195,9 @@ def assemble(fragments: list[dict[str, Any]]) -> dict[str, Any]:
 def unsupported(release: Release) -> list[Unsupported]:
     problems = []
     first_path: tuple[int, str] | None = None
+    rollout = release.rollout
+    live_versions = {version for version in (rollout.stable, rollout.candidate, rollout.previous) if version}
+    live_addresses: dict[tuple[str, int], str] = {}
     for index, bundle in enumerate(release.bundles):
         if bundle.model.api_base is None:
             problems.append(
@@ -205,6 +210,19 @@ def unsupported(release: Release) -> list[Unsupported]:
             )
             continue
         path = _endpoint(bundle.model.api_base)[3] or "/"
+        if bundle.version in live_versions:
+            address = _endpoint(bundle.model.api_base)[1:3]
+            if address in live_addresses:
+                problems.append(
+                    Unsupported(
+                        ("bundles", index, "model", "api_base"),
+                        "RELC502",
+                        f"bundle `{bundle.version}` is served at the same address as `{live_addresses[address]}`, "
+                        "and envoy splits traffic by address: serve each live bundle at its own address, or route "
+                        "the release with litellm (which tells bundles apart by model name)",
+                    )
+                )
+            live_addresses.setdefault(address, bundle.version)
         if first_path is None:
             first_path = (index, path)
         elif path != first_path[1]:

@@ -105,7 +105,9 @@ def _shared_url(bundles: list[Bundle]) -> tuple[str, str] | None:
     if not all(bundle.model.provider in SELF_HOSTED_PROVIDERS and bundle.model.api_base for bundle in bundles):
         return None
     urls = {(urlsplit(b.model.api_base or "").scheme, urlsplit(b.model.api_base or "").path.rstrip("/")) for b in bundles}
-    return urls.pop() if len(urls) == 1 else None
+    addresses = {_host_port(b.model.api_base or "") for b in bundles}
+    # Targets are addresses: bundles sharing one server can only be told apart by model name (AI plugins).
+    return urls.pop() if len(urls) == 1 and len(addresses) == len(bundles) else None
 
 
 def _host_port(api_base: str) -> str:

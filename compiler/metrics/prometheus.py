@@ -89,8 +89,30 @@ def load_queries(name_or_path: str) -> dict[str, QueryTemplate]:
     for metric, entry in document.data.items():
         if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("value", "samples")):
             raise MetricError(f"{name_or_path}: `{metric}` needs string `value` and `samples` queries")
+        for part in ("value", "samples"):
+            unknown = _unknown_placeholders(entry[part])
+            if unknown:
+                raise MetricError(
+                    f"{name_or_path}: `{metric}.{part}` uses {', '.join(unknown)}; the placeholders are "
+                    f"{', '.join('$' + p for p in PLACEHOLDERS)} (write $$ for a literal $)"
+                )
         queries[metric] = QueryTemplate(entry["value"], entry["samples"])
     return queries
+
+
+PLACEHOLDERS = ("window", "release", "version", "envoy_cluster", "litellm_model_ids")
+
+
+def _unknown_placeholders(text: str) -> list[str]:
+    """`$name`s a template would not fill, and a `$` followed by nothing it can read."""
+    unknown = []
+    for match in Template.pattern.finditer(text):
+        name = match.group("named") or match.group("braced")
+        if name is not None and name not in PLACEHOLDERS:
+            unknown.append("$" + name)
+        elif match.group("invalid") is not None:
+            unknown.append(f"a lone `$` at offset {match.start()}")
+    return unknown
 
 
 def _promql_string(text: str) -> str:
@@ -125,7 +147,7 @@ class PrometheusSource:
         values = placeholders(query)
         value = self.scalar(Template(template.value).substitute(values))
         samples = self.scalar(Template(template.samples).substitute(values))
-        count = 0 if samples is None or math.isnan(samples) else int(round(samples))
+        count = int(round(samples)) if samples is not None and math.isfinite(samples) else 0
         if value is None or math.isnan(value):
             return Observation(None, count)
         return Observation(value, count)

@@ -88,3 +88,14 @@ def test_the_schema_rejects_what_kong_rejects(mutation: Any, where: str) -> None
     assert _errors(document) == []
     mutation(document)
     assert _errors(document), f"the schema accepted a config with a bad {where}"
+
+
+def test_bundles_sharing_one_server_use_the_ai_plugins_not_upstream_targets(tmp_path: Path) -> None:
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9001}, 2, gateways="[kong]")
+    release = tmp_path / "releases" / "live.yaml"
+    release.write_text(release.read_text().replace("    - {shadow: 50, hold: 1m}\n", "    - {canary: 5, hold: 1m}\n"))
+    assert relc(tmp_path, "build") == 0
+    document = yaml.safe_load((tmp_path / "rendered" / "kong" / "kong.yaml").read_text())
+    assert _errors(document) == [] and "upstreams" not in document
+    targets = document["services"][0]["plugins"][0]["config"]["targets"]
+    assert [(t["model"]["name"], t["weight"]) for t in targets] == [("served-v1", 7000), ("served-v2", 3000)]

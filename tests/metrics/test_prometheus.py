@@ -99,3 +99,29 @@ def test_an_unreachable_or_silent_server_is_an_error_not_health() -> None:
         source = PrometheusSource(f"http://127.0.0.1:{silent.getsockname()[1]}", load_queries("envoy"), timeout=0.5)
         with pytest.raises(MetricError, match="cannot reach Prometheus"):
             source.observe(MetricQuery("c", "v", "error_rate", 60))
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [('up{job=~"a$"}', "a lone `$`"), ("rate(x[$windw])", "$windw"), ("rate(x[${versions}])", "$versions")],
+)
+def test_query_files_with_unknown_placeholders_are_refused_when_loaded(tmp_path: Path, query: str, words: str) -> None:
+    path = tmp_path / "queries.json"
+    path.write_text('{"error_rate": {"value": ' + __import__("json").dumps(query) + ', "samples": "vector(1)"}}')
+    with pytest.raises(MetricError) as error:
+        load_queries(str(path))
+    assert words in str(error.value) and "$$" in str(error.value)
+
+
+def test_infinite_sample_counts_are_no_samples(tmp_path: Path) -> None:
+    from tests.support import LocalServer
+
+    answer = b'{"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": [1, "+Inf"]}]}}'
+    server = LocalServer(lambda method, body: (200, "application/json", answer))
+    try:
+        observation = PrometheusSource(f"http://127.0.0.1:{server.port}", load_queries("envoy")).observe(
+            MetricQuery("chat", "v2", "error_rate", 60)
+        )
+    finally:
+        server.close()
+    assert observation.samples == 0
