@@ -30,3 +30,11 @@ def test_every_diagnostic_message_is_redacted_in_every_format() -> None:
     for formatter in (format_text, format_json, format_github):
         assert "EXAMPLE0" not in formatter([diagnostic])
     assert redact(f"x {FAKE_AWS} y") == "x [REDACTED] y"
+
+
+def test_findings_are_capped_per_file() -> None:
+    from compiler.secrets import MAX_FINDINGS
+
+    line = " ".join([FAKE_OPENAI] * 50)
+    findings = find_secrets(f"# {line}\n{FAKE_AWS}\n")
+    assert len(findings) == MAX_FINDINGS and all(f.line == 1 for f in findings)
