@@ -11,9 +11,11 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
+    from compiler.diagnostics import Diagnostic
     from compiler.rollout import ReleaseChange
     from compiler.triggers import Decision
     from compiler.validate import ValidationResult
@@ -60,12 +62,37 @@ def _validated(
         raise _UsageError(f"no such file or folder: {', '.join(str(p) for p in missing)}")
     result = validate_paths(release_paths, root=Path("."))
     if result.diagnostics or output_format == "json":
-        sys.stdout.write(FORMATTERS[output_format](result.diagnostics))
+        sys.stdout.write(FORMATTERS[output_format](_for_output(result.diagnostics, output_format)))
     if output_format == "text" and not (quiet and result.ok):
         errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
         summary = f"{len(result.releases)} release(s) valid" if result.ok else f"{errors} error(s)"
         print(summary, file=sys.stderr)
     return result
+
+
+@lru_cache(maxsize=1)
+def _repository_prefix() -> str:
+    """Where this folder sits in its git repository (`deploy/` or empty): GitHub wants
+    annotation paths from the repository root, relc prints them from here."""
+    import subprocess
+
+    try:
+        completed = subprocess.run(["git", "rev-parse", "--show-prefix"], capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    return completed.stdout.strip() if completed.returncode == 0 else ""
+
+
+def _annotation_path(path: str) -> str:
+    return path if Path(path).is_absolute() else _repository_prefix() + path
+
+
+def _for_output(diagnostics: list["Diagnostic"], output_format: str) -> list["Diagnostic"]:
+    if output_format != "github":
+        return diagnostics
+    from dataclasses import replace
+
+    return [replace(d, path=_annotation_path(d.path)) for d in diagnostics]
 
 
 def _validate(arguments: argparse.Namespace) -> int:
@@ -81,6 +108,7 @@ def _build(arguments: argparse.Namespace) -> int:
         print(f"relc: nothing written: fix the errors above, then build again", file=sys.stderr)
         return EXIT_PROBLEMS
     change = write_tree(Path(RENDERED_DIR), render_tree(result.releases, Path(".")))
+    _refresh_schema()
     print(
         f"{RENDERED_DIR}/: {len(change.written)} written, {len(change.removed)} removed, {change.unchanged} unchanged "
         f"({len(result.releases)} release(s))",
@@ -91,6 +119,15 @@ def _build(arguments: argparse.Namespace) -> int:
     for path in change.removed:
         print(f"  removed {RENDERED_DIR}/{path}", file=sys.stderr)
     return EXIT_OK
+
+
+def _refresh_schema() -> None:
+    """`relc build` keeps a committed schema current, so `relc check` asks for one command."""
+    from compiler.schema import SCHEMA_PATH, schema_text, write_schema
+
+    if SCHEMA_PATH.exists() and SCHEMA_PATH.read_text(encoding="utf-8") != schema_text():
+        write_schema(Path("."))
+        print(f"  wrote {SCHEMA_PATH.as_posix()}", file=sys.stderr)
 
 
 def _check(arguments: argparse.Namespace) -> int:
@@ -105,16 +142,17 @@ def _check(arguments: argparse.Namespace) -> int:
     if arguments.base:
         problems += _check_immutability(arguments.base, result, arguments.format)
     schema_file = Path(SCHEMA_PATH)
-    if not schema_file.exists() or schema_file.read_text(encoding="utf-8") != schema_text():
+    # A repository that keeps the published schema (for editors) must keep it current.
+    if schema_file.exists() and schema_file.read_text(encoding="utf-8") != schema_text():
         print(f"{SCHEMA_PATH} is stale: run `relc schema` and commit it", file=sys.stderr)
         if arguments.format == "github":
-            print(f"::error file={SCHEMA_PATH.as_posix()},title=RELC601::{SCHEMA_PATH.as_posix()} is stale: run `relc schema` and commit it")
+            print(f"::error file={_annotation_path(SCHEMA_PATH.as_posix())},title=RELC601::{SCHEMA_PATH.as_posix()} is stale: run `relc schema` and commit it")
         problems += 1
     differences = compare_tree(Path(RENDERED_DIR), render_tree(result.releases, Path(".")), RENDERED_DIR)
     for difference in differences:
         sys.stdout.write(difference.diff)
         if arguments.format == "github":
-            print(f"::error file={RENDERED_DIR}/{difference.path},title=RELC601::{RENDERED_DIR}/{difference.path} is "
+            print(f"::error file={_annotation_path(RENDERED_DIR + '/' + difference.path)},title=RELC601::{RENDERED_DIR}/{difference.path} is "
                   f"{difference.status}: run `relc build` and commit {RENDERED_DIR}/")  # fmt: skip
     if differences:
         print(f"{RENDERED_DIR}/ is stale ({len(differences)} file(s)): run `relc build` and commit it", file=sys.stderr)
@@ -136,7 +174,7 @@ def _check_immutability(base: str, result: "ValidationResult", output_format: st
     except GitError as error:
         raise _OperationError(str(error)) from None
     if diagnostics:
-        sys.stdout.write(FORMATTERS[output_format](diagnostics))
+        sys.stdout.write(FORMATTERS[output_format](_for_output(diagnostics, output_format)))
     return 1 if diagnostics else 0
 
 

@@ -49,10 +49,28 @@ def test_all_problems_in_all_files_are_reported_in_one_run(example_repo: Path) -
 def test_github_format_annotates_pull_request_lines() -> None:
     result = run_relc("validate", "--format", "github", "invalid/canary-over-100.yaml", cwd=CASES)
     assert result.returncode == 1
+    # GitHub reads annotation paths from the repository root: tests/cases/ is where relc ran.
     assert result.stdout == (
-        "::error file=invalid/canary-over-100.yaml,line=26,col=16,title=RELC105::"
+        "::error file=tests/cases/invalid/canary-over-100.yaml,line=26,col=16,title=RELC105::"
         "rollout.steps[2].canary must be between 0 and 100, got 140\n"
     )
+
+
+def test_annotations_name_files_from_the_repository_root(example_repo: Path) -> None:
+    import subprocess
+
+    deploy = example_repo / "deploy"
+    deploy.mkdir()
+    for folder in ("releases", "prompts"):
+        (example_repo / folder).rename(deploy / folder)
+    subprocess.run(["git", "init", "-q"], cwd=example_repo, check=True)
+    release = deploy / "releases" / "code-review.yaml"
+    release.write_text(release.read_text().replace("kind: Release", "kind: Releases"))
+    result = run_relc("-C", "deploy", "validate", "--format", "github", cwd=example_repo)
+    assert result.returncode == 1
+    assert result.stdout.startswith("::error file=deploy/releases/code-review.yaml,line=")
+    text = run_relc("-C", "deploy", "validate", cwd=example_repo)
+    assert text.stdout.startswith("releases/code-review.yaml:"), "text output stays relative to where relc runs"
 
 
 @pytest.mark.parametrize(

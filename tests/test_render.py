@@ -187,3 +187,15 @@ def test_the_manifest_carries_the_pinned_template_bytes_exactly(tmp_path: Path) 
     assert relc(tmp_path, "build") == 0
     manifest = __import__("json").loads((tmp_path / "rendered" / "bundles" / "live.json").read_text())
     assert manifest["bundles"][0]["prompt"]["text"] == "Line one\r\nQuestion: {{ question }}\r\n"
+
+
+def test_a_repository_without_the_schema_file_passes_check_and_build_keeps_one_current(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    schema = example_repo / "schemas" / "release.schema.json"
+    schema.unlink()
+    assert run_relc("check", cwd=example_repo).returncode == 0, "other repositories need not keep the schema"
+    schema.write_text("{}\n")
+    assert run_relc("check", cwd=example_repo).returncode == 1
+    built = run_relc("build", cwd=example_repo)
+    assert "wrote schemas/release.schema.json" in built.stderr
+    assert run_relc("check", cwd=example_repo).returncode == 0

@@ -65,14 +65,38 @@ def _expressions(values: dict[str, str]) -> Any:
     return substitute
 
 
-def run_step(step: dict[str, Any], cwd: Path, values: dict[str, str], summary: Path) -> subprocess.CompletedProcess[str]:
-    """Run one `run:` step with bash as the runner would: its env, PATH with relc, a summary file."""
+def run_step(
+    step: dict[str, Any], cwd: Path, values: dict[str, str], summary: Path, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one `run:` step as the runner would: its env, PATH with relc, the files a runner
+    provides ($GITHUB_STEP_SUMMARY, $GITHUB_ENV, $GITHUB_OUTPUT), and the runner's bash
+    flags (`shell: bash` adds pipefail; a workflow step without `shell:` runs `bash -e`)."""
     substitute = _expressions(values)
-    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "GITHUB_STEP_SUMMARY": str(summary)}
-    environment.update({key: substitute(str(value)) for key, value in step.get("env", {}).items()})
+    variables = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "GITHUB_STEP_SUMMARY": str(summary),
+                 "GITHUB_ENV": str(summary.with_name("env")), "GITHUB_OUTPUT": str(summary.with_name("output"))}  # fmt: skip
+    variables.update(environment or {})
+    variables.update({key: substitute(str(value)) for key, value in step.get("env", {}).items()})
     folder = cwd / substitute(step.get("working-directory", "."))
-    return subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], cwd=folder, env=environment,
+    flags = ["-eo", "pipefail"] if step.get("shell") == "bash" else ["-e"]
+    return subprocess.run(["bash", *flags, "-c", step["run"]], cwd=folder, env=variables,
                           capture_output=True, text=True, timeout=120)  # fmt: skip
+
+
+def run_steps(steps: list[dict[str, Any]], cwd: Path, values: dict[str, str], work: Path) -> list[subprocess.CompletedProcess[str]]:
+    """Run steps in order, carrying what each writes to $GITHUB_ENV into the next, as a runner does."""
+    summary = work / "summary.md"
+    results, environment = [], {}
+    for step in steps:
+        results.append(run_step(step, cwd, values, summary, environment))
+        env_file = summary.with_name("env")
+        if env_file.exists():
+            environment.update(dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line))
+    return results
+
+
+def _outputs(work: Path) -> dict[str, str]:
+    output = work / "output"
+    return dict(line.split("=", 1) for line in output.read_text().splitlines()) if output.exists() else {}
 
 
 def _action_step(step_id: str) -> dict[str, Any]:
@@ -138,38 +162,49 @@ def test_an_invalid_release_and_a_stale_render_are_annotated(pull_request: Repos
     assert check.returncode == 1 and "::error file=rendered/bundles/chat.json,title=RELC601::" in check.stdout
 
 
-def _rollback_steps() -> dict[str, dict[str, Any]]:
-    job = _load(REPO / ".github/workflows/rollback.yml")["jobs"]["rollback"]
-    return {step["id"]: step for step in job["steps"] if "id" in step}
+def _rollback_steps(*ids: str) -> list[dict[str, Any]]:
+    job = _load(REPO / ".github/workflows/rollback.yml")["jobs"]["evaluate"]
+    steps = {step["id"]: step for step in job["steps"] if "id" in step}
+    return [steps[step_id] for step_id in ids]
 
 
-def test_the_manual_rollback_steps_commit_a_revert_on_a_new_branch(pull_request: Repository, tmp_path: Path) -> None:
-    steps = _rollback_steps()
+def test_the_manual_rollback_commits_a_revert_and_bundles_it_for_delivery(pull_request: Repository, tmp_path: Path) -> None:
+    start = pull_request.head()
     values = {"inputs.release": "chat", "inputs.reason": "support tickets doubled"}
-    environment_step = {"env": {"BRANCH": "relc/workflow_dispatch-1"}}
-    for step_id in ("identity", "manual"):
-        step = {**steps[step_id], "env": {**environment_step["env"], **steps[step_id].get("env", {})}}
-        result = run_step(step, pull_request.root, values, tmp_path / "summary.md")
-        assert result.returncode == 0, result.stdout + result.stderr
-    assert pull_request.git("branch", "--show-current") == "relc/workflow_dispatch-1"
+    results = run_steps(_rollback_steps("identity", "manual", "bundle"), pull_request.root, values, tmp_path)
+    assert [result.returncode for result in results] == [0, 0, 0], [r.stderr for r in results]
     message = pull_request.git("log", "-1", "--format=%B")
     assert message.startswith('Revert "Start rollout of chat v2"') and "Relc-Reason: support tickets doubled" in message
     assert pull_request.git("log", "-1", "--format=%an") == "relc[bot]"
+    assert _outputs(tmp_path)["commits"] == "1"
+    clone = tmp_path / "deliver"
+    subprocess.run(["git", "clone", "-q", str(pull_request.root), str(clone)], check=True)
+    subprocess.run(["git", "checkout", "-q", start], cwd=clone, check=True)
+    subprocess.run(["git", "fetch", "-q", str(pull_request.root / "relc.bundle"), "HEAD:refs/relc/commits"], cwd=clone, check=True)
+    assert subprocess.run(["git", "rev-parse", "refs/relc/commits"], cwd=clone, capture_output=True, text=True).stdout.strip() == pull_request.head()
 
 
-def test_the_scheduled_steps_evaluate_every_release_in_rollout(pull_request: Repository, tmp_path: Path) -> None:
+def test_the_scheduled_run_evaluates_every_release_even_when_one_fails(pull_request: Repository, tmp_path: Path) -> None:
+    triggers = "triggers:\n  - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}\n"
+    alerting = "triggers:\n  - {name: thumbs, metric: thumbs_down_rate, max: 0.1, window: 1d, min_samples: 10, action: alert}\n"
+    pull_request.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1) + triggers)
+    pull_request.write("assistant", release_text("assistant", ["v1", "v2"], stable="v1") + alerting)
+    pull_request.commit("Add triggers and the assistant release")
+    pull_request.write("assistant", release_text("assistant", ["v1", "v2"], stable="v1", candidate="v2", step=1) + alerting)
+    pull_request.commit("Start rollout of assistant v2")
     metrics = tmp_path / "metrics.json"
-    metrics.write_text('{"metrics": [{"release": "chat", "version": "v2", "metric": "error_rate", "value": 0.3, "samples": 900}]}')
-    text = release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1)
-    pull_request.write("chat", text + "triggers:\n  - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}\n")
-    pull_request.commit("Add an error trigger")
+    metrics.write_text(__import__("json").dumps({"metrics": [
+        {"release": "chat", "version": "v2", "metric": "error_rate", "value": 0.3, "samples": 900},
+        {"release": "assistant", "version": "v2", "metric": "thumbs_down_rate", "value": 0.5, "samples": 90},
+    ]}))  # fmt: skip
     values = {"vars.RELC_METRICS_URL": str(metrics), "vars.RELC_QUERIES": "", "secrets.RELC_ALERT_WEBHOOK_URL": ""}
-    result = run_step(_rollback_steps()["scheduled"], pull_request.root, values, tmp_path / "summary.md")
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "::error title=relc evaluate chat: rollback::" in result.stdout
-    message = pull_request.git("log", "-1", "--format=%B")
-    assert message.startswith('Revert "Start rollout of chat v2"'), "the trigger commit changed no traffic and stays"
-    assert "Relc-Trigger: errors" in message
+    identity, scheduled, bundle = run_steps(_rollback_steps("identity", "scheduled", "bundle"), pull_request.root, values, tmp_path)
+    # The assistant's alert cannot be sent (no webhook): that fails the step, after chat was rolled back.
+    assert scheduled.returncode == 1
+    assert "::error title=relc evaluate assistant::failed with exit status 1" in scheduled.stdout
+    assert "::error title=relc evaluate chat: rollback::" in scheduled.stdout
+    assert pull_request.git("log", "-1", "--format=%s") == 'Revert "Start rollout of chat v2"'
+    assert bundle.returncode == 0 and _outputs(tmp_path)["commits"] == "1"
 
 
 def test_pre_commit_hooks_run_relc_as_declared(pull_request: Repository) -> None:

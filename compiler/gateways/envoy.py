@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from compiler.gateways import GatewayRenderer, Unsupported
-from compiler.spec import Release, duration_seconds
+from compiler.spec import SELF_HOSTED_PROVIDERS, Release, duration_seconds
 from compiler.traffic import LiveBundle, TrafficState
 
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
@@ -28,6 +28,8 @@ ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Route
 TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
 ROUTE_CONFIG_NAME = "relc"
 RETRY_ON = "5xx,reset,connect-failure,refused-stream"
+# The system CA bundle on Debian and Ubuntu, which Envoy's images are built on.
+TRUSTED_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 
 # Where Envoy finds the rendered files, relative to its working directory (the checkout).
 CDS_PATH = "rendered/envoy/cds.yaml"
@@ -49,6 +51,13 @@ def _endpoint(api_base: str) -> tuple[str, str, int, str]:
     parts = urlsplit(api_base)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.scheme, parts.hostname or "", port, parts.path.rstrip("/")
+
+
+def _host_header(api_base: str) -> str:
+    """The Host header the upstream expects: brackets for IPv6, the port unless it is the default."""
+    scheme, host, port, _ = _endpoint(api_base)
+    name = f"[{host}]" if ":" in host else host
+    return name if port == (443 if scheme == "https" else 80) else f"{name}:{port}"
 
 
 def _is_ip(host: str) -> bool:
@@ -79,7 +88,6 @@ def _cluster(state: TrafficState, live: LiveBundle) -> dict[str, Any]:
                 {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}}]}
             ],
         },
-        "outlier_detection": {"consecutive_5xx": 5, "interval": "10s", "base_ejection_time": "30s", "max_ejection_percent": 100},
         "metadata": {
             "filter_metadata": {
                 "relc": {"release": state.release, "version": live.version, "digest": live.digest, "role": live.role}
@@ -89,9 +97,21 @@ def _cluster(state: TrafficState, live: LiveBundle) -> dict[str, Any]:
     if not _is_ip(host):
         cluster["dns_lookup_family"] = "V4_PREFERRED"
     if scheme == "https":
+        # Verify the upstream's certificate and name: without a validation context Envoy trusts any.
         cluster["transport_socket"] = {
             "name": "envoy.transport_sockets.tls",
-            "typed_config": {"@type": TLS_TYPE, "sni": host},
+            "typed_config": {
+                "@type": TLS_TYPE,
+                "sni": host,
+                "common_tls_context": {
+                    "validation_context": {
+                        "trusted_ca": {"filename": TRUSTED_CA_FILE},
+                        "match_typed_subject_alt_names": [
+                            {"san_type": "IP_ADDRESS" if _is_ip(host) else "DNS", "matcher": {"exact": host}}
+                        ],
+                    }
+                },
+            },
         }
     return cluster
 
@@ -109,7 +129,7 @@ def _route(state: TrafficState) -> dict[str, Any]:
                 {
                     "name": cluster_name(state, live.version),
                     "weight": live.weight,
-                    "host_rewrite_literal": _endpoint(live.bundle.model.api_base or "")[1],
+                    "host_rewrite_literal": _host_header(live.bundle.model.api_base or ""),
                 }
                 for live in served
             ]
@@ -199,16 +219,26 @@ def unsupported(release: Release) -> list[Unsupported]:
     live_versions = {version for version in (rollout.stable, rollout.candidate, rollout.previous) if version}
     live_addresses: dict[tuple[str, int], str] = {}
     for index, bundle in enumerate(release.bundles):
-        if bundle.model.api_base is None:
+        if bundle.model.provider not in SELF_HOSTED_PROVIDERS or bundle.model.api_base is None:
             problems.append(
                 Unsupported(
-                    ("bundles", index, "model"),
+                    ("bundles", index, "model", "provider"),
                     "RELC502",
-                    f"envoy routes to an api_base, and bundle `{bundle.version}` (provider {bundle.model.provider}) has "
-                    "none: set model.api_base, or remove envoy from route.gateways",
+                    f"envoy forwards requests unchanged, so it serves only self-hosted bundles (vllm, tgi, "
+                    f"openai_compatible) that answer to the public model name; bundle `{bundle.version}` uses provider "
+                    f"`{bundle.model.provider}`, whose model name and key envoy cannot set: route it with litellm or kong",
                 )
             )
             continue
+        if bundle.model.api_key_env is not None:
+            problems.append(
+                Unsupported(
+                    ("bundles", index, "model", "api_key_env"),
+                    "RELC502",
+                    f"envoy cannot add the key from ${bundle.model.api_key_env} to requests for bundle "
+                    f"`{bundle.version}`: let clients send it, remove api_key_env, or route the release with litellm or kong",
+                )
+            )
         path = _endpoint(bundle.model.api_base)[3] or "/"
         if bundle.version in live_versions:
             address = _endpoint(bundle.model.api_base)[1:3]
@@ -251,7 +281,7 @@ RENDERER = GatewayRenderer(
     capabilities={
         "canary": "`weighted_clusters` on the release's route",
         "shadow": "`request_mirror_policies` with a runtime fraction",
-        "fallback": "retries on 5xx/reset within the chosen bundle; outlier detection ejects failing endpoints",
+        "fallback": "none across bundles: retries on 5xx or reset go to the bundle the split chose",
         "retries": "`retry_policy` per route (the largest of the served bundles)",
         "timeouts": "`per_try_timeout` and route `timeout` (the largest of the served bundles)",
     },

@@ -147,6 +147,8 @@ def render(state: TrafficState) -> dict[str, Any]:
         scheme, path = shared
         service.update(host=upstream_name(state), port=443 if scheme == "https" else 80, protocol=scheme,
                        path=path or "/", plugins=[])  # fmt: skip
+        if scheme == "https":
+            service["tls_verify"] = True  # Kong does not verify upstream certificates unless told to
         return {"services": [service], "upstreams": [_upstream(state)]}
     # ai-proxy sends each request to the provider or upstream_url; the service host is not used.
     service.update(host="localhost", port=80, protocol="http", plugins=[_plugin(state, served)])

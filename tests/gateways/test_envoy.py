@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import yaml
 
 from tests.conftest import REPO
 from tests.support import Envoy, Upstream, relc, upstreams, validate_with_envoy, write_live_release
@@ -77,3 +78,22 @@ def test_live_envoy_splits_mirrors_and_reloads_without_restart(tmp_path: Path, s
         assert envoy.process.pid == process_id and envoy.process.poll() is None, "Envoy was restarted"
     finally:
         envoy.stop()
+
+
+def test_https_upstreams_are_verified_and_envoy_accepts_the_config(tmp_path: Path) -> None:
+    write_live_release(tmp_path, {"v1": 443, "v2": 8443}, 2, gateways="[envoy]")
+    release = tmp_path / "releases" / "live.yaml"
+    release.write_text(release.read_text().replace("http://127.0.0.1:443", "https://a.models.example.com")
+                       .replace("http://127.0.0.1:8443", "https://b.models.example.com:8443"))  # fmt: skip
+    assert relc(tmp_path, "build") == 0
+    clusters = {c["name"]: c for c in yaml.safe_load((tmp_path / "rendered" / "envoy" / "cds.yaml").read_text())["resources"]}
+    tls = clusters["live@v2"]["transport_socket"]["typed_config"]
+    assert tls["sni"] == "b.models.example.com"
+    assert tls["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"] == [
+        {"san_type": "DNS", "matcher": {"exact": "b.models.example.com"}}
+    ]
+    routes = yaml.safe_load((tmp_path / "rendered" / "envoy" / "rds.yaml").read_text())["resources"][0]
+    weighted = routes["virtual_hosts"][0]["routes"][0]["route"]["weighted_clusters"]["clusters"]
+    assert [c["host_rewrite_literal"] for c in weighted] == ["a.models.example.com", "b.models.example.com:8443"]
+    result = validate_with_envoy(tmp_path / "rendered", tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -79,7 +79,8 @@ def test_self_hosted_canaries_render_weighted_upstream_targets(tmp_path: Path, s
         (lambda d: d["services"][0]["plugins"][0]["config"]["targets"][0]["model"]["options"].update(temperature=9), "temperature"),
         (lambda d: d["services"][0]["plugins"][0]["config"]["targets"][0]["auth"].pop("header_value"), "half an auth pair"),
         (lambda d: d.update(_format_version="1.1"), "format version"),
-        (lambda d: d.update(upstreams=[{"name": "u", "targets": [{"target": "host-without-port", "weight": 1}]}]), "target"),
+        (lambda d: d.update(upstreams=[{"name": "u", "targets": [{"target": "host:8000", "weight": 70000}]}]), "target weight"),
+        (lambda d: d.update(upstreams=[{"name": "u", "targets": [{"target": "http://host:8000/v1"}]}]), "target address"),
     ],
 )
 def test_the_schema_rejects_what_kong_rejects(mutation: Any, where: str) -> None:
