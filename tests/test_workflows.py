@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.support import Repository, release_text, require_binary
+from tests.support import Repository, release_text, require_binary, rollout_on_a_branch
 
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())
@@ -106,13 +106,7 @@ def _action_step(step_id: str) -> dict[str, Any]:
 @pytest.fixture
 def pull_request(tmp_path: Path) -> Repository:
     """main has chat v1 stable and v2 at canary 10%; the PR branch starts from it."""
-    repository = Repository(tmp_path / "repo")
-    repository.write("chat", release_text("chat", ["v1"], stable="v1"))
-    repository.commit("Publish chat v1")
-    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
-    repository.commit("Start rollout of chat v2")
-    repository.git("switch", "-q", "-c", "pr")
-    return repository
+    return rollout_on_a_branch(tmp_path / "repo", "pr")
 
 
 def _run_action(repository: Repository, base: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], subprocess.CompletedProcess[str], str]:
