@@ -216,3 +216,37 @@ def test_pre_commit_hooks_run_relc_as_declared(pull_request: Repository) -> None
     assert subprocess.run([relc, *check["entry"].split()[1:]], cwd=pull_request.root, capture_output=True).returncode == 0
     (pull_request.root / "rendered" / "bundles" / "chat.json").write_text("{}\n")
     assert subprocess.run([relc, *check["entry"].split()[1:]], cwd=pull_request.root, capture_output=True).returncode == 1
+
+
+def test_the_deliver_job_pushes_the_bundled_commits(pull_request: Repository, tmp_path: Path) -> None:
+    """The evaluate job's bundle, delivered by the deliver job's script to a real remote.
+
+    The remote is a bare repository on disk; git's `insteadOf` sends the script's
+    github.com push URL there. (Pull-request mode also needs GitHub's API: not run here.)
+    """
+    pull_request.git("switch", "-q", "main")
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(pull_request.root), str(origin)], check=True)
+    evaluate_checkout, deliver_checkout = tmp_path / "evaluate", tmp_path / "deliver"
+    for checkout in (evaluate_checkout, deliver_checkout):
+        subprocess.run(["git", "clone", "-q", str(origin), str(checkout)], check=True)
+    work = tmp_path / "evaluate-run"
+    work.mkdir()
+    values = {"inputs.release": "chat", "inputs.reason": "errors"}
+    results = run_steps(_rollback_steps("identity", "manual", "bundle"), evaluate_checkout, values, work)
+    assert [result.returncode for result in results] == [0, 0, 0], [r.stderr for r in results]
+    (deliver_checkout / "relc.bundle").write_bytes((evaluate_checkout / "relc.bundle").read_bytes())
+
+    config = tmp_path / "gitconfig"
+    config.write_text(f'[url "{origin}"]\n\tinsteadOf = https://x-access-token:token@github.com/acme/models.git\n')
+    deliver = next(s for s in _load(REPO / ".github/workflows/rollback.yml")["jobs"]["deliver"]["steps"] if s.get("id") == "deliver")
+    environment = {"DELIVERY": "push", "GITHUB_REPOSITORY": "acme/models", "GITHUB_REF_NAME": "main",
+                   "GIT_CONFIG_GLOBAL": str(config)}  # fmt: skip
+    values = {"secrets.RELC_PUSH_TOKEN || github.token": "token"}
+    work = tmp_path / "deliver-run"
+    work.mkdir()
+    result = run_step(deliver, deliver_checkout, values, work / "summary.md", environment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    delivered = subprocess.run(["git", "log", "-1", "--format=%s", "main"], cwd=origin, capture_output=True, text=True)
+    assert delivered.stdout.strip() == 'Revert "Start rollout of chat v2"'
+    assert "token" not in result.stdout + result.stderr
