@@ -265,7 +265,7 @@ def _decision_text(decision: "Decision", source: str, github: bool) -> str:
 
 def _plan(arguments: argparse.Namespace) -> int:
     from compiler import plan
-    from compiler.emit import _existing_files
+    from compiler.emit import existing_files
     from compiler.git import GitError, files_at, resolve_revision
     from compiler.render import RENDERED_DIR, render_tree, states_of
 
@@ -280,7 +280,7 @@ def _plan(arguments: argparse.Namespace) -> int:
             raise _UsageError(str(error)) from None
         before = plan.manifests_from_files({path.removeprefix(f"{RENDERED_DIR}/"): c for path, c in base_files.items()})
     else:
-        on_disk = _existing_files(Path(RENDERED_DIR))
+        on_disk = existing_files(Path(RENDERED_DIR))
         before = plan.manifests_from_files({path: file.read_bytes() for path, file in on_disk.items()})
     after = plan.manifests_from_files(render_tree(result.releases, Path(".")))
     plans = plan.make_plan(before, after, states_of(result.releases))

@@ -138,7 +138,7 @@ class TreeChange:
     unchanged: int
 
 
-def _existing_files(folder: Path) -> dict[str, Path]:
+def existing_files(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         return {}
     return {
@@ -160,7 +160,7 @@ def write_tree(folder: Path, files: dict[str, bytes]) -> TreeChange:
     folder.mkdir(parents=True, exist_ok=True)
     for leftover in folder.glob(STAGING_PREFIX + "*"):
         shutil.rmtree(leftover, ignore_errors=True)
-    existing = _existing_files(folder)
+    existing = existing_files(folder)
     changed = [path for path, content in files.items() if path not in existing or existing[path].read_bytes() != content]
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
     try:
@@ -213,7 +213,7 @@ class FileDifference:
 
 def compare_tree(folder: Path, files: dict[str, bytes], label: str) -> list[FileDifference]:
     """How `folder` differs from `files`, with a unified diff for each differing file."""
-    existing = _existing_files(folder)
+    existing = existing_files(folder)
     differences = []
     for path in sorted(set(existing) | set(files)):
         on_disk = existing[path].read_bytes() if path in existing else None

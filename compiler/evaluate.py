@@ -13,7 +13,7 @@ from pathlib import Path
 
 from compiler import git
 from compiler.metrics import MetricError, MetricQuery, MetricSource
-from compiler.rollout import _current_release, _span, _utc, apply, plan_promote, plan_rollback, step_timing
+from compiler.rollout import current_release, format_span, format_utc, apply, plan_promote, plan_rollback, step_timing
 from compiler.spec import Release, duration_seconds
 from compiler.triggers import Decision, Reading, TriggerCheck, check_trigger, decide
 
@@ -47,12 +47,12 @@ def _hold(root: Path, release: Release, now: float) -> tuple[bool, str]:
     if timing.began is None or timing.ready_at is None:
         return False, "the current step is not committed yet"
     if now < timing.ready_at:
-        return False, f"the step's hold ends at {_utc(timing.ready_at)} (in {_span(timing.ready_at - now)})"
-    return True, f"the step's hold ended at {_utc(timing.ready_at)}"
+        return False, f"the step's hold ends at {format_utc(timing.ready_at)} (in {format_span(timing.ready_at - now)})"
+    return True, f"the step's hold ended at {format_utc(timing.ready_at)}"
 
 
 def evaluate(root: Path, name: str, source: MetricSource, now: float | None = None) -> Decision:
-    release, _ = _current_release(root, name)
+    release, _ = current_release(root, name)
     subject, baseline = subject_and_baseline(release)
     checks: list[TriggerCheck] = []
     if subject is not None:

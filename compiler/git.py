@@ -35,11 +35,8 @@ def _git(root: Path, *arguments: str, input: bytes | None = None) -> bytes:
     return completed.stdout
 
 
-def top_level(root: Path) -> Path:
-    try:
-        return Path(_git(root, "rev-parse", "--show-toplevel").decode().strip())
-    except GitError:
-        raise GitError(f"{root.resolve()} is not inside a git repository") from None
+def git_dir(root: Path) -> Path:
+    return Path(_git(root, "rev-parse", "--absolute-git-dir").decode().strip())
 
 
 def resolve_revision(root: Path, revision: str) -> str:
@@ -183,8 +180,10 @@ def files_at(root: Path, revision: str, folder: str) -> dict[str, bytes]:
     return {path: blobs[f"{revision}:{path}"] for path in paths if f"{revision}:{path}" in blobs}
 
 
-def file_at(root: Path, revision: str, path: str) -> bytes | None:
-    return read_blobs(root, [f"{revision}:{path}"]).get(f"{revision}:{path}")
+def restore_paths(root: Path, tracked: list[str], owned_folder: str) -> None:
+    """Put `tracked` back as HEAD has them and drop untracked files in `owned_folder`."""
+    _git(root, "checkout", "HEAD", "--", *tracked)
+    _git(root, "clean", "-fdq", "--", owned_folder)
 
 
 def merge_file(current: bytes, base: bytes, other: bytes, labels: tuple[str, str, str]) -> tuple[bytes, bool]:

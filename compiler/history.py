@@ -111,7 +111,7 @@ class Revision:
         return version in (self.stable, self.candidate)
 
 
-def _rollout_of(content: bytes | None) -> tuple[str | None, str | None, int | None]:
+def rollout_roles(content: bytes | None) -> tuple[str | None, str | None, int | None]:
     data = _parse(content) if content is not None else None
     rollout = data.get("rollout") if isinstance(data, dict) else None
     if not isinstance(rollout, dict):
@@ -133,7 +133,7 @@ def revisions(root: Path, revision: str, name: str, batch: int = 64) -> Iterator
         contents = git.read_blobs(root, [f"{commit.sha}:{path}" for commit in chunk])
         for commit in chunk:
             content = contents.get(f"{commit.sha}:{path}")
-            yield Revision(commit, content, *_rollout_of(content))
+            yield Revision(commit, content, *rollout_roles(content))
 
 
 def step_began(root: Path, revision: str, name: str) -> git.Commit | None:

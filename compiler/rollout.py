@@ -57,8 +57,7 @@ class ReleaseChange:
 
 
 def _lock_path(root: Path) -> Path:
-    git_dir = Path(git._git(root, "rev-parse", "--absolute-git-dir").decode().strip())
-    return git_dir / "relc.lock"
+    return git.git_dir(root) / "relc.lock"
 
 
 def _process_alive(process_id: int) -> bool:
@@ -100,7 +99,7 @@ def repository_lock(root: Path) -> Iterator[None]:
         path.unlink(missing_ok=True)
 
 
-def _current_release(root: Path, name: str) -> tuple[Release, bytes]:
+def current_release(root: Path, name: str) -> tuple[Release, bytes]:
     path = root / history.release_path(name)
     if not path.exists():
         raise RolloutError(f"no release `{name}`: {history.release_path(name)} does not exist")
@@ -141,8 +140,7 @@ def apply(root: Path, change: ReleaseChange) -> str:
             return git.commit_paths(root, [change.path, RENDERED_DIR], change.message)
         except BaseException:
             # Put back what this run wrote, so a failed commit leaves the tree as it found it.
-            git._git(root, "checkout", "HEAD", "--", change.path, RENDERED_DIR)
-            git._git(root, "clean", "-fdq", "--", RENDERED_DIR)
+            git.restore_paths(root, [change.path, RENDERED_DIR], RENDERED_DIR)
             raise
 
 
@@ -155,7 +153,7 @@ def plan_rollback(
     root: Path, name: str, reason: str | None = None, trigger: str | None = None, to: str | None = None
 ) -> ReleaseChange:
     """Revert the rollout changes since the last known-good revision of the release file."""
-    _, current = _current_release(root, name)
+    _, current = current_release(root, name)
     target = history.rollback_target(root, "HEAD", name, to)
     path = history.release_path(name)
     if to is not None:
@@ -166,7 +164,7 @@ def plan_rollback(
         content, reverted = _revert_traffic_changes(current, target, name)
     if not reverted or content == current:
         raise RolloutError(f"{name} already matches its known-good revision {git.short(target.known_good.commit.sha)}")
-    stable_after = history.Revision(target.known_good.commit, content, *history._rollout_of(content)).stable
+    stable_after = history.rollout_roles(content)[0]
     if len(reverted) == 1:
         subject = f'Revert "{reverted[0].subject}"'
     else:
@@ -235,7 +233,7 @@ def plan_promote(root: Path, name: str, force: bool = False, now: float | None =
     """Advance the rollout one step; at the last step the candidate becomes stable."""
     from compiler.edit import edit_rollout
 
-    release, current = _current_release(root, name)
+    release, current = current_release(root, name)
     rollout = release.rollout
     if rollout.candidate is None or rollout.current_step is None:
         raise RolloutError(f"{name} has no rollout in progress: set rollout.candidate to start one")
@@ -247,7 +245,7 @@ def plan_promote(root: Path, name: str, force: bool = False, now: float | None =
         remaining = timing.ready_at - moment
         raise RolloutError(
             f"{name} entered {_describe_step(release, rollout.current_step)} in {git.short(timing.began.sha)} at "
-            f"{_utc(timing.began.timestamp)}; its hold ends at {_utc(timing.ready_at)} (in {_span(remaining)}). "
+            f"{format_utc(timing.began.timestamp)}; its hold ends at {format_utc(timing.ready_at)} (in {format_span(remaining)}). "
             "Promote then, or now with --force"
         )
     number = rollout.current_step
@@ -262,11 +260,11 @@ def plan_promote(root: Path, name: str, force: bool = False, now: float | None =
     return ReleaseChange(name, current, after, f"{subject}\n\n{trailers}\n")
 
 
-def _utc(timestamp: float) -> str:
+def format_utc(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
 
 
-def _span(seconds: float) -> str:
+def format_span(seconds: float) -> str:
     seconds = max(int(seconds), 0)
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler import git
-from compiler.rollout import StepTiming, _span, _utc, step_timing
+from compiler.rollout import StepTiming, format_span, format_utc, step_timing
 from compiler.traffic import traffic_state
 from compiler.validate import CheckedRelease
 
@@ -64,9 +64,9 @@ def format_status(statuses: list[ReleaseStatus], now: float | None = None) -> st
             elif timing.began is None:
                 lines.append("  began:    not committed yet")
             else:
-                lines.append(f"  began:    {_utc(timing.began.timestamp)} ({git.short(timing.began.sha)} {timing.began.subject})")
+                lines.append(f"  began:    {format_utc(timing.began.timestamp)} ({git.short(timing.began.sha)} {timing.began.subject})")
                 ready = timing.ready_at or 0
-                when = "now" if ready <= moment else f"{_utc(ready)} (in {_span(ready - moment)})"
+                when = "now" if ready <= moment else f"{format_utc(ready)} (in {format_span(ready - moment)})"
                 lines.append(f"  promote:  {when}")
     return "\n".join(lines) + "\n"
 
