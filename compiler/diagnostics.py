@@ -33,6 +33,7 @@ CODES: dict[str, str] = {
     "RELC010": "nesting deeper than the limit",
     "RELC011": "more than one YAML document",
     "RELC012": "mapping key is not a string",
+    "RELC013": "integer longer than the digit limit",
     # The schema: shapes and types.
     "RELC101": "required field missing",
     "RELC102": "unknown field",

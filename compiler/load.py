@@ -81,10 +81,20 @@ _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 _MAY_NOT_BE_STRING = frozenset("0123456789+-.~nNtTfF")
 
 
+# No field needs more; Python refuses int() past 4,300 digits, and big ints cost quadratic time.
+MAX_INTEGER_DIGITS = 100
+
+
+class IntegerTooLong(ValueError):
+    """An integer literal longer than MAX_INTEGER_DIGITS."""
+
+
 def resolve_plain_scalar(text: str) -> Any:
     """The value of an unquoted scalar under the YAML 1.2 core schema."""
     if text and text[0] not in _MAY_NOT_BE_STRING:
         return text  # the common case, decided without a regular expression
+    if len(text) > MAX_INTEGER_DIGITS + 2 and (_DECIMAL.match(text) or _OCTAL.match(text) or _HEX.match(text)):
+        raise IntegerTooLong(f"an integer of {len(text)} characters is over the {MAX_INTEGER_DIGITS}-digit limit")
     if _NULL.match(text):
         return None
     if _TRUE.match(text):
@@ -202,7 +212,10 @@ class _Composer:
             self.reject_tag(event)
         if kind is self.events.ScalarEvent:
             self.count_nodes(1, event)
-            value = event.value if event.style else resolve_plain_scalar(event.value)
+            try:
+                value = event.value if event.style else resolve_plain_scalar(event.value)
+            except IntegerTooLong as error:
+                raise _LoadError(line, column, "RELC013", f"{error}; no field takes a number that large") from None
             result = (value, 1)
         else:
             if depth >= self.limits.max_depth:
@@ -338,15 +351,15 @@ def load_bytes(raw: bytes, display_path: str, limits: LoadLimits = LoadLimits())
 
 
 def load_file(path: Path, display_path: str, limits: LoadLimits = LoadLimits()) -> tuple[LoadedDocument | None, list[Diagnostic]]:
-    """Read and parse one release file, reading no more than the size limit allows."""
+    """Read and parse one YAML input file through the safe reader (regular files only)."""
+    from compiler.files import FileReadError, read_input_file
+
     try:
-        with path.open("rb") as stream:
-            size = path.stat().st_size
-            if size > limits.max_bytes:
-                return None, [_too_large(display_path, size, limits)]
-            raw = stream.read(limits.max_bytes + 1)
-    except OSError as error:
-        return None, [Diagnostic(display_path, 1, 1, "RELC001", f"cannot read the file: {error.strerror or error}")]
+        raw = read_input_file(path, limits.max_bytes, follow_links=True)
+    except FileReadError as error:
+        if error.too_large:
+            return None, [Diagnostic(display_path, 1, 1, "RELC002", f"file {error}")]
+        return None, [Diagnostic(display_path, 1, 1, "RELC001", f"the file {error}")]
     return load_bytes(raw, display_path, limits)
 
 

@@ -168,6 +168,8 @@ def _message(error: dict[str, Any], path: FieldPath, known_fields: list[str]) ->
         return "RELC106", f"{where} must be {hint}, got {describe_value(value)}"
     if kind == "finite_number":
         return "RELC105", f"{where} must be a finite number, got {value}"
+    if kind == "url_malformed":
+        return "RELC106", f"{where} {error['msg']}, got {describe_value(value)}"
     if kind == "step_kind":
         return "RELC107", f"{where}: {error['msg']}"
     return "RELC103", f"{where}: {error['msg']}"

@@ -89,16 +89,13 @@ def resolve_template_path(root: Path, template: str) -> Path | TemplateProblem:
 
 
 def read_template(path: Path, template: str) -> bytes | TemplateProblem:
+    """The template's bytes; links inside the repository are followed (the path was resolved)."""
+    from compiler.files import FileReadError, read_input_file
+
     try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_TEMPLATE_BYTES + 1)
-    except FileNotFoundError:
-        return TemplateProblem("RELC302", f"template `{template}` does not exist")
-    except OSError as error:
-        return TemplateProblem("RELC302", f"cannot read template `{template}`: {error.strerror or error}")
-    if len(raw) > MAX_TEMPLATE_BYTES:
-        return TemplateProblem("RELC302", f"template `{template}` is over the {MAX_TEMPLATE_BYTES}-byte limit")
-    return raw
+        return read_input_file(path, MAX_TEMPLATE_BYTES, follow_links=True)
+    except FileReadError as error:
+        return TemplateProblem("RELC302", f"template `{template}` {error}")
 
 
 def sha256_hex(raw: bytes) -> str:

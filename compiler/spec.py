@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 API_VERSION = "relc/v1"
@@ -52,6 +52,21 @@ SELF_HOSTED_PROVIDERS: frozenset[str] = frozenset({"vllm", "tgi", "openai_compat
 Gateway = Literal["litellm", "envoy", "kong"]
 
 
+def url_problem(url: str) -> None:
+    """Raise a spec error when `url` has no host or a port that is not 1-65535."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as error:
+        raise PydanticCustomError("url_malformed", "is not a valid URL ({reason})", {"reason": str(error)}) from None
+    if not parts.hostname:
+        raise PydanticCustomError("url_malformed", "has no host name", {})
+    if port == 0:
+        raise PydanticCustomError("url_malformed", "has port 0; use a port from 1 to 65535", {})
+
+
 class ModelRef(_Strict):
     """Which model serves the bundle, and where."""
 
@@ -72,6 +87,15 @@ class ModelRef(_Strict):
         description="Base URL of the serving endpoint; required for self-hosted providers.",
         examples=["http://vllm-llama.serving.svc:8000/v1"],
     )
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base_parses(cls, value: str | None) -> str | None:
+        """Parse the URL once, here, so no later stage meets a port or host it cannot read."""
+        if value is not None:
+            url_problem(value)
+        return value
+
     api_key_env: str | None = Field(
         default=None,
         pattern=r"^[A-Z_][A-Z0-9_]*$",

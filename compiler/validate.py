@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Iterator
 
 from compiler import prompts
 from compiler.diagnostics import Diagnostic, has_errors
+from compiler.files import FileReadError, read_input_file
 from compiler.load import FieldPath, LoadedDocument, LoadLimits, load_bytes
 from compiler.model import build_release, dotted
 from compiler.secrets import find_secrets
@@ -308,15 +309,11 @@ def validate_release_file(
     if outside:
         return None, [Diagnostic(display_path, 1, 1, "RELC001", outside)]
     try:
-        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(descriptor, "rb") as stream:
-            size = os.fstat(stream.fileno()).st_size
-            if size > limits.max_bytes:
-                message = f"file is {size} bytes, over the {limits.max_bytes}-byte limit for a release"
-                return None, [Diagnostic(display_path, 1, 1, "RELC002", message)]
-            raw = stream.read(limits.max_bytes + 1)
-    except OSError as error:
-        return None, [Diagnostic(display_path, 1, 1, "RELC001", f"cannot read the file: {error.strerror or error}")]
+        raw = read_input_file(path, limits.max_bytes)
+    except FileReadError as error:
+        if error.too_large:
+            return None, [Diagnostic(display_path, 1, 1, "RELC002", f"file {error} for a release")]
+        return None, [Diagnostic(display_path, 1, 1, "RELC001", f"the file {error}")]
     return validate_release_bytes(raw, display_path, root, limits)
 
 

@@ -31,6 +31,9 @@ def _number(value: Any, where: str) -> float:
         raise MetricError(f"{where}: expected a number, got {value!r}") from None
 
 
+MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class SnapshotSource:
     observations: dict[Key, Observation]
@@ -38,11 +41,15 @@ class SnapshotSource:
 
     @classmethod
     def from_file(cls, location: str) -> "SnapshotSource":
+        from compiler.files import FileReadError, read_input_file
+
         path = Path(location)
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise MetricError(f"cannot read metrics file {location}: {error}") from None
+            text = read_input_file(path, MAX_SNAPSHOT_BYTES, follow_links=True).decode("utf-8")
+        except FileReadError as error:
+            raise MetricError(f"cannot read metrics file {location}: it {error}") from None
+        except UnicodeDecodeError as error:
+            raise MetricError(f"cannot read metrics file {location}: not UTF-8: {error.reason} at byte {error.start}") from None
         if path.suffix == ".csv":
             return cls(_from_csv(text, location), f"snapshot {location}")
         return cls(_from_json(text, location), f"snapshot {location}")

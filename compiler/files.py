@@ -1,0 +1,66 @@
+"""One safe way to read an input file: regular files only, size-limited, links refused.
+
+Release files, prompt templates and files named on the command line may come from a
+pull request. A FIFO or a device would block `relc` forever and a symbolic link could
+make it read (and quote) any file on the machine, so every input goes through here.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+
+class FileReadError(Exception):
+    """The file cannot be read as an input; the message says why, for the person."""
+
+    def __init__(self, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+def read_input_file(path: Path, max_bytes: int, follow_links: bool = False) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`.
+
+    The file is opened without blocking (a FIFO opens at once) and checked with fstat
+    on the open descriptor, so nothing can be swapped in between the check and the read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        if not follow_links and os.path.islink(path):
+            raise FileReadError("is a symbolic link; inputs must be regular files (a link could read any file)")
+        descriptor = os.open(path, flags)
+    except FileNotFoundError:
+        raise FileReadError("does not exist") from None
+    except OSError as error:
+        raise FileReadError(f"cannot be read: {error.strerror or error}") from None
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode):
+        os.close(descriptor)
+        raise FileReadError(f"is not a regular file ({_kind(status.st_mode)}); inputs must be regular files")
+    if status.st_size > max_bytes:
+        os.close(descriptor)
+        raise FileReadError(f"is {status.st_size} bytes, over the {max_bytes}-byte limit", too_large=True)
+    with os.fdopen(descriptor, "rb") as stream:
+        try:
+            raw = stream.read(max_bytes + 1)
+        except OSError as error:
+            raise FileReadError(f"cannot be read: {error.strerror or error}") from None
+    if len(raw) > max_bytes:
+        raise FileReadError(f"is over the {max_bytes}-byte limit", too_large=True)
+    return raw
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a plain file"
