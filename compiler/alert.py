@@ -11,9 +11,10 @@ import urllib.error
 import urllib.request
 
 from compiler.triggers import Decision
+from compiler.errors import RelcError
 
 
-class AlertError(Exception):
+class AlertError(RelcError):
     """The webhook could not be reached or refused the message."""
 
 

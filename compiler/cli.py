@@ -1,5 +1,6 @@
 """The `relc` command line: parse arguments, call the core, print, set the exit code.
 
+It only parses and dispatches: each command's body is `compiler/commands/<command>.py`.
 Exit status: 0 when everything checked is valid, 1 when any problem was found, 2 for
 usage errors. Heavy modules are imported inside the commands that need them, so that
 `relc --help` and `relc validate` start fast.
@@ -8,22 +9,14 @@ usage errors. Heavy modules are imported inside the commands that need them, so 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from pathlib import Path
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Sequence
-
-if TYPE_CHECKING:
-    from compiler.diagnostics import Diagnostic
-    from compiler.rollout import ReleaseChange
-    from compiler.triggers import Decision
-    from compiler.validate import ValidationResult
+from typing import Any, Sequence
 
 from compiler import __version__
-
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
-FORMATS = ("text", "json", "github")
+from compiler.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_USAGE, RelcError, UsageError
+from compiler.reporter import FORMATS, Reporter
 
 DESCRIPTION = """\
 relc compiles LLM release specs (releases/<name>.yaml) into gateway configs.
@@ -37,290 +30,6 @@ exit status: 0 success, 1 problems found or the operation refused, 2 usage error
 3 hold, 4 alert and 5 rollback.
 docs: README.md and docs/diagnostics.md (every diagnostic code).
 """
-
-
-class _UsageError(Exception):
-    """A mistake in how relc was called, reported with exit status 2."""
-
-
-class _OperationError(Exception):
-    """An operation that could not be done (dirty tree, shallow clone...), exit status 1."""
-
-
-def _validated(
-    paths: list[str], output_format: str, quiet: bool = False, allow_no_releases: bool = False
-) -> "ValidationResult":
-    """Validate release files, print their diagnostics, and return the result."""
-    from compiler.diagnostics import FORMATTERS
-    from compiler.validate import validate_paths
-
-    release_paths = [Path(p) for p in paths] or [Path("releases")]
-    if not paths and allow_no_releases and not release_paths[0].exists():
-        release_paths = []  # every release was deleted (git keeps no empty folder): nothing to render
-    missing = [p for p in release_paths if not p.exists()]
-    if missing:
-        raise _UsageError(f"no such file or folder: {', '.join(str(p) for p in missing)}")
-    result = validate_paths(release_paths, root=Path("."))
-    if result.diagnostics or output_format == "json":
-        sys.stdout.write(FORMATTERS[output_format](_for_output(result.diagnostics, output_format)))
-    if output_format == "text" and not (quiet and result.ok):
-        errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
-        summary = f"{len(result.releases)} release(s) valid" if result.ok else f"{errors} error(s)"
-        print(summary, file=sys.stderr)
-    return result
-
-
-@lru_cache(maxsize=1)
-def _repository_prefix() -> str:
-    """Where this folder sits in its git repository (`deploy/` or empty): GitHub wants
-    annotation paths from the repository root, relc prints them from here."""
-    import subprocess
-
-    try:
-        completed = subprocess.run(["git", "rev-parse", "--show-prefix"], capture_output=True, text=True, check=False)
-    except OSError:
-        return ""
-    return completed.stdout.strip() if completed.returncode == 0 else ""
-
-
-def _annotation_path(path: str) -> str:
-    return path if Path(path).is_absolute() else _repository_prefix() + path
-
-
-def _for_output(diagnostics: list["Diagnostic"], output_format: str) -> list["Diagnostic"]:
-    if output_format != "github":
-        return diagnostics
-    from dataclasses import replace
-
-    return [replace(d, path=_annotation_path(d.path)) for d in diagnostics]
-
-
-def _validate(arguments: argparse.Namespace) -> int:
-    return EXIT_OK if _validated(arguments.paths, arguments.format).ok else EXIT_PROBLEMS
-
-
-def _build(arguments: argparse.Namespace) -> int:
-    from compiler.emit import write_tree
-    from compiler.render import RENDERED_DIR, render_tree
-
-    result = _validated([], arguments.format, quiet=True, allow_no_releases=True)
-    if not result.ok:
-        print(f"relc: nothing written: fix the errors above, then build again", file=sys.stderr)
-        return EXIT_PROBLEMS
-    change = write_tree(Path(RENDERED_DIR), render_tree(result.releases, Path(".")))
-    _refresh_schema()
-    print(
-        f"{RENDERED_DIR}/: {len(change.written)} written, {len(change.removed)} removed, {change.unchanged} unchanged "
-        f"({len(result.releases)} release(s))",
-        file=sys.stderr,
-    )
-    for path in change.written:
-        print(f"  wrote {RENDERED_DIR}/{path}", file=sys.stderr)
-    for path in change.removed:
-        print(f"  removed {RENDERED_DIR}/{path}", file=sys.stderr)
-    return EXIT_OK
-
-
-def _refresh_schema() -> None:
-    """`relc build` keeps a committed schema current, so `relc check` asks for one command."""
-    from compiler.schema import SCHEMA_PATH, schema_text, write_schema
-
-    if SCHEMA_PATH.exists() and SCHEMA_PATH.read_text(encoding="utf-8") != schema_text():
-        write_schema(Path("."))
-        print(f"  wrote {SCHEMA_PATH.as_posix()}", file=sys.stderr)
-
-
-def _check(arguments: argparse.Namespace) -> int:
-    from compiler.emit import compare_tree
-    from compiler.render import RENDERED_DIR, render_tree
-    from compiler.schema import SCHEMA_PATH, schema_text
-
-    result = _validated([], arguments.format, quiet=True, allow_no_releases=True)
-    if not result.ok:
-        return EXIT_PROBLEMS
-    problems = 0
-    if arguments.base:
-        problems += _check_immutability(arguments.base, result, arguments.format)
-    schema_file = Path(SCHEMA_PATH)
-    # A repository that keeps the published schema (for editors) must keep it current.
-    if schema_file.exists() and schema_file.read_text(encoding="utf-8") != schema_text():
-        print(f"{SCHEMA_PATH} is stale: run `relc schema` and commit it", file=sys.stderr)
-        if arguments.format == "github":
-            print(f"::error file={_annotation_path(SCHEMA_PATH.as_posix())},title=RELC601::{SCHEMA_PATH.as_posix()} is stale: run `relc schema` and commit it")
-        problems += 1
-    differences = compare_tree(Path(RENDERED_DIR), render_tree(result.releases, Path(".")), RENDERED_DIR)
-    for difference in differences:
-        sys.stdout.write(difference.diff)
-        if arguments.format == "github":
-            print(f"::error file={_annotation_path(RENDERED_DIR + '/' + difference.path)},title=RELC601::{RENDERED_DIR}/{difference.path} is "
-                  f"{difference.status}: run `relc build` and commit {RENDERED_DIR}/")  # fmt: skip
-    if differences:
-        print(f"{RENDERED_DIR}/ is stale ({len(differences)} file(s)): run `relc build` and commit it", file=sys.stderr)
-        problems += 1
-    if problems:
-        return EXIT_PROBLEMS
-    print(f"{len(result.releases)} release(s) valid; {RENDERED_DIR}/ and {SCHEMA_PATH} are current", file=sys.stderr)
-    return EXIT_OK
-
-
-def _check_immutability(base: str, result: "ValidationResult", output_format: str) -> int:
-    """Print bundles changed since their publication on `base`; 1 when there are any."""
-    from compiler.diagnostics import FORMATTERS
-    from compiler.git import GitError
-    from compiler.immutability import immutability_diagnostics
-
-    try:
-        diagnostics = immutability_diagnostics(Path("."), base, result.releases)
-    except GitError as error:
-        raise _OperationError(str(error)) from None
-    if diagnostics:
-        sys.stdout.write(FORMATTERS[output_format](_for_output(diagnostics, output_format)))
-    return 1 if diagnostics else 0
-
-
-def _run_change(arguments: argparse.Namespace, change: "ReleaseChange") -> int:
-    from compiler.rollout import apply, preview
-
-    if arguments.dry_run:
-        diff, rendered = preview(Path("."), change)
-        sys.stdout.write(diff)
-        print(f"\ncommit message:\n{change.message}", end="")
-        print(f"rendered files that would change: {', '.join(rendered) or 'none'}")
-        print("dry run: nothing written", file=sys.stderr)
-        return EXIT_OK
-    commit = apply(Path("."), change)
-    print(f"committed {commit[:12]}: {change.message.splitlines()[0]}", file=sys.stderr)
-    return EXIT_OK
-
-
-def _rollback(arguments: argparse.Namespace) -> int:
-    from compiler.rollout import plan_rollback
-
-    change = plan_rollback(Path("."), arguments.name, reason=arguments.reason, trigger=arguments.trigger, to=arguments.to)
-    return _run_change(arguments, change)
-
-
-def _promote(arguments: argparse.Namespace) -> int:
-    from compiler.rollout import plan_promote
-
-    return _run_change(arguments, plan_promote(Path("."), arguments.name, force=arguments.force))
-
-
-def _status(arguments: argparse.Namespace) -> int:
-    from compiler.status import format_status, format_status_json, release_status
-
-    paths = [f"releases/{arguments.name}.yaml"] if arguments.name else []
-    result = _validated(paths, "text", quiet=True)
-    if not result.ok:
-        return EXIT_PROBLEMS
-    checked = sorted(result.releases, key=lambda c: c.release.name)
-    if arguments.in_progress:
-        checked = [c for c in checked if c.release.rollout.candidate is not None]
-    if arguments.format == "names":
-        sys.stdout.write("".join(f"{c.release.name}\n" for c in checked))
-        return EXIT_OK
-    statuses = [release_status(Path("."), c) for c in checked]
-    sys.stdout.write(format_status_json(statuses) if arguments.format == "json" else format_status(statuses))
-    return EXIT_OK
-
-
-def _evaluate(arguments: argparse.Namespace) -> int:
-    from compiler.alert import AlertError
-    from compiler.evaluate import act, evaluate, would_do
-    from compiler.metrics import MetricError, open_source
-    from compiler.triggers import decision_json
-
-    try:
-        source = open_source(arguments.metrics, arguments.queries, timeout=arguments.timeout)
-        decision = evaluate(Path("."), arguments.name, source)
-    except MetricError as error:
-        raise _OperationError(str(error)) from None
-    if arguments.format == "json":
-        sys.stdout.write(decision_json(decision))
-    else:
-        sys.stdout.write(_decision_text(decision, source.description, arguments.format == "github"))
-    if arguments.apply:
-        try:
-            done = act(Path("."), decision, arguments.webhook_env)
-        except (MetricError, AlertError) as error:
-            raise _OperationError(str(error)) from None
-        print(done, file=sys.stderr)
-    elif arguments.format != "json":
-        print(f"dry run: {would_do(decision)}", file=sys.stderr)
-    return decision.exit_code
-
-
-def _decision_text(decision: "Decision", source: str, github: bool) -> str:
-    against = f" against {decision.baseline}" if decision.baseline else ""
-    lines = [f"{decision.release}: {decision.action} ({decision.subject or 'nothing'}{against}, metrics from {source})"]
-    for check in decision.checks:
-        lines.append(f"  [{check.outcome}] {check.detail}")
-    lines += [f"  reason: {reason}" for reason in decision.reasons]
-    if github:
-        level = {"rollback": "error", "alert": "warning"}.get(decision.action, "notice")
-        summary = "; ".join(decision.reasons).replace("%", "%25").replace("\n", "%0A")
-        lines.append(f"::{level} title=relc evaluate {decision.release}: {decision.action}::{summary}")
-    return "\n".join(lines) + "\n"
-
-
-def _plan(arguments: argparse.Namespace) -> int:
-    from compiler import plan
-    from compiler.emit import existing_files
-    from compiler.git import GitError, files_at, resolve_revision
-    from compiler.render import RENDERED_DIR, render_tree, states_of
-
-    result = _validated([], "text", quiet=True, allow_no_releases=True)
-    if not result.ok:
-        return EXIT_PROBLEMS
-    if arguments.base:
-        try:
-            commit = resolve_revision(Path("."), arguments.base)
-            base_files = files_at(Path("."), commit, f"{RENDERED_DIR}/bundles")
-        except GitError as error:
-            raise _UsageError(str(error)) from None
-        before = plan.manifests_from_files({path.removeprefix(f"{RENDERED_DIR}/"): c for path, c in base_files.items()})
-    else:
-        on_disk = existing_files(Path(RENDERED_DIR))
-        before = plan.manifests_from_files({path: file.read_bytes() for path, file in on_disk.items()})
-    after = plan.manifests_from_files(render_tree(result.releases, Path(".")))
-    plans = plan.make_plan(before, after, states_of(result.releases))
-    formatter = plan.format_markdown if arguments.format == "markdown" else plan.format_text
-    sys.stdout.write(formatter(plans))
-    return EXIT_OK
-
-
-def _schema(arguments: argparse.Namespace) -> int:
-    from compiler.schema import SCHEMA_PATH, schema_text, write_schema
-
-    if arguments.stdout:
-        sys.stdout.write(schema_text())
-        return EXIT_OK
-    if arguments.check:
-        target = Path(".") / SCHEMA_PATH
-        current = target.read_text(encoding="utf-8") if target.exists() else None
-        if current != schema_text():
-            print(f"{SCHEMA_PATH} is stale: run `relc schema` and commit it", file=sys.stderr)
-            return EXIT_PROBLEMS
-        return EXIT_OK
-    target = write_schema(Path("."))
-    print(f"wrote {target.as_posix()}", file=sys.stderr)
-    return EXIT_OK
-
-
-def _with_domain_errors(arguments: argparse.Namespace) -> int:
-    """Run the command, turning the core's refusals into a message and exit status 1."""
-    from compiler.git import GitError
-    from compiler.rollout import RolloutError
-
-    try:
-        return arguments.run(arguments)
-    except (GitError, RolloutError) as error:
-        diagnostics = getattr(error, "diagnostics", [])
-        if diagnostics and "\n" not in str(error):
-            from compiler.diagnostics import format_text
-
-            sys.stdout.write(format_text(diagnostics))
-        raise _OperationError(str(error)) from None
 
 
 def _command(commands: Any, name: str, help: str, description: str, epilog: str = EPILOG) -> argparse.ArgumentParser:
@@ -355,7 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="text (default), json, or github (workflow annotations that show on pull request lines)",
     )
-    validate.set_defaults(run=_validate)
 
     build = _command(
         commands,
@@ -366,7 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(Envoy picks up a new render without a restart) and files no release produces are removed.",
     )
     build.add_argument("--format", choices=FORMATS, default="text", help="format of any diagnostics")
-    build.set_defaults(run=_build)
+    build.add_argument(
+        "--allow-empty", action="store_true",
+        help="when releases/ holds no release, empty rendered/ (refused without this flag, so a lost folder "
+        "never deletes every gateway's routes)",
+    )  # fmt: skip
 
     check = _command(
         commands,
@@ -382,7 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="also fail when a bundle version published in the history of REV (a PR's base) has other content "
         "now; needs full history (fetch-depth: 0)",
     )
-    check.set_defaults(run=_check)
 
     rollback = _command(
         commands,
@@ -398,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--trigger", metavar="NAME", help="the trigger that fired, recorded as a Relc-Trigger trailer")
     rollback.add_argument("--to", metavar="REV", help="restore the file exactly as it was at this commit instead")
     rollback.add_argument("--dry-run", action="store_true", help="print the diff, message and plan; write nothing")
-    rollback.set_defaults(run=_rollback)
+    rollback.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
 
     promote = _command(
         commands,
@@ -411,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
     promote.add_argument("--force", action="store_true", help="promote before the hold has passed")
     promote.add_argument("--dry-run", action="store_true", help="print the diff and message; write nothing")
-    promote.set_defaults(run=_promote)
+    promote.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
 
     status = _command(
         commands,
@@ -426,7 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "json", "names"), default="text",
         help="text (default), json, or names: one release name per line, for scripts",
     )  # fmt: skip
-    status.set_defaults(run=_status)
 
     evaluate = _command(
         commands,
@@ -453,7 +163,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="environment variable holding the alert webhook URL (default: RELC_ALERT_WEBHOOK_URL)",
     )  # fmt: skip
     evaluate.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per metrics query (default 10)")
-    evaluate.set_defaults(run=_evaluate)
 
     plan = _command(
         commands,
@@ -463,8 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(or at --base REV), after is a fresh render of releases/. Markdown suits a pull request summary.",
     )
     plan.add_argument("--base", metavar="REV", help="compare with rendered/ at this git revision (e.g. origin/main)")
-    plan.add_argument("--format", choices=("text", "markdown"), default="text", help="text (default) or markdown")
-    plan.set_defaults(run=_plan)
+    plan.add_argument(
+        "--format", choices=("text", "markdown", "json"), default="text", help="text (default), markdown or json"
+    )
 
     schema = _command(
         commands,
@@ -475,8 +185,31 @@ def build_parser() -> argparse.ArgumentParser:
     mode = schema.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 if the committed schema is stale; write nothing")
     mode.add_argument("--stdout", action="store_true", help="print the schema instead of writing it")
-    schema.set_defaults(run=_schema)
     return parser
+
+
+def _reporter(arguments: argparse.Namespace) -> Reporter:
+    """The command's reporter; GitHub annotations get paths from the repository root."""
+    output_format = getattr(arguments, "format", "text")
+    prefix = ""
+    if output_format == "github":
+        from pathlib import Path
+
+        from compiler.git import repository_prefix
+
+        prefix = repository_prefix(Path("."))
+    return Reporter(output_format, prefix)
+
+
+def dispatch(arguments: argparse.Namespace) -> int:
+    """Run the command's module, `compiler/commands/<command>.py`."""
+    if arguments.directory:
+        try:
+            os.chdir(arguments.directory)
+        except OSError as error:
+            raise UsageError(f"cannot change to {arguments.directory}: {error.strerror}") from None
+    module = importlib.import_module(f"compiler.commands.{arguments.command}")
+    return module.run(arguments, _reporter(arguments))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -486,22 +219,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        if arguments.directory:
-            try:
-                os.chdir(arguments.directory)
-            except OSError as error:
-                raise _UsageError(f"cannot change to {arguments.directory}: {error.strerror}") from None
-        return _with_domain_errors(arguments)
-    except _UsageError as error:
+        return dispatch(arguments)
+    except RelcError as error:
+        # A message that already lists its diagnostics prints them once, in the message.
+        if error.diagnostics and "\n" not in str(error):
+            Reporter(getattr(arguments, "format", "text")).diagnostics(error.diagnostics)
         print(f"relc: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except _OperationError as error:
-        print(f"relc: error: {error}", file=sys.stderr)
+        return error.exit_status
+    except OSError as error:  # the system refused (disk full, read-only folder): not a bug in relc
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"relc: error: {error.strerror or error}{where}: the system refused a file operation, so relc stopped; "
+              "files it had not replaced are as they were", file=sys.stderr)  # fmt: skip
         return EXIT_PROBLEMS
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as error:  # a bug in relc, never in the input: say so briefly
         if os.environ.get("RELC_DEBUG"):
             raise
         print(f"relc: internal error: {type(error).__name__}: {error} (set RELC_DEBUG=1 for the traceback)", file=sys.stderr)
-        return 70
+        return EXIT_INTERNAL

@@ -1,13 +1,12 @@
 """Problems as values: every stage returns `Diagnostic`s instead of raising them.
 
-Formatting (text, JSON, GitHub annotations) lives here too, apart from finding problems,
-so one run can report every problem in every file in whichever format the reader needs.
+Formatting (text, JSON, GitHub annotations) lives apart, in `reporter.py`, so one run
+can report every problem in every file in whichever format the reader needs.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import Enum
 from typing import Iterable
 
@@ -101,40 +100,3 @@ class Diagnostic:
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
-
-
-def format_text(diagnostics: list[Diagnostic]) -> str:
-    return "".join(d.as_text() + "\n" for d in diagnostics)
-
-
-def format_json(diagnostics: list[Diagnostic]) -> str:
-    records = [{**asdict(d), "severity": d.severity.value} for d in diagnostics]
-    return json.dumps(records, indent=2, sort_keys=True) + "\n"
-
-
-def _escape_github_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_github_property(value: str) -> str:
-    return _escape_github_data(value).replace(":", "%3A").replace(",", "%2C")
-
-
-def format_github(diagnostics: list[Diagnostic]) -> str:
-    """Workflow commands, so each problem shows on its line of the pull request."""
-    lines = []
-    for d in diagnostics:
-        properties = ",".join(
-            f"{key}={_escape_github_property(value)}"
-            for key, value in (
-                ("file", d.path),
-                ("line", str(d.line)),
-                ("col", str(d.column)),
-                ("title", d.code),
-            )
-        )
-        lines.append(f"::{d.severity.value} {properties}::{_escape_github_data(d.message)}\n")
-    return "".join(lines)
-
-
-FORMATTERS = {"text": format_text, "json": format_json, "github": format_github}

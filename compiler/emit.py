@@ -13,10 +13,11 @@ import os
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 
 def write_atomically(target: Path, content: bytes) -> None:
@@ -158,6 +159,26 @@ def write_tree(folder: Path, files: dict[str, bytes]) -> TreeChange:
     that the next `relc build` (or `relc check`) sets right.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    with _folder_lock(folder):
+        return _write_tree_locked(folder, files)
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """One writer per output folder: a second `relc build` waits rather than deleting the
+    first one's staging folder. The lock is on the folder itself, so it adds no file and
+    the kernel drops it when a killed process dies."""
+    import fcntl
+
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _write_tree_locked(folder: Path, files: dict[str, bytes]) -> TreeChange:
     for leftover in folder.glob(STAGING_PREFIX + "*"):
         shutil.rmtree(leftover, ignore_errors=True)
     existing = existing_files(folder)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from compiler.errors import RelcError
 
 
-class FileReadError(Exception):
+class FileReadError(RelcError):
     """The file cannot be read as an input; the message says why, for the person."""
 
     def __init__(self, message: str, too_large: bool = False) -> None:

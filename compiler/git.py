@@ -10,9 +10,10 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from compiler.errors import RelcError
 
 
-class GitError(Exception):
+class GitError(RelcError):
     """A git operation failed or is not possible; the message says why and what to do."""
 
 
@@ -215,3 +216,12 @@ def commit_paths(root: Path, paths: list[str], message: str) -> str:
 
 def short(sha: str) -> str:
     return sha[:12]
+
+
+def repository_prefix(root: Path) -> str:
+    """Where `root` sits in its repository (`deploy/` or empty): GitHub wants annotation
+    paths from the repository root, relc prints them from where it runs."""
+    try:
+        return _git(root, "rev-parse", "--show-prefix").decode().strip()
+    except GitError:
+        return ""

@@ -8,11 +8,15 @@ plan is a value; text and Markdown are two ways to print it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from compiler.gateways import renderers
 from compiler.traffic import TrafficState
+
+if TYPE_CHECKING:
+    from compiler.validate import CheckedRelease
 
 
 @dataclass(frozen=True)
@@ -151,3 +155,33 @@ def format_markdown(plans: list[ReleasePlan]) -> str:
     if unchanged:
         lines += ["", "Unchanged: " + ", ".join(f"`{name}`" for name in unchanged)]
     return "\n".join(lines) + "\n"
+
+
+def traffic_before(root: Path, base: str | None) -> dict[str, ReleaseTraffic]:
+    """What the gateways run before the change: rendered/ at `base`, or on disk."""
+    from compiler.emit import existing_files
+    from compiler.render import RENDERED_DIR
+
+    if base is None:
+        on_disk = existing_files(root / RENDERED_DIR)
+        return manifests_from_files({path: file.read_bytes() for path, file in on_disk.items()})
+    from compiler import git
+
+    commit = git.resolve_revision(root, base)
+    files = git.files_at(root, commit, f"{RENDERED_DIR}/bundles")
+    return manifests_from_files({path.removeprefix(f"{RENDERED_DIR}/"): content for path, content in files.items()})
+
+
+def plan_releases(root: Path, releases: "list[CheckedRelease]", base: str | None = None) -> list[ReleasePlan]:
+    """The plan from what runs now (or at `base`) to a fresh render of `releases`."""
+    from compiler.render import render_tree
+    from compiler.traffic import traffic_state
+
+    after = manifests_from_files(render_tree(releases, root))
+    states = [traffic_state(checked.release) for checked in releases]
+    return make_plan(traffic_before(root, base), after, states)
+
+
+def plan_records(plans: list[ReleasePlan]) -> list[dict[str, Any]]:
+    """The plan as JSON-ready records, for `relc plan --format json`."""
+    return [{**asdict(plan), "changed": plan.changed} for plan in plans]

@@ -13,7 +13,7 @@ from typing import Any
 from compiler.emit import to_json, to_yaml
 from compiler.gateways import renderers
 from compiler.manifest import bundle_manifest
-from compiler.traffic import TrafficState, traffic_state
+from compiler.traffic import traffic_state
 from compiler.validate import CheckedRelease
 
 RENDERED_DIR = "rendered"
@@ -44,7 +44,3 @@ def _template_texts(checked: CheckedRelease, root: Path) -> dict[str, str]:
     templates = {bundle.prompt.template for bundle in checked.release.bundles}
     # The pinned bytes exactly: text mode would turn CRLF into LF behind the sha256.
     return {template: (root / template).read_bytes().decode("utf-8") for template in templates}
-
-
-def states_of(releases: list[CheckedRelease]) -> list[TrafficState]:
-    return [traffic_state(checked.release) for checked in sorted(releases, key=lambda c: c.release.name)]

@@ -17,19 +17,17 @@ from pathlib import Path
 from typing import Iterator
 
 from compiler import git, history
-from compiler.diagnostics import Diagnostic, format_text
+from compiler.diagnostics import Diagnostic
+from compiler.reporter import format_text
+from compiler.errors import RelcError
 from compiler.emit import compare_tree, write_atomically, write_tree
 from compiler.render import RENDERED_DIR, render_tree
 from compiler.spec import Release, duration_seconds
 from compiler.validate import ValidationResult, validate_paths
 
 
-class RolloutError(Exception):
-    """An operation that cannot be done as asked; the message says why and what to do."""
-
-    def __init__(self, message: str, diagnostics: list[Diagnostic] | None = None) -> None:
-        super().__init__(message)
-        self.diagnostics = diagnostics or []
+class RolloutError(RelcError):
+    """A promote or rollback that cannot be done as asked; the message says why and what to do."""
 
 
 @dataclass(frozen=True)

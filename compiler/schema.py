@@ -36,3 +36,10 @@ def write_schema(root: Path) -> Path:
     target = root / SCHEMA_PATH
     write_atomically(target, schema_text().encode("utf-8"))
     return target
+
+
+def schema_is_stale(root: Path) -> bool:
+    """A repository that keeps the published schema (for editors) must keep it current;
+    one that keeps none has nothing stale."""
+    target = root / SCHEMA_PATH
+    return target.exists() and target.read_text(encoding="utf-8") != schema_text()

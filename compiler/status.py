@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +70,9 @@ def format_status(statuses: list[ReleaseStatus], now: float | None = None) -> st
     return "\n".join(lines) + "\n"
 
 
-def format_status_json(statuses: list[ReleaseStatus]) -> str:
-    records = [
+def status_records(statuses: list[ReleaseStatus]) -> list[dict]:
+    """The statuses as JSON-ready records, for `relc status --format json`."""
+    return [
         {
             "release": status.name, "stable": status.stable, "candidate": status.candidate,
             "previous": status.previous, "step": status.step, "traffic": status.split,
@@ -82,4 +82,3 @@ def format_status_json(statuses: list[ReleaseStatus]) -> str:
         }  # fmt: skip
         for status in statuses
     ]
-    return json.dumps(records, indent=2, sort_keys=True) + "\n"

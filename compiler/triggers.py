@@ -9,7 +9,6 @@ Every check carries the numbers it rests on, so a decision explains itself.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -166,20 +165,26 @@ def decide(
     return decision("promote", reasons)
 
 
-def decision_json(decision: Decision) -> str:
-    return json.dumps(
-        {
-            "release": decision.release,
-            "decision": decision.action,
-            "subject": decision.subject,
-            "baseline": decision.baseline,
-            "reasons": list(decision.reasons),
-            "triggers": [
-                {"name": c.trigger.name, "metric": c.trigger.metric, "action": c.trigger.action, "outcome": c.outcome,
-                 "compared": c.compared, "confidence": c.confidence, "detail": c.detail}  # fmt: skip
-                for c in decision.checks
-            ],
-        },
-        indent=2,
-        sort_keys=True,
-    ) + "\n"
+def decision_record(decision: Decision) -> dict:
+    """The decision as a JSON-ready record, for `--format json` and the watcher's log."""
+    return {
+        "release": decision.release,
+        "decision": decision.action,
+        "subject": decision.subject,
+        "baseline": decision.baseline,
+        "reasons": list(decision.reasons),
+        "triggers": [
+            {"name": c.trigger.name, "metric": c.trigger.metric, "action": c.trigger.action, "outcome": c.outcome,
+             "compared": c.compared, "confidence": c.confidence, "detail": c.detail}  # fmt: skip
+            for c in decision.checks
+        ],
+    }
+
+
+def decision_text(decision: Decision, source: str) -> str:
+    """The decision for a person: the action, what was compared, and each trigger's outcome."""
+    against = f" against {decision.baseline}" if decision.baseline else ""
+    lines = [f"{decision.release}: {decision.action} ({decision.subject or 'nothing'}{against}, metrics from {source})"]
+    lines += [f"  [{check.outcome}] {check.detail}" for check in decision.checks]
+    lines += [f"  reason: {reason}" for reason in decision.reasons]
+    return "\n".join(lines) + "\n"

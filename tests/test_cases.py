@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler.diagnostics import CODES, format_text
+from compiler.diagnostics import CODES
+from compiler.reporter import format_text
 from compiler.validate import validate_paths
 from tests.conftest import CASES
 

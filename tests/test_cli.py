@@ -128,3 +128,21 @@ def test_validate_runs_in_process_as_a_library_call(monkeypatch: pytest.MonkeyPa
     assert main(["validate", "valid/full.yaml", "valid/minimal.yaml"]) == 0
     assert main(["validate", "valid/full.yaml", "invalid/rate-over-one.yaml"]) == 1
     assert "RELC208" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", [["status"], ["plan"], ["check"], ["build"], ["validate"]])
+def test_every_command_reports_an_invalid_release_as_json_under_format_json(example_repo: Path, command: list[str]) -> None:
+    release = example_repo / "releases" / "support-chat.yaml"
+    release.write_text(release.read_text().replace("kind: Release", "kind: Releases"))
+    result = run_relc(*command, "--format", "json", cwd=example_repo)
+    assert result.returncode == 1
+    records = json.loads(result.stdout)
+    assert [(r["path"], r["code"]) for r in records] == [("releases/support-chat.yaml", "RELC104")]
+
+
+def test_the_cli_module_only_parses_and_dispatches() -> None:
+    from compiler import cli
+
+    source = Path(cli.__file__).read_text()
+    for body_marker in ("validate_paths", "render_tree", "subprocess", "write_tree", "plan_rollback"):
+        assert body_marker not in source, f"cli.py should dispatch to compiler/commands/, not call {body_marker}"

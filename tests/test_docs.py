@@ -33,13 +33,11 @@ def test_the_readme_gateway_table_is_what_the_renderers_declare() -> None:
 def test_the_readme_plan_example_is_what_relc_plan_prints(monkeypatch) -> None:
     from pathlib import Path
 
-    from compiler.plan import format_text, make_plan, manifests_from_files
-    from compiler.render import render_tree, states_of
+    from compiler.plan import format_text, plan_releases
     from compiler.validate import validate_paths
 
     monkeypatch.chdir(REPO)
     result = validate_paths([Path("releases")], Path("."))
-    after = manifests_from_files(render_tree(result.releases, Path(".")))
-    text = format_text(make_plan(after, after, states_of(result.releases)))
+    text = format_text(plan_releases(Path("."), result.releases))
     block = text[text.index("support-chat:") : text.index("\n0 of")].replace("unchanged, ", "")
     assert block in (REPO / "README.md").read_text()

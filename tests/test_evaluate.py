@@ -90,7 +90,7 @@ def test_an_alert_is_posted_to_the_webhook_and_the_url_never_printed(
     result = run_relc("evaluate", "chat", "--metrics", _snapshot(tmp_path, 0.0, 0.3), "--apply", "--format", "github",
                       cwd=repository.root)  # fmt: skip
     assert result.returncode == 4, result.stdout + result.stderr
-    assert "::warning title=relc evaluate chat: alert::" in result.stdout
+    assert "::warning title=relc evaluate chat%3A alert::" in result.stdout  # a property escapes its colon
     assert len(webhook.bodies) == 1
     text = webhook.bodies[0]["text"]
     assert "*relc: chat* needs a decision" in text and "thumbs_down_rate of v2 is 0.3" in text

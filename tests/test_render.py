@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -90,7 +91,7 @@ def test_check_passes_on_a_current_tree_and_fails_with_a_diff_on_a_stale_one(exa
     assert stale.returncode == 1
     assert "--- a/rendered/litellm/config.yaml" in stale.stdout
     assert "-    weight: 8000\n+    weight: 9000" in stale.stdout
-    assert "::error file=rendered/litellm/config.yaml,title=RELC601::" in stale.stdout
+    assert "::error file=rendered/litellm/config.yaml,line=1,col=1,title=RELC601::" in stale.stdout
     assert snapshot(example_repo) == before, "check must write nothing"
     shutil.rmtree(example_repo / "rendered")
     assert run_relc("check", cwd=example_repo).returncode == 1
@@ -100,7 +101,7 @@ def test_check_fails_when_the_schema_is_stale(example_repo: Path) -> None:
     assert relc(example_repo, "build") == 0
     (example_repo / "schemas" / "release.schema.json").write_text("{}\n")
     result = run_relc("check", cwd=example_repo)
-    assert result.returncode == 1 and "release.schema.json is stale" in result.stderr
+    assert result.returncode == 1 and "error RELC601: schemas/release.schema.json is stale" in result.stdout
 
 
 @pytest.mark.parametrize("step", [None, 1, 2, 3])
@@ -199,3 +200,62 @@ def test_a_repository_without_the_schema_file_passes_check_and_build_keeps_one_c
     built = run_relc("build", cwd=example_repo)
     assert "wrote schemas/release.schema.json" in built.stderr
     assert run_relc("check", cwd=example_repo).returncode == 0
+
+
+def test_check_as_json_on_a_stale_tree_is_one_json_document(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    config = example_repo / "rendered" / "litellm" / "config.yaml"
+    config.write_text(config.read_text().replace("weight: 9000", "weight: 8000"))
+    result = run_relc("check", "--format", "json", cwd=example_repo)
+    assert result.returncode == 1
+    records = json.loads(result.stdout)  # the diff is a detail of text output only
+    assert [(r["path"], r["code"]) for r in records] == [("rendered/litellm/config.yaml", "RELC601")]
+
+
+def test_an_empty_releases_folder_never_wipes_rendered_without_a_flag(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    before = snapshot(example_repo / "rendered")
+    shutil.rmtree(example_repo / "releases")
+    (example_repo / "elsewhere").mkdir()
+    (example_repo / "releases").symlink_to(example_repo / "elsewhere")
+    result = run_relc("build", cwd=example_repo)
+    assert result.returncode == 1 and "relc build --allow-empty" in result.stderr
+    assert snapshot(example_repo / "rendered") == before
+    assert run_relc("build", "--allow-empty", cwd=example_repo).returncode == 0
+    assert snapshot(example_repo / "rendered") == {}
+
+
+def _with_file_size_limit(limit: int) -> None:
+    """In the child: writes past `limit` bytes fail with EFBIG, as on a full disk."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_full_disk_is_a_clear_error_and_keeps_the_old_output(example_repo: Path) -> None:
+    import sys
+
+    assert relc(example_repo, "build") == 0
+    before = snapshot(example_repo / "rendered")
+    release = example_repo / "releases" / "support-chat.yaml"
+    release.write_text(release.read_text().replace("max_tokens: 800", "max_tokens: 801"))
+    result = subprocess.run([sys.executable, "-m", "compiler", "build"], cwd=example_repo, capture_output=True,
+                            text=True, timeout=120, preexec_fn=lambda: _with_file_size_limit(512))  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "File too large" in result.stderr and "internal error" not in result.stderr
+    assert snapshot(example_repo / "rendered") == before
+    assert not list((example_repo / "rendered").glob(STAGING_PREFIX + "*"))
+
+
+def test_two_builds_at_once_both_finish_and_agree(example_repo: Path) -> None:
+    import subprocess
+    import sys
+
+    commands = [subprocess.Popen([sys.executable, "-m", "compiler", "build"], cwd=example_repo,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(4)]  # fmt: skip
+    outcomes = [command.wait(timeout=120) for command in commands]
+    assert outcomes == [0, 0, 0, 0], [c.stderr.read() for c in commands]  # type: ignore[union-attr]
+    assert run_relc("check", cwd=example_repo).returncode == 0
+    assert not list((example_repo / "rendered").glob(STAGING_PREFIX + "*"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from compiler.diagnostics import Diagnostic, format_github, format_json, format_text
+from compiler.diagnostics import Diagnostic
+from compiler.reporter import format_github, format_json, format_text
 from compiler.secrets import find_secrets, redact
 
 FAKE_OPENAI = "sk-proj-" + "EXAMPLE0" * 5

@@ -10,7 +10,7 @@ import pytest
 
 from compiler.metrics import Observation
 from compiler.spec import Release, Trigger
-from compiler.triggers import Reading, check_trigger, decide, decision_json
+from compiler.triggers import Reading, check_trigger, decide, decision_record
 from tests.support import release_text
 
 
@@ -126,4 +126,4 @@ def test_no_rollout_and_a_just_promoted_stable() -> None:
 def test_no_triggers_promotes_on_the_hold_alone_and_json_explains() -> None:
     decision = decide(_release(), "v2", "v1", [], hold_passed=True, hold_detail="the hold ended")
     assert decision.action == "promote" and "no triggers" in decision.reasons[0]
-    assert '"decision": "promote"' in decision_json(decision)
+    assert decision_record(decision)["decision"] == "promote"

@@ -153,7 +153,7 @@ def test_an_invalid_release_and_a_stale_render_are_annotated(pull_request: Repos
     pull_request.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))
     pull_request.commit("Promote, without relc build", build=False)
     check, _, _ = _run_action(pull_request, base, tmp_path)
-    assert check.returncode == 1 and "::error file=rendered/bundles/chat.json,title=RELC601::" in check.stdout
+    assert check.returncode == 1 and "::error file=rendered/bundles/chat.json,line=1,col=1,title=RELC601::" in check.stdout
 
 
 def _rollback_steps(*ids: str) -> list[dict[str, Any]]:
@@ -196,7 +196,7 @@ def test_the_scheduled_run_evaluates_every_release_even_when_one_fails(pull_requ
     # The assistant's alert cannot be sent (no webhook): that fails the step, after chat was rolled back.
     assert scheduled.returncode == 1
     assert "::error title=relc evaluate assistant::failed with exit status 1" in scheduled.stdout
-    assert "::error title=relc evaluate chat: rollback::" in scheduled.stdout
+    assert "::error title=relc evaluate chat%3A rollback::" in scheduled.stdout
     assert pull_request.git("log", "-1", "--format=%s") == 'Revert "Start rollout of chat v2"'
     assert bundle.returncode == 0 and _outputs(tmp_path)["commits"] == "1"
 

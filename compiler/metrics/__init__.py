@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Protocol
+from compiler.errors import RelcError
 
 
-class MetricError(Exception):
+class MetricError(RelcError):
     """A source that cannot answer: unreachable, an error response, a malformed file."""
 
 

@@ -1,0 +1,69 @@
+"""`relc check`: the CI gate. Valid releases, current rendered/ and schema, no bundle
+changed in place since `--base`; writes nothing."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from compiler.commands.common import ROOT, validated_releases
+from compiler.diagnostics import Diagnostic
+from compiler.errors import EXIT_OK, EXIT_PROBLEMS
+from compiler.reporter import Reporter
+
+if TYPE_CHECKING:
+    from compiler.emit import FileDifference
+    from compiler.validate import CheckedRelease
+
+
+@dataclass
+class CheckReport:
+    """Every problem the gate found; `differences` carry the diffs of stale files."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    differences: list["FileDifference"] = field(default_factory=list)
+
+
+def check_generated(root: Path, releases: list["CheckedRelease"], base: str | None = None) -> CheckReport:
+    """Stale rendered/ files and schema as RELC601, changed published bundles as RELC701."""
+    from compiler.emit import compare_tree
+    from compiler.render import RENDERED_DIR, render_tree
+    from compiler.schema import SCHEMA_PATH, schema_is_stale
+
+    report = CheckReport()
+    if base:
+        from compiler.immutability import immutability_diagnostics
+
+        report.diagnostics += immutability_diagnostics(root, base, releases)
+    if schema_is_stale(root):
+        report.diagnostics.append(
+            Diagnostic(SCHEMA_PATH.as_posix(), 1, 1, "RELC601", f"{SCHEMA_PATH.as_posix()} is stale: run `relc schema` and commit it")
+        )
+    report.differences = compare_tree(root / RENDERED_DIR, render_tree(releases, root), RENDERED_DIR)
+    report.diagnostics += [
+        Diagnostic(f"{RENDERED_DIR}/{d.path}", 1, 1, "RELC601",
+                   f"{RENDERED_DIR}/{d.path} is {d.status}: run `relc build` and commit {RENDERED_DIR}/")  # fmt: skip
+        for d in report.differences
+    ]
+    return report
+
+
+def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
+    from compiler.render import RENDERED_DIR
+    from compiler.schema import SCHEMA_PATH
+
+    result = validated_releases(reporter, quiet=True, allow_no_releases=True)
+    if not result.ok:
+        return EXIT_PROBLEMS
+    report = check_generated(ROOT, result.releases, arguments.base)
+    for difference in report.differences:
+        reporter.detail(difference.diff)
+    reporter.diagnostics(report.diagnostics, always=True)
+    if report.differences:
+        reporter.note(f"{RENDERED_DIR}/ is stale ({len(report.differences)} file(s)): run `relc build` and commit it")
+    if report.diagnostics:
+        return EXIT_PROBLEMS
+    reporter.note(f"{len(result.releases)} release(s) valid; {RENDERED_DIR}/ and {SCHEMA_PATH} are current")
+    return EXIT_OK

@@ -1,0 +1,63 @@
+"""What several commands share: validating the releases and carrying out a release change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+from compiler.errors import UsageError
+from compiler.reporter import Reporter
+
+if TYPE_CHECKING:
+    from compiler.rollout import ReleaseChange
+    from compiler.validate import ValidationResult
+
+ROOT = Path(".")
+
+
+def validated_releases(
+    reporter: Reporter,
+    paths: Sequence[str] = (),
+    quiet: bool = False,
+    allow_no_releases: bool = False,
+    always: bool = False,
+) -> "ValidationResult":
+    """Validate release files (default: releases/), report their diagnostics, return the result.
+
+    `quiet` drops the summary line when all is well; `always` prints an empty JSON list
+    too, for commands whose only output is the diagnostics.
+    """
+    from compiler.validate import validate_paths
+
+    release_paths = [Path(p) for p in paths] or [Path("releases")]
+    if not paths and allow_no_releases and not release_paths[0].exists():
+        release_paths = []  # every release was deleted (git keeps no empty folder): nothing to render
+    missing = [p for p in release_paths if not p.exists()]
+    if missing:
+        raise UsageError(f"no such file or folder: {', '.join(str(p) for p in missing)}")
+    result = validate_paths(release_paths, root=ROOT)
+    reporter.diagnostics(result.diagnostics, always=always)
+    if reporter.format == "text" and not (quiet and result.ok):
+        errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
+        reporter.note(f"{len(result.releases)} release(s) valid" if result.ok else f"{errors} error(s)")
+    return result
+
+
+def carry_out(change: "ReleaseChange", dry_run: bool, reporter: Reporter) -> int:
+    """Commit a promote or rollback, or with `dry_run` show its diff, message and effect."""
+    from compiler.rollout import apply, preview
+
+    if dry_run:
+        diff, rendered = preview(ROOT, change)
+        reporter.result(
+            f"{diff}\ncommit message:\n{change.message}rendered files that would change: {', '.join(rendered) or 'none'}\n",
+            {"release": change.name, "diff": diff, "message": change.message, "rendered_changes": rendered},
+        )
+        reporter.note("dry run: nothing written")
+        return 0
+    commit = apply(ROOT, change)
+    reporter.result(
+        "", {"release": change.name, "commit": commit, "message": change.message}
+    )
+    reporter.note(f"committed {commit[:12]}: {change.message.splitlines()[0]}")
+    return 0

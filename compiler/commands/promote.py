@@ -1,0 +1,14 @@
+"""`relc promote`: a commit that advances a release's rollout one step."""
+
+from __future__ import annotations
+
+import argparse
+
+from compiler.commands.common import ROOT, carry_out
+from compiler.reporter import Reporter
+
+
+def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
+    from compiler.rollout import plan_promote
+
+    return carry_out(plan_promote(ROOT, arguments.name, force=arguments.force), arguments.dry_run, reporter)

@@ -1,0 +1,15 @@
+"""`relc rollback`: a revert commit of a release to its last known-good revision."""
+
+from __future__ import annotations
+
+import argparse
+
+from compiler.commands.common import ROOT, carry_out
+from compiler.reporter import Reporter
+
+
+def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
+    from compiler.rollout import plan_rollback
+
+    change = plan_rollback(ROOT, arguments.name, reason=arguments.reason, trigger=arguments.trigger, to=arguments.to)
+    return carry_out(change, arguments.dry_run, reporter)

@@ -1,0 +1,27 @@
+"""`relc status`: each release's rollout as the file and Git history tell it."""
+
+from __future__ import annotations
+
+import argparse
+
+from compiler.commands.common import ROOT, validated_releases
+from compiler.errors import EXIT_OK, EXIT_PROBLEMS
+from compiler.reporter import Reporter
+
+
+def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
+    from compiler.status import format_status, release_status, status_records
+
+    paths = [f"releases/{arguments.name}.yaml"] if arguments.name else []
+    result = validated_releases(reporter, paths, quiet=True)
+    if not result.ok:
+        return EXIT_PROBLEMS
+    checked = sorted(result.releases, key=lambda c: c.release.name)
+    if arguments.in_progress:
+        checked = [c for c in checked if c.release.rollout.candidate is not None]
+    if arguments.format == "names":
+        reporter.result("".join(f"{c.release.name}\n" for c in checked), None)
+        return EXIT_OK
+    statuses = [release_status(ROOT, c) for c in checked]
+    reporter.result(format_status(statuses), status_records(statuses))
+    return EXIT_OK
