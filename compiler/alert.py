@@ -26,7 +26,12 @@ def alert_message(decision: Decision) -> dict:
 
 
 def post_alert(url: str, decision: Decision, timeout: float = 10.0) -> None:
-    body = json.dumps(alert_message(decision)).encode("utf-8")
+    post_message(url, alert_message(decision), timeout)
+
+
+def post_message(url: str, message: dict, timeout: float = 10.0) -> None:
+    """POST one Slack-style JSON message; errors never name the URL (it is a secret)."""
+    body = json.dumps(message).encode("utf-8")
     request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

@@ -32,6 +32,35 @@ docs: README.md and docs/diagnostics.md (every diagnostic code).
 """
 
 
+def _seconds(low: float, high: float) -> Any:
+    """An argparse type: a finite number of seconds in [low, high], or a usage error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+        if not low <= value <= high:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"must be between {low:g} and {high:g} seconds, got {text}")
+        return value
+
+    return parse
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 1000000, got {text!r}")
+    return int(text)
+
+
+def _address(text: str) -> tuple[str, int]:
+    """HOST:PORT for the watcher's health server (port 0 picks a free one)."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 127.0.0.1:9109, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
 def _command(commands: Any, name: str, help: str, description: str, epilog: str = EPILOG) -> argparse.ArgumentParser:
     """A subcommand whose --help keeps the description's wording and ends with the exit codes."""
     return commands.add_parser(
@@ -162,7 +191,55 @@ def build_parser() -> argparse.ArgumentParser:
         "--webhook-env", default="RELC_ALERT_WEBHOOK_URL", metavar="VAR",
         help="environment variable holding the alert webhook URL (default: RELC_ALERT_WEBHOOK_URL)",
     )  # fmt: skip
-    evaluate.add_argument("--timeout", type=float, default=10.0, metavar="SECONDS", help="per metrics query (default 10)")
+    evaluate.add_argument(
+        "--timeout", type=_seconds(0.001, 600), default=10.0, metavar="SECONDS", help="per metrics query (default 10)"
+    )
+
+    watch = _command(
+        commands,
+        "watch",
+        help="the control loop: deliver merged commits, evaluate rollouts, roll back in seconds",
+        description="Run beside a gateway, in a clone of the release repository. Every --interval it "
+        "fast-forwards from REMOTE/BRANCH and, on a new commit, renders the releases into --deploy-dir (the "
+        "folder the gateway reads) with atomic renames. With --metrics it evaluates every release in rollout "
+        "like `relc evaluate`; on a rollback decision it commits, flips --deploy-dir at once, then pushes "
+        "(a push that loses a race adopts the identical rollback; a refused push keeps the rollback in force, "
+        "pushes the branch relc/rollback-NAME and reports drift). Alerts post once per incident. SIGTERM "
+        "finishes the current tick and exits. Logs one JSON line per event on stdout.",
+        epilog="exit status: 0 after SIGTERM or --ticks, 1 when it cannot start, 2 usage error.",
+    )
+    target = watch.add_mutually_exclusive_group()
+    target.add_argument("--deploy-dir", metavar="DIR", help="the folder the gateway reads (same layout as rendered/)")
+    target.add_argument(
+        "--no-deploy", action="store_true", help="only decide and push: Argo CD or Flux delivers rendered/"
+    )
+    watch.add_argument("--remote", default="origin", help="the remote that holds the truth (default: origin)")
+    watch.add_argument("--branch", help="the branch to follow (default: the checked-out branch)")
+    watch.add_argument(
+        "--interval", type=_seconds(1, 3600), default=5.0, metavar="SECONDS", help="seconds between ticks (default 5, at least 1)"
+    )
+    watch.add_argument(
+        "--metrics", metavar="SOURCE",
+        help="a Prometheus URL or a snapshot file, as for `relc evaluate`; without it the watcher only delivers",
+    )  # fmt: skip
+    watch.add_argument("--queries", metavar="SET|FILE", help="PromQL set or file, as for `relc evaluate`")
+    watch.add_argument(
+        "--timeout", type=_seconds(0.001, 600), default=5.0, metavar="SECONDS", help="per metrics query (default 5)"
+    )
+    watch.add_argument("--promote", action="store_true", help="also promote when a hold has passed and every trigger is healthy")
+    watch.add_argument(
+        "--webhook-env", default="RELC_ALERT_WEBHOOK_URL", metavar="VAR",
+        help="environment variable holding the alert webhook URL (default: RELC_ALERT_WEBHOOK_URL)",
+    )  # fmt: skip
+    watch.add_argument(
+        "--alert-after", type=_count, default=3, metavar="N",
+        help="alert when the metrics source failed N ticks in a row (default 3); the releases hold meanwhile",
+    )  # fmt: skip
+    watch.add_argument(
+        "--listen", type=_address, metavar="HOST:PORT",
+        help="serve /healthz and Prometheus /metrics here (e.g. 127.0.0.1:9109; port 0 picks a free port)",
+    )  # fmt: skip
+    watch.add_argument("--ticks", type=_count, metavar="N", help="stop after N ticks (for scripts and tests)")
 
     plan = _command(
         commands,

@@ -225,3 +225,75 @@ def repository_prefix(root: Path) -> str:
         return _git(root, "rev-parse", "--show-prefix").decode().strip()
     except GitError:
         return ""
+
+
+# The watcher's synchronisation with a remote: fetch, fast-forward, rebase, push.
+
+
+def fetch(root: Path, remote: str, branch: str) -> str:
+    """Fetch `branch` from `remote`; the commit id the remote branch now has."""
+    _git(root, "fetch", "--quiet", "--no-tags", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+    return resolve_revision(root, f"refs/remotes/{remote}/{branch}")
+
+
+def head(root: Path) -> str:
+    return _git(root, "rev-parse", "HEAD").decode().strip()
+
+
+def is_ancestor(root: Path, older: str, newer: str) -> bool:
+    environment = {**os.environ, "LC_ALL": "C"}
+    completed = subprocess.run(
+        ["git", "merge-base", "--is-ancestor", older, newer], cwd=root, capture_output=True, env=environment, check=False
+    )
+    return completed.returncode == 0
+
+
+def fast_forward(root: Path, target: str) -> None:
+    """Move the checked-out branch (and its files) to `target`, which must be ahead of it."""
+    _git(root, "merge", "--ff-only", "--quiet", target)
+
+
+def rebase_onto(root: Path, upstream: str) -> bool:
+    """Replay local commits on `upstream`; False (and nothing changed) on a conflict.
+
+    Commits whose change `upstream` already has become empty and are dropped: that is
+    how a rollback another watcher already pushed is adopted rather than repeated.
+    """
+    try:
+        _git(root, "-c", "core.editor=true", "rebase", "--quiet", "--empty=drop", upstream)
+        return True
+    except GitError:
+        subprocess.run(["git", "rebase", "--abort"], cwd=root, capture_output=True, check=False)
+        return False
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """`pushed`; or `behind` (the remote moved on: fetch, rebase, retry); or `refused`."""
+
+    outcome: str
+    message: str = ""
+
+
+def push(root: Path, remote: str, local: str, branch: str, force: bool = False) -> PushResult:
+    arguments = ["push", "--porcelain", remote, f"{'+' if force else ''}{local}:refs/heads/{branch}"]
+    environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    completed = subprocess.run(["git", *arguments], cwd=root, capture_output=True, env=environment, check=False)
+    output = (completed.stdout + completed.stderr).decode("utf-8", errors="replace")
+    if completed.returncode == 0:
+        return PushResult("pushed")
+    if "[rejected]" in output and ("non-fast-forward" in output or "fetch first" in output):
+        return PushResult("behind", "the remote branch moved on")
+    reason = next((line.strip() for line in output.splitlines() if "remote rejected" in line or "error:" in line), output.strip())
+    return PushResult("refused", reason[-300:])
+
+
+def reset_to(root: Path, commit: str) -> None:
+    """Make the checked-out branch and its files exactly `commit` (the remote decided)."""
+    _git(root, "reset", "--hard", "--quiet", commit)
+
+
+def changed_release_names(root: Path, older: str, newer: str) -> list[str]:
+    """Names of the release files that differ between two commits."""
+    output = _git(root, "diff", "--name-only", "-z", older, newer, "--", "releases/").decode("utf-8")
+    return sorted(Path(path).stem for path in output.split("\0") if path.endswith((".yaml", ".yml")))

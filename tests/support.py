@@ -103,6 +103,19 @@ class LocalServer:
         self.server.server_close()
 
 
+class Webhook(LocalServer):
+    """A chat webhook on 127.0.0.1 that records every message posted to it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+        super().__init__(self.record)
+        self.url = f"http://127.0.0.1:{self.port}/services/T000/B000/secret-token"
+
+    def record(self, method: str, body: bytes) -> tuple[int, str, bytes]:
+        self.bodies.append(json.loads(body))
+        return 200, "text/plain", b"ok"
+
+
 class Upstream(LocalServer):
     """A bundle's server: answers every request with its own name, or 500 when failing."""
 

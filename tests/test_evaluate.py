@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.conftest import run_relc
-from tests.support import LocalServer, Repository, release_text
+from tests.support import Repository, Webhook, release_text
 
 TRIGGERS = """triggers:
   - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}
@@ -60,19 +60,6 @@ def test_too_few_samples_hold_with_exit_3(repository: Repository, tmp_path: Path
     decision = json.loads(result.stdout)
     assert decision["decision"] == "hold"
     assert {t["outcome"] for t in decision["triggers"]} == {"insufficient"}
-
-
-class Webhook(LocalServer):
-    """A chat webhook on 127.0.0.1 that records every message posted to it."""
-
-    def __init__(self) -> None:
-        self.bodies: list[Any] = []
-        super().__init__(self.record)
-        self.url = f"http://127.0.0.1:{self.port}/services/T000/B000/secret-token"
-
-    def record(self, method: str, body: bytes) -> tuple[int, str, bytes]:
-        self.bodies.append(json.loads(body))
-        return 200, "text/plain", b"ok"
 
 
 @pytest.fixture

@@ -1,0 +1,58 @@
+"""`relc watch`: the long-running agent beside a gateway (see compiler/watch/)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+
+from compiler.commands.common import ROOT
+from compiler.errors import EXIT_OK, UsageError
+from compiler.reporter import Reporter
+
+
+def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
+    from compiler import git
+    from compiler.metrics import open_source
+    from compiler.watch.health import EventLog, WatchHealth, serve_health
+    from compiler.watch.loop import CountingSource, Watcher, WatchOptions
+
+    if arguments.deploy_dir is None and not arguments.no_deploy:
+        raise UsageError("say where the gateway reads its files with --deploy-dir DIR, or pass --no-deploy "
+                         "when Argo CD or Flux delivers rendered/")  # fmt: skip
+    if git.current_branch(ROOT) is None:
+        raise UsageError("relc watch needs a clone with a branch checked out (it fast-forwards and commits on it)")
+    options = WatchOptions(
+        root=ROOT,
+        remote=arguments.remote,
+        branch=arguments.branch or git.current_branch(ROOT) or "main",
+        interval=arguments.interval,
+        deploy_dir=None if arguments.no_deploy else Path(arguments.deploy_dir).resolve(),
+        promote=arguments.promote,
+        webhook_env=arguments.webhook_env,
+        alert_after=arguments.alert_after,
+    )
+    source = None
+    if arguments.metrics:
+        source = CountingSource(open_source(arguments.metrics, arguments.queries, timeout=arguments.timeout))
+    health = WatchHealth(interval=options.interval)
+    log = EventLog(reporter.out)
+    server = None
+    if arguments.listen:
+        host, port = arguments.listen
+        server = serve_health(health, host, port)
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop.set())
+    log("started", remote=options.remote, branch=options.branch, interval=options.interval,
+        deploy_dir=str(options.deploy_dir) if options.deploy_dir else None,
+        metrics=source.description if source else None,
+        listen=f"{arguments.listen[0]}:{server.server_address[1]}" if server else None)  # fmt: skip
+    try:
+        Watcher(options, source, log, health).run(stop, ticks=arguments.ticks)
+    finally:
+        if server is not None:
+            server.shutdown()
+        log("stopped", ticks=health.ticks)
+    return EXIT_OK

@@ -1,0 +1,323 @@
+"""The watcher's tick: sync with the remote, deliver what changed, evaluate, act.
+
+Order matters for a rollback: commit locally, flip the gateway's files, then push. The
+flip never waits for the network, and Git's push arbitrates between watchers: a push
+that finds the same rollback already on the remote drops its own commit (an empty
+rebase) instead of adding a second one. A refused push keeps the rollback in force and
+reports drift until the remote branch says the same.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from compiler import git
+from compiler.errors import RelcError
+from compiler.metrics import MetricError, MetricQuery, MetricSource, Observation
+from compiler.triggers import Decision
+from compiler.watch.health import EventLog, WatchHealth
+
+PUSH_ATTEMPTS = 3
+DRIFT_BRANCH_PREFIX = "relc/rollback-"
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    root: Path
+    remote: str = "origin"
+    branch: str = "main"
+    interval: float = 5.0
+    deploy_dir: Path | None = None
+    promote: bool = False
+    webhook_env: str = "RELC_ALERT_WEBHOOK_URL"
+    alert_after: int = 3
+
+
+class CountingSource:
+    """A metric source that counts its failures, so a source that is down is noticed."""
+
+    def __init__(self, inner: MetricSource) -> None:
+        self.inner = inner
+        self.description = inner.description
+        self.failures = 0
+
+    def observe(self, query: MetricQuery) -> Observation:
+        try:
+            return self.inner.observe(query)
+        except MetricError:
+            self.failures += 1
+            raise
+
+
+@dataclass
+class Watcher:
+    options: WatchOptions
+    source: CountingSource | None
+    log: EventLog
+    health: WatchHealth
+    clock: Callable[[], float] = time.time
+    delivered_head: str | None = None
+    alerted: set[tuple[str, ...]] = field(default_factory=set)
+    failing_ticks: int = 0
+
+    @property
+    def root(self) -> Path:
+        return self.options.root
+
+    def run(self, stop: threading.Event, ticks: int | None = None) -> None:
+        """Tick every interval until `stop` is set (SIGTERM): the current tick always finishes."""
+        done = 0
+        while not stop.is_set() and (ticks is None or done < ticks):
+            self.tick()
+            done += 1
+            if ticks is None or done < ticks:
+                stop.wait(self.options.interval)
+
+    def tick(self) -> None:
+        try:
+            self.sync()
+            self.deliver_if_changed("new commit")
+            if self.source is not None:
+                self.evaluate_all()
+        except RelcError as error:  # one bad tick must not stop the loop; the next one retries
+            self.log("tick_failed", error=str(error))
+        with self.health.lock:
+            self.health.ticks += 1
+            self.health.last_tick_end = self.clock()
+
+    # Git: fetch, fast-forward, or bring local commits (our rollbacks) to the remote.
+
+    def sync(self) -> None:
+        try:
+            remote_head = git.fetch(self.root, self.options.remote, self.options.branch)
+        except git.GitError as error:
+            self.log("fetch_failed", error=str(error))
+            return
+        local = git.head(self.root)
+        if local == remote_head:
+            self.clear_drift()
+            return
+        if git.is_ancestor(self.root, local, remote_head):
+            git.fast_forward(self.root, remote_head)
+            self.log("fast_forward", commit=remote_head)
+            self.clear_drift()
+            return
+        self.bring_to_remote(remote_head)
+
+    def bring_to_remote(self, remote_head: str) -> None:
+        """Rebase local commits on the remote branch and push them, retrying a lost race."""
+        for _ in range(PUSH_ATTEMPTS):
+            if not git.is_ancestor(self.root, remote_head, git.head(self.root)):
+                if not git.rebase_onto(self.root, remote_head):
+                    # Someone changed the same release on the branch since: Git decides, and the
+                    # next tick evaluates what it now says.
+                    releases = self.unpushed_releases()
+                    git.reset_to(self.root, remote_head)
+                    self.log("superseded", releases=releases, commit=remote_head,
+                             detail="the remote branch changed the same release; its version now runs")  # fmt: skip
+                    self.clear_drift()
+                    return
+                if git.head(self.root) == remote_head:
+                    self.log("adopted", commit=remote_head, detail="the remote branch already has this change")
+                    self.count_push("adopted")
+                    self.clear_drift()
+                    return
+            result = git.push(self.root, self.options.remote, "HEAD", self.options.branch)
+            if result.outcome == "pushed":
+                self.log("pushed", commit=git.head(self.root))
+                self.count_push("pushed")
+                self.clear_drift()
+                return
+            if result.outcome == "refused":
+                self.count_push("refused")
+                self.report_drift("refused", result.message)
+                return
+            self.count_push("behind")
+            try:
+                remote_head = git.fetch(self.root, self.options.remote, self.options.branch)
+            except git.GitError as error:
+                self.log("fetch_failed", error=str(error))
+                return
+        self.report_drift("behind", f"the remote branch kept moving through {PUSH_ATTEMPTS} attempts; retrying next tick")
+
+    def count_push(self, outcome: str) -> None:
+        with self.health.lock:
+            self.health.pushes[outcome] += 1
+
+    def report_drift(self, kind: str, detail: str) -> None:
+        """The rollback stays in force here; say so every tick until Git catches up."""
+        releases = self.unpushed_releases()
+        first = not self.health.drift
+        with self.health.lock:
+            self.health.drift = {release: detail for release in releases} or {"(unknown)": detail}
+        self.log("drift", kind=kind, releases=releases, detail=detail)
+        if first and kind == "refused":
+            self.push_drift_branch()
+            self.alert_text(
+                ("drift", *releases),
+                f"relc watch: the rollback of {', '.join(releases)} is in force on this gateway but the push to "
+                f"{self.options.remote}/{self.options.branch} was refused ({detail}). Merge the branch "
+                f"{self.drift_branch(releases)} so that Git says what runs.",
+            )
+
+    def clear_drift(self) -> None:
+        if self.health.drift:
+            self.log("drift_resolved", releases=sorted(self.health.drift))
+            with self.health.lock:
+                self.health.drift = {}
+            self.incident_over("drift")
+
+    def unpushed_releases(self) -> list[str]:
+        remote_ref = f"refs/remotes/{self.options.remote}/{self.options.branch}"
+        return git.changed_release_names(self.root, remote_ref, "HEAD")
+
+    def drift_branch(self, releases: list[str]) -> str:
+        return DRIFT_BRANCH_PREFIX + "-".join(releases or ["releases"])
+
+    def push_drift_branch(self) -> None:
+        """Offer the rollback for review on a fixed branch, updated (forced) on each incident."""
+        branch = self.drift_branch(self.unpushed_releases())
+        result = git.push(self.root, self.options.remote, "HEAD", branch, force=True)
+        self.log("drift_branch", branch=branch, outcome=result.outcome, detail=result.message)
+
+    # Delivery.
+
+    def deliver_if_changed(self, reason: str) -> None:
+        head = git.head(self.root)
+        if head != self.delivered_head:
+            self.deliver(reason)
+
+    def deliver(self, reason: str) -> None:
+        head = git.head(self.root)
+        if self.options.deploy_dir is None:
+            self.delivered_head = head
+            return
+        from compiler.watch.deliver import deliver
+
+        try:
+            delivery = deliver(self.root, self.options.deploy_dir)
+        except RelcError as error:
+            self.log("delivery_failed", commit=head, error=str(error))
+            self.delivered_head = head  # the same commit stays bad: say so once, not every tick
+            return
+        self.delivered_head = head
+        with self.health.lock:
+            self.health.deliveries += 1
+        self.log("delivered", commit=head, reason=reason, written=list(delivery.written), removed=list(delivery.removed))
+
+    # Evaluation and action.
+
+    def evaluate_all(self) -> None:
+        from compiler.evaluate import evaluate
+        from compiler.validate import validate_paths
+
+        assert self.source is not None
+        self.source.failures = 0
+        result = validate_paths([self.root / "releases"], self.root) if (self.root / "releases").is_dir() else None
+        names = sorted(c.release.name for c in (result.releases if result else []) if c.release.rollout.candidate)
+        for name in names:
+            decision = evaluate(self.root, name, self.source, now=self.clock())
+            decided_at = time.monotonic()
+            with self.health.lock:
+                self.health.decisions[(name, decision.action)] += 1
+            self.log("decision", release=name, decision=decision.action, subject=decision.subject,
+                     reasons=list(decision.reasons))  # fmt: skip
+            self.act(decision, decided_at)
+        self.note_source_health(names)
+
+    def note_source_health(self, evaluated: list[str]) -> None:
+        assert self.source is not None
+        if not evaluated:
+            return
+        if self.source.failures == 0:
+            self.failing_ticks = 0
+            self.incident_over("source-down")
+            with self.health.lock:
+                self.health.last_successful_evaluation = self.clock()
+            return
+        self.failing_ticks += 1
+        with self.health.lock:
+            self.health.evaluation_errors += self.source.failures
+        if self.failing_ticks >= self.options.alert_after:
+            self.alert_text(
+                ("source-down", self.source.description),
+                f"relc watch: the metrics source {self.source.description} failed on {self.failing_ticks} ticks in a row; "
+                f"{', '.join(evaluated)} hold (no data never promotes) until it answers again.",
+            )
+
+    def act(self, decision: Decision, decided_at: float) -> None:
+        if decision.action == "rollback":
+            self.commit_and_flip("rollback", decision, decided_at)
+        elif decision.action == "alert":
+            from compiler.alert import alert_message
+
+            breached = tuple(sorted(check.trigger.name for check in decision.breached("alert")))
+            self.alert_message(("alert", decision.release, decision.subject or "", *breached), alert_message(decision))
+            return
+        self.incident_over("alert", decision.release)
+        if decision.action == "promote" and self.options.promote:
+            self.commit_and_flip("promote", decision, decided_at)
+
+    def commit_and_flip(self, kind: str, decision: Decision, decided_at: float) -> None:
+        from compiler.rollout import apply, plan_promote, plan_rollback
+
+        try:
+            if kind == "rollback":
+                fired = decision.breached("rollback")[0]
+                change = plan_rollback(self.root, decision.release, reason=f"relc watch: {fired.detail}",
+                                       trigger=fired.trigger.name)  # fmt: skip
+            else:
+                change = plan_promote(self.root, decision.release, now=self.clock())
+            commit = apply(self.root, change)
+        except RelcError as error:
+            self.log(f"{kind}_failed", release=decision.release, error=str(error))
+            self.alert_text((f"{kind}-failed", decision.release), f"relc watch could not {kind} {decision.release}: {error}")
+            return
+        self.deliver(kind)
+        flip = time.monotonic() - decided_at
+        with self.health.lock:
+            self.health.flip_seconds.append(flip)
+        self.log(kind, release=decision.release, commit=commit, decision_to_flip_seconds=round(flip, 4),
+                 subject=change.message.splitlines()[0])  # fmt: skip
+        remote_head = self.remote_head()
+        if remote_head is not None:
+            self.bring_to_remote(remote_head)
+
+    def remote_head(self) -> str | None:
+        try:
+            return git.fetch(self.root, self.options.remote, self.options.branch)
+        except git.GitError as error:
+            self.log("fetch_failed", error=str(error))
+            return None
+
+    # Alerts: once per incident, never the webhook's URL.
+
+    def incident_over(self, *prefix: str) -> None:
+        """An incident that ended may alert again when it comes back."""
+        self.alerted = {incident for incident in self.alerted if incident[: len(prefix)] != prefix}
+
+    def alert_text(self, incident: tuple[str, ...], text: str) -> None:
+        self.alert_message(incident, {"text": text})
+
+    def alert_message(self, incident: tuple[str, ...], message: dict) -> None:
+        if incident in self.alerted:
+            return
+        from compiler.alert import AlertError, post_message
+
+        url = os.environ.get(self.options.webhook_env)
+        if not url:
+            self.log("alert_not_sent", incident=list(incident), detail=f"${self.options.webhook_env} is not set")
+            self.alerted.add(incident)
+            return
+        try:
+            post_message(url, message)
+        except AlertError as error:
+            self.log("alert_failed", incident=list(incident), error=str(error))
+            return  # tried again next tick
+        self.alerted.add(incident)
+        self.log("alerted", incident=list(incident))

@@ -1,0 +1,258 @@
+"""`relc watch` as a real process over real clones of a bare remote in a temporary folder:
+delivery of merged commits and reverts, rollback with a push, a refused push (drift),
+two watchers racing, a metrics source that is down, and SIGTERM with health endpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from tests.support import Repository, Webhook, free_port, release_text
+
+TRIGGERS = """triggers:
+  - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}
+"""
+
+
+class Remote:
+    """A bare remote, the seed clone that publishes to it, and watcher clones."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.bare = folder / "origin.git"
+        subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(self.bare)], check=True)
+        self.seed = Repository(folder / "seed")
+        self.seed.git("remote", "add", "origin", str(self.bare))
+
+    def publish(self, message: str, text: str) -> str:
+        self.seed.write("chat", text)
+        commit = self.seed.commit(message)
+        self.seed.git("push", "-q", "origin", "main")
+        return commit
+
+    def clone(self, name: str) -> Path:
+        path = self.folder / name
+        subprocess.run(["git", "clone", "-q", str(self.bare), str(path)], check=True)
+        for key, value in (("user.name", f"relc watch {name}"), ("user.email", f"{name}@example.com")):
+            subprocess.run(["git", "-C", str(path), "config", key, value], check=True)
+        return path
+
+    def log(self) -> list[str]:
+        output = subprocess.run(["git", "--git-dir", str(self.bare), "log", "--format=%s", "main"],
+                                capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return output.splitlines()
+
+    def branches(self) -> list[str]:
+        output = subprocess.run(["git", "--git-dir", str(self.bare), "branch", "--format=%(refname:short)"],
+                                capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return output.split()
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Remote:
+    remote = Remote(tmp_path)
+    remote.publish("Publish chat v2", release_text("chat", ["v1", "v2"], stable="v1") + TRIGGERS)
+    return remote
+
+
+def start_rollout(remote: Remote) -> str:
+    return remote.publish("Start rollout of chat v2",
+                          release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1) + TRIGGERS)  # fmt: skip
+
+
+def snapshot(folder: Path, error_rate: float) -> str:
+    path = folder / f"metrics-{error_rate}.json"
+    path.write_text(json.dumps({"metrics": [
+        {"release": "chat", "version": "v2", "metric": "error_rate", "value": error_rate, "samples": 500},
+    ]}))  # fmt: skip
+    return str(path)
+
+
+class Watch:
+    """`relc watch` in its own process; its JSON event log in a file."""
+
+    def __init__(self, clone: Path, *arguments: str, environment: dict[str, str] | None = None) -> None:
+        self.log_path = clone.parent / f"{clone.name}-watch.log"
+        self.log_file = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "compiler", "watch", *arguments], cwd=clone, stdout=self.log_file,
+            stderr=subprocess.STDOUT, env={**os.environ, **(environment or {})},
+        )  # fmt: skip
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        records = []
+        for line in self.log_path.read_text().splitlines():
+            if line.startswith("{"):
+                records.append(json.loads(line))
+        return [r for r in records if kind is None or r["event"] == kind]
+
+    def wait(self, seconds: float = 60) -> int:
+        code = self.process.wait(timeout=seconds)
+        self.log_file.close()
+        return code
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.log_file.close()
+
+
+@pytest.fixture
+def watches() -> Iterator[list[Watch]]:
+    started: list[Watch] = []
+    yield started
+    for watch in started:
+        watch.stop()
+
+
+def wait_until(condition: Callable[[], bool], failure: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(failure)
+
+
+def served(deploy: Path) -> dict[str, float]:
+    """Who serves what share, as the delivered bundle manifest says."""
+    path = deploy / "bundles" / "chat.json"
+    if not path.exists():
+        return {}
+    manifest = json.loads(path.read_text())
+    return {b["version"]: b["served_percent"] for b in manifest["bundles"] if b["served_percent"]}
+
+
+def test_a_merged_commit_and_a_plain_git_revert_are_delivered(remote: Remote, watches: list[Watch]) -> None:
+    clone, deploy = remote.clone("gateway"), remote.folder / "deploy" / "rendered"
+    watch = Watch(clone, "--deploy-dir", str(deploy), "--interval", "1")
+    watches.append(watch)
+    wait_until(lambda: served(deploy) == {"v1": 100.0}, "the first tick did not deliver the branch")
+    start_rollout(remote)
+    wait_until(lambda: served(deploy) == {"v1": 90.0, "v2": 10.0}, "the merged rollout was not delivered")
+    remote.seed.git("revert", "--no-edit", "HEAD")
+    remote.seed.git("push", "-q", "origin", "main")
+    wait_until(lambda: served(deploy) == {"v1": 100.0}, "the revert was not delivered")
+    wait_until(lambda: len(watch.events("delivered")) == 3, "the third delivery was not logged")
+    assert (deploy / "litellm" / "config.yaml").exists()
+    assert not list(deploy.glob(".relc-staging-*"))
+
+
+def test_a_breached_trigger_is_rolled_back_flipped_and_pushed(remote: Remote, watches: list[Watch]) -> None:
+    start_rollout(remote)
+    clone, deploy = remote.clone("gateway"), remote.folder / "deploy"
+    watch = Watch(clone, "--deploy-dir", str(deploy), "--metrics", snapshot(remote.folder, 0.3), "--ticks", "1")
+    watches.append(watch)
+    assert watch.wait() == 0, watch.log_path.read_text()
+    assert served(deploy) == {"v1": 100.0}
+    assert remote.log()[0] == 'Revert "Start rollout of chat v2"'
+    rollback = watch.events("rollback")[0]
+    assert rollback["release"] == "chat" and rollback["decision_to_flip_seconds"] < 30
+    assert [e["event"] for e in watch.events() if e["event"] in ("rollback", "pushed")] == ["rollback", "pushed"]
+
+
+def test_a_refused_push_keeps_the_rollback_in_force_and_reports_drift(remote: Remote, watches: list[Watch]) -> None:
+    start_rollout(remote)
+    hook = remote.bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nwhile read old new ref; do\n"
+                    "  [ \"$ref\" = refs/heads/main ] && { echo 'main is protected' >&2; exit 1; }\ndone\nexit 0\n")  # fmt: skip
+    hook.chmod(0o755)
+    clone, deploy = remote.clone("gateway"), remote.folder / "deploy"
+    webhook = Webhook()
+    try:
+        watch = Watch(clone, "--deploy-dir", str(deploy), "--metrics", snapshot(remote.folder, 0.3), "--ticks", "3",
+                      "--interval", "1", environment={"RELC_ALERT_WEBHOOK_URL": webhook.url})  # fmt: skip
+        watches.append(watch)
+        assert watch.wait() == 0, watch.log_path.read_text()
+    finally:
+        webhook.close()
+    assert served(deploy) == {"v1": 100.0}, "the rollback must stay in force although Git refused it"
+    assert remote.log()[0] == "Start rollout of chat v2"
+    drift = watch.events("drift")
+    assert len(drift) >= 2 and drift[0]["releases"] == ["chat"] and drift[0]["kind"] == "refused"
+    assert "relc/rollback-chat" in remote.branches()
+    assert len(webhook.bodies) == 1 and "relc/rollback-chat" in webhook.bodies[0]["text"]
+
+
+def test_two_watchers_racing_make_exactly_one_rollback_commit(remote: Remote, watches: list[Watch]) -> None:
+    start_rollout(remote)
+    metrics = snapshot(remote.folder, 0.3)
+    clones = [remote.clone(name) for name in ("east", "west")]
+    for clone in clones:
+        watches.append(Watch(clone, "--deploy-dir", str(clone.parent / f"{clone.name}-deploy"), "--metrics", metrics,
+                             "--ticks", "3", "--interval", "1"))  # fmt: skip
+    assert [watch.wait() for watch in watches] == [0, 0]
+    assert remote.log().count('Revert "Start rollout of chat v2"') == 1
+    assert len(remote.log()) == 3
+    heads = {subprocess.run(["git", "-C", str(c), "rev-parse", "HEAD"], capture_output=True, text=True).stdout for c in clones}
+    assert len(heads) == 1, "both watchers must end on the remote's commit"
+    for clone in clones:
+        assert served(clone.parent / f"{clone.name}-deploy") == {"v1": 100.0}
+
+
+def test_a_metrics_source_that_is_down_holds_and_alerts_once(remote: Remote, watches: list[Watch]) -> None:
+    start_rollout(remote)
+    clone = remote.clone("gateway")
+    webhook = Webhook()
+    try:
+        watch = Watch(clone, "--no-deploy", "--metrics", f"http://127.0.0.1:{free_port()}", "--ticks", "4",
+                      "--interval", "1", "--alert-after", "2", "--timeout", "1",
+                      environment={"RELC_ALERT_WEBHOOK_URL": webhook.url})  # fmt: skip
+        watches.append(watch)
+        assert watch.wait() == 0, watch.log_path.read_text()
+    finally:
+        webhook.close()
+    assert {e["decision"] for e in watch.events("decision")} == {"hold"}
+    assert remote.log()[0] == "Start rollout of chat v2"
+    assert len(webhook.bodies) == 1 and "failed on 2 ticks in a row" in webhook.bodies[0]["text"]
+
+
+def test_sigterm_finishes_the_tick_and_health_is_served(remote: Remote, watches: list[Watch]) -> None:
+    clone = remote.clone("gateway")
+    port = free_port()
+    watch = Watch(clone, "--no-deploy", "--interval", "1", "--listen", f"127.0.0.1:{port}")
+    watches.append(watch)
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+                return response.status, response.read().decode()
+        except OSError:
+            return 0, ""
+
+    wait_until(lambda: "relc_watch_ticks_total 2.0" in get("/metrics")[1], "the watcher did not tick twice")
+    assert get("/healthz") == (200, "ok\n")
+    watch.process.send_signal(signal.SIGTERM)
+    assert watch.wait(seconds=30) == 0
+    assert watch.events()[-1]["event"] == "stopped"
+
+
+def test_a_watcher_that_lost_the_race_adopts_the_pushed_rollback(remote: Remote, watches: list[Watch]) -> None:
+    start_rollout(remote)
+    metrics = snapshot(remote.folder, 0.3)
+    east, west = remote.clone("east"), remote.clone("west")
+    hidden = remote.bare.with_name("away.git")
+    remote.bare.rename(hidden)  # east decides while the remote is unreachable: its rollback stays local
+    first = Watch(east, "--deploy-dir", str(remote.folder / "east-deploy"), "--metrics", metrics, "--ticks", "1")
+    watches.append(first)
+    assert first.wait() == 0
+    assert first.events("rollback") and served(remote.folder / "east-deploy") == {"v1": 100.0}
+    hidden.rename(remote.bare)
+    second = Watch(west, "--no-deploy", "--metrics", metrics, "--ticks", "1")
+    watches.append(second)
+    assert second.wait() == 0 and second.events("pushed")
+    third = Watch(east, "--deploy-dir", str(remote.folder / "east-deploy"), "--metrics", metrics, "--ticks", "1")
+    watches.append(third)
+    assert third.wait() == 0, third.log_path.read_text()
+    assert third.events("adopted"), third.log_path.read_text()
+    assert remote.log().count('Revert "Start rollout of chat v2"') == 1 and len(remote.log()) == 3
