@@ -241,6 +241,21 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     watch.add_argument("--ticks", type=_count, metavar="N", help="stop after N ticks (for scripts and tests)")
 
+    drill = _command(
+        commands,
+        "drill",
+        help="rehearse a rollback in a throwaway worktree and check it with the real gateways' validators",
+        description="Plan and commit `relc rollback NAME` in a temporary worktree on a throwaway branch (the "
+        "branch and working tree are never touched), render it, and check every gateway's files with the real "
+        "tool: `envoy --mode validate` with clusters and routes inlined, the decK file schema for Kong, LiteLLM's "
+        "Router for LiteLLM (a tool that is not installed is reported as skipped). Reports the traffic after the "
+        "rollback, how long each stage took, whether the bundle that takes over is deployed (warm) now, and any "
+        "reason the rollback would fail.",
+        epilog="exit status: 0 the rollback would work, 1 it would not (or relc could not try), 2 usage error.",
+    )
+    drill.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
+    drill.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
+
     plan = _command(
         commands,
         "plan",

@@ -297,3 +297,15 @@ def changed_release_names(root: Path, older: str, newer: str) -> list[str]:
     """Names of the release files that differ between two commits."""
     output = _git(root, "diff", "--name-only", "-z", older, newer, "--", "releases/").decode("utf-8")
     return sorted(Path(path).stem for path in output.split("\0") if path.endswith((".yaml", ".yml")))
+
+
+def add_worktree(root: Path, folder: Path, branch: str) -> None:
+    """A new worktree of HEAD in `folder`, on a new branch `branch`."""
+    _git(root, "worktree", "add", "--quiet", "-b", branch, str(folder), "HEAD")
+
+
+def remove_worktree(root: Path, folder: Path, branch: str) -> None:
+    """Remove a worktree and its branch, whatever state they were left in."""
+    subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=root, capture_output=True, check=False)
+    subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False)
+    subprocess.run(["git", "branch", "-D", branch], cwd=root, capture_output=True, check=False)

@@ -182,10 +182,20 @@ def rollback_target(root: Path, revision: str, name: str, to: str | None = None)
         raise git.GitError(f"{release_path(name)} has no history at {revision}: commit it first")
     if target:
         raise git.GitError(f"commit {git.short(target)} did not change {release_path(name)}: name a revision of that file")
-    raise git.GitError(
+    raise NoKnownGoodRevision(
         f"no known-good revision of {release_path(name)}: bundle `{suspect}` took part in every revision; "
-        "fix forward with a new bundle, or name a revision with --to"
+        "fix forward with a new bundle, or name a revision with --to",
+        suspect,
     )
+
+
+class NoKnownGoodRevision(git.GitError):
+    """History has no revision without the suspect bundle (it entered Git mid-rollout, or
+    history was squashed)."""
+
+    def __init__(self, message: str, suspect: str) -> None:
+        super().__init__(message)
+        self.suspect = suspect
 
 
 def _previous_of(content: bytes) -> str | None:

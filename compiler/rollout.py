@@ -150,9 +150,19 @@ def _trailers(**values: str | None) -> str:
 def plan_rollback(
     root: Path, name: str, reason: str | None = None, trigger: str | None = None, to: str | None = None
 ) -> ReleaseChange:
-    """Revert the rollout changes since the last known-good revision of the release file."""
-    _, current = current_release(root, name)
-    target = history.rollback_target(root, "HEAD", name, to)
+    """Revert the rollout changes since the last known-good revision of the release file.
+
+    With no known-good revision in history while a candidate is rolling out, the
+    rollout is aborted in the file instead (as Argo Rollouts' abort does): all traffic
+    goes to stable and the candidate bundle stays defined for a later retry.
+    """
+    release, current = current_release(root, name)
+    try:
+        target = history.rollback_target(root, "HEAD", name, to)
+    except history.NoKnownGoodRevision:
+        if to is not None or release.rollout.candidate is None:
+            raise
+        return plan_abort(release, current, reason, trigger)
     path = history.release_path(name)
     if to is not None:
         # An explicit revision is restored whole: every later change to the file is reverted.
@@ -176,6 +186,26 @@ def plan_rollback(
         Relc_Trigger=trigger,
     )
     return ReleaseChange(name, current, content, f"{subject}\n\n{body}\n\n{trailers}\n")
+
+
+def plan_abort(release: Release, current: bytes, reason: str | None = None, trigger: str | None = None) -> ReleaseChange:
+    """End the rollout in the file: candidate and step removed, every request to stable."""
+    from compiler.edit import edit_rollout
+
+    rollout = release.rollout
+    path = history.release_path(release.name)
+    body = (
+        f"History holds no revision of {path} without {rollout.candidate} (the release entered Git mid-rollout, "
+        f"or its history was squashed), so this commit aborts the rollout in the file instead of reverting "
+        f"commits. {rollout.candidate} stays defined for a later retry."
+    )
+    trailers = _trailers(
+        Relc_Release=release.name, Relc_Rolled_Back=rollout.candidate, Relc_Aborted="true",
+        Relc_Reason=reason, Relc_Trigger=trigger,
+    )  # fmt: skip
+    subject = f"Abort rollout of {release.name}: all traffic back to {rollout.stable}"
+    after = edit_rollout(current, {"candidate": None, "step": None})
+    return ReleaseChange(release.name, current, after, f"{subject}\n\n{body}\n\n{trailers}\n")
 
 
 def _revert_traffic_changes(

@@ -164,27 +164,13 @@ def envoy_binary() -> str:
 
 
 def validate_with_envoy(rendered: Path, work: Path) -> subprocess.CompletedProcess[str]:
-    """`envoy --mode validate` on the rendered clusters and routes.
+    """`envoy --mode validate` on the rendered clusters and routes, inlined (see
+    `validation_bootstrap`: validate mode does not read the files a bootstrap names)."""
+    from compiler.gateways.envoy import validation_bootstrap
 
-    Validate mode does not read the files a dynamic bootstrap names, so the rendered
-    resources are placed into a static bootstrap with the rendered listener.
-    """
-    bootstrap = yaml.safe_load((rendered / "envoy" / "bootstrap.yaml").read_text())
-    clusters = yaml.safe_load((rendered / "envoy" / "cds.yaml").read_text())["resources"]
-    routes = yaml.safe_load((rendered / "envoy" / "rds.yaml").read_text())["resources"]
-    listener = bootstrap["static_resources"]["listeners"][0]
-    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
-    manager.pop("rds")
-    manager["route_config"] = {key: value for key, value in routes[0].items() if key != "@type"}
-    static = {
-        "node": bootstrap["node"],
-        "static_resources": {
-            "clusters": [{key: value for key, value in c.items() if key != "@type"} for c in clusters],
-            "listeners": [listener],
-        },
-    }
+    files = [yaml.safe_load((rendered / "envoy" / name).read_text()) for name in ("bootstrap.yaml", "cds.yaml", "rds.yaml")]
     path = work / "static-bootstrap.yaml"
-    path.write_text(yaml.safe_dump(static))
+    path.write_text(yaml.safe_dump(validation_bootstrap(*files)))
     return subprocess.run(
         [envoy_binary(), "--mode", "validate", "-c", str(path), "--base-id", str(free_port())],
         capture_output=True, text=True, timeout=60,

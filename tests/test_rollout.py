@@ -124,10 +124,23 @@ def test_a_conflicting_revert_aborts_cleanly_and_explains(repository: Repository
     assert repository.read("chat") == release_text("chat", ["v1"], stable="v1")
 
 
-def test_no_known_good_revision_is_a_clear_error(tmp_path: Path) -> None:
+def test_with_no_known_good_revision_rollback_aborts_the_rollout_in_the_file(tmp_path: Path) -> None:
     repository = Repository(tmp_path / "repo")
     repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
     repository.commit("Create chat mid-rollout")
+    result = run_relc("rollback", "chat", "--reason", "errors", cwd=repository.root)
+    assert result.returncode == 0, result.stderr
+    message = repository.git("log", "-1", "--format=%B")
+    assert message.startswith("Abort rollout of chat: all traffic back to v1\n")
+    assert "Relc-Aborted: true" in message and "Relc-Rolled-Back: v2" in message and "v2 stays defined" in message
+    assert repository.read("chat") == release_text("chat", ["v1", "v2"], stable="v1")
+    assert run_relc("check", cwd=repository.root).returncode == 0
+
+
+def test_a_promoted_stable_with_no_known_good_revision_is_a_clear_error(tmp_path: Path) -> None:
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v2", previous="v1"))
+    repository.commit("Create chat just after a promotion")
 
     def refused() -> None:
         result = run_relc("rollback", "chat", cwd=repository.root)
@@ -141,11 +154,9 @@ def test_a_renamed_release_has_history_only_under_its_new_name(repository: Repos
     repository.write("assistant", repository.read("assistant").replace("chat", "assistant"))
     repository.commit("Rename chat to assistant")
 
-    def refused() -> None:
-        result = run_relc("rollback", "assistant", cwd=repository.root)
-        assert result.returncode == 1 and "no known-good revision" in result.stderr
-
-    _unchanged(repository, refused)
+    # History is not followed across the rename, so the rollback aborts the rollout in the file.
+    assert run_relc("rollback", "assistant", cwd=repository.root).returncode == 0
+    assert repository.git("log", "-1", "--format=%s") == "Abort rollout of assistant: all traffic back to v1"
     assert run_relc("rollback", "chat", cwd=repository.root).returncode == 1
 
 

@@ -118,6 +118,19 @@ def _run_action(repository: Repository, base: str, tmp_path: Path) -> tuple[subp
     return check, plan, summary.read_text()
 
 
+def test_the_action_drills_every_release_in_rollout(pull_request: Repository, tmp_path: Path) -> None:
+    pull_request.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))
+    pull_request.commit("Promote chat v2 to 50%")
+    values = {"inputs.path": ".", "github.action_path": str(REPO)}
+    drill = run_step(_action_step("drill"), pull_request.root, values, tmp_path / "summary.md")
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    assert "::error" not in drill.stdout
+    pull_request.write("chat", pull_request.read("chat").replace("  step: 2\n", "  step: 2\n  # frozen\n"))
+    pull_request.commit("Note a freeze on the rollout lines")
+    drill = run_step(_action_step("drill"), pull_request.root, values, tmp_path / "summary.md")
+    assert drill.returncode == 1 and "::error title=relc drill chat%3A the rollback would fail::" in drill.stdout
+
+
 def test_a_good_pull_request_passes_with_the_plan_in_the_summary(pull_request: Repository, tmp_path: Path) -> None:
     base = pull_request.git("rev-parse", "main")
     pull_request.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))

@@ -10,6 +10,7 @@ path, so every bundle of a release must share that path.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 from decimal import Decimal
 from typing import Any
@@ -189,6 +190,25 @@ def bootstrap() -> dict[str, Any]:
                     ],
                 }
             ]
+        },
+    }
+
+
+def validation_bootstrap(bootstrap_file: dict[str, Any], clusters: dict[str, Any], routes: dict[str, Any]) -> dict[str, Any]:
+    """One static bootstrap holding the rendered clusters and routes.
+
+    `envoy --mode validate` does not read the files a dynamic bootstrap names, so a
+    made-up field in CDS or RDS would pass; inlined here, every field is checked.
+    """
+    listener = copy.deepcopy(bootstrap_file["static_resources"]["listeners"][0])
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    manager.pop("rds")
+    manager["route_config"] = {key: value for key, value in routes["resources"][0].items() if key != "@type"}
+    return {
+        "node": bootstrap_file["node"],
+        "static_resources": {
+            "clusters": [{key: value for key, value in c.items() if key != "@type"} for c in clusters["resources"]],
+            "listeners": [listener],
         },
     }
 

@@ -1,4 +1,4 @@
-"""Kong: rendered decK files validate against schemas/kong-deck.schema.json, written from
+"""Kong: rendered decK files validate against compiler/gateways/kong-deck.schema.json, written from
 Kong's documented schemas; the schema itself is shown to reject what Kong rejects."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 from tests.conftest import REPO
 from tests.support import relc, write_live_release
 
-SCHEMA = json.loads((REPO / "schemas" / "kong-deck.schema.json").read_text())
+SCHEMA = json.loads((REPO / "compiler" / "gateways" / "kong-deck.schema.json").read_text())
 VALIDATOR = Draft202012Validator(SCHEMA)
 
 
