@@ -105,6 +105,8 @@ class EventLog:
         self.stream = stream or sys.stdout
 
     def __call__(self, event: str, **fields: Any) -> None:
-        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event": event, **fields}
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        record = {"time": stamp, "event": event, **fields}
         self.stream.write(json.dumps(record, sort_keys=True, default=str) + "\n")
         self.stream.flush()

@@ -109,8 +109,9 @@ class Watcher:
             return
         self.bring_to_remote(remote_head)
 
-    def bring_to_remote(self, remote_head: str) -> None:
-        """Rebase local commits on the remote branch and push them, retrying a lost race."""
+    def bring_to_remote(self, remote_head: str) -> bool:
+        """Rebase local commits on the remote branch and push them, retrying a lost race;
+        True when the remote branch then holds them (pushed, or adopted)."""
         for _ in range(PUSH_ATTEMPTS):
             if not git.is_ancestor(self.root, remote_head, git.head(self.root)):
                 if not git.rebase_onto(self.root, remote_head):
@@ -121,29 +122,30 @@ class Watcher:
                     self.log("superseded", releases=releases, commit=remote_head,
                              detail="the remote branch changed the same release; its version now runs")  # fmt: skip
                     self.clear_drift()
-                    return
+                    return False
                 if git.head(self.root) == remote_head:
                     self.log("adopted", commit=remote_head, detail="the remote branch already has this change")
                     self.count_push("adopted")
                     self.clear_drift()
-                    return
+                    return True
             result = git.push(self.root, self.options.remote, "HEAD", self.options.branch)
             if result.outcome == "pushed":
                 self.log("pushed", commit=git.head(self.root))
                 self.count_push("pushed")
                 self.clear_drift()
-                return
+                return True
             if result.outcome == "refused":
                 self.count_push("refused")
                 self.report_drift("refused", result.message)
-                return
+                return False
             self.count_push("behind")
             try:
                 remote_head = git.fetch(self.root, self.options.remote, self.options.branch)
             except git.GitError as error:
                 self.log("fetch_failed", error=str(error))
-                return
+                return False
         self.report_drift("behind", f"the remote branch kept moving through {PUSH_ATTEMPTS} attempts; retrying next tick")
+        return False
 
     def count_push(self, outcome: str) -> None:
         with self.health.lock:
@@ -285,8 +287,9 @@ class Watcher:
         self.log(kind, release=decision.release, commit=commit, decision_to_flip_seconds=round(flip, 4),
                  subject=change.message.splitlines()[0])  # fmt: skip
         remote_head = self.remote_head()
-        if remote_head is not None:
-            self.bring_to_remote(remote_head)
+        if remote_head is not None and self.bring_to_remote(remote_head):
+            self.log(f"{kind}_on_remote", release=decision.release, commit=git.head(self.root),
+                     decision_to_remote_seconds=round(time.monotonic() - decided_at, 4))  # fmt: skip
 
     def remote_head(self) -> str | None:
         try:
