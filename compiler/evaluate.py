@@ -58,10 +58,10 @@ def evaluate(root: Path, name: str, source: MetricSource, now: float | None = No
     if subject is not None:
         for trigger in release.triggers:
             window = duration_seconds(trigger.window)
-            reading = _read(source, MetricQuery(name, subject, trigger.metric, window))
+            reading = _read(source, MetricQuery(name, subject, trigger.metric, window, release.route.model))
             base_reading = None
             if trigger.relative_to_stable and baseline is not None:
-                base_reading = _read(source, MetricQuery(name, baseline, trigger.metric, window))
+                base_reading = _read(source, MetricQuery(name, baseline, trigger.metric, window, release.route.model))
             checks.append(check_trigger(trigger, subject, reading, baseline, base_reading))
     hold_passed, hold_detail = _hold(root, release, time.time() if now is None else now)
     return decide(release, subject, baseline, checks, hold_passed, hold_detail)

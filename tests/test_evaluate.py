@@ -95,3 +95,25 @@ def test_an_unusable_metrics_source_is_an_error_not_a_decision(repository: Repos
     result = run_relc("evaluate", "chat", "--metrics", str(tmp_path / "nowhere.json"), cwd=repository.root)
     assert result.returncode == 1 and "cannot read metrics file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_evaluate_asks_the_source_by_the_public_model_name(repository: Repository) -> None:
+    from compiler.evaluate import evaluate
+    from compiler.metrics import NO_DATA, MetricQuery, Observation
+
+    class RecordingSource:
+        description = "recording"
+
+        def __init__(self) -> None:
+            self.queries: list[MetricQuery] = []
+
+        def observe(self, query: MetricQuery) -> Observation:
+            self.queries.append(query)
+            return NO_DATA
+
+    repository.write("chat", repository.read("chat").replace("  model: chat\n", "  model: assistant\n"))
+    repository.commit("Clients call chat `assistant`")
+    source = RecordingSource()
+    evaluate(repository.root, "chat", source)
+    assert source.queries and {q.public_model for q in source.queries} == {"assistant"}
+    assert {q.release for q in source.queries} == {"chat"}

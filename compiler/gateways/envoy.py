@@ -47,6 +47,11 @@ def _stat_name(name: str) -> str:
     return name.replace(".", "_")
 
 
+def metric_cluster(release: str, version: str) -> str:
+    """The `envoy_cluster_name` label Envoy's metrics carry for one bundle's cluster."""
+    return _stat_name(f"{release}@{version}")
+
+
 def _endpoint(api_base: str) -> tuple[str, str, int, str]:
     """Scheme, host, port and path of an api_base URL."""
     parts = urlsplit(api_base)

@@ -32,7 +32,21 @@ PROVIDER_PREFIX = {
 
 
 def pinned_group(state: TrafficState, version: str) -> str:
-    return f"{state.public_model}@{version}"
+    return pinned_id(state.public_model, version)
+
+
+def pinned_id(public_model: str, version: str) -> str:
+    return f"{public_model}@{version}"
+
+
+def public_id(public_model: str, version: str) -> str:
+    return f"{public_model}/{version}"
+
+
+def metric_ids(public_model: str, version: str) -> list[str]:
+    """The deployment ids (`model_id` label of LiteLLM's metrics) of one bundle's deployments."""
+    base = public_id(public_model, version)
+    return [base, f"{base}/mirrored", pinned_id(public_model, version)]
 
 
 def _litellm_params(live: LiveBundle) -> dict[str, Any]:
@@ -78,7 +92,7 @@ def _public_deployments(state: TrafficState) -> list[dict[str, Any]]:
     for live in state.served:
         if live.weight == 0:
             continue  # never picked; the bundle stays warm in its pinned group
-        base_id = f"{state.public_model}/{live.version}"
+        base_id = public_id(state.public_model, live.version)
         if mirrored is not None and live.role == "stable":
             mirror_share = live.weight * mirrored.mirror_weight // FULL
             silent = pinned_group(state, mirrored.version)

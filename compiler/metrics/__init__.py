@@ -23,6 +23,13 @@ class MetricQuery:
     version: str
     metric: str
     window_seconds: float
+    # The public model name clients call (`route.model`): gateways such as LiteLLM name
+    # their series after it, not after the release. Empty means the release's name.
+    route_model: str = ""
+
+    @property
+    def public_model(self) -> str:
+        return self.route_model or self.release
 
 
 @dataclass(frozen=True)

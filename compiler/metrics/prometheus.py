@@ -121,14 +121,15 @@ def _promql_string(text: str) -> str:
 
 
 def placeholders(query: MetricQuery) -> dict[str, str]:
-    from compiler.gateways.envoy import _stat_name
+    """The labels each gateway's metrics carry for the bundle, as each gateway names them."""
+    from compiler.gateways import envoy, litellm
 
-    ids = [f"{query.release}/{query.version}", f"{query.release}/{query.version}/mirrored", f"{query.release}@{query.version}"]
+    ids = litellm.metric_ids(query.public_model, query.version)
     return {
         "release": _promql_string(query.release),
         "version": _promql_string(query.version),
         "window": f"{max(int(query.window_seconds), 1)}s",
-        "envoy_cluster": _promql_string(_stat_name(f"{query.release}@{query.version}")),
+        "envoy_cluster": _promql_string(envoy.metric_cluster(query.release, query.version)),
         "litellm_model_ids": _promql_string("|".join(re.escape(i) for i in ids)),
     }
 

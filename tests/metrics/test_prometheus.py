@@ -35,6 +35,9 @@ class Counters:
                 f'envoy_cluster_upstream_rq_xx{{envoy_cluster_name="chat@v2",envoy_response_code_class="5"}} {t}\n'
                 f'envoy_cluster_upstream_rq_total{{envoy_cluster_name="chat@v1"}} {20 * t}\n'
                 'envoy_cluster_upstream_rq_total{envoy_cluster_name="chat@idle"} 0\n'
+                # LiteLLM names deployments after route.model (`support`), not the release (`support-chat`).
+                f'litellm_deployment_total_requests_total{{model_id="support/v2"}} {10 * t}\n'
+                f'litellm_deployment_failure_responses_total{{model_id="support/v2"}} {2 * t}\n'
             )
             time.sleep(0.2)
 
@@ -125,3 +128,10 @@ def test_infinite_sample_counts_are_no_samples(tmp_path: Path) -> None:
     finally:
         server.close()
     assert observation.samples == 0
+
+
+def test_litellm_series_are_matched_by_the_public_model_name_not_the_release(prometheus: PrometheusSource) -> None:
+    litellm = PrometheusSource(prometheus.url, load_queries("litellm"))
+    observation = litellm.observe(MetricQuery("support-chat", "v2", "error_rate", 10, route_model="support"))
+    assert observation.has_data and observation.value == pytest.approx(0.2, abs=0.02)
+    assert not litellm.observe(MetricQuery("support-chat", "v2", "error_rate", 10)).has_data
