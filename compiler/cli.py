@@ -239,6 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--listen", type=_address, metavar="HOST:PORT",
         help="serve /healthz and Prometheus /metrics here (e.g. 127.0.0.1:9109; port 0 picks a free port)",
     )  # fmt: skip
+    watch.add_argument(
+        "--github-token-env", default="RELC_GITHUB_TOKEN", metavar="VAR",
+        help="environment variable with a token that may open pull requests; when set, a refused rollback is "
+        "also offered as a pull request from relc/rollback-NAME (default: RELC_GITHUB_TOKEN)",
+    )  # fmt: skip
+    watch.add_argument(
+        "--github-repository", metavar="OWNER/NAME", help="the GitHub repository (default: read from the remote's URL)"
+    )
+    watch.add_argument(
+        "--github-api", default="https://api.github.com", metavar="URL", help="GitHub's API (GitHub Enterprise: its /api/v3)"
+    )
     watch.add_argument("--ticks", type=_count, metavar="N", help="stop after N ticks (for scripts and tests)")
 
     drill = _command(

@@ -309,3 +309,14 @@ def remove_worktree(root: Path, folder: Path, branch: str) -> None:
     subprocess.run(["git", "worktree", "remove", "--force", str(folder)], cwd=root, capture_output=True, check=False)
     subprocess.run(["git", "worktree", "prune"], cwd=root, capture_output=True, check=False)
     subprocess.run(["git", "branch", "-D", branch], cwd=root, capture_output=True, check=False)
+
+
+def commit_subject(root: Path, revision: str) -> str:
+    return _git(root, "log", "-1", "--format=%s", revision).decode("utf-8").strip()
+
+
+def remote_url(root: Path, remote: str) -> str:
+    try:
+        return _git(root, "remote", "get-url", remote).decode("utf-8").strip()
+    except GitError:
+        return ""

@@ -184,6 +184,69 @@ def test_a_refused_push_keeps_the_rollback_in_force_and_reports_drift(remote: Re
     assert len(webhook.bodies) == 1 and "relc/rollback-chat" in webhook.bodies[0]["text"]
 
 
+class GitHubApi:
+    """GitHub's pulls API on 127.0.0.1, as far as the watcher uses it; it records each call."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.calls: list[tuple[str, str, dict[str, Any] | None, str]] = []
+        api = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                payload = json.loads(self.rfile.read(length)) if length else None
+                api.calls.append((self.command, self.path, payload, self.headers.get("Authorization", "")))
+                opened = [c for c in api.calls[:-1] if c[0] == "POST"]
+                if self.command == "GET":
+                    body: Any = [{"number": 7}] if opened else []
+                else:
+                    body = {"number": 7, "html_url": "https://github.example/acme/releases/pull/7"}
+                data = json.dumps(body).encode()
+                self.send_response(201 if self.command == "POST" else 200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = answer  # noqa: N815
+
+            def log_message(self, *arguments: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_refused_rollback_is_offered_as_a_pull_request_when_a_token_is_set(remote: Remote, watches: list[Watch]) -> None:
+    start_rollout(remote)
+    hook = remote.bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nwhile read old new ref; do [ \"$ref\" = refs/heads/main ] && exit 1; done\nexit 0\n")
+    hook.chmod(0o755)
+    clone = remote.clone("gateway")
+    github = GitHubApi()
+    try:
+        watch = Watch(clone, "--no-deploy", "--metrics", snapshot(remote.folder, 0.3), "--ticks", "1",
+                      "--github-repository", "acme/releases", "--github-api", github.url,
+                      environment={"RELC_GITHUB_TOKEN": "ghs_not-a-real-token"})  # fmt: skip
+        watches.append(watch)
+        assert watch.wait() == 0, watch.log_path.read_text()
+    finally:
+        github.close()
+    method, path, payload, authorization = github.calls[-1]
+    assert (method, path) == ("POST", "/repos/acme/releases/pulls") and authorization == "Bearer ghs_not-a-real-token"
+    assert payload == {"head": "relc/rollback-chat", "base": "main", "title": 'Revert "Start rollout of chat v2"',
+                       "body": payload["body"]} and "protected" not in payload["title"]  # fmt: skip
+    assert watch.events("pull_request")[0]["url"] == "https://github.example/acme/releases/pull/7"
+    assert "ghs_not-a-real-token" not in watch.log_path.read_text()
+
+
 def test_two_watchers_racing_make_exactly_one_rollback_commit(remote: Remote, watches: list[Watch]) -> None:
     start_rollout(remote)
     metrics = snapshot(remote.folder, 0.3)
@@ -256,3 +319,17 @@ def test_a_watcher_that_lost_the_race_adopts_the_pushed_rollback(remote: Remote,
     assert third.wait() == 0, third.log_path.read_text()
     assert third.events("adopted"), third.log_path.read_text()
     assert remote.log().count('Revert "Start rollout of chat v2"') == 1 and len(remote.log()) == 3
+
+
+def test_with_promote_a_healthy_candidate_past_its_hold_is_promoted_and_pushed(remote: Remote, watches: list[Watch]) -> None:
+    start_rollout(remote)  # dated hours ago: the 1h hold has passed
+    clone, deploy = remote.clone("gateway"), remote.folder / "deploy"
+    healthy = snapshot(remote.folder, 0.01)
+    without = Watch(clone, "--deploy-dir", str(deploy), "--metrics", healthy, "--ticks", "1")
+    watches.append(without)
+    assert without.wait() == 0 and remote.log()[0] == "Start rollout of chat v2", "no promotion without --promote"
+    watch = Watch(clone, "--deploy-dir", str(deploy), "--metrics", healthy, "--ticks", "1", "--promote")
+    watches.append(watch)
+    assert watch.wait() == 0, watch.log_path.read_text()
+    assert remote.log()[0] == "Promote chat: v2 to step 2 of 2 (canary 50%)"
+    assert served(deploy) == {"v1": 50.0, "v2": 50.0}

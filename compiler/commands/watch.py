@@ -6,10 +6,31 @@ import argparse
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler.commands.common import ROOT
 from compiler.errors import EXIT_OK, UsageError
 from compiler.reporter import Reporter
+
+if TYPE_CHECKING:
+    from compiler.watch.pull_request import PullRequestTarget
+
+
+def _pull_request_target(arguments: argparse.Namespace) -> "PullRequestTarget | None":
+    """Pull requests for refused rollbacks, when a token is configured."""
+    import os
+
+    from compiler import git
+    from compiler.watch.pull_request import PullRequestTarget, repository_from_remote
+
+    token = os.environ.get(arguments.github_token_env)
+    if not token:
+        return None
+    repository = arguments.github_repository or repository_from_remote(git.remote_url(ROOT, arguments.remote))
+    if repository is None:
+        raise UsageError(f"${arguments.github_token_env} is set but {arguments.remote} is not a GitHub remote: "
+                         "name the repository with --github-repository OWNER/NAME")  # fmt: skip
+    return PullRequestTarget(repository, token, arguments.github_api)
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
@@ -32,6 +53,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
         promote=arguments.promote,
         webhook_env=arguments.webhook_env,
         alert_after=arguments.alert_after,
+        pull_requests=_pull_request_target(arguments),
     )
     source = None
     if arguments.metrics:

@@ -14,13 +14,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from compiler import git
 from compiler.errors import RelcError
 from compiler.metrics import MetricError, MetricQuery, MetricSource, Observation
 from compiler.triggers import Decision
 from compiler.watch.health import EventLog, WatchHealth
+
+if TYPE_CHECKING:
+    from compiler.watch.pull_request import PullRequestTarget
 
 PUSH_ATTEMPTS = 3
 DRIFT_BRANCH_PREFIX = "relc/rollback-"
@@ -36,6 +39,8 @@ class WatchOptions:
     promote: bool = False
     webhook_env: str = "RELC_ALERT_WEBHOOK_URL"
     alert_after: int = 3
+    # Where a refused rollback is offered for review; None: only the branch is pushed.
+    pull_requests: "PullRequestTarget | None" = None
 
 
 class CountingSource:
@@ -159,12 +164,13 @@ class Watcher:
             self.health.drift = {release: detail for release in releases} or {"(unknown)": detail}
         self.log("drift", kind=kind, releases=releases, detail=detail)
         if first and kind == "refused":
-            self.push_drift_branch()
+            branch = self.drift_branch(releases)
+            review = self.push_drift_branch(branch, releases, detail)
             self.alert_text(
                 ("drift", *releases),
                 f"relc watch: the rollback of {', '.join(releases)} is in force on this gateway but the push to "
-                f"{self.options.remote}/{self.options.branch} was refused ({detail}). Merge the branch "
-                f"{self.drift_branch(releases)} so that Git says what runs.",
+                f"{self.options.remote}/{self.options.branch} was refused ({detail}). Merge {review} so that "
+                "Git says what runs.",
             )
 
     def clear_drift(self) -> None:
@@ -181,11 +187,27 @@ class Watcher:
     def drift_branch(self, releases: list[str]) -> str:
         return DRIFT_BRANCH_PREFIX + "-".join(releases or ["releases"])
 
-    def push_drift_branch(self) -> None:
-        """Offer the rollback for review on a fixed branch, updated (forced) on each incident."""
-        branch = self.drift_branch(self.unpushed_releases())
+    def push_drift_branch(self, branch: str, releases: list[str], detail: str) -> str:
+        """Offer the rollback for review on a fixed branch (forced on each incident) and, with a
+        token, in a pull request opened or updated on it; what a person should merge."""
         result = git.push(self.root, self.options.remote, "HEAD", branch, force=True)
         self.log("drift_branch", branch=branch, outcome=result.outcome, detail=result.message)
+        target = self.options.pull_requests
+        if target is None or result.outcome != "pushed":
+            return f"the branch {branch}"
+        from compiler.watch.pull_request import PullRequestError, open_or_update
+
+        subject = git.commit_subject(self.root, "HEAD")
+        body = (f"relc watch rolled back {', '.join(releases)} on its gateway, but the push to "
+                f"`{self.options.branch}` was refused ({detail}). The rollback is in force there now; merge this "
+                "so that Git says what runs. The watcher reports drift until it is merged.")  # fmt: skip
+        try:
+            url = open_or_update(target, branch, self.options.branch, subject, body)
+        except PullRequestError as error:
+            self.log("pull_request_failed", branch=branch, error=str(error))
+            return f"the branch {branch}"
+        self.log("pull_request", branch=branch, url=url)
+        return f"{url} (branch {branch})"
 
     # Delivery.
 
