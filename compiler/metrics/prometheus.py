@@ -28,6 +28,24 @@ class QueryTemplate:
     samples: str
 
 
+def counted(series: str) -> str:
+    """The increase of a counter over the window, counting series born inside it.
+
+    `increase()` ignores a series' first sample, and Envoy and LiteLLM create an error
+    series at its first error: a candidate that starts failing is exactly a new series,
+    and `increase()` alone would read its burst as 0. A series with no sample a window
+    ago counts with its whole value (all of it happened inside the window); older ones
+    with `increase()`, which also survives counter resets.
+    """
+    young = f"({series} unless {series} offset $window)"
+    return f"sum((increase({series}[$window]) unless {young}) or {young})"
+
+
+def _ratio(failures: str, total: str) -> QueryTemplate:
+    """failures / total over the window, 0 when nothing failed, no data when nothing ran."""
+    return QueryTemplate(value=f"({counted(failures)} or vector(0)) / {counted(total)}", samples=counted(total))
+
+
 def _latency(quantile: str, bucket: str, count: str, scale: str = "") -> QueryTemplate:
     return QueryTemplate(
         value=f"histogram_quantile({quantile}, sum by (le) (rate({bucket}[$window]))){scale}",
@@ -38,16 +56,8 @@ def _latency(quantile: str, bucket: str, count: str, scale: str = "") -> QueryTe
 _ENVOY = 'envoy_cluster_name="$envoy_cluster"'
 _ENVOY_TOTAL = f"envoy_cluster_upstream_rq_total{{{_ENVOY}}}"
 ENVOY_QUERIES: dict[str, QueryTemplate] = {
-    "error_rate": QueryTemplate(
-        value=f'(sum(rate(envoy_cluster_upstream_rq_xx{{{_ENVOY},envoy_response_code_class="5"}}[$window])) or vector(0))'
-        f" / sum(rate({_ENVOY_TOTAL}[$window]))",
-        samples=f"sum(increase({_ENVOY_TOTAL}[$window]))",
-    ),
-    "timeout_rate": QueryTemplate(
-        value=f"(sum(rate(envoy_cluster_upstream_rq_timeout{{{_ENVOY}}}[$window])) or vector(0))"
-        f" / sum(rate({_ENVOY_TOTAL}[$window]))",
-        samples=f"sum(increase({_ENVOY_TOTAL}[$window]))",
-    ),
+    "error_rate": _ratio(f'envoy_cluster_upstream_rq_xx{{{_ENVOY},envoy_response_code_class="5"}}', _ENVOY_TOTAL),
+    "timeout_rate": _ratio(f"envoy_cluster_upstream_rq_timeout{{{_ENVOY}}}", _ENVOY_TOTAL),
     # Envoy measures upstream request time in milliseconds; triggers are in seconds.
     **{
         f"latency_p{q}": _latency(f"0.{q}", f"envoy_cluster_upstream_rq_time_bucket{{{_ENVOY}}}",
@@ -59,11 +69,7 @@ ENVOY_QUERIES: dict[str, QueryTemplate] = {
 _LITELLM = 'model_id=~"$litellm_model_ids"'
 _LITELLM_TOTAL = f"litellm_deployment_total_requests_total{{{_LITELLM}}}"
 LITELLM_QUERIES: dict[str, QueryTemplate] = {
-    "error_rate": QueryTemplate(
-        value=f"(sum(rate(litellm_deployment_failure_responses_total{{{_LITELLM}}}[$window])) or vector(0))"
-        f" / sum(rate({_LITELLM_TOTAL}[$window]))",
-        samples=f"sum(increase({_LITELLM_TOTAL}[$window]))",
-    ),
+    "error_rate": _ratio(f"litellm_deployment_failure_responses_total{{{_LITELLM}}}", _LITELLM_TOTAL),
     **{
         f"latency_p{q}": _latency(f"0.{q}", f"litellm_request_total_latency_metric_bucket{{{_LITELLM}}}",
                                   f"litellm_request_total_latency_metric_count{{{_LITELLM}}}")  # fmt: skip

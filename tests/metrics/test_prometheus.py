@@ -135,3 +135,29 @@ def test_litellm_series_are_matched_by_the_public_model_name_not_the_release(pro
     observation = litellm.observe(MetricQuery("support-chat", "v2", "error_rate", 10, route_model="support"))
     assert observation.has_data and observation.value == pytest.approx(0.2, abs=0.02)
     assert not litellm.observe(MetricQuery("support-chat", "v2", "error_rate", 10)).has_data
+
+
+def test_a_fresh_burst_of_errors_in_a_newborn_series_is_read_as_failing(tmp_path: Path) -> None:
+    """Envoy creates the 5xx series at its first error, and `increase()` ignores a series'
+    first sample: a candidate that starts failing must not read 0 (it did, before)."""
+    exporter = Exporter()
+    total = 'envoy_cluster_upstream_rq_total{envoy_cluster_name="fresh@v2"}'
+    exporter.text = f"{total} 100\n"
+    server = Prometheus(tmp_path / "prometheus", [(exporter.target, "/metrics")])
+    try:
+        source = PrometheusSource(server.url, load_queries("envoy"))
+        query = MetricQuery("fresh", "v2", "error_rate", 5)
+        # The total must be older than the 5 s window, as a candidate's is during a rollout.
+        server.wait_until(lambda: server.query(f"{total} offset 6s") != [], "the total was not scraped 6 s ago")
+        # 30 of the next 330 requests fail: the error series is born with the value 30.
+        exporter.text = f'{total} 430\nenvoy_cluster_upstream_rq_xx{{envoy_cluster_name="fresh@v2",envoy_response_code_class="5"}} 30\n'
+        server.wait_until(lambda: len(server.query('envoy_cluster_upstream_rq_xx[1m]')[0]["values"] if server.query('envoy_cluster_upstream_rq_xx[1m]') else []) >= 2,
+                          "the error series was not scraped twice")  # fmt: skip
+        raw_increase = server.query('sum(increase(envoy_cluster_upstream_rq_xx{envoy_cluster_name="fresh@v2"}[5s]))')
+        assert float(raw_increase[0]["value"][1]) == 0.0, "the trap this test guards against: increase() reads 0"
+        observation = source.observe(query)
+        # increase() extrapolates the old total to the window's edges (about 5/4 of 330 here).
+        assert 330 <= observation.samples <= 450 and observation.value == pytest.approx(30 / 330, rel=0.3)
+    finally:
+        server.stop()
+        exporter.close()
