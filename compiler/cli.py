@@ -226,6 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument(
         "--timeout", type=_seconds(0.001, 600), default=5.0, metavar="SECONDS", help="per metrics query (default 5)"
     )
+    watch.add_argument(
+        "--after-delivery", metavar="COMMAND",
+        help="run COMMAND (split like a shell, not run by one) after each delivery that changed files, with "
+        "$RELC_DELIVERED_FILES and $RELC_DEPLOY_DIR set: restart a LiteLLM proxy, POST Kong's /config",
+    )  # fmt: skip
     watch.add_argument("--promote", action="store_true", help="also promote when a hold has passed and every trigger is healthy")
     watch.add_argument(
         "--webhook-env", default="RELC_ALERT_WEBHOOK_URL", metavar="VAR",

@@ -149,7 +149,7 @@ def existing_files(folder: Path) -> dict[str, Path]:
     }
 
 
-def write_tree(folder: Path, files: dict[str, bytes]) -> TreeChange:
+def write_tree(folder: Path, files: dict[str, bytes], move_anyway: frozenset[str] = frozenset()) -> TreeChange:
     """Make `folder` hold exactly `files`, each file replaced atomically, in the given order.
 
     Everything is written and flushed in a staging folder beside the files first; only
@@ -160,7 +160,7 @@ def write_tree(folder: Path, files: dict[str, bytes]) -> TreeChange:
     """
     folder.mkdir(parents=True, exist_ok=True)
     with _folder_lock(folder):
-        return _write_tree_locked(folder, files)
+        return _write_tree_locked(folder, files, move_anyway)
 
 
 @contextmanager
@@ -178,18 +178,21 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
-def _write_tree_locked(folder: Path, files: dict[str, bytes]) -> TreeChange:
+def _write_tree_locked(folder: Path, files: dict[str, bytes], move_anyway: frozenset[str]) -> TreeChange:
     for leftover in folder.glob(STAGING_PREFIX + "*"):
         shutil.rmtree(leftover, ignore_errors=True)
     existing = existing_files(folder)
     changed = [path for path, content in files.items() if path not in existing or existing[path].read_bytes() != content]
+    # Unchanged bytes, but perhaps written in place (by git): only a move makes a file watch reload.
+    moved = [path for path in files if path in move_anyway and path not in changed]
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
     try:
-        for path in changed:
+        to_place = [path for path in files if path in changed or path in moved]  # in the given order
+        for path in to_place:
             staged = staging / path
             staged.parent.mkdir(parents=True, exist_ok=True)
             _write_synced(staged, files[path])
-        for path in changed:
+        for path in to_place:
             target = folder / path
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / path, target)
@@ -223,6 +226,27 @@ def _remove_empty_folders(folder: Path) -> None:
     for path in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
         if not any(path.iterdir()) and not path.name.startswith(STAGING_PREFIX):
             path.rmdir()
+
+
+def file_identities(folder: Path, paths: frozenset[str]) -> dict[str, list[int]]:
+    """(inode, mtime) of each file: a file rewritten in place by someone else (git) has
+    another identity than the one relc left, though perhaps the same bytes."""
+    identities = {}
+    for path in sorted(paths):
+        try:
+            status = (folder / path).stat()
+        except OSError:
+            continue
+        identities[path] = [status.st_ino, status.st_mtime_ns]
+    return identities
+
+
+def rewritten_since(folder: Path, paths: frozenset[str], left: dict[str, list[int]] | None) -> frozenset[str]:
+    """The files whose identity is not the one relc left (all of them when nothing is known)."""
+    current = file_identities(folder, paths)
+    if left is None:
+        return frozenset(current)
+    return frozenset(path for path, identity in current.items() if left.get(path) != identity)
 
 
 @dataclass(frozen=True)

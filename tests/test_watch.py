@@ -135,7 +135,11 @@ def served(deploy: Path) -> dict[str, float]:
 
 def test_a_merged_commit_and_a_plain_git_revert_are_delivered(remote: Remote, watches: list[Watch]) -> None:
     clone, deploy = remote.clone("gateway"), remote.folder / "deploy" / "rendered"
-    watch = Watch(clone, "--deploy-dir", str(deploy), "--interval", "1")
+    hook_log = remote.folder / "after-delivery.log"
+    hook = remote.folder / "after-delivery.sh"
+    hook.write_text(f'#!/bin/sh\necho "$RELC_DELIVERED_FILES" >> {hook_log}\n')
+    hook.chmod(0o755)
+    watch = Watch(clone, "--deploy-dir", str(deploy), "--interval", "1", "--after-delivery", str(hook))
     watches.append(watch)
     wait_until(lambda: served(deploy) == {"v1": 100.0}, "the first tick did not deliver the branch")
     start_rollout(remote)
@@ -143,7 +147,8 @@ def test_a_merged_commit_and_a_plain_git_revert_are_delivered(remote: Remote, wa
     remote.seed.git("revert", "--no-edit", "HEAD")
     remote.seed.git("push", "-q", "origin", "main")
     wait_until(lambda: served(deploy) == {"v1": 100.0}, "the revert was not delivered")
-    wait_until(lambda: len(watch.events("delivered")) == 3, "the third delivery was not logged")
+    wait_until(lambda: len(watch.events("after_delivery")) == 3, "the third delivery's command did not run")
+    assert "litellm/config.yaml" in hook_log.read_text().splitlines()[-1]
     assert (deploy / "litellm" / "config.yaml").exists()
     assert not list(deploy.glob(".relc-staging-*"))
 

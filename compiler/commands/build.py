@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from compiler.commands.common import ROOT, validated_releases
 from compiler.errors import EXIT_OK, EXIT_PROBLEMS, RelcError
@@ -11,6 +12,7 @@ from compiler.reporter import Reporter
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.emit import existing_files, write_tree
+    from compiler.gateways import reload_on_move_files
     from compiler.render import RENDERED_DIR, render_tree
 
     result = validated_releases(reporter, quiet=True, allow_no_releases=True)
@@ -23,7 +25,9 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
             f"releases/ holds no release, so building would delete everything in {RENDERED_DIR}/ (every gateway's "
             "routes); nothing was written. If every release really is gone, run `relc build --allow-empty`"
         )
-    change = write_tree(output, render_tree(result.releases, ROOT))
+    watched = reload_on_move_files()
+    change = write_tree(output, render_tree(result.releases, ROOT), move_anyway=_rewritten_in_place(output, watched))
+    _remember_identities(output, watched)
     _refresh_schema(reporter)
     reporter.note(
         f"{RENDERED_DIR}/: {len(change.written)} written, {len(change.removed)} removed, {change.unchanged} unchanged "
@@ -34,6 +38,46 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     for path in change.removed:
         reporter.note(f"  removed {RENDERED_DIR}/{path}")
     return EXIT_OK
+
+
+IDENTITIES_FILE = "relc-rendered-identities.json"
+
+
+def _identities_path() -> Path | None:
+    """Kept under .git/, never in the tree; None outside a repository."""
+    from compiler import git
+
+    try:
+        return git.git_dir(ROOT) / IDENTITIES_FILE
+    except git.GitError:
+        return None
+
+
+def _rewritten_in_place(output: Path, watched: frozenset[str]) -> frozenset[str]:
+    """Files a gateway reloads only on a move that someone else rewrote since our build
+    (`git revert`, `git checkout`): they are moved into place again."""
+    import json
+
+    from compiler.emit import rewritten_since
+
+    path = _identities_path()
+    if path is None:
+        return frozenset()  # outside a repository no git rewrites files behind our back
+    try:
+        left = json.loads(path.read_text())
+    except (OSError, ValueError):
+        left = None
+    return rewritten_since(output, watched, left if isinstance(left, dict) else None)
+
+
+def _remember_identities(output: Path, watched: frozenset[str]) -> None:
+    import json
+
+    from compiler.emit import file_identities, write_atomically
+
+    path = _identities_path()
+    if path is not None:
+        write_atomically(path, json.dumps(file_identities(output, watched), sort_keys=True).encode())
 
 
 def _refresh_schema(reporter: Reporter) -> None:

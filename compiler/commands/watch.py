@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import threading
 from pathlib import Path
@@ -42,6 +43,8 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     if arguments.deploy_dir is None and not arguments.no_deploy:
         raise UsageError("say where the gateway reads its files with --deploy-dir DIR, or pass --no-deploy "
                          "when Argo CD or Flux delivers rendered/")  # fmt: skip
+    if arguments.after_delivery and arguments.no_deploy:
+        raise UsageError("--after-delivery runs after a delivery into --deploy-dir; with --no-deploy there is none")
     if git.current_branch(ROOT) is None:
         raise UsageError("relc watch needs a clone with a branch checked out (it fast-forwards and commits on it)")
     options = WatchOptions(
@@ -54,6 +57,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
         webhook_env=arguments.webhook_env,
         alert_after=arguments.alert_after,
         pull_requests=_pull_request_target(arguments),
+        after_delivery=tuple(shlex.split(arguments.after_delivery)) if arguments.after_delivery else (),
     )
     source = None
     if arguments.metrics:

@@ -40,6 +40,15 @@ class GatewayRenderer:
     render: Callable[[TrafficState], dict[str, Any]]
     # The fragments of all releases, as {path under rendered/: data}.
     assemble: Callable[[list[dict[str, Any]]], dict[str, Any]]
+    # Files the gateway reloads only when one is moved into place (never on an in-place
+    # write, which is what `git checkout` and `git revert` do): `relc build` moves them
+    # again even when their bytes are unchanged.
+    reload_on_move: tuple[str, ...] = ()
+
+
+def reload_on_move_files() -> frozenset[str]:
+    """Every gateway's files that must be moved into place for the gateway to reload."""
+    return frozenset(path for renderer in renderers().values() for path in renderer.reload_on_move)
 
 
 def renderers() -> dict[str, GatewayRenderer]:

@@ -314,4 +314,5 @@ RENDERER = GatewayRenderer(
     describe=describe,
     render=render,
     assemble=assemble,
+    reload_on_move=("envoy/cds.yaml", "envoy/rds.yaml"),
 )

@@ -39,6 +39,9 @@ class WatchOptions:
     promote: bool = False
     webhook_env: str = "RELC_ALERT_WEBHOOK_URL"
     alert_after: int = 3
+    # Run after each delivery that wrote files (a gateway that reads files only at start:
+    # restart it, or call its admin API). An operator's command, never from a release.
+    after_delivery: tuple[str, ...] = ()
     # Where a refused rollback is offered for review; None: only the branch is pushed.
     pull_requests: "PullRequestTarget | None" = None
 
@@ -233,6 +236,23 @@ class Watcher:
         with self.health.lock:
             self.health.deliveries += 1
         self.log("delivered", commit=head, reason=reason, written=list(delivery.written), removed=list(delivery.removed))
+        if self.options.after_delivery and (delivery.written or delivery.removed):
+            self.run_after_delivery(delivery.written + delivery.removed)
+
+    def run_after_delivery(self, changed: tuple[str, ...]) -> None:
+        """The operator's command, with the changed files in $RELC_DELIVERED_FILES."""
+        import subprocess
+
+        environment = {**os.environ, "RELC_DELIVERED_FILES": " ".join(changed),
+                       "RELC_DEPLOY_DIR": str(self.options.deploy_dir or "")}  # fmt: skip
+        try:
+            completed = subprocess.run(list(self.options.after_delivery), env=environment, capture_output=True,
+                                       text=True, timeout=120, check=False)  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired) as error:
+            self.log("after_delivery_failed", error=f"{type(error).__name__}: {error}")
+            return
+        event = "after_delivery" if completed.returncode == 0 else "after_delivery_failed"
+        self.log(event, exit_status=completed.returncode, output=(completed.stdout + completed.stderr)[-500:])
 
     # Evaluation and action.
 

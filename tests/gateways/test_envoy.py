@@ -97,3 +97,27 @@ def test_https_upstreams_are_verified_and_envoy_accepts_the_config(tmp_path: Pat
     assert [c["host_rewrite_literal"] for c in weighted] == ["a.models.example.com", "b.models.example.com:8443"]
     result = validate_with_envoy(tmp_path / "rendered", tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_plain_git_revert_then_relc_build_puts_envoy_back_on_stable(tmp_path: Path, servers: dict[str, Upstream]) -> None:
+    """git rewrites files in place and Envoy reloads only on a move; `relc build` found the
+    bytes already right and wrote nothing, so Envoy kept the canary. Now it moves them."""
+    from tests.support import Repository
+
+    ports = {name: server.port for name, server in servers.items()}
+    repository = Repository(tmp_path / "repo")
+    write_live_release(repository.root, ports, step=None)
+    repository.commit("Publish live")
+    write_live_release(repository.root, ports, step=3)  # canary 100%
+    repository.commit("Canary live v2 at 100%")
+    envoy = Envoy(repository.root)
+    try:
+        envoy.wait_until(lambda: envoy.answers(10) == {"v2": 10}, "the canary was not served")
+        repository.git("revert", "--no-edit", "HEAD")  # rendered/ is rewritten in place
+        time.sleep(1.5)
+        assert envoy.answers(10) == {"v2": 10}, "the trap this test guards against: Envoy ignores in-place writes"
+        assert relc(repository.root, "build") == 0
+        envoy.wait_until(lambda: envoy.answers(10) == {"v1": 10}, "the revert never reached Envoy")
+        assert repository.git("status", "--porcelain", "--untracked-files=no") == "", "the build changed no byte"
+    finally:
+        envoy.stop()
