@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compiler.gateways import renderers
-from compiler.traffic import TrafficState
+from compiler.traffic import TrafficState, step_label
 
 if TYPE_CHECKING:
     from compiler.validate import CheckedRelease
@@ -52,9 +52,10 @@ class ReleasePlan:
 
 
 def _step_label(step: dict[str, Any] | None) -> str:
+    """The step as a bundle manifest records it, worded as every output words it."""
     if step is None:
-        return "steady (no rollout)"
-    return f"step {step['number']} of {step['of']}: {step['kind']} {step['percent']:g}%, hold {step['hold']}"
+        return step_label(None, 0)
+    return step_label(step["number"], step["of"], step["kind"], step["percent"], step["hold"])
 
 
 def traffic_from_manifest(manifest: dict[str, Any]) -> ReleaseTraffic:

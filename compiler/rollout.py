@@ -23,6 +23,7 @@ from compiler.errors import RelcError
 from compiler.emit import compare_tree, write_atomically, write_tree
 from compiler.render import RENDERED_DIR, render_tree
 from compiler.spec import Release, duration_seconds
+from compiler.traffic import step_text
 from compiler.validate import ValidationResult, validate_paths
 
 
@@ -254,7 +255,7 @@ def step_timing(root: Path, release: Release) -> StepTiming:
 
 def _describe_step(release: Release, number: int) -> str:
     step = release.rollout.steps[number - 1]
-    return f"step {number} of {len(release.rollout.steps)} ({step.kind} {step.percent:g}%)"
+    return f"step {number} of {len(release.rollout.steps)} ({step_text(step.kind, step.percent)})"
 
 
 def plan_promote(root: Path, name: str, force: bool = False, now: float | None = None) -> ReleaseChange:

@@ -27,12 +27,8 @@ class ReleaseStatus:
 def release_status(root: Path, checked: CheckedRelease) -> ReleaseStatus:
     release = checked.release
     state = traffic_state(release)
-    split = ", ".join(f"{live.version} {live.weight / 100:g}%" for live in state.served if live.weight)
-    if state.mirrored is not None:
-        split += f" (+{state.mirrored.mirror_weight / 100:g}% mirrored to {state.mirrored.version})"
-    step = "none"
-    if state.step is not None:
-        step = f"{state.step_number}/{state.step_count} {state.step.kind} {state.step.percent:g}%, hold {state.step.hold}"
+    split = state.split_text + (f" (+{state.mirror_text})" if state.mirror_text else "")
+    step = state.step_label
     try:
         timing, problem = step_timing(root, release), None
     except git.GitError as error:  # status still shows what the file says

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 from compiler.digest import bundle_digest
-from compiler.spec import Bundle, Release, Step
+from compiler.spec import Bundle, Release, Step, duration_seconds
 
 FULL = 10_000
 Role = Literal["stable", "candidate", "previous"]
@@ -19,6 +20,37 @@ Role = Literal["stable", "candidate", "previous"]
 
 def basis_points(percent: float) -> int:
     return round(percent * 100)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An api_base, parsed once (the spec checked that it parses): what gateways address."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str  # without a trailing slash
+
+    @property
+    def default_port(self) -> int:
+        return 443 if self.scheme == "https" else 80
+
+    @property
+    def host_header(self) -> str:
+        """The Host header the upstream expects: brackets for IPv6, the port unless it is the default."""
+        name = f"[{self.host}]" if ":" in self.host else self.host
+        return name if self.port == self.default_port else f"{name}:{self.port}"
+
+    @property
+    def address(self) -> str:
+        """`host:port`, as a load balancer target."""
+        return f"{self.host}:{self.port}"
+
+
+def endpoint_of(url: str) -> Endpoint:
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    return Endpoint(scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80), parts.path.rstrip("/"))
 
 
 @dataclass(frozen=True)
@@ -31,6 +63,27 @@ class LiveBundle:
     bundle: Bundle
     weight: int
     mirror_weight: int = 0
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        api_base = self.bundle.model.api_base
+        return endpoint_of(api_base) if api_base else None
+
+    @property
+    def timeout_seconds(self) -> float:
+        return duration_seconds(self.bundle.serving.timeout)
+
+
+def step_text(kind: str, percent: float) -> str:
+    """`canary 10%`: how every output names a step."""
+    return f"{kind} {percent:g}%"
+
+
+def step_label(number: int | None, count: int, kind: str = "", percent: float = 0, hold: str = "") -> str:
+    """`step 2 of 4: canary 10%, hold 1h`, or the steady state."""
+    if number is None:
+        return "steady (no rollout)"
+    return f"step {number} of {count}: {step_text(kind, percent)}, hold {hold}"
 
 
 @dataclass(frozen=True)
@@ -61,6 +114,28 @@ class TrafficState:
 
     def fallbacks_of(self, version: str) -> tuple[str, ...]:
         return dict(self.fallbacks).get(version, ())
+
+    @property
+    def answering(self) -> tuple[LiveBundle, ...]:
+        """Bundles with a share of client traffic now."""
+        return tuple(live for live in self.served if live.weight > 0)
+
+    @property
+    def split_text(self) -> str:
+        """`v41 90%, v42 10%`: who answers what share."""
+        return ", ".join(f"{live.version} {live.weight / 100:g}%" for live in self.answering)
+
+    @property
+    def mirror_text(self) -> str | None:
+        mirrored = self.mirrored
+        return None if mirrored is None else f"{mirrored.mirror_weight / 100:g}% mirrored to {mirrored.version}"
+
+    @property
+    def step_label(self) -> str:
+        step = self.step
+        if step is None:
+            return step_label(None, self.step_count)
+        return step_label(self.step_number, self.step_count, step.kind, step.percent, step.hold)
 
 
 def traffic_state(release: Release) -> TrafficState:

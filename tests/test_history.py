@@ -74,7 +74,7 @@ def test_status_shows_roles_traffic_and_when_the_step_began(repository: Reposito
     result = run_relc("status", cwd=repository.root)
     assert result.returncode == 0, result.stderr
     assert "  bundles:  stable v1, candidate v2" in result.stdout
-    assert "  step:     1/2 canary 10%, hold 1h" in result.stdout
+    assert "  step:     step 1 of 2: canary 10%, hold 1h" in result.stdout
     assert "  traffic:  v1 90%, v2 10%" in result.stdout
     assert f"({started[:12]} Start rollout of chat v2)" in result.stdout
     assert "  promote:  now" in result.stdout  # the commit is dated long ago

@@ -14,11 +14,10 @@ import copy
 import ipaddress
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from compiler.gateways import GatewayRenderer, Unsupported
-from compiler.spec import SELF_HOSTED_PROVIDERS, Release, duration_seconds
-from compiler.traffic import LiveBundle, TrafficState
+from compiler.spec import SELF_HOSTED_PROVIDERS, Release
+from compiler.traffic import Endpoint, LiveBundle, TrafficState, endpoint_of
 
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE_CONFIGURATION_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
@@ -52,18 +51,10 @@ def metric_cluster(release: str, version: str) -> str:
     return _stat_name(f"{release}@{version}")
 
 
-def _endpoint(api_base: str) -> tuple[str, str, int, str]:
-    """Scheme, host, port and path of an api_base URL."""
-    parts = urlsplit(api_base)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme, parts.hostname or "", port, parts.path.rstrip("/")
-
-
-def _host_header(api_base: str) -> str:
-    """The Host header the upstream expects: brackets for IPv6, the port unless it is the default."""
-    scheme, host, port, _ = _endpoint(api_base)
-    name = f"[{host}]" if ":" in host else host
-    return name if port == (443 if scheme == "https" else 80) else f"{name}:{port}"
+def _endpoint(live: LiveBundle) -> Endpoint:
+    """Envoy serves only bundles with an api_base (`unsupported` says so before any build)."""
+    assert live.endpoint is not None, f"{live.version} was checked to have an api_base"
+    return live.endpoint
 
 
 def _is_ip(host: str) -> bool:
@@ -80,7 +71,8 @@ def _seconds(value: float) -> str:
 
 
 def _cluster(state: TrafficState, live: LiveBundle) -> dict[str, Any]:
-    scheme, host, port, _ = _endpoint(live.bundle.model.api_base or "")
+    endpoint = _endpoint(live)
+    scheme, host, port = endpoint.scheme, endpoint.host, endpoint.port
     name = cluster_name(state, live.version)
     cluster: dict[str, Any] = {
         "@type": CLUSTER_TYPE,
@@ -124,9 +116,9 @@ def _cluster(state: TrafficState, live: LiveBundle) -> dict[str, Any]:
 
 def _route(state: TrafficState) -> dict[str, Any]:
     served = [live for live in state.served if live.weight > 0]
-    per_try = max(duration_seconds(live.bundle.serving.timeout) for live in served)
+    per_try = max(live.timeout_seconds for live in served)
     retries = max(live.bundle.serving.retries for live in served)
-    path = _endpoint(served[0].bundle.model.api_base or "")[3]
+    path = _endpoint(served[0]).path
     action: dict[str, Any] = {
         "prefix_rewrite": f"{path}/",
         "timeout": _seconds(per_try * (retries + 1)),
@@ -135,7 +127,7 @@ def _route(state: TrafficState) -> dict[str, Any]:
                 {
                     "name": cluster_name(state, live.version),
                     "weight": live.weight,
-                    "host_rewrite_literal": _host_header(live.bundle.model.api_base or ""),
+                    "host_rewrite_literal": _endpoint(live).host_header,
                 }
                 for live in served
             ]
@@ -264,9 +256,10 @@ def unsupported(release: Release) -> list[Unsupported]:
                     f"`{bundle.version}`: let clients send it, remove api_key_env, or route the release with litellm or kong",
                 )
             )
-        path = _endpoint(bundle.model.api_base)[3] or "/"
+        endpoint = endpoint_of(bundle.model.api_base)
+        path = endpoint.path or "/"
         if bundle.version in live_versions:
-            address = _endpoint(bundle.model.api_base)[1:3]
+            address = (endpoint.host, endpoint.port)
             if address in live_addresses:
                 problems.append(
                     Unsupported(

@@ -12,11 +12,10 @@ decK fills `${{ env "DECK_<VAR>" }}` at sync time.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from compiler.gateways import GatewayRenderer, Unsupported, shadow_steps
-from compiler.spec import SELF_HOSTED_PROVIDERS, Bundle, Release, duration_seconds
-from compiler.traffic import LiveBundle, TrafficState
+from compiler.spec import SELF_HOSTED_PROVIDERS, Bundle, Release
+from compiler.traffic import LiveBundle, TrafficState, endpoint_of
 
 ROUTE_TYPE = "llm/v1/chat"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -62,7 +61,7 @@ def _model(bundle: Bundle) -> dict[str, Any]:
     if provider == "mistral":
         options["mistral_format"] = "openai"
     if model.provider == "azure" and model.api_base:
-        options["azure_instance"] = (urlsplit(model.api_base).hostname or "").split(".")[0]
+        options["azure_instance"] = endpoint_of(model.api_base).host.split(".")[0]
         options["azure_deployment_id"] = model.name
         options["azure_api_version"] = model.api_version or "2024-06-01"
     elif model.api_base:
@@ -104,21 +103,17 @@ def _shared_url(bundles: list[Bundle]) -> tuple[str, str] | None:
     """Scheme and path shared by every bundle, when all are self-hosted: upstream mode."""
     if not all(bundle.model.provider in SELF_HOSTED_PROVIDERS and bundle.model.api_base for bundle in bundles):
         return None
-    urls = {(urlsplit(b.model.api_base or "").scheme, urlsplit(b.model.api_base or "").path.rstrip("/")) for b in bundles}
-    addresses = {_host_port(b.model.api_base or "") for b in bundles}
+    endpoints = [endpoint_of(b.model.api_base or "") for b in bundles]
+    urls = {(endpoint.scheme, endpoint.path) for endpoint in endpoints}
+    addresses = {endpoint.address for endpoint in endpoints}
     # Targets are addresses: bundles sharing one server can only be told apart by model name (AI plugins).
     return urls.pop() if len(urls) == 1 and len(addresses) == len(bundles) else None
-
-
-def _host_port(api_base: str) -> str:
-    parts = urlsplit(api_base)
-    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
 
 def _upstream(state: TrafficState) -> dict[str, Any]:
     # Stable stays a target even at weight 0, so a rollback only changes weights.
     targets = [
-        {"target": _host_port(live.bundle.model.api_base or ""), "weight": live.weight, "tags": [f"relc-bundle:{live.version}"]}
+        {"target": live.endpoint.address if live.endpoint else "", "weight": live.weight, "tags": [f"relc-bundle:{live.version}"]}
         for live in state.served
         if live.weight > 0 or live.role == "stable"
     ]
@@ -134,7 +129,7 @@ def _upstream(state: TrafficState) -> dict[str, Any]:
 
 def render(state: TrafficState) -> dict[str, Any]:
     served = [live for live in state.served if live.weight > 0]
-    timeout_ms = int(max(duration_seconds(live.bundle.serving.timeout) for live in served) * 1000)
+    timeout_ms = int(max(live.timeout_seconds for live in served) * 1000)
     service: dict[str, Any] = {
         "name": state.release,
         "read_timeout": timeout_ms,
@@ -193,12 +188,10 @@ def unsupported(release: Release) -> list[Unsupported]:
 def describe(state: TrafficState) -> str:
     served = [live for live in state.served if live.weight > 0]
     if _shared_url([live.bundle for live in state.live]) is not None:
-        split = ", ".join(f"{live.version} {live.weight / 100:g}%" for live in served)
-        return f"upstream `{upstream_name(state)}`: weighted targets {split}"
+        return f"upstream `{upstream_name(state)}`: weighted targets {state.split_text}"
     if len(served) == 1:
         return f"service `{state.release}`: ai-proxy to {served[0].version}"
-    split = ", ".join(f"{live.version} {live.weight / 100:g}%" for live in served)
-    return f"service `{state.release}`: ai-proxy-advanced (Kong Enterprise) {split}, failover on error"
+    return f"service `{state.release}`: ai-proxy-advanced (Kong Enterprise) {state.split_text}, failover on error"
 
 
 RENDERER = GatewayRenderer(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.gateways import GatewayRenderer, Unsupported
-from compiler.spec import Release, duration_seconds
+from compiler.spec import Release
 from compiler.traffic import FULL, LiveBundle, TrafficState
 
 # LiteLLM's provider prefixes for our providers (self-hosted servers speak OpenAI's API).
@@ -55,7 +55,7 @@ def _litellm_params(live: LiveBundle) -> dict[str, Any]:
         "model": f"{PROVIDER_PREFIX[model.provider]}/{model.name}",
         "temperature": serving.temperature,
         "max_tokens": serving.max_tokens,
-        "timeout": float(duration_seconds(serving.timeout)),
+        "timeout": float(live.timeout_seconds),
         "max_retries": serving.retries,
     }
     optional = {
@@ -140,8 +140,7 @@ def unsupported(release: Release) -> list[Unsupported]:
 
 def describe(state: TrafficState) -> str:
     """One line for `relc plan`: the public group's split and where failures go."""
-    split = ", ".join(f"{live.version} {live.weight / 100:g}%" for live in state.served if live.weight)
-    text = f"group `{state.public_model}`: {split}"
+    text = f"group `{state.public_model}`: {state.split_text}"
     if state.mirrored is not None:
         text += f"; {state.mirrored.mirror_weight / 100:g}% also sent to `{pinned_group(state, state.mirrored.version)}` (silent_model)"
     rules = render(state)["fallbacks"]
