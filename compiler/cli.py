@@ -121,8 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--base",
         metavar="REV",
         help="also fail when a bundle version published in the history of REV (a PR's base) has other content "
-        "now; needs full history (fetch-depth: 0)",
+        "now, or when a rollout moves past the gate (skips a step or a hold, makes a bundle stable without its "
+        "steps, edits a passed step); needs full history (fetch-depth: 0)",
     )
+    check.add_argument(
+        "--override", metavar="REASON",
+        help="let rollout moves past the gate through, as loud warnings (map it from a pull request label); "
+        "a commit trailer `Relc-Override: RELEASE: REASON` does the same for one release",
+    )  # fmt: skip
 
     rollback = _command(
         commands,

@@ -72,6 +72,10 @@ CODES: dict[str, str] = {
     "RELC601": "generated file is stale (rendered/ or the schema)",
     # History.
     "RELC701": "published bundle changed in place",
+    "RELC702": "rollout skips a step",
+    "RELC703": "rollout advanced before its hold ended",
+    "RELC704": "bundle made stable without passing the rollout",
+    "RELC705": "a passed rollout step was edited",
 }
 
 

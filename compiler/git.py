@@ -320,3 +320,10 @@ def remote_url(root: Path, remote: str) -> str:
         return _git(root, "remote", "get-url", remote).decode("utf-8").strip()
     except GitError:
         return ""
+
+
+def messages_between(root: Path, base: str, head: str) -> list[tuple[str, str]]:
+    """(commit, full message) of each commit in `head` and not in `base`, newest first."""
+    output = _git(root, "log", "--format=%H%x00%B%x00", f"{base}..{head}").decode("utf-8", errors="replace")
+    fields = output.split("\0")
+    return [(fields[i].strip(), fields[i + 1]) for i in range(0, len(fields) - 1, 2) if fields[i].strip()]

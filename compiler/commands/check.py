@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compiler.commands.common import ROOT, validated_releases
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, has_errors
 from compiler.errors import EXIT_OK, EXIT_PROBLEMS
 from compiler.reporter import Reporter
 
@@ -26,8 +26,11 @@ class CheckReport:
     differences: list["FileDifference"] = field(default_factory=list)
 
 
-def check_generated(root: Path, releases: list["CheckedRelease"], base: str | None = None) -> CheckReport:
-    """Stale rendered/ files and schema as RELC601, changed published bundles as RELC701."""
+def check_generated(
+    root: Path, releases: list["CheckedRelease"], base: str | None = None, override: str | None = None
+) -> CheckReport:
+    """Stale rendered/ files and schema as RELC601; against `base`, changed published
+    bundles (RELC701) and rollout moves past the gate (RELC702-705)."""
     from compiler.emit import compare_tree
     from compiler.render import RENDERED_DIR, render_tree
     from compiler.schema import SCHEMA_PATH, schema_is_stale
@@ -37,6 +40,7 @@ def check_generated(root: Path, releases: list["CheckedRelease"], base: str | No
         from compiler.immutability import immutability_diagnostics
 
         report.diagnostics += immutability_diagnostics(root, base, releases)
+        report.diagnostics += _gate(root, base, releases, override)
     if schema_is_stale(root):
         report.diagnostics.append(
             Diagnostic(SCHEMA_PATH.as_posix(), 1, 1, "RELC601", f"{SCHEMA_PATH.as_posix()} is stale: run `relc schema` and commit it")
@@ -50,6 +54,14 @@ def check_generated(root: Path, releases: list["CheckedRelease"], base: str | No
     return report
 
 
+def _gate(root: Path, base: str, releases: list["CheckedRelease"], override: str | None) -> list[Diagnostic]:
+    import time
+
+    from compiler.gate import gate_diagnostics, overrides_in
+
+    return gate_diagnostics(root, base, releases, time.time(), overrides_in(root, base, override))
+
+
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.render import RENDERED_DIR
     from compiler.schema import SCHEMA_PATH
@@ -57,13 +69,13 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     result = validated_releases(reporter, quiet=True, allow_no_releases=True)
     if not result.ok:
         return EXIT_PROBLEMS
-    report = check_generated(ROOT, result.releases, arguments.base)
+    report = check_generated(ROOT, result.releases, arguments.base, arguments.override)
     for difference in report.differences:
         reporter.detail(difference.diff)
     reporter.diagnostics(report.diagnostics, always=True)
     if report.differences:
         reporter.note(f"{RENDERED_DIR}/ is stale ({len(report.differences)} file(s)): run `relc build` and commit it")
-    if report.diagnostics:
+    if has_errors(report.diagnostics):
         return EXIT_PROBLEMS
     reporter.note(f"{len(result.releases)} release(s) valid; {RENDERED_DIR}/ and {SCHEMA_PATH} are current")
     return EXIT_OK

@@ -21,5 +21,23 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     except GitError as error:
         raise UsageError(str(error)) from None
     formatter = plan.format_markdown if arguments.format == "markdown" else plan.format_text
-    reporter.result(formatter(plans), plan.plan_records(plans))
+    overridden = _overridden(result.releases, arguments.base)
+    banner = "".join(
+        (f"> **OVERRIDE** `{d.path}`: {d.message}\n\n" if arguments.format == "markdown" else f"OVERRIDE {d.path}: {d.message}\n")
+        for d in overridden
+    )
+    reporter.result(banner + formatter(plans), {"plan": plan.plan_records(plans), "overrides": [d.message for d in overridden]})
     return EXIT_OK
+
+
+def _overridden(releases: list, base: str | None) -> list:
+    """Rollout moves past the gate that an override let through: the plan shows them first."""
+    if base is None:
+        return []
+    import time
+
+    from compiler.diagnostics import Severity
+    from compiler.gate import gate_diagnostics, overrides_in
+
+    diagnostics = gate_diagnostics(ROOT, base, releases, time.time(), overrides_in(ROOT, base))
+    return [d for d in diagnostics if d.severity is Severity.WARNING]

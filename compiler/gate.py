@@ -1,0 +1,130 @@
+"""The rollout gate: a pull request may move a rollout only as `relc promote` would.
+
+Compared with the base branch, a change to a release may advance its step by one after
+the step's hold, promote the candidate at the last step, or go back (rollback, abort)
+at any time. It may not skip steps, skip a hold, make a bundle stable without passing
+the steps, or rewrite steps already passed. An explicit, visible override lets such a
+change through: a `Relc-Override: <release>: <reason>` trailer (or `Relc-Override:
+<reason>` for every release) on a commit of the pull request, a `Relc-Forced` trailer
+(what `relc promote --force` writes), or `relc check --override REASON`, which a
+workflow can map from a pull request label. Overridden problems are warnings, and the
+plan shows them loudly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from compiler import git, history
+from compiler.diagnostics import Diagnostic, Severity
+from compiler.spec import Release, duration_seconds
+from compiler.validate import CheckedRelease
+
+_OVERRIDE = re.compile(r"^Relc-Override:[ \t]*(?P<text>.+)$", re.MULTILINE)
+_FORCED = re.compile(r"^Relc-Forced:[ \t]*true[ \t]*$", re.MULTILINE)
+_RELEASE_REASON = re.compile(r"^(?P<release>[a-z0-9][a-z0-9-]*):[ \t]*(?P<reason>.+)$")
+
+
+@dataclass(frozen=True)
+class Override:
+    """Who may bypass the gate, and why: `release` None applies to every release."""
+
+    release: str | None
+    reason: str
+    source: str  # the commit, or "--override"
+
+    def covers(self, release: str) -> bool:
+        return self.release is None or self.release == release
+
+
+def overrides_in(root: Path, base: str, flag_reason: str | None = None) -> list[Override]:
+    """Overrides stated on the commits between `base` and HEAD, and by the flag."""
+    found = [Override(None, flag_reason, "--override")] if flag_reason else []
+    for commit, message in git.messages_between(root, base, "HEAD"):
+        for match in _OVERRIDE.finditer(message):
+            text = match.group("text").strip()
+            named = _RELEASE_REASON.match(text)
+            release, reason = (named.group("release"), named.group("reason")) if named else (None, text)
+            found.append(Override(release, reason.strip(), git.short(commit)))
+        if _FORCED.search(message):
+            release = next(iter(re.findall(r"^Relc-Release:[ \t]*(\S+)", message, re.MULTILINE)), None)
+            found.append(Override(release, "relc promote --force", git.short(commit)))
+    return found
+
+
+def _base_release(root: Path, base_commit: str, name: str) -> Release | None:
+    from compiler.load import load_bytes
+    from compiler.model import build_release
+
+    content = git.read_blobs(root, [f"{base_commit}:{history.release_path(name)}"]).get(
+        f"{base_commit}:{history.release_path(name)}"
+    )
+    if content is None:
+        return None
+    document, _ = load_bytes(content, history.release_path(name))
+    return build_release(document)[0] if document is not None else None
+
+
+def _step_problems(root: Path, base_commit: str, before: Release, after: Release, now: float) -> list[tuple[tuple, str, str]]:
+    """(field path, code, message) for each way `after` moves the rollout past the gate."""
+    old, new = before.rollout, after.rollout
+    problems: list[tuple[tuple, str, str]] = []
+    going_back = new.stable == old.previous or (new.stable == old.stable and new.candidate is None)
+    if new.stable != old.stable and not going_back:
+        promoted_at_end = (
+            old.candidate == new.stable and old.current_step is not None and old.current_step == len(old.steps)
+        )
+        if not promoted_at_end:
+            at = f"step {old.current_step} of {len(old.steps)}" if old.candidate == new.stable else "no rollout"
+            problems.append(((("rollout", "stable")), "RELC704",
+                             f"`{new.stable}` becomes stable from {at} on the base branch, without passing the "
+                             "rollout's steps: promote step by step with `relc promote`"))  # fmt: skip
+    same_rollout = old.candidate is not None and new.candidate == old.candidate
+    if same_rollout and old.current_step is not None and new.current_step is not None:
+        passed = old.current_step - 1
+        for index in range(min(passed, len(old.steps), len(new.steps))):
+            if old.steps[index] != new.steps[index]:
+                problems.append((("rollout", "steps", index), "RELC705",
+                                 f"rollout.steps[{index}] was already passed (the base branch is at step "
+                                 f"{old.current_step}) and must not change"))  # fmt: skip
+        if new.current_step > old.current_step + 1:
+            problems.append((("rollout", "step"), "RELC702",
+                             f"the step jumps from {old.current_step} to {new.current_step}: a rollout advances one "
+                             "step at a time (`relc promote`)"))  # fmt: skip
+    advancing = (same_rollout and (new.current_step or 0) > (old.current_step or 0)) or (
+        old.candidate is not None and new.stable == old.candidate and new.stable != old.stable
+    )
+    if advancing and old.current_step is not None:
+        began = history.step_began(root, base_commit, after.name)
+        hold = duration_seconds(old.steps[old.current_step - 1].hold)
+        if began is not None and now < began.timestamp + hold:
+            from compiler.rollout import format_span, format_utc
+
+            ready = began.timestamp + hold
+            problems.append((("rollout", "step") if new.current_step else ("rollout", "stable"), "RELC703",
+                             f"step {old.current_step} began in {git.short(began.sha)}; its hold ({old.steps[old.current_step - 1].hold}) "
+                             f"ends at {format_utc(ready)} (in {format_span(ready - now)}): promote after it"))  # fmt: skip
+    return problems
+
+
+def gate_diagnostics(
+    root: Path, base: str, releases: list[CheckedRelease], now: float, overrides: list[Override]
+) -> list[Diagnostic]:
+    """Every rollout move past the gate; a warning instead of an error where overridden."""
+    base_commit = git.resolve_revision(root, base)
+    diagnostics = []
+    for checked in releases:
+        before = _base_release(root, base_commit, checked.release.name)
+        if before is None:
+            continue  # a new release may start in any state
+        override = next((o for o in overrides if o.covers(checked.release.name)), None)
+        for path, code, message in _step_problems(root, base_commit, before, checked.release, now):
+            position = checked.document.position_of(path)
+            diagnostic = Diagnostic(checked.path, position.line, position.column, code, message)
+            if override is not None:
+                diagnostic = replace(diagnostic, severity=Severity.WARNING,
+                                     message=f"OVERRIDDEN ({override.source}: {override.reason}): {message}")  # fmt: skip
+            diagnostics.append(diagnostic)
+    return diagnostics

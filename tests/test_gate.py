@@ -1,0 +1,108 @@
+"""The rollout gate on real repositories: `relc check --base` refuses a pull request that
+moves a rollout past `relc promote`'s rules, unless it carries a visible override."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_relc
+from tests.support import Repository, release_text
+
+THREE_STEPS = "    - {canary: 50, hold: 1h}\n    - {canary: 100, hold: 1h}\n"
+
+
+def chat(step: int | None, stable: str = "v1", candidate: str | None = "v2", first_canary: int = 10) -> str:
+    text = release_text("chat", ["v1", "v2"], stable=stable, candidate=candidate, step=step)
+    return text.replace("    - {canary: 50, hold: 1h}\n", THREE_STEPS).replace("{canary: 10,", f"{{canary: {first_canary},")
+
+
+def rollout_at(tmp_path: Path, step: int, when: int | None = None) -> Repository:
+    """main: chat v1 published, v2 rolled out to `step`; the pull request branch `pr` starts there."""
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", chat(None, candidate=None))
+    repository.commit("Publish chat v1 and v2")
+    repository.write("chat", chat(step))
+    repository.commit(f"chat v2 at step {step}", when=when)
+    repository.git("switch", "-q", "-c", "pr")
+    return repository
+
+
+def gate(repository: Repository, *extra: str) -> tuple[int, str]:
+    result = run_relc("check", "--base", "main", *extra, cwd=repository.root)
+    return result.returncode, result.stdout + result.stderr
+
+
+def propose(repository: Repository, text: str, message: str = "Change chat") -> None:
+    repository.write("chat", text)
+    repository.commit(message)
+
+
+def test_one_step_after_its_hold_passes(tmp_path: Path) -> None:
+    repository = rollout_at(tmp_path, 1)
+    propose(repository, chat(2))
+    assert gate(repository) == (0, gate(repository)[1])
+
+
+def test_a_skipped_step_is_refused_at_the_step_line(tmp_path: Path) -> None:
+    repository = rollout_at(tmp_path, 1)
+    propose(repository, chat(3))
+    status, output = gate(repository)
+    line = chat(3).splitlines().index("  step: 3") + 1
+    assert status == 1 and f"releases/chat.yaml:{line}:9: error RELC702: the step jumps from 1 to 3" in output
+
+
+def test_a_step_before_its_hold_ended_is_refused(tmp_path: Path) -> None:
+    repository = rollout_at(tmp_path, 1, when=int(time.time()) - 60)
+    propose(repository, chat(2))
+    status, output = gate(repository)
+    assert status == 1 and "error RELC703: step 1 began in" in output and "its hold (1h) ends at" in output
+
+
+def test_a_candidate_made_stable_without_its_steps_is_refused(tmp_path: Path) -> None:
+    repository = rollout_at(tmp_path, 1)
+    propose(repository, chat(None, stable="v2", candidate=None))
+    status, output = gate(repository)
+    assert status == 1 and "error RELC704: `v2` becomes stable from step 1 of 3" in output
+
+
+def test_an_edit_to_a_passed_step_is_refused(tmp_path: Path) -> None:
+    repository = rollout_at(tmp_path, 2)
+    propose(repository, chat(2, first_canary=5))
+    status, output = gate(repository)
+    assert status == 1 and "error RELC705: rollout.steps[0] was already passed" in output
+
+
+@pytest.mark.parametrize("target", [chat(1), chat(None, candidate=None)], ids=["step back", "abort"])
+def test_going_back_is_always_allowed(tmp_path: Path, target: str) -> None:
+    repository = rollout_at(tmp_path, 2, when=int(time.time()))
+    propose(repository, target)
+    assert gate(repository)[0] == 0
+
+
+def test_a_commit_trailer_overrides_loudly_for_its_release_only(tmp_path: Path) -> None:
+    repository = rollout_at(tmp_path, 1)
+    propose(repository, chat(3), "Skip to 100% for the launch\n\nRelc-Override: chat: launch freeze, approved in INC-7")
+    status, output = gate(repository)
+    assert status == 0, output
+    assert "warning RELC702: OVERRIDDEN (" in output and "launch freeze, approved in INC-7): the step jumps" in output
+    other = rollout_at(tmp_path / "other", 1)
+    propose(other, chat(3), "Skip\n\nRelc-Override: assistant: not this release")
+    assert gate(other)[0] == 1
+
+
+def test_the_override_flag_lets_a_labelled_pull_request_through(tmp_path: Path) -> None:
+    repository = rollout_at(tmp_path, 1)
+    propose(repository, chat(3))
+    status, output = gate(repository, "--override", "label relc-override by @oncall")
+    assert status == 0 and "OVERRIDDEN (--override: label relc-override by @oncall)" in output
+
+
+def test_the_plan_shows_an_override_first_and_loudly(tmp_path: Path) -> None:
+    repository = rollout_at(tmp_path, 1)
+    propose(repository, chat(3), "Skip\n\nRelc-Override: chat: launch freeze")
+    result = run_relc("plan", "--base", "main", "--format", "markdown", cwd=repository.root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("> **OVERRIDE** `releases/chat.yaml`: OVERRIDDEN (")
