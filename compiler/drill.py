@@ -103,7 +103,8 @@ def throwaway_worktree(root: Path) -> Iterator[Path]:
 
 def drill(root: Path, name: str) -> DrillReport:
     """Rehearse `relc rollback NAME` in a throwaway worktree; the branch is never touched."""
-    from compiler.rollout import apply, current_release, plan_rollback
+    from compiler.changes import apply, current_release
+    from compiler.rollback import plan_rollback
 
     report = DrillReport(name)
     stage = _Stages(report)

@@ -13,7 +13,11 @@ from pathlib import Path
 
 from compiler import git
 from compiler.metrics import MetricError, MetricQuery, MetricSource
-from compiler.rollout import current_release, format_span, format_utc, apply, plan_promote, plan_rollback, step_timing
+from compiler.changes import apply, current_release
+from compiler.history import step_timing
+from compiler.promote import plan_promote
+from compiler.rollback import plan_rollback
+from compiler.times import format_span, format_utc
 from compiler.spec import Release, duration_seconds
 from compiler.triggers import Decision, Reading, TriggerCheck, check_trigger, decide
 

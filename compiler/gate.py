@@ -100,7 +100,7 @@ def _step_problems(root: Path, base_commit: str, before: Release, after: Release
         began = history.step_began(root, base_commit, after.name)
         hold = duration_seconds(old.steps[old.current_step - 1].hold)
         if began is not None and now < began.timestamp + hold:
-            from compiler.rollout import format_span, format_utc
+            from compiler.times import format_span, format_utc
 
             ready = began.timestamp + hold
             problems.append((("rollout", "step") if new.current_step else ("rollout", "stable"), "RELC703",

@@ -15,9 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from typing import TYPE_CHECKING
+
 from compiler import git
 from compiler.digest import bundle_content, bundle_digest
 from compiler.load import load_bytes
+from compiler.spec import duration_seconds
+
+if TYPE_CHECKING:
+    from compiler.spec import Release
 
 RELEASES_DIR = "releases"
 _TOP_LEVEL_KEY = re.compile(rb"^[^\s#]", re.MULTILINE)
@@ -210,3 +216,24 @@ def traffic_fields(content: bytes | None) -> tuple[Any, Any]:
     if not isinstance(data, dict):
         return None, None
     return data.get("bundles"), data.get("rollout")
+
+
+@dataclass(frozen=True)
+class StepTiming:
+    """The commit that entered the current step, and the step's hold."""
+
+    began: git.Commit | None
+    hold_seconds: float
+
+    @property
+    def ready_at(self) -> float | None:
+        return None if self.began is None else self.began.timestamp + self.hold_seconds
+
+
+def step_timing(root: Path, release: Release) -> StepTiming:
+    """When the current step began (from history) and how long its hold is."""
+    step_number = release.rollout.current_step
+    if step_number is None:
+        return StepTiming(None, 0)
+    hold = duration_seconds(release.rollout.steps[step_number - 1].hold)
+    return StepTiming(step_began(root, "HEAD", release.name), hold)

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from compiler import git
-from compiler.rollout import StepTiming, format_span, format_utc, step_timing
+from compiler.history import StepTiming, step_timing
+from compiler.times import format_span, format_utc
 from compiler.traffic import traffic_state
 from compiler.validate import CheckedRelease
 

@@ -9,7 +9,7 @@ from compiler.errors import UsageError
 from compiler.reporter import Reporter
 
 if TYPE_CHECKING:
-    from compiler.rollout import ReleaseChange
+    from compiler.changes import ReleaseChange
     from compiler.validate import ValidationResult
 
 ROOT = Path(".")
@@ -45,7 +45,7 @@ def validated_releases(
 
 def carry_out(change: "ReleaseChange", dry_run: bool, reporter: Reporter) -> int:
     """Commit a promote or rollback, or with `dry_run` show its diff, message and effect."""
-    from compiler.rollout import apply, preview
+    from compiler.changes import apply, preview
 
     if dry_run:
         diff, rendered = preview(ROOT, change)

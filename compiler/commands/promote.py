@@ -9,6 +9,6 @@ from compiler.reporter import Reporter
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
-    from compiler.rollout import plan_promote
+    from compiler.promote import plan_promote
 
     return carry_out(plan_promote(ROOT, arguments.name, force=arguments.force), arguments.dry_run, reporter)

@@ -9,7 +9,7 @@ from compiler.reporter import Reporter
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
-    from compiler.rollout import plan_rollback
+    from compiler.rollback import plan_rollback
 
     change = plan_rollback(ROOT, arguments.name, reason=arguments.reason, trigger=arguments.trigger, to=arguments.to)
     return carry_out(change, arguments.dry_run, reporter)

@@ -308,7 +308,9 @@ class Watcher:
             self.commit_and_flip("promote", decision, decided_at)
 
     def commit_and_flip(self, kind: str, decision: Decision, decided_at: float) -> None:
-        from compiler.rollout import apply, plan_promote, plan_rollback
+        from compiler.changes import apply
+        from compiler.promote import plan_promote
+        from compiler.rollback import plan_rollback
 
         try:
             if kind == "rollback":

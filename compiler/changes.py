@@ -1,0 +1,145 @@
+"""A release change as a commit: planned in memory, checked in full, then written and
+committed together with `rendered/`, under a lock. A plan that fails writes nothing.
+
+Promote and rollback (`promote.py`, `rollback.py`) each plan a `ReleaseChange`; this
+module is the one place that turns one into a commit. Every function takes the
+repository root and reads only from it, so it works in any worktree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from compiler import git, history
+from compiler.emit import compare_tree, write_atomically, write_tree
+from compiler.errors import RelcError
+from compiler.render import RENDERED_DIR, render_tree
+from compiler.reporter import format_text
+from compiler.spec import Release
+from compiler.validate import ValidationResult, validate_paths
+
+
+class RolloutError(RelcError):
+    """A promote or rollback that cannot be done as asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ReleaseChange:
+    """A new content for one release file, and the commit that would record it."""
+
+    name: str
+    before: bytes
+    after: bytes
+    message: str
+
+    @property
+    def path(self) -> str:
+        return history.release_path(self.name)
+
+    def diff(self) -> str:
+        return "".join(
+            difflib.unified_diff(
+                self.before.decode("utf-8").splitlines(keepends=True),
+                self.after.decode("utf-8").splitlines(keepends=True),
+                f"a/{self.path}",
+                f"b/{self.path}",
+            )
+        )
+
+
+def _lock_path(root: Path) -> Path:
+    return git.git_dir(root) / "relc.lock"
+
+
+def _process_alive(process_id: int) -> bool:
+    try:
+        os.kill(process_id, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def repository_lock(root: Path) -> Iterator[None]:
+    """One writing relc per repository; a lock left by a dead process is taken over."""
+    path = _lock_path(root)
+    for _ in range(2):
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                holder = int(path.read_text().strip() or "0")
+            except (OSError, ValueError):
+                holder = 0
+            if holder and _process_alive(holder):
+                raise RolloutError(
+                    f"another relc (process {holder}) is writing in this repository; wait for it to finish "
+                    f"(or remove {path} if no relc is running)"
+                ) from None
+            path.unlink(missing_ok=True)
+    else:
+        raise RolloutError(f"could not take the lock {path}")
+    try:
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(str(os.getpid()))
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def current_release(root: Path, name: str) -> tuple[Release, bytes]:
+    path = root / history.release_path(name)
+    if not path.exists():
+        raise RolloutError(f"no release `{name}`: {history.release_path(name)} does not exist")
+    result = validate_paths([path], root)
+    if not result.ok:
+        raise RolloutError(f"{history.release_path(name)} is not valid; fix it first", result.diagnostics)
+    return result.releases[0].release, path.read_bytes()
+
+
+def _checked_with(root: Path, change: ReleaseChange) -> ValidationResult:
+    """Every release, with the change in place, checked as `relc build` would."""
+    result = validate_paths([root / history.RELEASES_DIR], root, overrides={root / change.path: change.after})
+    if not result.ok:
+        raise RolloutError(
+            f"the change would leave the repository invalid, so nothing was written:\n{format_text(result.diagnostics)}",
+            result.diagnostics,
+        )
+    return result
+
+
+def preview(root: Path, change: ReleaseChange) -> tuple[str, list[str]]:
+    """The release file's diff and the rendered files that would change; writes nothing."""
+    result = _checked_with(root, change)
+    differences = compare_tree(root / RENDERED_DIR, render_tree(result.releases, root), RENDERED_DIR)
+    return change.diff(), [f"{RENDERED_DIR}/{difference.path}" for difference in differences]
+
+
+def apply(root: Path, change: ReleaseChange) -> str:
+    """Write the release file and the re-rendered tree, and commit both; the commit id."""
+    git.require_committable(root)
+    with repository_lock(root):
+        result = _checked_with(root, change)
+        files = render_tree(result.releases, root)
+        release_file = root / change.path
+        try:
+            write_atomically(release_file, change.after)
+            write_tree(root / RENDERED_DIR, files)
+            return git.commit_paths(root, [change.path, RENDERED_DIR], change.message)
+        except BaseException:
+            # Put back what this run wrote, so a failed commit leaves the tree as it found it.
+            git.restore_paths(root, [change.path, RENDERED_DIR], RENDERED_DIR)
+            raise
+
+
+def trailer_lines(**values: str | None) -> str:
+    lines = [f"{key.replace('_', '-')}: {value}" for key, value in values.items() if value]
+    return "\n".join(lines)
