@@ -46,6 +46,7 @@ def test_a_drill_that_passes_reports_traffic_warmth_and_the_real_validator(repos
     assert [s["stage"] for s in report["stages"]] == ["plan", "commit and render", "validate litellm"]
 
 
+@pytest.mark.live
 def test_a_drill_validates_envoy_output_with_the_real_binary(tmp_path: Path) -> None:
     repository = Repository(tmp_path / "repo")
     write_live_release(repository.root, {"v1": 9001, "v2": 9002}, step=None, gateways="[envoy]")

@@ -14,6 +14,8 @@ import pytest
 from tests.conftest import run_relc
 from tests.support import DIGEST, Envoy, Prometheus, Repository, Upstream, upstreams
 
+pytestmark = pytest.mark.live
+
 TEMPLATE_SHA = __import__("hashlib").sha256((Path(__file__).parent / "cases" / "prompts" / "basic.j2").read_bytes()).hexdigest()
 
 

@@ -18,6 +18,8 @@ import pytest
 
 from tests.support import Repository, Webhook, free_port, release_text
 
+pytestmark = pytest.mark.live
+
 TRIGGERS = """triggers:
   - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}
 """

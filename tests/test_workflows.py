@@ -16,6 +16,8 @@ import yaml
 from tests.conftest import REPO
 from tests.support import Repository, release_text, require_binary, rollout_on_a_branch
 
+pytestmark = pytest.mark.live
+
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")

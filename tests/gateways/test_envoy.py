@@ -14,6 +14,8 @@ import yaml
 from tests.conftest import REPO
 from tests.support import Envoy, Upstream, relc, upstreams, validate_with_envoy, write_live_release
 
+pytestmark = pytest.mark.live
+
 
 def _within(observed: int, trials: int, share: float, sigmas: float = 5.0) -> bool:
     """Is `observed` a plausible binomial count? Five sigmas: a false alarm is ~1 in 10^6."""

@@ -19,6 +19,8 @@ import yaml
 from tests.conftest import REPO
 from tests.support import relc, write_live_release
 
+pytestmark = pytest.mark.live
+
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no cost-map download at import
 
 

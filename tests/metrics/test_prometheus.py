@@ -15,6 +15,8 @@ from compiler.metrics import MetricError, MetricQuery
 from compiler.metrics.prometheus import PrometheusSource, load_queries
 from tests.support import Exporter, Prometheus
 
+pytestmark = pytest.mark.live
+
 
 class Counters:
     """Envoy-shaped counters that grow in a background thread while the test runs."""
