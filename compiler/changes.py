@@ -17,7 +17,7 @@ from typing import Iterator
 
 from compiler import git, history
 from compiler.emit import compare_tree, write_atomically, write_tree
-from compiler.errors import RelcError
+from compiler.errors import RelcError, UsageError
 from compiler.render import RENDERED_DIR, render_tree
 from compiler.reporter import format_text
 from compiler.spec import Release
@@ -98,7 +98,7 @@ def repository_lock(root: Path) -> Iterator[None]:
 def current_release(root: Path, name: str) -> tuple[Release, bytes]:
     path = root / history.release_path(name)
     if not path.exists():
-        raise RolloutError(f"no release `{name}`: {history.release_path(name)} does not exist")
+        raise UsageError(f"no release `{name}`: {history.release_path(name)} does not exist")
     result = validate_paths([path], root)
     if not result.ok:
         raise RolloutError(f"{history.release_path(name)} is not valid; fix it first", result.diagnostics)

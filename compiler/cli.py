@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from compiler import __version__
@@ -25,9 +26,9 @@ and triggers; Git holds all state, and rollback is a revert commit.
 """
 
 EPILOG = """\
-exit status: 0 success, 1 problems found or the operation refused, 2 usage error,
-70 an internal error (a bug in relc: please report it). relc evaluate also uses
-3 hold, 4 alert and 5 rollback.
+exit status: 0 success, 1 problems found or the operation refused, 2 usage error (also
+an unknown release or revision, for every command), 70 an internal error (a bug in relc:
+please report it). relc evaluate also uses 3 hold, 4 alert and 5 rollback.
 docs: README.md and docs/diagnostics.md (every diagnostic code).
 """
 
@@ -51,6 +52,15 @@ def _count(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
         raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 1000000, got {text!r}")
     return int(text)
+
+
+def _release_name(text: str) -> str:
+    """NAME, or the path of its file (`releases/support-chat.yaml`, tab-completed)."""
+    if text.endswith((".yaml", ".yml")) or "/" in text:
+        name = text.rstrip("/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        if name:
+            return name
+    return text
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -139,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         "took no part) and re-renders rendered/. Commits since then that changed bundles or rollout are reverted; "
         "edits to owners, description or triggers are kept. The message follows `git revert`.",
     )
-    rollback.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
+    rollback.add_argument("name", metavar="NAME", type=_release_name, help="the release: NAME or releases/NAME.yaml")
     rollback.add_argument("--reason", metavar="TEXT", help="why, recorded as a Relc-Reason trailer")
     rollback.add_argument("--trigger", metavar="NAME", help="the trigger that fired, recorded as a Relc-Trigger trailer")
     rollback.add_argument("--to", metavar="REV", help="restore the file exactly as it was at this commit instead")
@@ -154,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the candidate becomes stable and the old stable previous. Refused while the current step's hold has not "
         "passed since the commit that entered it.",
     )
-    promote.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
+    promote.add_argument("name", metavar="NAME", type=_release_name, help="the release: NAME or releases/NAME.yaml")
     promote.add_argument("--force", action="store_true", help="promote before the hold has passed")
     promote.add_argument("--dry-run", action="store_true", help="print the diff and message; write nothing")
     promote.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
@@ -166,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show each release (or NAME): stable, candidate, previous, current step, traffic split, "
         "when the step began (from Git history) and when it may be promoted.",
     )
-    status.add_argument("name", nargs="?", metavar="NAME", help="one release (default: all)")
+    status.add_argument("name", nargs="?", metavar="NAME", type=_release_name, help="one release: NAME or its file (default: all)")
     status.add_argument("--in-progress", action="store_true", help="only releases with a candidate being rolled out")
     status.add_argument(
         "--format", choices=("text", "json", "names"), default="text",
@@ -182,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "changes; with it a rollback or promote becomes a commit and an alert is posted to the webhook.",
         epilog="exit status: 0 promote, 3 hold, 4 alert, 5 rollback; 1 when metrics or the action failed, 2 usage.",
     )
-    evaluate.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
+    evaluate.add_argument("name", metavar="NAME", type=_release_name, help="the release: NAME or releases/NAME.yaml")
     evaluate.add_argument(
         "--metrics", required=True, metavar="SOURCE",
         help="a Prometheus URL (http://127.0.0.1:9090) or a snapshot file (.json or .csv)",
@@ -275,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
         "reason the rollback would fail.",
         epilog="exit status: 0 the rollback would work, 1 it would not (or relc could not try), 2 usage error.",
     )
-    drill.add_argument("name", metavar="NAME", help="the release (releases/NAME.yaml)")
+    drill.add_argument("name", metavar="NAME", type=_release_name, help="the release: NAME or releases/NAME.yaml")
     drill.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
 
     plan = _command(
@@ -307,12 +317,41 @@ def _reporter(arguments: argparse.Namespace) -> Reporter:
     output_format = getattr(arguments, "format", "text")
     prefix = ""
     if output_format == "github":
-        from pathlib import Path
-
         from compiler.git import repository_prefix
 
         prefix = repository_prefix(Path("."))
     return Reporter(output_format, prefix)
+
+
+# Arguments that may name files relative to where relc was started.
+_PATH_ARGUMENTS = ("paths", "metrics", "queries", "deploy_dir")
+
+
+def _go_to_repository_root(arguments: argparse.Namespace) -> None:
+    """From a subfolder, run where `releases/` is, as git finds its repository from anywhere;
+    file arguments keep meaning the files they named from the subfolder."""
+    here = Path.cwd()
+    if (here / "releases").is_dir() or (here / ".git").exists():
+        return
+    for folder in here.parents:
+        if (folder / "releases").is_dir():
+            for name in _PATH_ARGUMENTS:
+                value = getattr(arguments, name, None)
+                if isinstance(value, list):
+                    setattr(arguments, name, [_anchored(here, item) for item in value])
+                elif isinstance(value, str):
+                    setattr(arguments, name, _anchored(here, value))
+            os.chdir(folder)
+            print(f"relc: running in {folder} (where releases/ is)", file=sys.stderr)
+            return
+        if (folder / ".git").exists():
+            return  # the repository's top, and no releases/ in it: stay
+
+
+def _anchored(start: Path, value: str) -> str:
+    """A relative path that exists from `start`, made absolute; anything else unchanged."""
+    candidate = start / value
+    return str(candidate) if not os.path.isabs(value) and candidate.exists() else value
 
 
 def dispatch(arguments: argparse.Namespace) -> int:
@@ -322,6 +361,8 @@ def dispatch(arguments: argparse.Namespace) -> int:
             os.chdir(arguments.directory)
         except OSError as error:
             raise UsageError(f"cannot change to {arguments.directory}: {error.strerror}") from None
+    else:
+        _go_to_repository_root(arguments)
     module = importlib.import_module(f"compiler.commands.{arguments.command}")
     return module.run(arguments, _reporter(arguments))
 

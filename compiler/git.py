@@ -10,7 +10,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from compiler.errors import RelcError
+from compiler.errors import EXIT_USAGE, RelcError
 
 
 class GitError(RelcError):
@@ -48,7 +48,7 @@ def resolve_revision(root: Path, revision: str) -> str:
         if not _git(root, "rev-list", "-n1", "--all").strip():
             raise GitError("the repository has no commits yet: commit the releases first") from None
         hint = " (this clone is shallow: fetch full history, e.g. `fetch-depth: 0`)" if is_shallow(root) else ""
-        raise GitError(f"no commit `{revision}` in this repository{hint}") from None
+        raise GitError(f"no commit `{revision}` in this repository{hint}", exit_status=EXIT_USAGE) from None
 
 
 def is_shallow(root: Path) -> bool:

@@ -142,6 +142,8 @@ def _message(error: dict[str, Any], path: FieldPath, known_fields: list[str]) ->
         hint = ""
         if kind == "string_type" and isinstance(value, (int, float, bool)):
             hint = "; quote it to make it a string"
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and _is_duration_field(path):
+                hint = f"; a duration needs its unit: write `{value:g}s` (or m, h, d)"
         if kind in ("int_type", "float_type") and isinstance(value, str) and _looks_numeric(value):
             hint = "; remove the quotes to make it a number"
         if kind == "bool_type" and isinstance(value, str):
@@ -173,6 +175,12 @@ def _message(error: dict[str, Any], path: FieldPath, known_fields: list[str]) ->
     if kind == "step_kind":
         return "RELC107", f"{where}: {error['msg']}"
     return "RELC103", f"{where}: {error['msg']}"
+
+
+def _is_duration_field(path: FieldPath) -> bool:
+    owner = _model_at(path[:-1]) if path else None
+    field = _field_of(owner, str(path[-1])) if owner is not None else None
+    return field is not None and any(getattr(m, "pattern", None) == DURATION_PATTERN for m in field.metadata)
 
 
 def _looks_numeric(text: str) -> bool:

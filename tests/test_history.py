@@ -66,7 +66,32 @@ def test_a_shallow_clone_fails_loudly_instead_of_passing(repository: Repository,
 
 def test_an_unknown_base_is_a_clear_error(repository: Repository) -> None:
     result = run_relc("check", "--base", "origin/nope", cwd=repository.root)
-    assert result.returncode == 1 and "no commit `origin/nope`" in result.stderr
+    assert result.returncode == 2 and "no commit `origin/nope`" in result.stderr
+
+
+@pytest.mark.parametrize("command", [
+    ["rollback", "nope"], ["promote", "nope"], ["drill", "nope"], ["status", "nope"],
+    ["evaluate", "nope", "--metrics", "http://127.0.0.1:9"],
+    ["check", "--base", "no-such-rev"], ["plan", "--base", "no-such-rev"], ["rollback", "chat", "--to", "no-such-rev"],
+])  # fmt: skip
+def test_an_unknown_release_or_revision_is_exit_2_for_every_command(repository: Repository, command: list[str]) -> None:
+    result = run_relc(*command, cwd=repository.root)
+    assert result.returncode == 2, result.stderr
+    assert "nope" in result.stderr or "no-such-rev" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_release_file_path_names_the_release_and_subfolders_find_the_root(repository: Repository) -> None:
+    by_path = run_relc("status", "releases/chat.yaml", "--format", "names", cwd=repository.root)
+    assert by_path.returncode == 0 and by_path.stdout == "chat\n"
+    from_subfolder = run_relc("validate", "chat.yaml", cwd=repository.root / "releases")
+    assert from_subfolder.returncode == 0 and "1 release(s) valid" in from_subfolder.stderr
+    assert f"running in {repository.root}" in from_subfolder.stderr
+
+
+def test_a_server_address_without_a_scheme_gets_a_hint(repository: Repository) -> None:
+    result = run_relc("evaluate", "chat", "--metrics", "localhost:9090", cwd=repository.root)
+    assert result.returncode == 1 and "write http://localhost:9090" in result.stderr
 
 
 def test_status_shows_roles_traffic_and_when_the_step_began(repository: Repository) -> None:

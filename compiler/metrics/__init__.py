@@ -54,6 +54,14 @@ class MetricSource(Protocol):
     def observe(self, query: MetricQuery) -> Observation: ...
 
 
+def _looks_like_an_address(location: str) -> bool:
+    """`localhost:9090` or `prometheus.monitoring:9090`, not an existing file."""
+    import os
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}(/.*)?", location)) and not os.path.exists(location)
+
+
 def open_source(location: str, queries: str | None = None, timeout: float = 10.0) -> MetricSource:
     """A source from the command line: a Prometheus URL, or a JSON or CSV snapshot file."""
     if location.startswith(("http://", "https://")):
@@ -62,6 +70,9 @@ def open_source(location: str, queries: str | None = None, timeout: float = 10.0
         return PrometheusSource(location, load_queries(queries or "envoy"), timeout)
     from compiler.metrics.snapshot import SnapshotSource
 
+    if _looks_like_an_address(location):
+        raise MetricError(f"--metrics {location} looks like a server address: write http://{location} for "
+                          "Prometheus (a file name needs .json or .csv)")  # fmt: skip
     if queries:
         raise MetricError("--queries applies to a Prometheus source, not to a snapshot file")
     return SnapshotSource.from_file(location)
