@@ -67,7 +67,7 @@ def _scalar(value: Any) -> str:
     if isinstance(value, float):
         return format_float(value)
     if isinstance(value, str):
-        if _PLAIN_SAFE.match(value) and not _AMBIGUOUS.match(value):
+        if _PLAIN_SAFE.fullmatch(value) and not _AMBIGUOUS.fullmatch(value):  # fullmatch: `$` would allow a trailing newline
             return value
         quoted = json.dumps(value, ensure_ascii=False)
         return _UNPRINTABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)

@@ -259,3 +259,10 @@ def test_two_builds_at_once_both_finish_and_agree(example_repo: Path) -> None:
     assert outcomes == [0, 0, 0, 0], [c.stderr.read() for c in commands]  # type: ignore[union-attr]
     assert run_relc("check", cwd=example_repo).returncode == 0
     assert not list((example_repo / "rendered").glob(STAGING_PREFIX + "*"))
+
+
+def test_a_string_ending_in_a_newline_keeps_it() -> None:
+    """Found by the property above: `$` in the plain-scalar pattern matched before a final newline."""
+    for data in ("A\n", {"key": "value\n"}, ["yes\n"]):
+        text = to_yaml(data)
+        assert yaml.safe_load(text) == data and load_bytes(text.encode(), "x.yaml")[0].data == data  # type: ignore[union-attr]
