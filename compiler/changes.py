@@ -136,7 +136,7 @@ def apply(root: Path, change: ReleaseChange) -> str:
             return git.commit_paths(root, [change.path, RENDERED_DIR], change.message)
         except BaseException:
             # Put back what this run wrote, so a failed commit leaves the tree as it found it.
-            git.restore_paths(root, [change.path, RENDERED_DIR], RENDERED_DIR)
+            git.restore_paths(root, [change.path, RENDERED_DIR])
             raise
 
 

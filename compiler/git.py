@@ -78,18 +78,32 @@ def changed_tracked_files(root: Path) -> list[str]:
     return sorted(entry[3:] for entry in output.split("\0") if len(entry) > 3)
 
 
-def require_committable(root: Path) -> None:
-    """Commits need a branch and a clean tree; say which of the two is missing."""
+def require_committable(root: Path, owned_folder: str = "rendered") -> None:
+    """Commits need a branch, a clean tree, a free index and no stray files where relc
+    writes: say which is missing before anything is written."""
     if current_branch(root) is None:
         raise GitError(
             "HEAD is detached (as in a pull request checkout): relc commits only on a branch; "
             "check out the branch first (`git switch <branch>`)"
+        )
+    lock = git_dir(root) / "index.lock"
+    if lock.exists():
+        raise GitError(
+            f"{lock} exists: another git command is running, or one died and left it behind; "
+            "remove it once no git command runs, then try again (nothing was written)"
         )
     dirty = changed_tracked_files(root)
     if dirty:
         raise GitError(
             "the working tree has uncommitted changes, which a relc commit could mix up: commit or stash "
             f"them first: {', '.join(dirty)}"
+        )
+    stray = _git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", owned_folder).decode("utf-8").split("\0")
+    stray = [path for path in stray if path]
+    if stray:
+        raise GitError(
+            f"untracked files in {owned_folder}/, which relc owns, would be deleted or committed: move or remove "
+            f"them first: {', '.join(stray[:10])}"
         )
 
 
@@ -181,10 +195,30 @@ def files_at(root: Path, revision: str, folder: str) -> dict[str, bytes]:
     return {path: blobs[f"{revision}:{path}"] for path in paths if f"{revision}:{path}" in blobs}
 
 
-def restore_paths(root: Path, tracked: list[str], owned_folder: str) -> None:
-    """Put `tracked` back as HEAD has them and drop untracked files in `owned_folder`."""
-    _git(root, "checkout", "HEAD", "--", *tracked)
-    _git(root, "clean", "-fdq", "--", owned_folder)
+def restore_paths(root: Path, paths: list[str]) -> None:
+    """Put `paths` (files or folders) back exactly as HEAD has them, files and index.
+
+    Reads blobs and writes files itself rather than `git checkout`, which needs the
+    index lock that a failed commit may be holding. Files under `paths` that HEAD does
+    not have are removed: they can only be relc's (stray files were refused up front).
+    """
+    from compiler.emit import write_atomically
+
+    try:
+        _git(root, "reset", "--quiet", "HEAD", "--", *paths)
+    except GitError:
+        pass  # the index may be locked; the files below are what matter to the gateways
+    for path in paths:
+        committed = files_at(root, "HEAD", path)
+        target = root / path
+        present = [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else [target] if target.exists() else []
+        for file in present:
+            if file.relative_to(root).as_posix() not in committed:
+                file.unlink()
+        for name, content in committed.items():
+            file = root / name
+            if not file.exists() or file.read_bytes() != content:
+                write_atomically(file, content)
 
 
 def merge_file(current: bytes, base: bytes, other: bytes, labels: tuple[str, str, str]) -> tuple[bytes, bool]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -157,7 +159,7 @@ def test_a_renamed_release_has_history_only_under_its_new_name(repository: Repos
     # History is not followed across the rename, so the rollback aborts the rollout in the file.
     assert run_relc("rollback", "assistant", cwd=repository.root).returncode == 0
     assert repository.git("log", "-1", "--format=%s") == "Abort rollout of assistant: all traffic back to v1"
-    assert run_relc("rollback", "chat", cwd=repository.root).returncode == 1
+    assert run_relc("rollback", "chat", cwd=repository.root).returncode == 2  # no such release now
 
 
 def test_a_second_relc_is_locked_out_and_a_stale_lock_is_taken_over(repository: Repository) -> None:
@@ -199,3 +201,41 @@ def test_promote_waits_for_the_hold_unless_forced(tmp_path: Path) -> None:
     _unchanged(repository, refused)
     assert run_relc("promote", "chat", "--force", cwd=repository.root).returncode == 0
     assert "Relc-Forced: true" in repository.git("log", "-1", "--format=%B")
+
+
+def test_a_stale_index_lock_is_refused_before_anything_is_written(repository: Repository) -> None:
+    lock = repository.root / ".git" / "index.lock"
+    lock.write_text("")
+
+    def refused() -> None:
+        result = run_relc("rollback", "chat", cwd=repository.root)
+        assert result.returncode == 1 and "index.lock exists" in result.stderr and "nothing was written" in result.stderr
+
+    _unchanged(repository, refused)
+    lock.unlink()
+    assert run_relc("rollback", "chat", cwd=repository.root).returncode == 0
+
+
+def test_a_commit_that_fails_after_writing_leaves_the_tree_and_index_as_they_were(repository: Repository, tmp_path: Path) -> None:
+    repository.git("config", "--unset", "user.email")
+    repository.git("config", "user.useConfigOnly", "true")  # no identity: the commit itself fails
+    environment = {**os.environ, "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1", "EMAIL": ""}
+    head, files = repository.head(), snapshot(repository.root)
+    result = subprocess.run([sys.executable, "-m", "compiler", "rollback", "chat"], cwd=repository.root,
+                            capture_output=True, text=True, env=environment, timeout=120)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert repository.head() == head
+    assert {p: c for p, c in snapshot(repository.root).items() if not p.startswith(".git/")} == {
+        p: c for p, c in files.items() if not p.startswith(".git/")
+    }
+    assert repository.git("status", "--porcelain") == ""
+    repository.git("config", "user.email", "bot@example.com")
+    assert run_relc("rollback", "chat", cwd=repository.root).returncode == 0, "a second run completes"
+
+
+def test_untracked_files_in_rendered_are_never_deleted_by_a_rollback(repository: Repository) -> None:
+    notes = repository.root / "rendered" / "NOTES.txt"
+    notes.write_text("mine\n")
+    result = run_relc("rollback", "chat", cwd=repository.root)
+    assert result.returncode == 1 and "untracked files in rendered/" in result.stderr and "NOTES.txt" in result.stderr
+    assert notes.read_text() == "mine\n"

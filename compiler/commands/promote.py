@@ -9,6 +9,10 @@ from compiler.reporter import Reporter
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
+    if not arguments.dry_run:
+        from compiler import git
+
+        git.require_committable(ROOT)  # before planning: a dirty tree would be planned on
     from compiler.promote import plan_promote
 
     return carry_out(plan_promote(ROOT, arguments.name, force=arguments.force), arguments.dry_run, reporter)

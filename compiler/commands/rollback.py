@@ -9,6 +9,10 @@ from compiler.reporter import Reporter
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
+    if not arguments.dry_run:
+        from compiler import git
+
+        git.require_committable(ROOT)  # before planning: a dirty tree would be planned on
     from compiler.rollback import plan_rollback
 
     change = plan_rollback(ROOT, arguments.name, reason=arguments.reason, trigger=arguments.trigger, to=arguments.to)
