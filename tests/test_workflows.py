@@ -33,7 +33,10 @@ def test_actionlint_finds_nothing_in_the_workflows_and_the_action() -> None:
     actionlint = Path(sys.executable).parent / "actionlint"
     result = subprocess.run([str(actionlint), "-color=false"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert any(step.get("uses") == "./" for step in _load(REPO / ".github/workflows/validate.yml")["jobs"]["check"]["steps"])
+    steps = _load(REPO / ".github/workflows/validate.yml")["jobs"]["check"]["steps"]
+    base_checkout = next(step for step in steps if step.get("with", {}).get("path") == ".relc-base")
+    assert base_checkout["with"]["ref"] == "${{ github.event.pull_request.base.sha }}", "the gate runs the base's relc"
+    assert any(step.get("uses") == "./.relc-base" for step in steps)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
@@ -46,7 +49,7 @@ def test_workflows_are_hardened(path: Path) -> None:
         assert "permissions" in job and "timeout-minutes" in job, name
         for step in job["steps"]:
             if "uses" in step:
-                assert step["uses"] == "./" or PINNED.match(step["uses"]), f"{step['uses']} is not pinned by commit"
+                assert step["uses"] == "./.relc-base" or PINNED.match(step["uses"]), f"{step['uses']} is not pinned by commit"
                 if step["uses"].startswith("actions/checkout@"):
                     assert step["with"]["persist-credentials"] is False
             assert "${{" not in step.get("run", ""), f"{name}: pass expressions through env:, not into run:"
