@@ -324,22 +324,20 @@ def _reporter(arguments: argparse.Namespace) -> Reporter:
 
 
 # Arguments that may name files relative to where relc was started.
-_PATH_ARGUMENTS = ("paths", "metrics", "queries", "deploy_dir")
+_PATH_ARGUMENTS = ("metrics", "queries", "deploy_dir")
 
 
 def _go_to_repository_root(arguments: argparse.Namespace) -> None:
     """From a subfolder, run where `releases/` is, as git finds its repository from anywhere;
     file arguments keep meaning the files they named from the subfolder."""
     here = Path.cwd()
-    if (here / "releases").is_dir() or (here / ".git").exists():
-        return
+    if (here / "releases").is_dir() or (here / ".git").exists() or getattr(arguments, "paths", None):
+        return  # files named explicitly resolve their templates from here, as they always did
     for folder in here.parents:
         if (folder / "releases").is_dir():
             for name in _PATH_ARGUMENTS:
                 value = getattr(arguments, name, None)
-                if isinstance(value, list):
-                    setattr(arguments, name, [_anchored(here, item) for item in value])
-                elif isinstance(value, str):
+                if isinstance(value, str):
                     setattr(arguments, name, _anchored(here, value))
             os.chdir(folder)
             print(f"relc: running in {folder} (where releases/ is)", file=sys.stderr)

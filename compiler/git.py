@@ -81,12 +81,12 @@ def changed_tracked_files(root: Path) -> list[str]:
 def require_committable(root: Path, owned_folder: str = "rendered") -> None:
     """Commits need a branch, a clean tree, a free index and no stray files where relc
     writes: say which is missing before anything is written."""
+    lock = git_dir(root) / "index.lock"  # outside a repository, this says so
     if current_branch(root) is None:
         raise GitError(
             "HEAD is detached (as in a pull request checkout): relc commits only on a branch; "
             "check out the branch first (`git switch <branch>`)"
         )
-    lock = git_dir(root) / "index.lock"
     if lock.exists():
         raise GitError(
             f"{lock} exists: another git command is running, or one died and left it behind; "
