@@ -3,7 +3,7 @@
 The rollback is planned and committed in a temporary worktree on a throwaway branch,
 exactly as `relc rollback` and `relc watch` would make it; the result is rendered and
 every gateway's files are checked by the real tool (Envoy's validate mode with the
-clusters and routes inlined, the decK file schema, LiteLLM's Router). The report says
+clusters and routes inlined, the decK file schema, LiteLLM's Router, Portkey's config schema). The report says
 what traffic would look like, how long each stage took, whether the bundle that takes
 over was already deployed (warm), and every reason the rollback would fail.
 """
@@ -244,7 +244,21 @@ def check_litellm(rendered: Path) -> GatewayCheck:
     return GatewayCheck("litellm", "ok", f"Router loaded {len(config['model_list'])} deployment(s)")
 
 
+def check_portkey(rendered: Path) -> GatewayCheck:
+    """Every Portkey config against the schema written from Portkey's own config schema."""
+    try:
+        from jsonschema import Draft202012Validator
+    except ImportError:
+        return GatewayCheck("portkey", "skipped", "jsonschema is not installed")
+    schema = json.loads((Path(__file__).parent / "gateways" / "portkey-config.schema.json").read_text(encoding="utf-8"))
+    validator = Draft202012Validator(schema)
+    files = sorted((rendered / "portkey").glob("*.json"))
+    errors = [f"{file.name}: {error.message}" for file in files for error in validator.iter_errors(json.loads(file.read_text()))]
+    return GatewayCheck("portkey", "failed" if errors else "ok", "; ".join(errors[:3]) or f"{len(files)} config(s) fit Portkey's schema")
+
+
 GATEWAY_CHECKS: dict[str, Callable[[Path], GatewayCheck]] = {
+    "portkey": check_portkey,
     "envoy": check_envoy,
     "kong": check_kong,
     "litellm": check_litellm,

@@ -49,7 +49,7 @@ Provider = Literal[
 ]
 # Served from weights the team runs itself: those need an api_base and a pinned weights digest.
 SELF_HOSTED_PROVIDERS: frozenset[str] = frozenset({"vllm", "tgi", "openai_compatible"})
-Gateway = Literal["litellm", "envoy", "kong"]
+Gateway = Literal["litellm", "envoy", "kong", "portkey"]
 
 
 def url_problem(url: str) -> None:

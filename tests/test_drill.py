@@ -84,3 +84,15 @@ def test_a_drill_fails_when_the_known_good_prompt_file_is_gone(repository: Repos
     result = _untouched(repository, lambda: run_relc("drill", "chat", cwd=repository.root))
     assert result.returncode == 1  # type: ignore[attr-defined]
     assert "would FAIL" in result.stdout and "prompts/basic.j2" in result.stdout  # type: ignore[attr-defined]
+
+
+def test_a_drill_checks_portkey_configs_against_portkeys_schema(tmp_path: Path) -> None:
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1"], stable="v1").replace("gateways: [litellm]", "gateways: [portkey]"))
+    repository.commit("Publish chat v1")
+    text = release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1)
+    repository.write("chat", text.replace("gateways: [litellm]", "gateways: [portkey]"))
+    repository.commit("Start rollout of chat v2")
+    result = _untouched(repository, lambda: run_relc("drill", "chat", cwd=repository.root))
+    assert result.returncode == 0, result.stdout + result.stderr  # type: ignore[attr-defined]
+    assert "portkey: ok: 1 config(s) fit Portkey's schema" in result.stdout  # type: ignore[attr-defined]

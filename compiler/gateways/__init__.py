@@ -53,9 +53,9 @@ def reload_on_move_files() -> frozenset[str]:
 
 def renderers() -> dict[str, GatewayRenderer]:
     """All gateways by name, in the order their files are written."""
-    from compiler.gateways import envoy, kong, litellm
+    from compiler.gateways import envoy, kong, litellm, portkey
 
-    return {"envoy": envoy.RENDERER, "kong": kong.RENDERER, "litellm": litellm.RENDERER}
+    return {"envoy": envoy.RENDERER, "kong": kong.RENDERER, "litellm": litellm.RENDERER, "portkey": portkey.RENDERER}
 
 
 def shadow_steps(release: Release) -> list[int]:

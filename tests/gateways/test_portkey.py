@@ -1,0 +1,434 @@
+"""Portkey: every rendered config fits compiler/gateways/portkey-config.schema.json (written
+from Portkey 1.15.2's own zod schema, stricter on unknown fields), and the real gateway,
+`@portkey-ai/gateway` from tests/portkey/, splits, falls back and rolls back as the
+release says, in front of two OpenAI-compatible upstreams on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import time
+import typing
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from compiler.gateways import renderers
+from compiler.spec import Gateway
+from tests.conftest import REPO, run_relc
+from tests.support import LocalServer, Repository, Upstream, free_port, relc, stop_process, upstreams, wait_while_running, write_live_release
+
+SCHEMA = json.loads((REPO / "compiler" / "gateways" / "portkey-config.schema.json").read_text())
+VALIDATOR = Draft202012Validator(SCHEMA)
+FAILURE_CODES = [408, 429, 500, 502, 503, 504]
+PORTKEY_DIR = REPO / "tests" / "portkey"
+START_SERVER = PORTKEY_DIR / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
+
+
+def _errors(config: Any) -> list[str]:
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in VALIDATOR.iter_errors(config)]
+
+
+def _canary_release(root: Path, ports: dict[str, int], step: int | None, previous: str | None = None) -> Path:
+    """write_live_release with its shadow step made a 5% canary, for gateway `portkey` alone."""
+    path = write_live_release(root, ports, step, gateways="[portkey]")
+    text = path.read_text().replace("    - {shadow: 50, hold: 1m}\n", "    - {canary: 5, hold: 1m}\n")
+    if previous is not None:
+        text = text.replace("  stable: v1\n", f"  stable: v1\n  previous: {previous}\n")
+    path.write_text(text)
+    return path
+
+
+def _build(root: Path, release: str = "live") -> dict[str, Any]:
+    """`relc build` in `root`, then the release's config, checked against Portkey's schema."""
+    assert relc(root, "build") == 0
+    config = json.loads((root / "rendered" / "portkey" / f"{release}.json").read_text())
+    assert _errors(config) == []
+    return config
+
+
+def _leaf(version: str, port: int) -> dict[str, Any]:
+    """A bundle of write_live_release as a Portkey target."""
+    return {
+        "provider": "openai",
+        "custom_host": f"http://127.0.0.1:{port}/v1",
+        "override_params": {"model": f"served-{version}", "temperature": 0.0, "max_tokens": 16},
+        "request_timeout": 5000,
+        "retry": {"attempts": 0, "on_status_codes": FAILURE_CODES},
+    }
+
+
+def _fallback(*leaves: dict[str, Any]) -> dict[str, Any]:
+    return {"strategy": {"mode": "fallback", "on_status_codes": FAILURE_CODES}, "targets": list(leaves)}
+
+
+# Rendering, per step kind.
+
+
+def test_spec_gateways_are_the_registered_renderers() -> None:
+    assert set(typing.get_args(Gateway)) == set(renderers())
+
+
+def test_the_schema_is_a_valid_json_schema() -> None:
+    Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_steady_state_is_one_weighted_target(tmp_path: Path) -> None:
+    _canary_release(tmp_path, {"v1": 9001, "v2": 9002}, None)
+    config = _build(tmp_path)
+    assert config == {"strategy": {"mode": "loadbalance"}, "targets": [{"weight": 10000, **_leaf("v1", 9001)}]}
+
+
+def test_steady_state_with_previous_falls_back_to_it(tmp_path: Path) -> None:
+    _canary_release(tmp_path, {"v1": 9001, "v0": 9000}, None, previous="v0")
+    config = _build(tmp_path)
+    assert config["targets"] == [{"weight": 10000, **_fallback(_leaf("v1", 9001), _leaf("v0", 9000))}]
+
+
+@pytest.mark.parametrize(("step", "weights"), [(1, [9500, 500]), (2, [7000, 3000])])
+def test_a_canary_splits_by_share_and_chains_candidate_stable_previous(tmp_path: Path, step: int, weights: list[int]) -> None:
+    _canary_release(tmp_path, {"v1": 9001, "v2": 9002, "v0": 9000}, step, previous="v0")
+    config = _build(tmp_path)
+    assert config["strategy"] == {"mode": "loadbalance"}
+    assert config["targets"] == [
+        {"weight": weights[0], **_fallback(_leaf("v1", 9001), _leaf("v0", 9000))},
+        {"weight": weights[1], **_fallback(_leaf("v2", 9002), _leaf("v1", 9001), _leaf("v0", 9000))},
+    ]
+
+
+def test_a_full_canary_sends_everything_to_the_candidate_with_stable_behind_it(tmp_path: Path) -> None:
+    _canary_release(tmp_path, {"v1": 9001, "v2": 9002}, 3)
+    config = _build(tmp_path)
+    assert config["targets"] == [{"weight": 10000, **_fallback(_leaf("v2", 9002), _leaf("v1", 9001))}]
+
+
+def test_a_shadow_step_is_RELC501_never_dropped(tmp_path: Path) -> None:
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 2, gateways="[portkey]")
+    result = run_relc("validate", "--format", "json", cwd=tmp_path)
+    assert result.returncode == 1
+    problems = json.loads(result.stdout)
+    assert [p["code"] for p in problems] == ["RELC501"]
+    assert "shadow: 50" in (tmp_path / "releases" / "live.yaml").read_text().splitlines()[problems[0]["line"] - 1]
+    assert "portkey cannot mirror traffic" in problems[0]["message"]
+    assert relc(tmp_path, "build") == 1 and not (tmp_path / "rendered").exists()
+
+
+def test_the_plan_line_names_the_file_split_and_chains(tmp_path: Path) -> None:
+    from compiler.traffic import traffic_state
+    from compiler.validate import validate_paths
+
+    _canary_release(tmp_path, {"v1": 9001, "v2": 9002, "v0": 9000}, 2, previous="v0")
+    result = validate_paths([tmp_path / "releases"], tmp_path)
+    line = renderers()["portkey"].describe(traffic_state(result.releases[0].release))
+    assert line == "`portkey/live.json` (x-portkey-config): loadbalance v1 70%, v2 30%; on 408, 429, 500, 502, 503, 504: v1 -> v0, v2 -> v1 -> v0"
+
+
+HOSTED = """apiVersion: relc/v1
+kind: Release
+name: hosted
+owners: [tests]
+route: {model: hosted, gateways: [portkey]}
+bundles:
+"""
+
+
+def _hosted_bundle(version: str, model: str, sha: str) -> str:
+    return f"""  - version: {version}
+    model: {model}
+    prompt: {{template: prompts/basic.j2, sha256: {sha}, variables: [question]}}
+    tokenizer: {{name: t, revision: "1"}}
+    serving: {{temperature: 0.3, top_p: 0.9, max_tokens: 100, timeout: 1500ms, retries: 3}}
+"""
+
+
+def _hosted_release(root: Path, models: dict[str, str]) -> None:
+    write_live_release(root, {"v1": 9001}, None, gateways="[portkey]")  # the prompt file
+    sha = __import__("hashlib").sha256((root / "prompts" / "basic.j2").read_bytes()).hexdigest()
+    bundles = "".join(_hosted_bundle(version, model, sha) for version, model in models.items())
+    versions = list(models)
+    rollout = f"rollout:\n  stable: {versions[0]}\n  candidate: {versions[1]}\n  step: 1\n  steps: [{{canary: 20, hold: 1m}}]\n"
+    (root / "releases" / "live.yaml").unlink()
+    (root / "releases" / "hosted.yaml").write_text(HOSTED + bundles + rollout)
+
+
+def test_hosted_providers_name_their_key_variable_never_a_key(tmp_path: Path) -> None:
+    _hosted_release(tmp_path, {
+        "a1": "{provider: anthropic, name: claude-x, api_key_env: ANTHROPIC_API_KEY}",
+        "o1": "{provider: openai, name: gpt-x, api_key_env: OPENAI_API_KEY, api_base: 'https://llm-proxy.example.com/v1/'}",
+    })  # fmt: skip
+    config = _build(tmp_path, "hosted")
+    stable, candidate = config["targets"]
+    assert (stable["weight"], candidate["weight"]) == (8000, 2000)
+    assert stable == {
+        "weight": 8000, "provider": "anthropic", "api_key": "${ANTHROPIC_API_KEY}", "request_timeout": 1500,
+        "override_params": {"model": "claude-x", "temperature": 0.3, "top_p": 0.9, "max_tokens": 100},
+        "retry": {"attempts": 3, "on_status_codes": FAILURE_CODES},
+    }  # fmt: skip
+    first = candidate["targets"][0]
+    assert (first["provider"], first["api_key"], first["custom_host"]) == ("openai", "${OPENAI_API_KEY}", "https://llm-proxy.example.com/v1")
+    assert candidate["targets"][1] == {key: value for key, value in stable.items() if key != "weight"}
+
+
+@pytest.mark.parametrize(
+    ("model", "field", "words"),
+    [
+        ("{provider: azure, name: gpt, api_base: 'https://acme.openai.azure.com', api_key_env: AZURE_KEY}", "provider", "resource name"),
+        ("{provider: bedrock, name: claude}", "provider", "AWS access keys"),
+        ("{provider: vertex_ai, name: gemini}", "provider", "vertex_project_id"),
+        (f"{{provider: vllm, name: m, api_base: 'http://[::1]:8000/v1', weights_digest: 'sha256:{'ab' * 32}'}}", "api_base", "IPv6"),
+        (f"{{provider: vllm, name: m, api_base: 'http://user@vllm:8000/v1', weights_digest: 'sha256:{'ab' * 32}'}}", "api_base", "`@`"),
+    ],
+)  # fmt: skip
+def test_bundles_portkey_cannot_serve_are_RELC502(tmp_path: Path, model: str, field: str, words: str) -> None:
+    _hosted_release(tmp_path, {"ok": "{provider: openai, name: gpt-x, api_key_env: OPENAI_API_KEY}", "bad": model})
+    result = run_relc("validate", "--format", "json", cwd=tmp_path)
+    problems = json.loads(result.stdout)
+    assert [p["code"] for p in problems] == ["RELC502"], problems
+    assert words in problems[0]["message"] and "`bad`" in problems[0]["message"]
+    line = (tmp_path / "releases" / "hosted.yaml").read_text().splitlines()[problems[0]["line"] - 1]
+    assert ("provider" if field == "provider" else "api_base") in line
+
+
+def test_the_example_releases_render_for_portkey_or_say_why_not(example_repo: Path) -> None:
+    """Every example with portkey added: a schema-valid config, or a RELC501/502 diagnostic."""
+    for path in (example_repo / "releases").glob("*.yaml"):
+        if "[portkey" not in path.read_text():
+            path.write_text(path.read_text().replace("  gateways: [", "  gateways: [portkey, ", 1))
+    result = run_relc("validate", "--format", "json", cwd=example_repo)
+    problems = json.loads(result.stdout) if result.returncode else []
+    assert {(Path(p["path"]).name, p["code"]) for p in problems} == {("doc-summarizer.yaml", "RELC501")}
+    summarizer = example_repo / "releases" / "doc-summarizer.yaml"
+    summarizer.write_text(summarizer.read_text().replace("gateways: [portkey, ", "gateways: ["))
+    support = _build(example_repo, "support-chat")
+    assert [target["weight"] for target in support["targets"]] == [9000, 1000]
+    assert len(support["targets"][1]["targets"]) == 3  # v42 -> v41 -> v40
+    review = json.loads((example_repo / "rendered" / "portkey" / "code-review.json").read_text())
+    assert _errors(review) == [] and review["targets"][0]["api_key"] == "${ANTHROPIC_API_KEY}"
+    text = "".join(p.read_text() for p in (example_repo / "rendered" / "portkey").iterdir())
+    assert "sk-" not in text
+
+
+# The vendored schema: Portkey's rules, and no field Portkey 1.15.2 does not have.
+
+
+def _sample() -> dict[str, Any]:
+    return {"strategy": {"mode": "loadbalance"}, "targets": [
+        {"weight": 7000, **_fallback(_leaf("v1", 9001))}, {"weight": 3000, **_leaf("v2", 9002)},
+    ]}  # fmt: skip
+
+
+UNKNOWN_FIELDS = [
+    ("top level", lambda c: c.update(metadata={"release": "live"})),
+    ("strategy", lambda c: c["strategy"].update(on_status=[500])),
+    ("weighted target", lambda c: c["targets"][1].update(model="served-v2")),
+    ("nested target", lambda c: c["targets"][0]["targets"][0].update(overide_params={})),
+    ("retry", lambda c: c["targets"][1]["retry"].update(max_attempts=2)),
+    ("timeout spelt in seconds", lambda c: c["targets"][1].update(timeout=5)),
+    ("cache", lambda c: c.update(cache={"mode": "simple", "ttl": 60})),
+]
+
+
+@pytest.mark.parametrize(("where", "mutation"), UNKNOWN_FIELDS, ids=[case[0] for case in UNKNOWN_FIELDS])
+def test_the_schema_fails_on_any_unknown_field(where: str, mutation: Any) -> None:
+    config = _sample()
+    assert _errors(config) == []
+    mutation(config)
+    assert _errors(config), f"the schema accepted an unknown field in the {where}"
+
+
+# What Portkey's zod schema and request validator refuse: the schema refuses it too, and
+# the live test below shows the real gateway answering 400.
+REFUSED = [
+    ("strategy mode", lambda c: c["strategy"].update(mode="round-robin")),
+    ("retry without attempts", lambda c: c["targets"][1].update(retry={"on_status_codes": [500]})),
+    ("provider", lambda c: c["targets"][1].update(provider="vllm")),
+    ("status code type", lambda c: c["targets"][0]["strategy"].update(on_status_codes=["500"])),
+    ("weight type", lambda c: c["targets"][1].update(weight="30%")),
+    ("timeout type", lambda c: c["targets"][1].update(request_timeout="5s")),
+    ("custom host IPv6", lambda c: c["targets"][1].update(custom_host="http://[::1]:9002/v1")),
+    ("custom host with @", lambda c: c["targets"][1].update(custom_host="http://a@127.0.0.1:9002/v1")),
+    ("cache mode", lambda c: c.update(cache={"mode": "forever"})),
+    ("a leaf with nothing to act on", lambda c: c["targets"].append({"provider": "openai", "weight": 1})),
+    ("vertex without region", lambda c: c["targets"][1].update(provider="vertex-ai", vertex_project_id="p")),
+    ("no provider and no targets", lambda c: c.pop("targets")),
+]
+
+
+@pytest.mark.parametrize(("what", "mutation"), REFUSED, ids=[case[0] for case in REFUSED])
+def test_the_schema_refuses_what_portkey_refuses(what: str, mutation: Any) -> None:
+    config = _sample()
+    mutation(config)
+    assert _errors(config), f"the schema accepted a config with a bad {what}"
+
+
+# The real gateway.
+
+
+def _missing(message: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+class Portkey:
+    """The real `@portkey-ai/gateway` (start-server) on 127.0.0.1, on a port of its own."""
+
+    def __init__(self, work: Path) -> None:
+        node = shutil.which("node")
+        if node is None:
+            _missing("`node` is not installed: scripts/test installs it (Debian package nodejs)")
+        if not START_SERVER.is_file():
+            _missing("the Portkey gateway is not installed: run tests/portkey/install (scripts/test does)")
+        self.port = free_port()
+        self.log = open(work / "portkey.log", "w")
+        # loopback.mjs keeps start-server, which passes no host to listen(), on 127.0.0.1.
+        self.process = subprocess.Popen(
+            [str(node), "--import", (PORTKEY_DIR / "loopback.mjs").as_uri(), str(START_SERVER), f"--port={self.port}", "--headless"],
+            cwd=work, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            wait_while_running(self.process, self.log, self._ready, "Portkey did not start", seconds=30, pause=0.1)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def call(self, config: dict[str, Any]) -> tuple[int, Any]:
+        """One chat completion for the public model, with `config` as x-portkey-config."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/v1/chat/completions",
+            data=json.dumps({"model": "live", "messages": [{"role": "user", "content": "hi"}]}).encode(),
+            headers={"Content-Type": "application/json", "x-portkey-config": json.dumps(config, separators=(",", ":"))},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def answers(self, config: dict[str, Any], count: int) -> Counter[str | None]:
+        answers: Counter[str | None] = Counter()
+        for _ in range(count):
+            status, body = self.call(config)
+            answers[body.get("bundle") if status == 200 and isinstance(body, dict) else f"HTTP {status}"] += 1
+        return answers
+
+    def stop(self) -> None:
+        stop_process(self.process, self.log)
+
+
+@pytest.fixture(scope="module")
+def portkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portkey]:
+    gateway = Portkey(tmp_path_factory.mktemp("portkey"))
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture
+def servers() -> Iterator[dict[str, Upstream]]:
+    yield from upstreams("v1", "v2")
+
+
+def _within_five_sigma(count: int, total: int, share: float) -> bool:
+    return abs(count - total * share) <= 5 * math.sqrt(total * share * (1 - share))
+
+
+def test_live_portkey_splits_400_requests_as_the_step_says(tmp_path: Path, portkey: Portkey, servers: dict[str, Upstream]) -> None:
+    _canary_release(tmp_path, {name: server.port for name, server in servers.items()}, 2)
+    answers = portkey.answers(_build(tmp_path), 400)
+    assert set(answers) == {"v1", "v2"} and sum(answers.values()) == 400, answers
+    assert _within_five_sigma(answers["v2"], 400, 0.30), answers
+    # Each call reached exactly one upstream: no retries, no mirroring.
+    assert (servers["v1"].requests, servers["v2"].requests) == (answers["v1"], answers["v2"])
+
+
+def test_live_portkey_falls_back_from_a_failing_candidate_to_stable(tmp_path: Path, portkey: Portkey, servers: dict[str, Upstream]) -> None:
+    servers["v2"].fail = True
+    _canary_release(tmp_path, {name: server.port for name, server in servers.items()}, 2)
+    answers = portkey.answers(_build(tmp_path), 200)
+    assert answers == Counter({"v1": 200}), answers
+    assert _within_five_sigma(servers["v2"].requests, 200, 0.30), servers["v2"].requests  # tried, then fell back
+    assert servers["v1"].requests == 200
+
+
+def test_live_portkey_sends_everything_to_stable_after_relc_rollback(tmp_path: Path, portkey: Portkey, servers: dict[str, Upstream]) -> None:
+    repository = Repository(tmp_path / "repo")
+    ports = {name: server.port for name, server in servers.items()}
+    _canary_release(repository.root, {"v1": ports["v1"]}, None)
+    repository.commit("Publish live v1")
+    _canary_release(repository.root, ports, 2)
+    repository.commit("Roll out live v2: canary 30%")
+    during = portkey.answers(_build(repository.root), 100)
+    assert during["v2"] > 0 and during["v1"] + during["v2"] == 100, during
+
+    assert relc(repository.root, "rollback", "live", "--reason", "candidate misbehaves") == 0
+    assert "Relc-Rolled-Back: v2" in repository.git("log", "-1", "--format=%B")
+    config = _build(repository.root)  # relc build after the rollback commit changes nothing
+    assert repository.git("status", "--porcelain") == ""
+    assert config["targets"] == [{"weight": 10000, **_leaf("v1", ports["v1"])}]
+    served_before = servers["v2"].requests
+    assert portkey.answers(config, 200) == Counter({"v1": 200})
+    assert servers["v2"].requests == served_before
+
+
+@pytest.mark.parametrize(("what", "mutation"), REFUSED, ids=[case[0] for case in REFUSED])
+def test_live_portkey_refuses_what_the_schema_refuses(portkey: Portkey, what: str, mutation: Any) -> None:
+    """The schema's rules are Portkey's: each bad config gets a 400 from the gateway itself."""
+    config = _sample()
+    mutation(config)
+    status, body = portkey.call(config)
+    assert status == 400 and "config" in json.dumps(body), (what, status, body)
+
+
+def test_live_portkey_ignores_unknown_fields_which_is_why_the_schema_refuses_them(
+    tmp_path: Path, portkey: Portkey, servers: dict[str, Upstream]
+) -> None:
+    config = {"strategy": {"mode": "loadbalance"}, "targets": [{"weight": 1, **_leaf("v2", servers["v2"].port)}]}
+    config["targets"][0]["overide_params"] = config["targets"][0].pop("override_params")  # misspelt
+    assert _errors(config)
+    assert portkey.call(config) == (200, {"bundle": "v2"})  # served, the parameters silently dropped
+
+
+def test_live_portkey_times_out_a_slow_candidate_and_falls_back(tmp_path: Path, portkey: Portkey) -> None:
+    slow = LocalServer(lambda method, body: (time.sleep(1.5), (200, "application/json", b'{"bundle": "v2"}'))[1])
+    try:
+        with contextlib.closing(Upstream("v1")) as stable:
+            path = _canary_release(tmp_path, {"v1": stable.port, "v2": slow.port}, 3)  # the candidate serves 100%
+            path.write_text(path.read_text().replace("timeout: 5s", "timeout: 300ms"))
+            config = _build(tmp_path)
+            for _ in range(3):
+                started = time.monotonic()
+                assert portkey.call(config) == (200, {"bundle": "v1"})
+                assert time.monotonic() - started < 1.4  # cut at 300 ms (408), not waited out
+    finally:
+        slow.close()
+
+
+def test_live_portkey_accepts_every_config_rendered_here(tmp_path: Path, portkey: Portkey, servers: dict[str, Upstream]) -> None:
+    """Every shape relc renders (steady, with previous, each canary step) is served by the real gateway."""
+    ports = {name: server.port for name, server in servers.items()}
+    shapes = [(None, None), (None, "v2"), (1, None), (2, None), (3, None)]
+    for step, previous in shapes:
+        folder = tmp_path / f"step-{step}-{previous}"
+        _canary_release(folder, ports, step, previous)
+        config = _build(folder)
+        status, body = portkey.call(config)
+        assert status == 200 and body["bundle"] in ("v1", "v2"), (step, previous, status, body)
