@@ -194,8 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("name", metavar="NAME", type=_release_name, help="the release: NAME or releases/NAME.yaml")
     evaluate.add_argument(
-        "--metrics", required=True, metavar="SOURCE",
-        help="a Prometheus URL (http://127.0.0.1:9090) or a snapshot file (.json or .csv)",
+        "--metrics", action="append", metavar="SOURCE",
+        help="a Prometheus URL (http://127.0.0.1:9090) or a snapshot file (.json or .csv); repeat it for several "
+        "sources (each metric from the first that answers it); default: the sources in relc.yaml",
     )  # fmt: skip
     evaluate.add_argument(
         "--queries", metavar="SET|FILE",
@@ -235,8 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=_seconds(1, 3600), default=5.0, metavar="SECONDS", help="seconds between ticks (default 5, at least 1)"
     )
     watch.add_argument(
-        "--metrics", metavar="SOURCE",
-        help="a Prometheus URL or a snapshot file, as for `relc evaluate`; without it the watcher only delivers",
+        "--metrics", action="append", metavar="SOURCE",
+        help="a Prometheus URL or a snapshot file, as for `relc evaluate` (repeatable; default: the sources in "
+        "relc.yaml); with neither, the watcher only delivers",
     )  # fmt: skip
     watch.add_argument("--queries", metavar="SET|FILE", help="PromQL set or file, as for `relc evaluate`")
     watch.add_argument(
@@ -339,6 +341,8 @@ def _go_to_repository_root(arguments: argparse.Namespace) -> None:
                 value = getattr(arguments, name, None)
                 if isinstance(value, str):
                     setattr(arguments, name, _anchored(here, value))
+                elif isinstance(value, list):
+                    setattr(arguments, name, [_anchored(here, item) for item in value])
             os.chdir(folder)
             print(f"relc: running in {folder} (where releases/ is)", file=sys.stderr)
             return

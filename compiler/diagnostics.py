@@ -55,6 +55,7 @@ CODES: dict[str, str] = {
     "RELC210": "duplicate name in a list",
     "RELC211": "trigger threshold missing or doubled",
     "RELC212": "relative comparison options without relative_to_stable",
+    "RELC213": "no metric source answers the trigger's metric",
     # Prompt templates.
     "RELC301": "prompt template path escapes the repository",
     "RELC302": "prompt template cannot be read",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from compiler import git
@@ -62,10 +63,11 @@ def evaluate(root: Path, name: str, source: MetricSource, now: float | None = No
     if subject is not None:
         for trigger in release.triggers:
             window = duration_seconds(trigger.window)
-            reading = _read(source, MetricQuery(name, subject, trigger.metric, window, release.route.model))
+            query = MetricQuery(name, subject, trigger.metric, window, release.route.model, tuple(release.route.gateways))
+            reading = _read(source, query)
             base_reading = None
             if trigger.relative_to_stable and baseline is not None:
-                base_reading = _read(source, MetricQuery(name, baseline, trigger.metric, window, release.route.model))
+                base_reading = _read(source, replace(query, version=baseline))
             checks.append(check_trigger(trigger, subject, reading, baseline, base_reading))
     hold_passed, hold_detail = _hold(root, release, time.time() if now is None else now)
     return decide(release, subject, baseline, checks, hold_passed, hold_detail)

@@ -85,9 +85,9 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _model_at(path: FieldPath) -> type[BaseModel] | None:
-    """The spec model class of the value at `path`, if that value is a mapping."""
-    annotation: Any = Release
+def _model_at(path: FieldPath, root: type[BaseModel] = Release) -> type[BaseModel] | None:
+    """The model class of the value at `path` under `root`, if that value is a mapping."""
+    annotation: Any = root
     for part in path:
         annotation = _unwrap(annotation)
         if isinstance(part, int):
@@ -108,11 +108,11 @@ def _field_of(model: Any, name: str) -> FieldInfo | None:
     return model.model_fields.get(name) or next((f for f in model.model_fields.values() if f.alias == name), None)
 
 
-def _bounds(path: FieldPath) -> tuple[Any, Any]:
+def _bounds(path: FieldPath, root: type[BaseModel] = Release) -> tuple[Any, Any]:
     """Lower and upper bounds declared for the field at `path`, for range messages."""
     if not path or isinstance(path[-1], int):
         return None, None
-    field = _field_of(_model_at(path[:-1]), path[-1])
+    field = _field_of(_model_at(path[:-1], root), path[-1])
     if field is None:
         return None, None
     constraints = list(field.metadata)
@@ -125,7 +125,9 @@ def _bounds(path: FieldPath) -> tuple[Any, Any]:
     return low, high
 
 
-def _message(error: dict[str, Any], path: FieldPath, known_fields: list[str]) -> tuple[str, str]:
+def _message(
+    error: dict[str, Any], path: FieldPath, known_fields: list[str], root: type[BaseModel] = Release
+) -> tuple[str, str]:
     """Code and message for one pydantic error."""
     kind = error["type"]
     where = dotted(path)
@@ -142,7 +144,7 @@ def _message(error: dict[str, Any], path: FieldPath, known_fields: list[str]) ->
         hint = ""
         if kind == "string_type" and isinstance(value, (int, float, bool)):
             hint = "; quote it to make it a string"
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and _is_duration_field(path):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and _is_duration_field(path, root):
                 hint = f"; a duration needs its unit: write `{value:g}s` (or m, h, d)"
         if kind in ("int_type", "float_type") and isinstance(value, str) and _looks_numeric(value):
             hint = "; remove the quotes to make it a number"
@@ -152,7 +154,7 @@ def _message(error: dict[str, Any], path: FieldPath, known_fields: list[str]) ->
     if kind in ("literal_error", "enum"):
         return "RELC104", f"{where} must be {context.get('expected', 'an allowed value')}, got {describe_value(value)}"
     if kind in _RANGE_ERRORS:
-        low, high = _bounds(path)
+        low, high = _bounds(path, root)
         if low is not None and high is not None:
             return "RELC105", f"{where} must be between {low:g} and {high:g}, got {value}"
         bound = next(iter(context.values()), "?")
@@ -170,6 +172,8 @@ def _message(error: dict[str, Any], path: FieldPath, known_fields: list[str]) ->
         return "RELC106", f"{where} must be {hint}, got {describe_value(value)}"
     if kind == "finite_number":
         return "RELC105", f"{where} must be a finite number, got {value}"
+    if kind == "value_error":
+        return "RELC106", f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
     if kind == "url_malformed":
         return "RELC106", f"{where} {error['msg']}, got {describe_value(value)}"
     if kind == "step_kind":
@@ -177,8 +181,8 @@ def _message(error: dict[str, Any], path: FieldPath, known_fields: list[str]) ->
     return "RELC103", f"{where}: {error['msg']}"
 
 
-def _is_duration_field(path: FieldPath) -> bool:
-    owner = _model_at(path[:-1]) if path else None
+def _is_duration_field(path: FieldPath, root: type[BaseModel] = Release) -> bool:
+    owner = _model_at(path[:-1], root) if path else None
     field = _field_of(owner, str(path[-1])) if owner is not None else None
     return field is not None and any(getattr(m, "pattern", None) == DURATION_PATTERN for m in field.metadata)
 
@@ -191,20 +195,29 @@ def _looks_numeric(text: str) -> bool:
     return True
 
 
-def _known_fields(path: FieldPath) -> list[str]:
-    owner = _model_at(path)
+def _known_fields(path: FieldPath, root: type[BaseModel] = Release) -> list[str]:
+    owner = _model_at(path, root)
     return [field.alias or name for name, field in owner.model_fields.items()] if owner else []
 
 
 def build_release(document: LoadedDocument) -> tuple[Release | None, list[Diagnostic]]:
     """Validate the document's data against the spec; the release only when it fits."""
+    return model_diagnostics(Release, document)
+
+
+ModelT = typing.TypeVar("ModelT", bound=BaseModel)
+
+
+def model_diagnostics(model: type[ModelT], document: LoadedDocument) -> tuple[ModelT | None, list[Diagnostic]]:
+    """Validate a document against a model; the value only when it fits, else diagnostics
+    at each problem's line and column (the release spec, `relc.yaml`)."""
     try:
-        return Release.model_validate(document.data), []
+        return model.model_validate(document.data), []
     except ValidationError as failure:
         diagnostics = []
         for error in failure.errors(include_url=False):
             path = tuple(error["loc"])
-            code, message = _message(error, path, _known_fields(path[:-1]))
+            code, message = _message(error, path, _known_fields(path[:-1], model), model)
             if error["type"] in ("missing",):
                 position = document.key_position_of(path[:-1]) if path[:-1] else document.position_of(())
             elif error["type"] == "extra_forbidden":

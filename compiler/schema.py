@@ -30,16 +30,36 @@ def schema_text() -> str:
 
 
 def write_schema(root: Path) -> Path:
-    """Write the schema with an atomic replace, so a reader never sees half a file."""
+    """Write the schemas (releases, relc.yaml) with atomic replaces; the release schema's path."""
+    from compiler.config import CONFIG_SCHEMA_PATH
     from compiler.emit import write_atomically
 
     target = root / SCHEMA_PATH
     write_atomically(target, schema_text().encode("utf-8"))
+    write_atomically(root / CONFIG_SCHEMA_PATH, config_schema_text().encode("utf-8"))
     return target
 
 
 def schema_is_stale(root: Path) -> bool:
     """A repository that keeps the published schema (for editors) must keep it current;
     one that keeps none has nothing stale."""
+    from compiler.config import CONFIG_SCHEMA_PATH
+
     target = root / SCHEMA_PATH
-    return target.exists() and target.read_text(encoding="utf-8") != schema_text()
+    if not target.exists():
+        return False
+    config = root / CONFIG_SCHEMA_PATH
+    stale_config = config.exists() and config.read_text(encoding="utf-8") != config_schema_text()
+    return target.read_text(encoding="utf-8") != schema_text() or stale_config
+
+
+CONFIG_SCHEMA_ID = "https://relc.dev/schemas/relc-config.schema.json"
+
+
+def config_schema_text() -> str:
+    """The schema of `relc.yaml`, from its models, as committed."""
+    from compiler.config import RepositoryConfig
+
+    schema = RepositoryConfig.model_json_schema(by_alias=True, mode="validation")
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": CONFIG_SCHEMA_ID, **schema}
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"

@@ -16,9 +16,10 @@ CASES = Path(__file__).resolve().parent / "cases"
 
 @pytest.fixture
 def example_repo(tmp_path: Path) -> Path:
-    """A copy of the repository's releases, prompts and schemas in a temporary folder."""
-    for folder in ("releases", "prompts", "schemas"):
+    """A copy of the repository's releases, prompts, schemas and metric sources in a temporary folder."""
+    for folder in ("releases", "prompts", "schemas", "metrics"):
         shutil.copytree(REPO / folder, tmp_path / folder)
+    shutil.copy(REPO / "relc.yaml", tmp_path / "relc.yaml")
     return tmp_path
 
 

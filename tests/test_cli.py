@@ -16,7 +16,7 @@ def test_the_example_releases_are_valid(example_repo: Path) -> None:
     result = run_relc("validate", cwd=example_repo)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
-    assert "3 release(s) valid" in result.stderr
+    assert "4 release(s) valid" in result.stderr
 
 
 def test_an_invalid_release_exits_1_with_file_line_col(example_repo: Path) -> None:

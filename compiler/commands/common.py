@@ -10,6 +10,7 @@ from compiler.reporter import Reporter
 
 if TYPE_CHECKING:
     from compiler.changes import ReleaseChange
+    from compiler.metrics import MetricSource
     from compiler.validate import ValidationResult
 
 ROOT = Path(".")
@@ -36,11 +37,24 @@ def validated_releases(
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(str(p) for p in missing)}")
     result = validate_paths(release_paths, root=ROOT)
+    _check_metric_sources(result)
     reporter.diagnostics(result.diagnostics, always=always)
     if reporter.format == "text" and not (quiet and result.ok):
         errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
         reporter.note(f"{len(result.releases)} release(s) valid" if result.ok else f"{errors} error(s)")
     return result
+
+
+def _check_metric_sources(result: "ValidationResult") -> None:
+    """relc.yaml's own problems, and triggers no source it names can answer."""
+    from compiler.config import load_config, unfed_triggers
+
+    config, diagnostics = load_config(ROOT)
+    if config is not None:
+        diagnostics = unfed_triggers(config, result.releases, ROOT)
+        failed = {d.path for d in diagnostics}
+        result.releases = [c for c in result.releases if c.path not in failed]
+    result.diagnostics = sorted(set(result.diagnostics) | set(diagnostics), key=lambda d: (d.path, d.line, d.column, d.code))
 
 
 def carry_out(change: "ReleaseChange", dry_run: bool, reporter: Reporter) -> int:
@@ -61,3 +75,21 @@ def carry_out(change: "ReleaseChange", dry_run: bool, reporter: Reporter) -> int
     )
     reporter.note(f"committed {commit[:12]}: {change.message.splitlines()[0]}")
     return 0
+
+
+def metric_source(locations: list[str] | None, queries: str | None, timeout: float) -> "MetricSource":
+    """The sources named with --metrics, or else those relc.yaml names."""
+    from compiler.metrics import open_configured, open_sources
+
+    if locations:
+        return open_sources(locations, queries, timeout)
+    from compiler.config import CONFIG_FILE, load_config
+
+    config, diagnostics = load_config(ROOT)
+    if diagnostics:
+        raise UsageError(f"{CONFIG_FILE} is not valid; fix it first", diagnostics)
+    if config is None or not config.metrics:
+        raise UsageError(f"say where metrics come from: --metrics SOURCE, or metric sources in {CONFIG_FILE}")
+    if queries:
+        raise UsageError(f"--queries goes with --metrics; sources from {CONFIG_FILE} name their own queries")
+    return open_configured(config, ROOT, timeout)

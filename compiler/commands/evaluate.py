@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from compiler.commands.common import ROOT
+from compiler.commands.common import ROOT, metric_source
 from compiler.reporter import Reporter
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.evaluate import act, evaluate, would_do
-    from compiler.metrics import open_source
     from compiler.triggers import decision_record, decision_text
 
-    source = open_source(arguments.metrics, arguments.queries, timeout=arguments.timeout)
+    source = metric_source(arguments.metrics, arguments.queries, arguments.timeout)
     decision = evaluate(ROOT, arguments.name, source)
     reporter.result(decision_text(decision, source.description), decision_record(decision))
     level = {"rollback": "error", "alert": "warning"}.get(decision.action, "notice")

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from compiler.commands.common import ROOT
+from compiler.commands.common import ROOT, metric_source
 from compiler.errors import EXIT_OK, UsageError
 from compiler.reporter import Reporter
 
@@ -36,7 +36,6 @@ def _pull_request_target(arguments: argparse.Namespace) -> "PullRequestTarget | 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler import git
-    from compiler.metrics import open_source
     from compiler.watch.health import EventLog, WatchHealth, serve_health
     from compiler.watch.loop import CountingSource, Watcher, WatchOptions
 
@@ -60,8 +59,8 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
         after_delivery=tuple(shlex.split(arguments.after_delivery)) if arguments.after_delivery else (),
     )
     source = None
-    if arguments.metrics:
-        source = CountingSource(open_source(arguments.metrics, arguments.queries, timeout=arguments.timeout))
+    if arguments.metrics or (ROOT / "relc.yaml").exists():
+        source = CountingSource(metric_source(arguments.metrics, arguments.queries, arguments.timeout))
     health = WatchHealth(interval=options.interval)
     log = EventLog(reporter.out)
     server = None

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Protocol
 from compiler.errors import RelcError
+
+if TYPE_CHECKING:
+    from compiler.config import MetricSourceConfig, RepositoryConfig
 
 
 class MetricError(RelcError):
@@ -26,6 +30,8 @@ class MetricQuery:
     # The public model name clients call (`route.model`): gateways such as LiteLLM name
     # their series after it, not after the release. Empty means the release's name.
     route_model: str = ""
+    # The release's gateways: a source configured per gateway picks its queries by them.
+    gateways: tuple[str, ...] = ()
 
     @property
     def public_model(self) -> str:
@@ -53,6 +59,10 @@ class MetricSource(Protocol):
 
     def observe(self, query: MetricQuery) -> Observation: ...
 
+    def answers(self) -> set[str]:
+        """The metrics this source can answer at all (others are another source's)."""
+        ...
+
 
 def _looks_like_an_address(location: str) -> bool:
     """`localhost:9090` or `prometheus.monitoring:9090`, not an existing file."""
@@ -76,3 +86,79 @@ def open_source(location: str, queries: str | None = None, timeout: float = 10.0
     if queries:
         raise MetricError("--queries applies to a Prometheus source, not to a snapshot file")
     return SnapshotSource.from_file(location)
+
+
+class RoutedSource:
+    """Several sources in one run: each metric is asked of the first source that answers it."""
+
+    def __init__(self, routes: list[tuple[str, Callable[[tuple[str, ...]], tuple[frozenset[str], MetricSource]]]]) -> None:
+        # (name, gateways -> (metrics answered, source)): a source may answer per gateway.
+        self.routes = routes
+        self.description = " + ".join(name for name, _ in routes)
+
+    def answers(self) -> set[str]:
+        return {metric for _, route in self.routes for metric in route(())[0]}
+
+    def observe(self, query: MetricQuery) -> Observation:
+        for _, route in self.routes:
+            answered, source = route(query.gateways)
+            if query.metric in answered:
+                return source.observe(query)
+        raise MetricError(f"no metric source answers `{query.metric}`: add one to relc.yaml, or another --metrics")
+
+
+class _Unanswered:
+    description = "no source"
+
+    def observe(self, query: MetricQuery) -> Observation:
+        raise MetricError(f"no metric source answers `{query.metric}`")
+
+    def answers(self) -> set[str]:
+        return set()
+
+
+_NO_SOURCE = _Unanswered()
+
+
+def open_sources(locations: list[str], queries: str | None = None, timeout: float = 10.0) -> MetricSource:
+    """Sources named on the command line; with more than one, each metric from the first that has it."""
+    sources = [open_source(location, queries, timeout) for location in locations]
+    if len(sources) == 1:
+        return sources[0]
+    return RoutedSource([(source.description, _constant(frozenset(source.answers()), source)) for source in sources])
+
+
+def open_configured(config: "RepositoryConfig", root: Path, timeout: float = 10.0) -> MetricSource:
+    """The sources `relc.yaml` names, in its order."""
+    routes = []
+    for entry in config.metrics:
+        if entry.file is not None:
+            from compiler.metrics.snapshot import SnapshotSource
+
+            snapshot = SnapshotSource.from_file(str(root / entry.file))
+            routes.append((entry.name, _constant(frozenset(entry.metrics or ()), snapshot)))
+        else:
+            routes.append((entry.name, _per_gateway(entry, timeout)))
+    return RoutedSource(routes)
+
+
+def _constant(answered: frozenset[str], source: MetricSource) -> Callable[[tuple[str, ...]], tuple[frozenset[str], MetricSource]]:
+    return lambda gateways: (answered, source)
+
+
+def _per_gateway(entry: "MetricSourceConfig", timeout: float) -> Callable[[tuple[str, ...]], tuple[frozenset[str], MetricSource]]:
+    """A Prometheus source whose queries follow the release's gateways, opened once per set."""
+    from compiler.metrics.prometheus import PrometheusSource, load_queries
+
+    opened: dict[str, PrometheusSource] = {}
+
+    def route(gateways: tuple[str, ...]) -> tuple[frozenset[str], MetricSource]:
+        chosen = entry.queries_for(gateways)
+        if chosen is None:
+            return frozenset(), _NO_SOURCE
+        if chosen not in opened:
+            opened[chosen] = PrometheusSource(entry.url or "", load_queries(chosen), timeout)
+        answered = frozenset(entry.metrics) if entry.metrics is not None else frozenset(opened[chosen].queries)
+        return answered, opened[chosen]
+
+    return route

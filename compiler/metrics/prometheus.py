@@ -147,6 +147,9 @@ class PrometheusSource:
         self.timeout = timeout
         self.description = f"Prometheus at {self.url}"
 
+    def answers(self) -> set[str]:
+        return set(self.queries)
+
     def observe(self, query: MetricQuery) -> Observation:
         template = self.queries.get(query.metric)
         if template is None:

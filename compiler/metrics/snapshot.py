@@ -57,6 +57,9 @@ class SnapshotSource:
     def observe(self, query: MetricQuery) -> Observation:
         return self.observations.get((query.release, query.version, query.metric), NO_DATA)
 
+    def answers(self) -> set[str]:
+        return {metric for _, _, metric in self.observations}
+
 
 def _from_json(text: str, location: str) -> dict[Key, Observation]:
     try:

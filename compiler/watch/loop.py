@@ -61,6 +61,9 @@ class CountingSource:
             self.failures += 1
             raise
 
+    def answers(self) -> set[str]:
+        return self.inner.answers()
+
 
 @dataclass
 class Watcher:

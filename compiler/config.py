@@ -1,0 +1,146 @@
+"""The repository's own configuration, `relc.yaml` at its root: where metrics come from.
+
+A trigger is only as good as the source that feeds it. `relc.yaml` names the metric
+sources and which metrics each answers, so `relc validate` can report a trigger that
+nothing feeds (it would hold forever), and `relc evaluate` and `relc watch` read every
+source in one run, each metric from the source that answers it.
+
+```yaml
+apiVersion: relc/v1
+kind: Config
+metrics:
+  - name: prometheus
+    url: http://prometheus.monitoring:9090
+    queries: {envoy: envoy, litellm: litellm}   # a set or file, per gateway where they differ
+  - name: quality
+    file: metrics/quality.json
+    metrics: [eval_score, groundedness, thumbs_down_rate]
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from compiler.spec import Gateway, Identifier, Metric
+
+if TYPE_CHECKING:
+    from compiler.diagnostics import Diagnostic
+    from compiler.validate import CheckedRelease
+
+CONFIG_FILE = "relc.yaml"
+CONFIG_SCHEMA_PATH = Path("schemas") / "relc-config.schema.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class MetricSourceConfig(_Strict):
+    """One metric source: a Prometheus server, or a snapshot file (JSON or CSV)."""
+
+    name: Identifier = Field(description="A name for messages.", examples=["prometheus"])
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = Field(
+        default=None, description="A Prometheus server.", examples=["http://prometheus.monitoring:9090"]
+    )
+    file: str | None = Field(
+        default=None, min_length=1, description="A snapshot file, relative to the repository root.",
+        examples=["metrics/quality.json"],
+    )  # fmt: skip
+    queries: str | dict[Gateway, str] | None = Field(
+        default=None,
+        description="For Prometheus: a ready-made set (`envoy`, `litellm`) or a query file; or one per gateway, "
+        "chosen by the first of a release's gateways that has one. Default: `envoy`.",
+        examples=["envoy", {"envoy": "envoy", "litellm": "litellm"}],
+    )
+    metrics: list[Metric] | None = Field(
+        default=None,
+        description="The metrics this source answers. Default: for Prometheus, those its queries define; a "
+        "snapshot file must list them.",
+        examples=[["eval_score", "groundedness"]],
+    )
+
+    @model_validator(mode="after")
+    def _one_location(self) -> "MetricSourceConfig":
+        if (self.url is None) == (self.file is None):
+            raise ValueError("give exactly one of `url` (Prometheus) or `file` (a snapshot)")
+        if self.file is not None and self.metrics is None:
+            raise ValueError("a snapshot file must list the `metrics` it answers")
+        if self.file is not None and self.queries is not None:
+            raise ValueError("`queries` apply to a Prometheus `url`, not to a snapshot file")
+        return self
+
+    def queries_for(self, gateways: tuple[str, ...] | list[str]) -> str | None:
+        """The query set for a release routed by `gateways`; None when this source has none
+        for them (its series would match nothing: better reported than held on forever)."""
+        if isinstance(self.queries, dict):
+            return next((self.queries[g] for g in gateways if g in self.queries), None)
+        return self.queries or "envoy"
+
+
+class RepositoryConfig(_Strict):
+    """`relc.yaml`: settings of the whole repository."""
+
+    api_version: Literal["relc/v1"] = Field(alias="apiVersion", description="Always `relc/v1`.")
+    kind: Literal["Config"] = Field(description="Always `Config`.")
+    metrics: list[MetricSourceConfig] = Field(
+        default_factory=list, description="Metric sources, in the order they are asked."
+    )
+
+
+def answered_metrics(source: MetricSourceConfig, gateways: tuple[str, ...] | list[str], root: Path) -> set[str]:
+    """The metrics `source` can answer for a release routed by `gateways` (no network)."""
+    if source.metrics is not None:
+        return set(source.metrics)
+    from compiler.metrics import MetricError
+    from compiler.metrics.prometheus import QUERY_SETS, load_queries
+
+    chosen = source.queries_for(gateways)
+    if chosen is None:
+        return set()
+    if chosen in QUERY_SETS:
+        return set(QUERY_SETS[chosen])
+    try:
+        return set(load_queries(str(root / chosen)))
+    except MetricError:
+        return set()  # the query file's own problem is reported when the source is opened
+
+
+def unfed_triggers(config: RepositoryConfig, releases: list["CheckedRelease"], root: Path) -> list["Diagnostic"]:
+    """RELC213 at each trigger whose metric no configured source answers: it would hold forever."""
+    from compiler.diagnostics import Diagnostic
+
+    diagnostics = []
+    for checked in releases:
+        gateways = checked.release.route.gateways
+        answered = set().union(*(answered_metrics(source, gateways, root) for source in config.metrics))
+        for index, trigger in enumerate(checked.release.triggers):
+            if trigger.metric in answered:
+                continue
+            position = checked.document.position_of(("triggers", index, "metric"))
+            names = ", ".join(source.name for source in config.metrics) or "none"
+            diagnostics.append(Diagnostic(
+                checked.path, position.line, position.column, "RELC213",
+                f"no metric source in {CONFIG_FILE} answers `{trigger.metric}` for gateways "
+                f"{', '.join(gateways)} (sources: {names}), so trigger `{trigger.name}` would hold forever: add a "
+                "source that answers it, or list it in a source's `metrics`",
+            ))  # fmt: skip
+    return diagnostics
+
+
+def load_config(root: Path) -> tuple[RepositoryConfig | None, list["Diagnostic"]]:
+    """`relc.yaml` if present (None when absent), or its diagnostics with file:line:col."""
+    from compiler.load import load_file
+    from compiler.model import model_diagnostics
+
+    path = root / CONFIG_FILE
+    if not path.exists():
+        return None, []
+    document, diagnostics = load_file(path, CONFIG_FILE)
+    if document is None:
+        return None, diagnostics
+    config, problems = model_diagnostics(RepositoryConfig, document)
+    return config, problems

@@ -1,0 +1,96 @@
+"""relc.yaml: metric sources named once for the repository. A trigger nothing feeds is a
+validation error at its line; evaluate reads every source in one run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_relc
+from tests.support import Repository, release_text
+
+TRIGGERS = """triggers:
+  - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}
+  - {name: thumbs, metric: thumbs_down_rate, max: 0.1, window: 1d, min_samples: 50, action: alert}
+"""
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Repository:
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1") + TRIGGERS)
+    repository.commit("Publish chat v2")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1) + TRIGGERS)
+    repository.commit("Start rollout of chat v2")
+    return repository
+
+
+def snapshot(folder: Path, name: str, rows: list[tuple[str, float]]) -> str:
+    path = folder / name
+    path.write_text(json.dumps({"metrics": [
+        {"release": "chat", "version": "v2", "metric": metric, "value": value, "samples": 500} for metric, value in rows
+    ]}))  # fmt: skip
+    return name
+
+
+def test_a_trigger_no_configured_source_answers_is_reported_at_its_line(repository: Repository) -> None:
+    (repository.root / "relc.yaml").write_text(
+        "apiVersion: relc/v1\nkind: Config\nmetrics:\n  - {name: prometheus, url: 'http://127.0.0.1:9', queries: {litellm: litellm}}\n"
+    )
+    result = run_relc("validate", cwd=repository.root)
+    line = repository.read("chat").splitlines().index(TRIGGERS.splitlines()[2]) + 1
+    assert result.returncode == 1
+    column = TRIGGERS.splitlines()[2].index("thumbs_down_rate") + 1
+    assert result.stdout.startswith(f"releases/chat.yaml:{line}:{column}: error RELC213: no metric source in relc.yaml "
+                                    "answers `thumbs_down_rate` for gateways litellm")  # fmt: skip
+    assert "error_rate" not in result.stdout, "the litellm queries answer error_rate"
+
+
+def test_without_relc_yaml_nothing_is_checked_against_sources(repository: Repository) -> None:
+    assert run_relc("validate", cwd=repository.root).returncode == 0
+
+
+def test_a_bad_relc_yaml_is_reported_with_file_line_col(repository: Repository) -> None:
+    (repository.root / "relc.yaml").write_text("apiVersion: relc/v1\nkind: Config\nmetrics:\n  - {name: q, file: m.json}\n")
+    result = run_relc("validate", cwd=repository.root)
+    assert result.returncode == 1
+    assert "relc.yaml:4:5: error RELC106: metrics[0]: a snapshot file must list the `metrics` it answers" in result.stdout
+
+
+def test_evaluate_reads_every_configured_source_in_one_run(repository: Repository) -> None:
+    operational = snapshot(repository.root, "ops.json", [("error_rate", 0.01)])
+    quality = snapshot(repository.root, "quality.json", [("thumbs_down_rate", 0.4)])
+    (repository.root / "relc.yaml").write_text(
+        "apiVersion: relc/v1\nkind: Config\nmetrics:\n"
+        f"  - {{name: ops, file: {operational}, metrics: [error_rate]}}\n"
+        f"  - {{name: quality, file: {quality}, metrics: [thumbs_down_rate]}}\n"
+    )
+    result = run_relc("evaluate", "chat", "--format", "json", cwd=repository.root)
+    assert result.returncode == 4, result.stdout + result.stderr  # alert: the quality source fed the thumbs trigger
+    outcomes = {t["name"]: t["outcome"] for t in json.loads(result.stdout)["triggers"]}
+    assert outcomes == {"errors": "healthy", "thumbs": "breached"}
+
+
+def test_several_metrics_options_are_all_read(repository: Repository) -> None:
+    operational = snapshot(repository.root, "ops.json", [("error_rate", 0.3)])
+    quality = snapshot(repository.root, "quality.json", [("thumbs_down_rate", 0.0)])
+    result = run_relc("evaluate", "chat", "--metrics", operational, "--metrics", quality, "--format", "json",
+                      cwd=repository.root)  # fmt: skip
+    assert result.returncode == 5
+    outcomes = {t["name"]: t["outcome"] for t in json.loads(result.stdout)["triggers"]}
+    assert outcomes == {"errors": "breached", "thumbs": "healthy"}, "a second --metrics no longer replaces the first"
+
+
+def test_evaluate_without_any_source_says_where_to_name_one(repository: Repository) -> None:
+    result = run_relc("evaluate", "chat", cwd=repository.root)
+    assert result.returncode == 2 and "--metrics SOURCE, or metric sources in relc.yaml" in result.stderr
+
+
+def test_the_committed_config_schema_is_generated_from_the_models() -> None:
+    from compiler.config import CONFIG_SCHEMA_PATH
+    from compiler.schema import config_schema_text
+    from tests.conftest import REPO
+
+    assert (REPO / CONFIG_SCHEMA_PATH).read_text() == config_schema_text(), "run `relc schema` and commit it"
