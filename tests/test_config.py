@@ -94,3 +94,13 @@ def test_the_committed_config_schema_is_generated_from_the_models() -> None:
     from tests.conftest import REPO
 
     assert (REPO / CONFIG_SCHEMA_PATH).read_text() == config_schema_text(), "run `relc schema` and commit it"
+
+
+def test_evaluate_warns_of_snapshot_rows_that_match_no_bundle(repository: Repository) -> None:
+    metrics = snapshot(repository.root, "ops.json", [("error_rate", 0.01)])
+    path = repository.root / metrics
+    rows = json.loads(path.read_text())
+    rows["metrics"].append({"release": "chat", "version": "v9", "metric": "error_rate", "value": 0.5, "samples": 500})
+    path.write_text(json.dumps(rows))
+    result = run_relc("evaluate", "chat", "--metrics", metrics, cwd=repository.root)
+    assert "relc: warning: snapshot ops.json: release `chat` has no bundle `v9`" in result.stderr

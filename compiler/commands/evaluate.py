@@ -14,6 +14,8 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
 
     source = metric_source(arguments.metrics, arguments.queries, arguments.timeout)
     decision = evaluate(ROOT, arguments.name, source)
+    for problem in _unmatched_rows(source):
+        reporter.note(f"relc: warning: {problem}")
     reporter.result(decision_text(decision, source.description), decision_record(decision))
     level = {"rollback": "error", "alert": "warning"}.get(decision.action, "notice")
     reporter.annotation(level, f"relc evaluate {decision.release}: {decision.action}", "; ".join(decision.reasons))
@@ -22,3 +24,18 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     elif not reporter.json:
         reporter.note(f"dry run: {would_do(decision)}")
     return decision.exit_code
+
+
+def _unmatched_rows(source: object) -> list[str]:
+    """Snapshot rows that match no release or bundle here, from every snapshot in `source`."""
+    from compiler.metrics.snapshot import SnapshotSource
+    from compiler.validate import validate_paths
+
+    snapshots = [source] if isinstance(source, SnapshotSource) else [
+        inner for _, route in getattr(source, "routes", []) for inner in [route(())[1]] if isinstance(inner, SnapshotSource)
+    ]
+    if not snapshots:
+        return []
+    releases = validate_paths([ROOT / "releases"], ROOT).releases
+    versions = {c.release.name: {b.version for b in c.release.bundles} for c in releases}
+    return [problem for snapshot in snapshots for problem in snapshot.unmatched(versions)]

@@ -50,15 +50,38 @@ class SnapshotSource:
             raise MetricError(f"cannot read metrics file {location}: it {error}") from None
         except UnicodeDecodeError as error:
             raise MetricError(f"cannot read metrics file {location}: not UTF-8: {error.reason} at byte {error.start}") from None
-        if path.suffix == ".csv":
-            return cls(_from_csv(text, location), f"snapshot {location}")
-        return cls(_from_json(text, location), f"snapshot {location}")
+        observations = _from_csv(text, location) if path.suffix == ".csv" else _from_json(text, location)
+        _refuse_unknown_metrics(observations, location)
+        return cls(observations, f"snapshot {location}")
+
+    def unmatched(self, versions_by_release: dict[str, set[str]]) -> list[str]:
+        """Rows for a release or a bundle version the repository does not have (a typo
+        there would silently read as no data)."""
+        problems = []
+        for release, version, metric in sorted(self.observations):
+            if release not in versions_by_release:
+                problems.append(f"{self.description}: `{release}` is not a release here (row {release}/{version}/{metric})")
+            elif version not in versions_by_release[release]:
+                problems.append(f"{self.description}: release `{release}` has no bundle `{version}` (row {release}/{version}/{metric})")
+        return problems
 
     def observe(self, query: MetricQuery) -> Observation:
         return self.observations.get((query.release, query.version, query.metric), NO_DATA)
 
     def answers(self) -> set[str]:
         return {metric for _, _, metric in self.observations}
+
+
+def _refuse_unknown_metrics(observations: dict[Key, Observation], location: str) -> None:
+    """A metric name no trigger can use is a typo (`error-rate`): say so, with the likely name."""
+    import difflib
+
+    from compiler.spec import METRICS
+
+    for metric in sorted({metric for _, _, metric in observations} - set(METRICS)):
+        close = difflib.get_close_matches(metric, list(METRICS), n=1)
+        hint = f"; did you mean `{close[0]}`?" if close else f"; metrics are {', '.join(METRICS)}"
+        raise MetricError(f"{location}: unknown metric `{metric}`{hint}")
 
 
 def _from_json(text: str, location: str) -> dict[Key, Observation]:

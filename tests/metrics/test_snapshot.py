@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from compiler.metrics import MetricError, MetricQuery, open_source
+from compiler.metrics.snapshot import SnapshotSource
 
 
 def _query(version: str, metric: str = "eval_score") -> MetricQuery:
@@ -65,3 +66,20 @@ def test_a_missing_file_and_queries_for_a_file_are_errors(tmp_path: Path) -> Non
     (tmp_path / "m.json").write_text('{"metrics": []}')
     with pytest.raises(MetricError, match="--queries applies to a Prometheus source"):
         open_source(str(tmp_path / "m.json"), queries="envoy")
+
+
+def test_a_misspelt_metric_is_refused_with_the_likely_name(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text('{"metrics": [{"release": "chat", "version": "v2", "metric": "error-rate", "value": 0.1, "samples": 9}]}')
+    with pytest.raises(MetricError, match="unknown metric `error-rate`; did you mean `error_rate`"):
+        SnapshotSource.from_file(str(path))
+
+
+def test_rows_for_an_unknown_release_or_version_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "m.json"
+    path.write_text('{"metrics": ['
+                    '{"release": "chat", "version": "v3", "metric": "error_rate", "value": 0.1, "samples": 9},'
+                    '{"release": "caht", "version": "v2", "metric": "error_rate", "value": 0.1, "samples": 9}]}')  # fmt: skip
+    problems = SnapshotSource.from_file(str(path)).unmatched({"chat": {"v1", "v2"}})
+    assert len(problems) == 2
+    assert "`caht` is not a release here" in problems[0] and "release `chat` has no bundle `v3`" in problems[1]
