@@ -159,8 +159,29 @@ def write_tree(folder: Path, files: dict[str, bytes], move_anyway: frozenset[str
     that the next `relc build` (or `relc check`) sets right.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    from compiler.gateways import write_phases
+
     with _folder_lock(folder):
+        # Gateways that read several files get early writes, so every state they can read is whole.
+        phases, files = write_phases(folder, files)
+        for phase in phases:
+            _place(folder, phase)
         return _write_tree_locked(folder, files, move_anyway)
+
+
+def _place(folder: Path, files: dict[str, bytes]) -> None:
+    """An early write: these files only, each renamed into place, nothing removed."""
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+    try:
+        for path, content in files.items():
+            (staging / path).parent.mkdir(parents=True, exist_ok=True)
+            _write_synced(staging / path, content)
+        for path in files:
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / path, folder / path)
+        _sync_folder(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ into the gateway's files. Renderers share nothing but `TrafficState`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from compiler.load import FieldPath
@@ -44,6 +45,21 @@ class GatewayRenderer:
     # write, which is what `git checkout` and `git revert` do): `relc build` moves them
     # again even when their bytes are unchanged.
     reload_on_move: tuple[str, ...] = ()
+    # Early writes and the final order that keep every state the gateway can read whole,
+    # from the files it has now and the files to write (see envoy.transition).
+    transition: Callable[[dict[str, bytes], dict[str, bytes]], tuple[list[dict[str, bytes]], dict[str, bytes]]] | None = None
+
+
+def write_phases(folder: Path, files: dict[str, bytes]) -> tuple[list[dict[str, bytes]], dict[str, bytes]]:
+    """Every gateway's early writes into `folder`, and the final files in an order safe for
+    all of them. Only the files a gateway reloads are read."""
+    phases: list[dict[str, bytes]] = []
+    for renderer in renderers().values():
+        if renderer.transition is not None:
+            existing = {path: (folder / path).read_bytes() for path in renderer.reload_on_move if (folder / path).is_file()}
+            early, files = renderer.transition(existing, files)
+            phases.extend(early)
+    return phases, files
 
 
 def reload_on_move_files() -> frozenset[str]:

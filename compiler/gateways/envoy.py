@@ -33,6 +33,7 @@ TRUSTED_CA_FILE = "/etc/ssl/certs/ca-certificates.crt"
 
 # Where Envoy finds the rendered files, relative to its working directory (the checkout).
 CDS_PATH = "rendered/envoy/cds.yaml"
+CDS_FILE = "envoy/cds.yaml"
 RDS_PATH = "rendered/envoy/rds.yaml"
 LISTEN_ADDRESS, LISTEN_PORT, ADMIN_PORT = "0.0.0.0", 10000, 9901
 
@@ -210,6 +211,36 @@ def validation_bootstrap(bootstrap_file: dict[str, Any], clusters: dict[str, Any
     }
 
 
+def transition(existing: dict[str, bytes], files: dict[str, bytes]) -> tuple[list[dict[str, bytes]], dict[str, bytes]]:
+    """Writes that keep every state Envoy can read whole: routes never name a missing cluster.
+
+    Envoy reloads CDS and RDS separately. Adding clusters must come before the routes
+    that use them, and removing clusters after the routes that stopped using them. So
+    when clusters go away, CDS is first written as the union of old and new clusters,
+    then RDS, then the final CDS. A kill between any two moves leaves a consistent pair.
+    Returns the early writes and `files` reordered so that RDS comes before CDS.
+    """
+    old, new = existing.get(CDS_FILE), files.get(CDS_FILE)
+    if old is None or new is None or old == new:
+        return [], files
+    from compiler.load import load_bytes
+    from compiler.render import serialize
+
+    old_document, _ = load_bytes(old, CDS_FILE)
+    new_document, _ = load_bytes(new, CDS_FILE)
+    if old_document is None or new_document is None:
+        return [], files
+    new_clusters = new_document.data["resources"]
+    names = {cluster["name"] for cluster in new_clusters}
+    removed = [cluster for cluster in old_document.data["resources"] if cluster.get("name") not in names]
+    if not removed:
+        return [], files  # only additions: CDS first (render's order) is safe
+    union = serialize(CDS_FILE, {"resources": [*new_clusters, *removed]})
+    reordered = {path: content for path, content in files.items() if path != CDS_FILE}
+    reordered[CDS_FILE] = new  # last: its removals come after the routes stopped using them
+    return [{CDS_FILE: union}], reordered
+
+
 def assemble(fragments: list[dict[str, Any]]) -> dict[str, Any]:
     route_configuration = {
         "@type": ROUTE_CONFIGURATION_TYPE,
@@ -308,4 +339,5 @@ RENDERER = GatewayRenderer(
     render=render,
     assemble=assemble,
     reload_on_move=("envoy/cds.yaml", "envoy/rds.yaml"),
+    transition=transition,
 )

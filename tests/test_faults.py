@@ -1,0 +1,109 @@
+"""Fault injection on real processes: `relc build` killed with SIGKILL at random points
+must leave every state a gateway can read whole and consistent (Envoy's routes never
+name a cluster its CDS lacks); a second run then completes."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import CASES
+
+pytestmark = pytest.mark.live
+
+RELEASES = 300
+KILLS = 50
+TEMPLATE_SHA = hashlib.sha256((CASES / "prompts" / "basic.j2").read_bytes()).hexdigest()
+
+
+def _release(index: int, rolling_out: bool) -> str:
+    """Release `index`: v1 stable; while rolling out, v2 at canary 30% (its own cluster)."""
+    bundles = "".join(
+        f"""  - version: {version}
+    model: {{provider: vllm, name: m, api_base: "http://10.{index // 250}.{index % 250}.{octet}:8000/v1", weights_digest: "sha256:{'ab' * 32}"}}
+    prompt: {{template: prompts/basic.j2, sha256: {TEMPLATE_SHA}, variables: [question]}}
+    tokenizer: {{name: t, revision: "1"}}
+    serving: {{temperature: 0.0, max_tokens: 16, timeout: 5s}}
+"""
+        for version, octet in (("v1", 1), ("v2", 2))
+    )
+    candidate = "  candidate: v2\n  step: 1\n" if rolling_out else ""
+    return f"""apiVersion: relc/v1
+kind: Release
+name: r{index:03d}
+owners: [tests]
+route: {{model: r{index:03d}, gateways: [envoy]}}
+bundles:
+{bundles}rollout:
+  stable: v1
+{candidate}  steps:
+    - {{canary: 30, hold: 1m}}
+"""
+
+
+def _write_state(root: Path, rolling_out: bool) -> None:
+    for index in range(RELEASES):
+        (root / "releases" / f"r{index:03d}.yaml").write_text(_release(index, rolling_out))
+
+
+def _consistent(root: Path) -> str | None:
+    """None when Envoy's files, as they are now, are whole and every route names a known cluster."""
+    cds_file, rds_file = root / "rendered" / "envoy" / "cds.yaml", root / "rendered" / "envoy" / "rds.yaml"
+    if not cds_file.exists() and not rds_file.exists():
+        return None  # nothing written yet
+    clusters = {cluster["name"] for cluster in yaml.safe_load(cds_file.read_text())["resources"]}
+    routes = yaml.safe_load(rds_file.read_text())["resources"][0]["virtual_hosts"][0]["routes"]
+    for route in routes:
+        action = route["route"]
+        named = [c["name"] for c in action.get("weighted_clusters", {}).get("clusters", [])]
+        named += [m["cluster"] for m in action.get("request_mirror_policies", [])]
+        if action.get("cluster"):
+            named.append(action["cluster"])
+        missing = set(named) - clusters
+        if missing:
+            return f"route {route.get('name')} names clusters CDS lacks: {sorted(missing)[:3]}"
+    return None
+
+
+def _build(root: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "compiler", "build"], cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def test_builds_killed_at_random_points_leave_envoy_consistent(tmp_path: Path) -> None:
+    root = tmp_path
+    (root / "prompts").mkdir()
+    shutil.copy(CASES / "prompts" / "basic.j2", root / "prompts" / "basic.j2")
+    (root / "releases").mkdir()
+    _write_state(root, rolling_out=True)
+    started = time.monotonic()
+    assert _build(root).wait(timeout=300) == 0
+    duration = time.monotonic() - started
+    generator = random.Random(20261125)
+    rolling_out, outcomes = False, {"killed": 0, "finished": 0}
+    for kill in range(KILLS):
+        _write_state(root, rolling_out)  # every build changes every release's clusters
+        process = _build(root)
+        time.sleep(generator.uniform(0.3, 1.1) * duration)  # most of a build is checking; writes come last
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            outcomes["killed"] += 1
+        else:
+            outcomes["finished"] += 1
+        process.wait(timeout=60)
+        problem = _consistent(root)
+        assert problem is None, f"after kill {kill + 1}: {problem}"
+        rolling_out = not rolling_out
+    assert outcomes["killed"] >= KILLS // 2, outcomes
+    assert _build(root).wait(timeout=300) == 0, "a build after the kills completes"
+    check = subprocess.run([sys.executable, "-m", "compiler", "check"], cwd=root, capture_output=True, timeout=300)
+    assert check.returncode == 0, check.stderr
