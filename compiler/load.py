@@ -93,8 +93,10 @@ def resolve_plain_scalar(text: str) -> Any:
     """The value of an unquoted scalar under the YAML 1.2 core schema."""
     if text and text[0] not in _MAY_NOT_BE_STRING:
         return text  # the common case, decided without a regular expression
-    if len(text) > MAX_INTEGER_DIGITS + 2 and (_DECIMAL.match(text) or _OCTAL.match(text) or _HEX.match(text)):
-        raise IntegerTooLong(f"an integer of {len(text)} characters is over the {MAX_INTEGER_DIGITS}-digit limit")
+    if len(text) > MAX_INTEGER_DIGITS and (_DECIMAL.match(text) or _OCTAL.match(text) or _HEX.match(text)):
+        digits = text.lstrip("+-").removeprefix("0x").removeprefix("0o")
+        if len(digits) > MAX_INTEGER_DIGITS:
+            raise IntegerTooLong(f"an integer of {len(digits)} digits is over the {MAX_INTEGER_DIGITS}-digit limit")
     if _NULL.match(text):
         return None
     if _TRUE.match(text):
@@ -275,7 +277,10 @@ class _Composer:
             raise _LoadError(line, column, "RELC012", "mapping keys must be plain strings, not collections or aliases")
         self.reject_tag(event)
         self.count_nodes(1, event)
-        key = resolve_plain_scalar(event.value) if not event.style else event.value
+        try:
+            key = resolve_plain_scalar(event.value) if not event.style else event.value
+        except IntegerTooLong as error:  # found by the fuzz target: a huge number as a key
+            raise _LoadError(line, column, "RELC013", f"{error}; no field takes a number that large") from None
         if not isinstance(key, str):
             raise _LoadError(
                 line,

@@ -20,7 +20,7 @@ from compiler.load import FieldPath, LoadedDocument
 from compiler.spec import DURATION_PATTERN, Release
 
 _PATTERN_HINTS = {
-    DURATION_PATTERN: "a duration such as `90s`, `30m`, `2h` or `1d`",
+    DURATION_PATTERN: "a duration such as `90s`, `30m`, `2h` or `1d` (at most 9 digits a part)",
     r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$": "lower-case letters, digits and inner dashes, at most 63 characters",
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$": "letters, digits, `.`, `_` and `-`, starting with a letter or digit",
     r"^[0-9a-f]{64}$": "64 lower-case hex digits",

@@ -161,3 +161,18 @@ def test_a_releases_folder_linked_outside_the_repository_is_refused(tmp_path: Pa
 
     result = validate_paths([repository / "releases"], root=repository)
     assert [d.code for d in result.diagnostics] == ["RELC001"] and "outside the repository" in result.diagnostics[0].message
+
+
+def test_integers_load_up_to_the_digit_limit_and_not_past_it() -> None:
+    at_limit, _ = load_bytes(f"x: {'7' * 100}\n".encode(), "x.yaml")
+    assert at_limit is not None and at_limit.data == {"x": int("7" * 100)}
+    past, diagnostics = load_bytes(f"x: {'7' * 101}\n".encode(), "x.yaml")
+    assert past is None and [d.code for d in diagnostics] == ["RELC013"]
+
+
+def test_a_duration_part_may_have_nine_digits_and_not_ten() -> None:
+    import re
+
+    from compiler.spec import DURATION_PATTERN
+
+    assert re.match(DURATION_PATTERN, "999999999s") and not re.match(DURATION_PATTERN, "9999999999s")
