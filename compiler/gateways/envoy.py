@@ -81,6 +81,11 @@ def _cluster(state: TrafficState, live: LiveBundle) -> dict[str, Any]:
         "alt_stat_name": _stat_name(name),
         "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
         "connect_timeout": "5s",
+        # Envoy allows 3 concurrent retries by default and skips the rest silently; a budget
+        # lets every retry the release names happen (at least 10 at once, up to one per request).
+        "circuit_breakers": {
+            "thresholds": [{"priority": "DEFAULT", "retry_budget": {"budget_percent": {"value": 100.0}, "min_retry_concurrency": 10}}]
+        },
         "load_assignment": {
             "cluster_name": name,
             "endpoints": [
@@ -143,6 +148,8 @@ def _route(state: TrafficState) -> dict[str, Any]:
                 "cluster": cluster_name(state, mirrored.version),
                 "runtime_fraction": {"default_value": {"numerator": mirrored.mirror_weight, "denominator": "TEN_THOUSAND"}},
                 "disable_shadow_host_suffix_append": True,
+                # Without it the shadow bundle gets the Host header of the bundle the split chose.
+                "host_rewrite_literal": _endpoint(mirrored).host_header,
             }
         ]
     return {

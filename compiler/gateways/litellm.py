@@ -129,7 +129,14 @@ def assemble(fragments: list[dict[str, Any]]) -> dict[str, Any]:
         "router_settings": {
             "routing_strategy": "simple-shuffle",
             "fallbacks": [rule for fragment in fragments for rule in fragment["fallbacks"]],
+            # The Router retries a group twice by default on top of each deployment's own
+            # `max_retries`: 0 here, so a bundle gets exactly the retries its release names.
+            "num_retries": 0,
         },
+        # Per-deployment Prometheus series (litellm_deployment_*), which `--queries litellm`
+        # reads; the proxy needs `prometheus_client` installed, and `/metrics` asks for the
+        # master key unless `require_auth_for_metrics_endpoint: false` (see the README).
+        "litellm_settings": {"callbacks": ["prometheus"]},
     }
     return {"litellm/config.yaml": config}
 

@@ -55,8 +55,16 @@ def _latency(quantile: str, bucket: str, count: str, scale: str = "") -> QueryTe
 
 _ENVOY = 'envoy_cluster_name="$envoy_cluster"'
 _ENVOY_TOTAL = f"envoy_cluster_upstream_rq_total{{{_ENVOY}}}"
+_ENVOY_5XX = f'envoy_cluster_upstream_rq_xx{{{_ENVOY},envoy_response_code_class="5"}}'
+_ENVOY_RETRIES = f"({counted(f'envoy_cluster_upstream_rq_retry{{{_ENVOY}}}')} or vector(0))"
+# Per client request: Envoy's rq_total counts every attempt, a retry included, while
+# rq_xx counts each request's final response (measured: 40 requests that all failed with
+# one retry each are 80 attempts, 40 retries and 40 5xx). So the requests are the
+# attempts less the retries, and 40 failed requests read 1.0, not 0.5.
+_ENVOY_CLIENT_REQUESTS = f"({counted(_ENVOY_TOTAL)} - {_ENVOY_RETRIES})"
+_ENVOY_CLIENT_FAILURES = f"({counted(_ENVOY_5XX)} or vector(0))"
 ENVOY_QUERIES: dict[str, QueryTemplate] = {
-    "error_rate": _ratio(f'envoy_cluster_upstream_rq_xx{{{_ENVOY},envoy_response_code_class="5"}}', _ENVOY_TOTAL),
+    "error_rate": QueryTemplate(value=f"{_ENVOY_CLIENT_FAILURES} / {_ENVOY_CLIENT_REQUESTS}", samples=_ENVOY_CLIENT_REQUESTS),
     "timeout_rate": _ratio(f"envoy_cluster_upstream_rq_timeout{{{_ENVOY}}}", _ENVOY_TOTAL),
     # Envoy measures upstream request time in milliseconds; triggers are in seconds.
     **{

@@ -123,3 +123,47 @@ def test_a_plain_git_revert_then_relc_build_puts_envoy_back_on_stable(tmp_path: 
         assert repository.git("status", "--porcelain", "--untracked-files=no") == "", "the build changed no byte"
     finally:
         envoy.stop()
+
+
+def test_the_error_rate_counts_client_requests_not_retried_attempts(tmp_path: Path, servers: dict[str, Upstream]) -> None:
+    """40 requests that all failed, each retried once: Envoy counts 80 attempts but 40 final
+    5xx, and the old query read 0.5. Per client request it is 1.0 over 40 samples."""
+    from compiler.metrics import MetricQuery
+    from compiler.metrics.prometheus import PrometheusSource, load_queries
+    from tests.support import Prometheus
+
+    ports = {name: server.port for name, server in servers.items()}
+    release = write_live_release(tmp_path, ports, step=3)  # canary 100%: every request to v2
+    release.write_text(release.read_text().replace("retries: 0", "retries: 1"))
+    assert relc(tmp_path, "build") == 0
+    servers["v2"].fail = True
+    envoy = Envoy(tmp_path)
+    prometheus = Prometheus(tmp_path / "prometheus", [(f"127.0.0.1:{envoy.admin_port}", "/stats/prometheus")])
+    try:
+        envoy.wait_until(lambda: envoy.request()[0] == 500, "the failing candidate never answered")
+        first = servers["v2"].requests
+        for _ in range(39):
+            assert envoy.request()[0] == 500
+        assert servers["v2"].requests - first == 78, "each request was tried twice"
+        source = PrometheusSource(prometheus.url, load_queries("envoy"))
+        query = MetricQuery("live", "v2", "error_rate", 60)
+        prometheus.wait_until(lambda: source.observe(query).samples == 40, "Prometheus never saw the 40 requests")
+        observation = source.observe(query)
+        attempts = prometheus.query('envoy_cluster_upstream_rq_total{envoy_cluster_name="live@v2"}')
+        assert float(attempts[0]["value"][1]) == 80, "Envoy counts each attempt"
+        assert observation.value == pytest.approx(1.0)
+    finally:
+        prometheus.stop()
+        envoy.stop()
+
+
+def test_mirrored_requests_carry_the_shadow_bundles_host_and_retries_have_a_budget(tmp_path: Path) -> None:
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, step=1, gateways="[envoy]")  # shadow 50%
+    assert relc(tmp_path, "build") == 0
+    route = yaml.safe_load((tmp_path / "rendered" / "envoy" / "rds.yaml").read_text())["resources"][0]
+    mirror = route["virtual_hosts"][0]["routes"][0]["route"]["request_mirror_policies"][0]
+    assert mirror["cluster"] == "live@v2" and mirror["host_rewrite_literal"] == "127.0.0.1:9002"
+    clusters = yaml.safe_load((tmp_path / "rendered" / "envoy" / "cds.yaml").read_text())["resources"]
+    budgets = {c["name"]: c["circuit_breakers"]["thresholds"][0]["retry_budget"] for c in clusters}
+    assert budgets["live@v1"] == {"budget_percent": {"value": 100.0}, "min_retry_concurrency": 10}
+    assert validate_with_envoy(tmp_path / "rendered", tmp_path).returncode == 0

@@ -38,7 +38,7 @@ def _router(config: dict[str, Any], failing: set[str] = frozenset(), **settings:
         model_list=model_list,
         routing_strategy=router_settings["routing_strategy"],
         fallbacks=router_settings["fallbacks"],
-        num_retries=0,
+        num_retries=router_settings["num_retries"],
         **settings,
     )
 
@@ -120,3 +120,14 @@ def test_a_shadow_step_mirrors_its_share_and_clients_get_stable(tmp_path: Path) 
     assert answers == {"answer from v1": 200}
     mirrored = recorder.groups["live@v2"]
     assert abs(mirrored - 100) <= 5 * math.sqrt(200 * 0.25), f"{mirrored} of 200 calls mirrored, expected about 100"
+
+
+def test_a_group_gets_exactly_the_retries_its_release_names(tmp_path: Path) -> None:
+    """LiteLLM's Router retries a group twice by default on top of each deployment's
+    max_retries; the rendered config turns that off, so `retries: 1` means one retry."""
+    config = _rendered(tmp_path, step=2)
+    assert config["router_settings"]["num_retries"] == 0
+    router = _router(config)
+    assert router.num_retries == 0
+    assert {d["litellm_params"]["max_retries"] for d in config["model_list"]} == {0}  # write_live_release: retries 0
+    assert config["litellm_settings"]["callbacks"] == ["prometheus"]
