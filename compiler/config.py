@@ -96,13 +96,14 @@ def answered_metrics(source: MetricSourceConfig, gateways: tuple[str, ...] | lis
     if source.metrics is not None:
         return set(source.metrics)
     from compiler.metrics import MetricError
-    from compiler.metrics.prometheus import QUERY_SETS, load_queries
+    from compiler.metrics.prometheus import load_queries, query_sets
 
     chosen = source.queries_for(gateways)
     if chosen is None:
         return set()
-    if chosen in QUERY_SETS:
-        return set(QUERY_SETS[chosen])
+    sets = query_sets()
+    if chosen in sets:
+        return set(sets[chosen])
     try:
         return set(load_queries(str(root / chosen)))
     except MetricError:

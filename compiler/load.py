@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, describe_value
 
 FieldPath = tuple[str | int, ...]
 
@@ -116,16 +116,6 @@ def resolve_plain_scalar(text: str) -> Any:
     if _NAN.match(text):
         return math.nan
     return text
-
-
-def _describe_scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return "a string"
 
 
 class _Composer:
@@ -286,7 +276,7 @@ class _Composer:
                 line,
                 column,
                 "RELC012",
-                f"mapping key `{event.value}` is read as {_describe_scalar(key)}; keys must be strings (quote it)",
+                f"mapping key `{event.value}` is read as {describe_value(key)}; keys must be strings (quote it)",
             )
         return key
 

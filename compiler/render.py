@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from compiler.emit import to_json, to_yaml
-from compiler.gateways import renderers
+from compiler.gateways import renderers, write_first_files
 from compiler.manifest import bundle_manifest
 from compiler.traffic import traffic_state
 from compiler.validate import CheckedRelease
 
 RENDERED_DIR = "rendered"
-# Written before the others: Envoy must know a cluster before a route names it.
-WRITE_FIRST = ("envoy/cds.yaml",)
 
 
 def serialize(path: str, data: Any) -> bytes:
@@ -36,7 +34,8 @@ def render_tree(releases: list[CheckedRelease], root: Path) -> dict[str, bytes]:
             files.update(renderer.assemble(fragments))
     for checked, state in zip(ordered, states):
         files[f"bundles/{state.release}.json"] = bundle_manifest(state, _template_texts(checked, root))
-    order = sorted(files, key=lambda path: (path not in WRITE_FIRST, path))
+    first = write_first_files()
+    order = sorted(files, key=lambda path: (path not in first, path))
     return {path: serialize(path, files[path]) for path in order}
 
 

@@ -48,6 +48,10 @@ class GatewayRenderer:
     # Early writes and the final order that keep every state the gateway can read whole,
     # from the files it has now and the files to write (see envoy.transition).
     transition: Callable[[dict[str, bytes], dict[str, bytes]], tuple[list[dict[str, bytes]], dict[str, bytes]]] | None = None
+    # Files written before all others (Envoy: clusters before the routes that name them).
+    write_first: tuple[str, ...] = ()
+    # The ready-made PromQL over the gateway's own metrics, `--queries <name>` (None: none).
+    promql: Callable[[], dict[str, Any]] | None = None
 
 
 def write_phases(folder: Path, files: dict[str, bytes]) -> tuple[list[dict[str, bytes]], dict[str, bytes]]:
@@ -60,6 +64,10 @@ def write_phases(folder: Path, files: dict[str, bytes]) -> tuple[list[dict[str, 
             early, files = renderer.transition(existing, files)
             phases.extend(early)
     return phases, files
+
+
+def write_first_files() -> frozenset[str]:
+    return frozenset(path for renderer in renderers().values() for path in renderer.write_first)
 
 
 def reload_on_move_files() -> frozenset[str]:

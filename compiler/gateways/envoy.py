@@ -13,11 +13,14 @@ from __future__ import annotations
 import copy
 import ipaddress
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler.gateways import GatewayRenderer, Unsupported
 from compiler.spec import SELF_HOSTED_PROVIDERS, Release
 from compiler.traffic import Endpoint, LiveBundle, TrafficState, endpoint_of
+
+if TYPE_CHECKING:
+    from compiler.metrics.prometheus import QueryTemplate
 
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 ROUTE_CONFIGURATION_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
@@ -218,6 +221,31 @@ def validation_bootstrap(bootstrap_file: dict[str, Any], clusters: dict[str, Any
     }
 
 
+def promql() -> dict[str, "QueryTemplate"]:
+    """The ready-made PromQL over Envoy's cluster stats (`--queries envoy`)."""
+    from compiler.metrics.prometheus import QueryTemplate, counted, latency, ratio
+
+    selector = 'envoy_cluster_name="$envoy_cluster"'
+    attempts = f"envoy_cluster_upstream_rq_total{{{selector}}}"
+    failures = f'envoy_cluster_upstream_rq_xx{{{selector},envoy_response_code_class="5"}}'
+    retries = f"({counted(f'envoy_cluster_upstream_rq_retry{{{selector}}}')} or vector(0))"
+    # Per client request: rq_total counts every attempt, a retry included, while rq_xx
+    # counts each request's final response (measured: 40 requests that all failed with one
+    # retry each are 80 attempts, 40 retries and 40 5xx). So the requests are the attempts
+    # less the retries, and 40 failed requests read 1.0, not 0.5.
+    requests = f"({counted(attempts)} - {retries})"
+    return {
+        "error_rate": QueryTemplate(value=f"({counted(failures)} or vector(0)) / {requests}", samples=requests),
+        "timeout_rate": ratio(f"envoy_cluster_upstream_rq_timeout{{{selector}}}", attempts),
+        # Envoy measures upstream request time in milliseconds; triggers are in seconds.
+        **{
+            f"latency_p{q}": latency(f"0.{q}", f"envoy_cluster_upstream_rq_time_bucket{{{selector}}}",
+                                     f"envoy_cluster_upstream_rq_time_count{{{selector}}}", " / 1000")  # fmt: skip
+            for q in ("50", "95", "99")
+        },
+    }
+
+
 def transition(existing: dict[str, bytes], files: dict[str, bytes]) -> tuple[list[dict[str, bytes]], dict[str, bytes]]:
     """Writes that keep every state Envoy can read whole: routes never name a missing cluster.
 
@@ -346,5 +374,7 @@ RENDERER = GatewayRenderer(
     render=render,
     assemble=assemble,
     reload_on_move=("envoy/cds.yaml", "envoy/rds.yaml"),
+    write_first=(CDS_FILE,),
+    promql=promql,
     transition=transition,
 )

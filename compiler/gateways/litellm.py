@@ -10,11 +10,14 @@ only one, carrying the shadow share, mirrors each call to the candidate.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from compiler.gateways import GatewayRenderer, Unsupported
 from compiler.spec import Release
 from compiler.traffic import FULL, LiveBundle, TrafficState
+
+if TYPE_CHECKING:
+    from compiler.metrics.prometheus import QueryTemplate
 
 # LiteLLM's provider prefixes for our providers (self-hosted servers speak OpenAI's API).
 PROVIDER_PREFIX = {
@@ -141,6 +144,22 @@ def assemble(fragments: list[dict[str, Any]]) -> dict[str, Any]:
     return {"litellm/config.yaml": config}
 
 
+def promql() -> dict[str, "QueryTemplate"]:
+    """The ready-made PromQL over the proxy's per-deployment series (`--queries litellm`)."""
+    from compiler.metrics.prometheus import latency, ratio
+
+    selector = 'model_id=~"$litellm_model_ids"'
+    return {
+        "error_rate": ratio(f"litellm_deployment_failure_responses_total{{{selector}}}",
+                            f"litellm_deployment_total_requests_total{{{selector}}}"),  # fmt: skip
+        **{
+            f"latency_p{q}": latency(f"0.{q}", f"litellm_request_total_latency_metric_bucket{{{selector}}}",
+                                     f"litellm_request_total_latency_metric_count{{{selector}}}")  # fmt: skip
+            for q in ("50", "95", "99")
+        },
+    }
+
+
 def unsupported(release: Release) -> list[Unsupported]:
     return []
 
@@ -170,4 +189,5 @@ RENDERER = GatewayRenderer(
     describe=describe,
     render=render,
     assemble=assemble,
+    promql=promql,
 )

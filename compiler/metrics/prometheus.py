@@ -2,7 +2,8 @@
 
 Each metric has two queries: its value over the window and the number of samples it
 rests on. Templates use `$window` (seconds, e.g. `600s`), `$release`, `$version`,
-`$envoy_cluster` and `$litellm_model_ids` (a regular expression). Ready-made sets read
+`$envoy_cluster` and `$litellm_model_ids` (a regular expression). Ready-made sets, each
+supplied by its gateway module (`promql()` in gateways/envoy.py and litellm.py), read
 Envoy's and LiteLLM's own metrics for the configs relc renders. Errors, empty results
 and NaN are explicit: no data is never healthy.
 """
@@ -41,57 +42,30 @@ def counted(series: str) -> str:
     return f"sum((increase({series}[$window]) unless {young}) or {young})"
 
 
-def _ratio(failures: str, total: str) -> QueryTemplate:
+def ratio(failures: str, total: str) -> QueryTemplate:
     """failures / total over the window, 0 when nothing failed, no data when nothing ran."""
     return QueryTemplate(value=f"({counted(failures)} or vector(0)) / {counted(total)}", samples=counted(total))
 
 
-def _latency(quantile: str, bucket: str, count: str, scale: str = "") -> QueryTemplate:
+def latency(quantile: str, bucket: str, count: str, scale: str = "") -> QueryTemplate:
     return QueryTemplate(
         value=f"histogram_quantile({quantile}, sum by (le) (rate({bucket}[$window]))){scale}",
         samples=f"sum(increase({count}[$window]))",
     )
 
 
-_ENVOY = 'envoy_cluster_name="$envoy_cluster"'
-_ENVOY_TOTAL = f"envoy_cluster_upstream_rq_total{{{_ENVOY}}}"
-_ENVOY_5XX = f'envoy_cluster_upstream_rq_xx{{{_ENVOY},envoy_response_code_class="5"}}'
-_ENVOY_RETRIES = f"({counted(f'envoy_cluster_upstream_rq_retry{{{_ENVOY}}}')} or vector(0))"
-# Per client request: Envoy's rq_total counts every attempt, a retry included, while
-# rq_xx counts each request's final response (measured: 40 requests that all failed with
-# one retry each are 80 attempts, 40 retries and 40 5xx). So the requests are the
-# attempts less the retries, and 40 failed requests read 1.0, not 0.5.
-_ENVOY_CLIENT_REQUESTS = f"({counted(_ENVOY_TOTAL)} - {_ENVOY_RETRIES})"
-_ENVOY_CLIENT_FAILURES = f"({counted(_ENVOY_5XX)} or vector(0))"
-ENVOY_QUERIES: dict[str, QueryTemplate] = {
-    "error_rate": QueryTemplate(value=f"{_ENVOY_CLIENT_FAILURES} / {_ENVOY_CLIENT_REQUESTS}", samples=_ENVOY_CLIENT_REQUESTS),
-    "timeout_rate": _ratio(f"envoy_cluster_upstream_rq_timeout{{{_ENVOY}}}", _ENVOY_TOTAL),
-    # Envoy measures upstream request time in milliseconds; triggers are in seconds.
-    **{
-        f"latency_p{q}": _latency(f"0.{q}", f"envoy_cluster_upstream_rq_time_bucket{{{_ENVOY}}}",
-                                  f"envoy_cluster_upstream_rq_time_count{{{_ENVOY}}}", " / 1000")  # fmt: skip
-        for q in ("50", "95", "99")
-    },
-}
+def query_sets() -> dict[str, dict[str, QueryTemplate]]:
+    """The ready-made PromQL sets, each supplied by the gateway whose metrics it reads."""
+    from compiler.gateways import renderers
 
-_LITELLM = 'model_id=~"$litellm_model_ids"'
-_LITELLM_TOTAL = f"litellm_deployment_total_requests_total{{{_LITELLM}}}"
-LITELLM_QUERIES: dict[str, QueryTemplate] = {
-    "error_rate": _ratio(f"litellm_deployment_failure_responses_total{{{_LITELLM}}}", _LITELLM_TOTAL),
-    **{
-        f"latency_p{q}": _latency(f"0.{q}", f"litellm_request_total_latency_metric_bucket{{{_LITELLM}}}",
-                                  f"litellm_request_total_latency_metric_count{{{_LITELLM}}}")  # fmt: skip
-        for q in ("50", "95", "99")
-    },
-}
-
-QUERY_SETS = {"envoy": ENVOY_QUERIES, "litellm": LITELLM_QUERIES}
+    return {name: renderer.promql() for name, renderer in renderers().items() if renderer.promql is not None}
 
 
 def load_queries(name_or_path: str) -> dict[str, QueryTemplate]:
     """A ready-made set by name, or a JSON/YAML file `{metric: {value: PROMQL, samples: PROMQL}}`."""
-    if name_or_path in QUERY_SETS:
-        return QUERY_SETS[name_or_path]
+    sets = query_sets()
+    if name_or_path in sets:
+        return sets[name_or_path]
     from compiler.load import load_file
 
     document, diagnostics = load_file(Path(name_or_path), name_or_path)
