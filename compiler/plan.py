@@ -25,6 +25,7 @@ class BundleShare:
     role: str
     served_percent: float
     mirrored_percent: float
+    digest: str = ""  # content: a live bundle whose content changed changes what clients get
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,22 @@ class ReleasePlan:
 
     @property
     def changed(self) -> bool:
-        return self.before != self.after
+        """Traffic or content changed: who serves what share, mirrors, fallbacks, or a live
+        bundle's content. A new hold alone changes no traffic."""
+        def essence(traffic: ReleaseTraffic | None) -> object:
+            return None if traffic is None else (traffic.bundles, traffic.fallbacks)
+
+        return essence(self.before) != essence(self.after)
+
+    @property
+    def content_changes(self) -> tuple[str, ...]:
+        """Live bundles whose content differs before and after (same version, other digest)."""
+        if self.before is None or self.after is None:
+            return ()
+        return tuple(
+            share.version for share in self.after.bundles
+            if (old := self.before.share(share.version)) is not None and old.digest and old.digest != share.digest
+        )  # fmt: skip
 
 
 def _step_label(step: dict[str, Any] | None) -> str:
@@ -62,7 +78,7 @@ def traffic_from_manifest(manifest: dict[str, Any]) -> ReleaseTraffic:
     return ReleaseTraffic(
         step=_step_label(manifest.get("step")),
         bundles=tuple(
-            BundleShare(b["version"], b["role"], float(b["served_percent"]), float(b["mirrored_percent"]))
+            BundleShare(b["version"], b["role"], float(b["served_percent"]), float(b["mirrored_percent"]), b.get("digest", ""))
             for b in manifest["bundles"]
         ),
         fallbacks=tuple((version, tuple(chain)) for version, chain in sorted(manifest.get("fallbacks", {}).items())),
@@ -125,18 +141,27 @@ def _headline(plan: ReleasePlan) -> str:
         return f"new, {plan.after.step}"
     if not plan.changed:
         return f"unchanged, {plan.after.step}"
+    if plan.content_changes and plan.before.step == plan.after.step:
+        return f"{plan.after.step}; content changed"
     return f"{plan.before.step} -> {plan.after.step}" if plan.before.step != plan.after.step else plan.after.step
 
 
 def format_text(plans: list[ReleasePlan]) -> str:
+    """Changed releases in full; unchanged ones in one line, as `terraform plan` does."""
     lines = []
     for plan in plans:
+        if not plan.changed:
+            continue
         lines.append(f"{plan.release}: {_headline(plan)}")
+        lines.extend(f"  content of {version} changed (its digest differs)" for version in plan.content_changes)
         for version, role, before, after, mirrored in _rows(plan):
             extra = f", mirrored {mirrored}" if mirrored else ""
             lines.append(f"  {version:<16} {role:<22} served {before:>6} -> {after:>6}{extra}")
         lines.append(f"  fallbacks: {_fallback_text(plan.after)}")
         lines.extend(f"  {name}: {description}" for name, description in plan.gateways)
+    unchanged = [f"{plan.release} ({plan.after.step if plan.after else 'removed'})" for plan in plans if not plan.changed]
+    if unchanged:
+        lines.append(f"unchanged: {', '.join(unchanged)}")
     changed = sum(plan.changed for plan in plans)
     lines.append(f"{changed} of {len(plans)} release(s) change traffic")
     return "\n".join(lines) + "\n"
@@ -150,6 +175,7 @@ def format_markdown(plans: list[ReleasePlan]) -> str:
         lines += ["", f"### `{plan.release}`: {_headline(plan)}", "",
                   "| bundle | role | served before | served after | mirrored |", "|---|---|---:|---:|---:|"]  # fmt: skip
         lines += [f"| `{v}` | {role} | {before} | {after} | {mirrored} |" for v, role, before, after, mirrored in _rows(plan)]
+        lines += ["", *[f"**Content of `{v}` changed** (its digest differs)." for v in plan.content_changes]]
         lines += ["", f"Fallbacks: {_fallback_text(plan.after)}", ""]
         lines += [f"- **{name}**: {description}" for name, description in plan.gateways]
     unchanged = [plan.release for plan in plans if not plan.changed]

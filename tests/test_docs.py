@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import re
 
 from compiler.diagnostics import CODES
@@ -30,14 +32,30 @@ def test_the_readme_gateway_table_is_what_the_renderers_declare() -> None:
     assert capability_table() in (REPO / "README.md").read_text()
 
 
-def test_the_readme_plan_example_is_what_relc_plan_prints(monkeypatch) -> None:
-    from pathlib import Path
+def test_the_readme_plan_example_is_what_relc_plan_prints(example_repo: Path) -> None:
+    """The README's plan is a real change: support-chat promoted from 10% to 50%."""
+    from tests.conftest import run_relc
 
-    from compiler.plan import format_text, plan_releases
-    from compiler.validate import validate_paths
+    assert run_relc("build", cwd=example_repo).returncode == 0
+    release = example_repo / "releases" / "support-chat.yaml"
+    release.write_text(release.read_text().replace("  step: 2\n", "  step: 3\n"))
+    result = run_relc("plan", cwd=example_repo)
+    assert result.returncode == 0, result.stderr
+    assert "support-chat: step 2 of 4: canary 10%, hold 1h -> step 3 of 4: canary 50%, hold 2h" in result.stdout
+    assert "unchanged: code-review (steady (no rollout))" in result.stdout
+    block = result.stdout[: result.stdout.index("\nunchanged:")]
+    assert block in (REPO / "README.md").read_text(), block
 
-    monkeypatch.chdir(REPO)
-    result = validate_paths([Path("releases")], Path("."))
-    text = format_text(plan_releases(Path("."), result.releases))
-    block = text[text.index("support-chat:") : text.index("\n0 of")].replace("unchanged, ", "")
-    assert block in (REPO / "README.md").read_text()
+
+def test_a_changed_live_bundle_is_a_change_and_a_hold_alone_is_not(example_repo: Path) -> None:
+    from tests.conftest import run_relc
+
+    assert run_relc("build", cwd=example_repo).returncode == 0
+    release = example_repo / "releases" / "support-chat.yaml"
+    text = release.read_text()
+    release.write_text(text.replace("{canary: 10, hold: 1h}", "{canary: 10, hold: 3h}"))
+    assert "0 of 4 release(s) change traffic" in run_relc("plan", cwd=example_repo).stdout
+    release.write_text(text.replace("max_tokens: 800", "max_tokens: 801", 1))
+    changed = run_relc("plan", cwd=example_repo).stdout
+    assert "support-chat: step 2 of 4: canary 10%, hold 1h; content changed" in changed
+    assert "content of v41 changed (its digest differs)" in changed or "content of v42 changed" in changed
