@@ -10,7 +10,7 @@ everything back) or leaves a release that validates, and `relc check` passes aft
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hypothesis import HealthCheck, event, given, settings
