@@ -36,6 +36,8 @@ class ReleaseChange:
     before: bytes
     after: bytes
     message: str
+    # What the person should know before it lands (also in the commit message).
+    warnings: tuple[str, ...] = ()
 
     @property
     def path(self) -> str:

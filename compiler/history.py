@@ -174,7 +174,7 @@ def rollback_target(root: Path, revision: str, name: str, to: str | None = None)
             if current.content is None:
                 raise git.GitError(f"{release_path(name)} does not exist at {revision}; nothing to roll back")
             suspect = current.candidate or current.stable
-            if current.candidate is None and _previous_of(current.content) is None:
+            if target is None and current.candidate is None and _previous_of(current.content) is None:
                 raise git.GitError(
                     f"{name} has no rollout in progress and no previous bundle: there is nothing to roll back to"
                 )

@@ -38,12 +38,19 @@ def plan_rollback(
         content, reverted = _revert_traffic_changes(current, target, name)
     if not reverted or content == current:
         raise RolloutError(f"{name} already matches its known-good revision {git.short(target.known_good.commit.sha)}")
-    stable_after = history.rollout_roles(content)[0]
-    if len(reverted) == 1:
+    stable_after, candidate_after, step_after = history.rollout_roles(content)
+    warnings: tuple[str, ...] = ()
+    if to is not None:
+        known_good = target.known_good.commit
+        serving = f"{stable_after} stable" + (f", {candidate_after} at step {step_after}" if candidate_after else "")
+        subject = f"Restore {name} as of {git.short(known_good.sha)}: {serving}"
+        warnings = _rolled_back_before(root, known_good.sha, name, {stable_after, candidate_after} - {None})
+    elif len(reverted) == 1:
         subject = f'Revert "{reverted[0].subject}"'
     else:
         subject = f"Roll back {name}: {target.suspect} -> {stable_after}"
     body = "\n".join(f"This reverts commit {commit.sha}." for commit in reverted)
+    body += "".join(f"\n\nWarning: {warning}" for warning in warnings)
     trailers = trailer_lines(
         Relc_Release=name,
         Relc_Rolled_Back=target.suspect,
@@ -51,7 +58,22 @@ def plan_rollback(
         Relc_Reason=reason,
         Relc_Trigger=trigger,
     )
-    return ReleaseChange(name, current, content, f"{subject}\n\n{body}\n\n{trailers}\n")
+    return ReleaseChange(name, current, content, f"{subject}\n\n{body}\n\n{trailers}\n", warnings)
+
+
+def _rolled_back_before(root: Path, since: str, name: str, serving: set[str]) -> tuple[str, ...]:
+    """Bundles a restore puts back on traffic that a rollback took off since `since`."""
+    import re
+
+    warnings = []
+    for commit, message in git.messages_between(root, since, "HEAD"):
+        if re.search(rf"^Relc-Release:[ \t]*{re.escape(name)}[ \t]*$", message, re.MULTILINE) is None:
+            continue
+        for version in re.findall(r"^Relc-Rolled-Back:[ \t]*(\S+)", message, re.MULTILINE):
+            if version in serving:
+                warnings.append(f"{version} serves again, though {git.short(commit)} rolled it back "
+                                f"(\"{message.splitlines()[0]}\")")  # fmt: skip
+    return tuple(dict.fromkeys(warnings))
 
 
 def plan_abort(release: Release, current: bytes, reason: str | None = None, trigger: str | None = None) -> ReleaseChange:

@@ -239,3 +239,15 @@ def test_untracked_files_in_rendered_are_never_deleted_by_a_rollback(repository:
     result = run_relc("rollback", "chat", cwd=repository.root)
     assert result.returncode == 1 and "untracked files in rendered/" in result.stderr and "NOTES.txt" in result.stderr
     assert notes.read_text() == "mine\n"
+
+
+def test_rollback_to_a_revision_says_what_it_restores_and_warns_of_a_bundle_rolled_back_before(repository: Repository) -> None:
+    """`--to` wrote 'v41 -> v41' and said nothing when it put a rolled-back bundle back on traffic."""
+    at_50 = repository.head()
+    assert run_relc("rollback", "chat", cwd=repository.root).returncode == 0  # v2 rolled back: v1 only
+    result = run_relc("rollback", "chat", "--to", at_50, cwd=repository.root)
+    assert result.returncode == 0, result.stderr
+    assert "relc: warning: v2 serves again, though" in result.stderr and "rolled it back" in result.stderr
+    message = repository.git("log", "-1", "--format=%B")
+    assert message.startswith(f"Restore chat as of {at_50[:12]}: v1 stable, v2 at step 2\n")
+    assert "Warning: v2 serves again" in message

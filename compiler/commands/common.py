@@ -61,6 +61,8 @@ def carry_out(change: "ReleaseChange", dry_run: bool, reporter: Reporter) -> int
     """Commit a promote or rollback, or with `dry_run` show its diff, message and effect."""
     from compiler.changes import apply, preview
 
+    for warning in change.warnings:
+        reporter.note(f"relc: warning: {warning}")
     if dry_run:
         diff, rendered = preview(ROOT, change)
         reporter.result(
