@@ -117,7 +117,9 @@ def _message(
     value = error.get("input")
     context = error.get("ctx") or {}
     if kind == "missing":
-        return "RELC101", f"`{path[-1]}` is required in {dotted(path[:-1])}"
+        parent = path[:-1]
+        item = f" (item {parent[-1] + 1} of the list)" if parent and isinstance(parent[-1], int) else ""
+        return "RELC101", f"`{path[-1]}` is required in {dotted(parent)}{item}"
     if kind == "extra_forbidden":
         suggestion = difflib.get_close_matches(str(path[-1]), known_fields, n=1)
         hint = f"; did you mean `{suggestion[0]}`?" if suggestion else f"; allowed: {', '.join(known_fields)}"
@@ -202,7 +204,11 @@ def model_diagnostics(model: type[ModelT], document: LoadedDocument) -> tuple[Mo
             path = tuple(error["loc"])
             code, message = _message(error, path, _known_fields(path[:-1], model), model)
             if error["type"] in ("missing",):
-                position = document.key_position_of(path[:-1]) if path[:-1] else document.position_of(())
+                parent = path[:-1]
+                if parent and isinstance(parent[-1], int):
+                    position = document.position_of(parent)  # the list item itself, not the list's key
+                else:
+                    position = document.key_position_of(parent) if parent else document.position_of(())
             elif error["type"] == "extra_forbidden":
                 position = document.key_position_of(path)
             else:
