@@ -361,3 +361,15 @@ def messages_between(root: Path, base: str, head: str) -> list[tuple[str, str]]:
     output = _git(root, "log", "--format=%H%x00%B%x00", f"{base}..{head}").decode("utf-8", errors="replace")
     fields = output.split("\0")
     return [(fields[i].strip(), fields[i + 1]) for i in range(0, len(fields) - 1, 2) if fields[i].strip()]
+
+
+def changed_release_files(root: Path) -> list[str]:
+    """Release files modified, added or untracked in the working tree (a change in progress)."""
+    output = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", "releases/").decode("utf-8")
+    return sorted(entry[3:] for entry in output.split("\0") if len(entry) > 3 and entry[3:].endswith((".yaml", ".yml")))
+
+
+def changed_release_names_between(root: Path, base: str) -> list[str]:
+    """Release files that differ between `base` and the working tree."""
+    output = _git(root, "diff", "--name-only", "-z", base, "--", "releases/").decode("utf-8")
+    return sorted(path for path in output.split("\0") if path.endswith((".yaml", ".yml")))

@@ -328,9 +328,11 @@ def _outside_repository(path: Path, root: Path) -> str | None:
     return None
 
 
-def _unique_route_models(releases: list[CheckedRelease]) -> Iterator[Diagnostic]:
+def _unique_route_models(releases: list[CheckedRelease], touched: frozenset[str] = frozenset()) -> Iterator[Diagnostic]:
+    """RELC209 on the second release that claims a public model name: the one a change
+    touched, when one did (the untouched file was fine before), else the later path."""
     first_by_model: dict[str, CheckedRelease] = {}
-    for checked in sorted(releases, key=lambda c: c.path):
+    for checked in sorted(releases, key=lambda c: (c.path in touched, c.path)):
         model = checked.release.route.model
         if model in first_by_model:
             position = checked.document.position_of(("route", "model"))
@@ -364,12 +366,17 @@ def display(path: Path) -> str:
 
 
 def validate_paths(
-    paths: list[Path], root: Path, limits: LoadLimits = LoadLimits(), overrides: dict[Path, bytes] | None = None
+    paths: list[Path],
+    root: Path,
+    limits: LoadLimits = LoadLimits(),
+    overrides: dict[Path, bytes] | None = None,
+    touched: frozenset[str] = frozenset(),
 ) -> ValidationResult:
     """Check every release file under `paths`; prompt templates resolve against `root`.
 
     `overrides` gives new contents for some files, so a change can be checked (and
-    rendered) in full before anything is written.
+    rendered) in full before anything is written. `touched` names the files a change
+    touched (as displayed), so a conflict between two files is reported on the new side.
     """
     result = ValidationResult()
     pending = {path.resolve(): content for path, content in (overrides or {}).items()}
@@ -378,7 +385,7 @@ def validate_paths(
         result.diagnostics.extend(diagnostics)
         if checked is not None:
             result.releases.append(checked)
-    cross = list(_unique_route_models(result.releases))
+    cross = list(_unique_route_models(result.releases, touched))
     if cross:
         failed = {d.path for d in cross}
         result.releases = [c for c in result.releases if c.path not in failed]

@@ -106,3 +106,15 @@ def test_the_plan_shows_an_override_first_and_loudly(tmp_path: Path) -> None:
     result = run_relc("plan", "--base", "main", "--format", "markdown", cwd=repository.root)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("> **OVERRIDE** `releases/chat.yaml`: OVERRIDDEN (")
+
+
+def test_a_duplicate_public_model_is_reported_on_the_file_the_change_touched(tmp_path: Path) -> None:
+    repository = rollout_at(tmp_path, 1)
+    text = release_text("alpha", ["v1"], stable="v1").replace("  model: alpha\n", "  model: chat\n")
+    repository.write("alpha", text)  # sorts before chat.yaml, and steals chat's public name
+    status, output = gate(repository)
+    assert status == 1 and "releases/alpha.yaml" in output and "error RELC209" in output
+    assert "releases/chat.yaml:" not in output.split("error RELC209")[0].splitlines()[-1]
+    repository.commit("Add alpha", build=False)  # committed: untouched in the tree, touched since main
+    status, output = gate(repository)
+    assert status == 1 and "releases/alpha.yaml" in output.split("error RELC209")[0].splitlines()[-1]

@@ -66,7 +66,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.render import RENDERED_DIR
     from compiler.schema import SCHEMA_PATH
 
-    result = validated_releases(reporter, quiet=True, allow_no_releases=True)
+    result = validated_releases(reporter, quiet=True, allow_no_releases=True, base=arguments.base)
     if not result.ok:
         return EXIT_PROBLEMS
     report = check_generated(ROOT, result.releases, arguments.base, arguments.override)

@@ -22,6 +22,7 @@ def validated_releases(
     quiet: bool = False,
     allow_no_releases: bool = False,
     always: bool = False,
+    base: str | None = None,
 ) -> "ValidationResult":
     """Validate release files (default: releases/), report their diagnostics, return the result.
 
@@ -36,13 +37,27 @@ def validated_releases(
     missing = [p for p in release_paths if not p.exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(str(p) for p in missing)}")
-    result = validate_paths(release_paths, root=ROOT)
+    result = validate_paths(release_paths, root=ROOT, touched=_touched_files(base))
     _check_metric_sources(result)
     reporter.diagnostics(result.diagnostics, always=always)
     if reporter.format == "text" and not (quiet and result.ok):
         errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
         reporter.note(f"{len(result.releases)} release(s) valid" if result.ok else f"{errors} error(s)")
     return result
+
+
+def _touched_files(base: str | None) -> frozenset[str]:
+    """Release files changed in the working tree (or untracked) and, with `base` (a pull
+    request's base), changed since it; empty outside a repository."""
+    from compiler import git
+
+    try:
+        touched = set(git.changed_release_files(ROOT))
+        if base:
+            touched |= set(git.changed_release_names_between(ROOT, base))
+    except git.GitError:
+        return frozenset()
+    return frozenset(touched)
 
 
 def _check_metric_sources(result: "ValidationResult") -> None:

@@ -13,7 +13,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler import plan
     from compiler.git import GitError
 
-    result = validated_releases(reporter, quiet=True, allow_no_releases=True)
+    result = validated_releases(reporter, quiet=True, allow_no_releases=True, base=arguments.base)
     if not result.ok:
         return EXIT_PROBLEMS
     try:
