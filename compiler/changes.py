@@ -142,6 +142,9 @@ def apply(root: Path, change: ReleaseChange) -> str:
             raise
 
 
-def trailer_lines(**values: str | None) -> str:
+def trailer_lines(evidence: tuple[str, ...] = (), **values: str | None) -> str:
+    """Git trailers (`Relc-Release: chat`); each piece of evidence a `Relc-Evidence` line,
+    so `relc history` can say on what a decision rested."""
     lines = [f"{key.replace('_', '-')}: {value}" for key, value in values.items() if value]
+    lines += [f"Relc-Evidence: {' '.join(item.split())}" for item in evidence]
     return "\n".join(lines)

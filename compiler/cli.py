@@ -275,6 +275,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("--ticks", type=_count, metavar="N", help="stop after N ticks (for scripts and tests)")
 
+    history = _command(
+        commands,
+        "history",
+        help="a release's audit trail from Git: who promoted, rolled back or overrode what, when and why",
+        description="List every commit of releases/NAME.yaml on this branch, newest first: when, who, what it "
+        "did (promote, rollback, abort, restore, override, change), what served after it, and the reason, "
+        "trigger, overrides and evidence its Relc-* trailers record.",
+    )
+    history.add_argument("name", metavar="NAME", type=_release_name, help="the release: NAME or releases/NAME.yaml")
+    history.add_argument("--format", choices=("text", "json"), default="text", help="text (default) or json")
+
     drill = _command(
         commands,
         "drill",

@@ -73,16 +73,20 @@ def evaluate(root: Path, name: str, source: MetricSource, now: float | None = No
     return decide(release, subject, baseline, checks, hold_passed, hold_detail)
 
 
+def evidence(decision: Decision) -> tuple[str, ...]:
+    """Each trigger's outcome with its numbers, for the commit that acts on the decision."""
+    return tuple(f"[{check.outcome}] {check.detail}" for check in decision.checks)
+
+
 def act(root: Path, decision: Decision, webhook_env: str = DEFAULT_WEBHOOK_ENV) -> str:
     """Carry out a decision: the commit for rollback or promote, the webhook for alert."""
     if decision.action == "rollback":
         fired = decision.breached("rollback")
-        change = plan_rollback(
-            root, decision.release, reason=f"relc evaluate: {fired[0].detail}", trigger=fired[0].trigger.name
-        )
+        change = plan_rollback(root, decision.release, reason=f"relc evaluate: {fired[0].detail}",
+                               trigger=fired[0].trigger.name, evidence=evidence(decision))  # fmt: skip
         return f"committed {apply(root, change)[:12]}: {change.message.splitlines()[0]}"
     if decision.action == "promote":
-        change = plan_promote(root, decision.release)
+        change = plan_promote(root, decision.release, evidence=evidence(decision))
         return f"committed {apply(root, change)[:12]}: {change.message.splitlines()[0]}"
     if decision.action == "alert":
         from compiler.alert import post_alert

@@ -373,3 +373,10 @@ def changed_release_names_between(root: Path, base: str) -> list[str]:
     """Release files that differ between `base` and the working tree."""
     output = _git(root, "diff", "--name-only", "-z", base, "--", "releases/").decode("utf-8")
     return sorted(path for path in output.split("\0") if path.endswith((".yaml", ".yml")))
+
+
+def author_and_message(root: Path, commit: str) -> tuple[str, str]:
+    """`Name <email>` and the full message of one commit."""
+    output = _git(root, "log", "-1", "--format=%an <%ae>%x00%B", commit).decode("utf-8", errors="replace")
+    author, _, message = output.partition("\0")
+    return author, message

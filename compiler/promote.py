@@ -18,7 +18,9 @@ def _describe_step(release: Release, number: int) -> str:
     return f"step {number} of {len(release.rollout.steps)} ({step_text(step.kind, step.percent)})"
 
 
-def plan_promote(root: Path, name: str, force: bool = False, now: float | None = None) -> ReleaseChange:
+def plan_promote(
+    root: Path, name: str, force: bool = False, now: float | None = None, evidence: tuple[str, ...] = ()
+) -> ReleaseChange:
     """Advance the rollout one step; at the last step the candidate becomes stable."""
     from compiler.edit import edit_rollout
 
@@ -44,6 +46,7 @@ def plan_promote(root: Path, name: str, force: bool = False, now: float | None =
     else:
         changes = {"stable": rollout.candidate, "candidate": None, "previous": rollout.stable, "step": None}
         subject = f"Promote {name}: {rollout.candidate} is stable ({rollout.stable} kept as previous)"
-    trailers = trailer_lines(Relc_Release=name, Relc_Forced="true" if force and timing.ready_at and moment < timing.ready_at else None)
+    forced = "true" if force and timing.ready_at and moment < timing.ready_at else None
+    trailers = trailer_lines(evidence, Relc_Release=name, Relc_Forced=forced)
     after = edit_rollout(current, changes)
     return ReleaseChange(name, current, after, f"{subject}\n\n{trailers}\n")

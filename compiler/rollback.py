@@ -15,7 +15,8 @@ from compiler.spec import Release
 
 
 def plan_rollback(
-    root: Path, name: str, reason: str | None = None, trigger: str | None = None, to: str | None = None
+    root: Path, name: str, reason: str | None = None, trigger: str | None = None, to: str | None = None,
+    evidence: tuple[str, ...] = (),
 ) -> ReleaseChange:
     """Revert the rollout changes since the last known-good revision of the release file.
 
@@ -29,7 +30,7 @@ def plan_rollback(
     except history.NoKnownGoodRevision:
         if to is not None or release.rollout.candidate is None:
             raise
-        return plan_abort(release, current, reason, trigger)
+        return plan_abort(release, current, reason, trigger, evidence)
     if to is not None:
         # An explicit revision is restored whole: every later change to the file is reverted.
         content = target.known_good.content or b""
@@ -52,6 +53,7 @@ def plan_rollback(
     body = "\n".join(f"This reverts commit {commit.sha}." for commit in reverted)
     body += "".join(f"\n\nWarning: {warning}" for warning in warnings)
     trailers = trailer_lines(
+        evidence,
         Relc_Release=name,
         Relc_Rolled_Back=target.suspect,
         Relc_Known_Good=target.known_good.commit.sha,
@@ -76,7 +78,9 @@ def _rolled_back_before(root: Path, since: str, name: str, serving: set[str]) ->
     return tuple(dict.fromkeys(warnings))
 
 
-def plan_abort(release: Release, current: bytes, reason: str | None = None, trigger: str | None = None) -> ReleaseChange:
+def plan_abort(
+    release: Release, current: bytes, reason: str | None = None, trigger: str | None = None, evidence: tuple[str, ...] = ()
+) -> ReleaseChange:
     """End the rollout in the file: candidate and step removed, every request to stable."""
     from compiler.edit import edit_rollout
 
@@ -88,7 +92,7 @@ def plan_abort(release: Release, current: bytes, reason: str | None = None, trig
         f"commits. {rollout.candidate} stays defined for a later retry."
     )
     trailers = trailer_lines(
-        Relc_Release=release.name, Relc_Rolled_Back=rollout.candidate, Relc_Aborted="true",
+        evidence, Relc_Release=release.name, Relc_Rolled_Back=rollout.candidate, Relc_Aborted="true",
         Relc_Reason=reason, Relc_Trigger=trigger,
     )  # fmt: skip
     subject = f"Abort rollout of {release.name}: all traffic back to {rollout.stable}"

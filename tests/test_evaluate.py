@@ -117,3 +117,21 @@ def test_evaluate_asks_the_source_by_the_public_model_name(repository: Repositor
     evaluate(repository.root, "chat", source)
     assert source.queries and {q.public_model for q in source.queries} == {"assistant"}
     assert {q.release for q in source.queries} == {"chat"}
+
+
+def test_history_tells_who_did_what_when_why_and_on_which_evidence(repository: Repository, tmp_path: Path) -> None:
+    promoted = run_relc("evaluate", "chat", "--metrics", _snapshot(tmp_path, 0.01, 0.02), "--apply", cwd=repository.root)
+    assert promoted.returncode == 0, promoted.stderr
+    rolled_back = run_relc("evaluate", "chat", "--metrics", _snapshot(tmp_path, 0.3, 0.02), "--apply", cwd=repository.root)
+    assert rolled_back.returncode == 5, rolled_back.stderr
+    result = run_relc("history", "releases/chat.yaml", "--format", "json", cwd=repository.root)
+    assert result.returncode == 0, result.stderr
+    entries = json.loads(result.stdout)
+    assert [e["action"] for e in entries] == ["rollback", "promote", "change", "change"]
+    rollback, promote = entries[0], entries[1]
+    assert rollback["trigger"] == "errors" and rollback["reason"].startswith("relc evaluate: errors: error_rate of v2 is 0.3")
+    assert any(item.startswith("[breached] errors: error_rate of v2 is 0.3") for item in rollback["evidence"])
+    assert any(item.startswith("[healthy] errors: error_rate of v2 is 0.01") for item in promote["evidence"])
+    assert promote["author"] == "Release Bot <bot@example.com>" and promote["step"] == 2
+    text = run_relc("history", "chat", cwd=repository.root).stdout
+    assert "rollback Release Bot <bot@example.com>" in text and "evidence: [breached] errors" in text

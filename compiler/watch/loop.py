@@ -312,6 +312,7 @@ class Watcher:
 
     def commit_and_flip(self, kind: str, decision: Decision, decided_at: float) -> None:
         from compiler.changes import apply
+        from compiler.evaluate import evidence
         from compiler.promote import plan_promote
         from compiler.rollback import plan_rollback
 
@@ -319,9 +320,9 @@ class Watcher:
             if kind == "rollback":
                 fired = decision.breached("rollback")[0]
                 change = plan_rollback(self.root, decision.release, reason=f"relc watch: {fired.detail}",
-                                       trigger=fired.trigger.name)  # fmt: skip
+                                       trigger=fired.trigger.name, evidence=evidence(decision))  # fmt: skip
             else:
-                change = plan_promote(self.root, decision.release, now=self.clock())
+                change = plan_promote(self.root, decision.release, now=self.clock(), evidence=evidence(decision))
             commit = apply(self.root, change)
         except RelcError as error:
             self.log(f"{kind}_failed", release=decision.release, error=str(error))
