@@ -275,6 +275,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("--ticks", type=_count, metavar="N", help="stop after N ticks (for scripts and tests)")
 
+    init = _command(
+        commands,
+        "init",
+        help="scaffold a valid release and its prompt template, pinned",
+        description="Write releases/NAME.yaml (one hosted bundle, three canary steps, an error-rate trigger) and "
+        "prompts/NAME/v1.j2 with its sha256 pinned, then validate them. Never overwrites a file.",
+    )
+    init.add_argument("name", metavar="NAME", type=_release_name, help="the new release's name (lower-case, dashes)")
+
+    pin = _command(
+        commands,
+        "pin",
+        help="fill in every pin a release needs (prompt sha256s)",
+        description="Set each bundle's prompt.sha256 to its template's bytes, keeping the file's comments and "
+        "layout. Pinning a bundle already published changes its content: relc check --base says so.",
+    )
+    pin.add_argument("name", metavar="NAME", type=_release_name, help="the release: NAME or releases/NAME.yaml")
+    pin.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
+    pin.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
+
     history = _command(
         commands,
         "history",

@@ -1,4 +1,4 @@
-"""Edit a release file's rollout in place, keeping its comments, quoting and layout.
+"""Edit a release file in place (its rollout, its pins), keeping comments, quoting and layout.
 
 Promotion changes a few rollout fields; people review that commit, so the diff must
 show those fields and nothing else. ruamel.yaml's round-trip mode keeps comments and
@@ -8,7 +8,7 @@ styles; the indentation is read from the file itself.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, Callable
 
 
 # (mapping, sequence, offset) indentations in common use; the first that reproduces the
@@ -34,6 +34,22 @@ def _dump(yaml: Any, data: Any, keep_document_end: bool) -> str:
 
 def edit_rollout(content: bytes, changes: dict[str, Any]) -> bytes:
     """The file with `rollout.<key>` set to each value (None removes the key)."""
+
+    def change(data: Any) -> None:
+        rollout = data["rollout"]
+        for key, value in changes.items():
+            if value is None:
+                rollout.pop(key, None)
+            elif key in rollout:
+                rollout[key] = value
+            else:
+                rollout.insert(_insert_position(rollout, key), key, value)
+
+    return edit_document(content, change)
+
+
+def edit_document(content: bytes, change: Callable[[Any], None]) -> bytes:
+    """The file after `change` edited its round-trip data, in the file's own layout."""
     text = content.decode("utf-8")
     keep_end = text.rstrip().endswith("\n...")
     yaml, data = _yaml(_STYLES[0]), None
@@ -45,14 +61,7 @@ def edit_rollout(content: bytes, changes: dict[str, Any]) -> bytes:
             break
     if data is None:
         data = yaml.load(text)  # no style reproduces the file: the edit normalises its layout
-    rollout = data["rollout"]
-    for key, value in changes.items():
-        if value is None:
-            rollout.pop(key, None)
-        elif key in rollout:
-            rollout[key] = value
-        else:
-            rollout.insert(_insert_position(rollout, key), key, value)
+    change(data)
     return _dump(yaml, data, keep_end).encode("utf-8")
 
 

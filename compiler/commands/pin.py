@@ -1,0 +1,25 @@
+"""`relc pin`: fill in the pins a release needs (prompt sha256s), in the file's own layout."""
+
+from __future__ import annotations
+
+import argparse
+
+from compiler.commands.common import ROOT
+from compiler.errors import EXIT_OK
+from compiler.reporter import Reporter
+
+
+def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
+    from compiler.emit import write_atomically
+    from compiler.pin import pin_release
+
+    change = pin_release(ROOT, arguments.name)
+    reporter.result("".join(f"{line}\n" for line in change.pinned), {"release": change.name, "pinned": list(change.pinned)})
+    if not change.pinned:
+        reporter.note(f"{change.name}: every pin is current")
+    elif arguments.dry_run:
+        reporter.note("dry run: nothing written")
+    else:
+        write_atomically(ROOT / "releases" / f"{change.name}.yaml", change.after)
+        reporter.note(f"wrote releases/{change.name}.yaml: review and commit it")
+    return EXIT_OK
