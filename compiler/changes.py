@@ -118,11 +118,31 @@ def _checked_with(root: Path, change: ReleaseChange) -> ValidationResult:
     return result
 
 
-def preview(root: Path, change: ReleaseChange) -> tuple[str, list[str]]:
-    """The release file's diff and the rendered files that would change; writes nothing."""
+@dataclass(frozen=True)
+class Preview:
+    """What a change would do, written nowhere: the file's diff, the traffic plan, the
+    rendered files that would change."""
+
+    diff: str
+    plan: str
+    rendered: list[str]
+
+
+def preview(root: Path, change: ReleaseChange) -> Preview:
+    """The release file's diff, its traffic plan (as `relc plan` prints it) and the
+    rendered files that would change; writes nothing."""
+    from compiler import plan
+
     result = _checked_with(root, change)
-    differences = compare_tree(root / RENDERED_DIR, render_tree(result.releases, root), RENDERED_DIR)
-    return change.diff(), [f"{RENDERED_DIR}/{difference.path}" for difference in differences]
+    files = render_tree(result.releases, root)
+    differences = compare_tree(root / RENDERED_DIR, files, RENDERED_DIR)
+    changed = [checked for checked in result.releases if checked.release.name == change.name]
+    before = {name: traffic for name, traffic in plan.traffic_before(root, None).items() if name == change.name}
+    after = {name: traffic for name, traffic in plan.manifests_from_files(files).items() if name == change.name}
+    from compiler.traffic import traffic_state
+
+    plans = plan.make_plan(before, after, [traffic_state(checked.release) for checked in changed])
+    return Preview(change.diff(), plan.format_text(plans), [f"{RENDERED_DIR}/{difference.path}" for difference in differences])
 
 
 def apply(root: Path, change: ReleaseChange) -> str:

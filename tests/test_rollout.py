@@ -85,6 +85,9 @@ def test_dry_run_prints_the_diff_and_writes_nothing(repository: Repository) -> N
         assert result.returncode == 0, result.stderr
         assert "-  candidate: v2" in result.stdout and "Roll back chat: v2 -> v1" in result.stdout
         assert "rendered/litellm/config.yaml" in result.stdout
+        # The same plan `relc plan` prints, for this release.
+        assert "chat: step 2 of 2: canary 50%, hold 1h -> steady (no rollout)" in result.stdout
+        assert "v1               stable                 served    50% ->   100%" in result.stdout
 
     _unchanged(repository, dry_run)
 

@@ -79,11 +79,13 @@ def carry_out(change: "ReleaseChange", dry_run: bool, reporter: Reporter) -> int
     for warning in change.warnings:
         reporter.note(f"relc: warning: {warning}")
     if dry_run:
-        diff, rendered = preview(ROOT, change)
+        shown = preview(ROOT, change)
         reporter.result(
-            f"{diff}\ncommit message:\n{change.message}rendered files that would change: {', '.join(rendered) or 'none'}\n",
-            {"release": change.name, "diff": diff, "message": change.message, "rendered_changes": rendered},
-        )
+            f"{shown.diff}\ncommit message:\n{change.message}\nplan:\n{shown.plan}"
+            f"rendered files that would change: {', '.join(shown.rendered) or 'none'}\n",
+            {"release": change.name, "diff": shown.diff, "message": change.message, "plan": shown.plan,
+             "rendered_changes": shown.rendered},
+        )  # fmt: skip
         reporter.note("dry run: nothing written")
         return 0
     commit = apply(ROOT, change)
