@@ -32,9 +32,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support import DIGEST, Envoy, Prometheus, Repository, Upstream  # noqa: E402
+from tests.support import Envoy, Prometheus, Repository, Upstream, write_live_release  # noqa: E402
 
-TEMPLATE_SHA = __import__("hashlib").sha256((REPO / "tests" / "cases" / "prompts" / "basic.j2").read_bytes()).hexdigest()
 TARGETS = {
     "onset_to_no_candidate_s": ("<", 5.0),
     "decision_to_flip_s": ("<", 1.0),
@@ -44,31 +43,15 @@ TARGETS = {
 }
 
 
-def release(ports: dict[str, int], step: int | None) -> str:
-    bundles = "".join(
-        f"""  - version: {version}
-    model: {{provider: vllm, name: served, api_base: "http://127.0.0.1:{port}/v1", weights_digest: "{DIGEST}"}}
-    prompt: {{template: prompts/basic.j2, sha256: {TEMPLATE_SHA}, variables: [question]}}
-    tokenizer: {{name: test, revision: "1"}}
-    serving: {{temperature: 0.0, max_tokens: 16, timeout: 5s, retries: 0}}
+TRIGGERS = """triggers:
+  - {name: errors, metric: error_rate, max: 0.2, window: 5s, min_samples: 5, action: rollback}
 """
-        for version, port in ports.items()
-    )
-    rollout = "" if step is None else f"  candidate: v2\n  step: {step}\n"
-    return f"""apiVersion: relc/v1
-kind: Release
-name: live
-owners: [bench]
-route: {{model: live, gateways: [envoy]}}
-bundles:
-{bundles}rollout:
-  stable: v1
-{rollout}  steps:
-    - {{canary: 30, hold: 1h}}
-    - {{canary: 100, hold: 1h}}
-triggers:
-  - {{name: errors, metric: error_rate, max: 0.2, window: 5s, min_samples: 5, action: rollback}}
-"""
+
+
+def write_release(root: Path, ports: dict[str, int], step: int | None) -> None:
+    """The tests' live release (step 2 is canary 30%), with a fast error-rate trigger."""
+    path = write_live_release(root, ports, step, gateways="[envoy]")
+    path.write_text(path.read_text() + TRIGGERS)
 
 
 class TimedUpstream(Upstream):
@@ -141,9 +124,9 @@ def one_run(work: Path) -> dict[str, Any]:
     git("init", "-q", "--bare", "-b", "main", str(bare))
     seed = Repository(work / "seed")
     seed.git("remote", "add", "origin", str(bare))
-    seed.write("live", release(ports, None))
+    write_release(seed.root, ports, None)
     seed.commit("Publish live v1 and v2")
-    seed.write("live", release(ports, 1))
+    write_release(seed.root, ports, 2)
     seed.commit("Start rollout of live v2")
     seed.git("push", "-q", "origin", "main")
     clones = []

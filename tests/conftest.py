@@ -7,8 +7,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.support import Repository
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"
@@ -43,3 +47,23 @@ def snapshot(folder: Path) -> dict[str, bytes]:
         for path in sorted(folder.rglob("*"))
         if path.is_file() and not path.is_symlink()
     }
+
+
+CHAT_TRIGGERS = """triggers:
+  - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}
+  - {name: thumbs, metric: thumbs_down_rate, max: 0.1, window: 1d, min_samples: 50, action: alert}
+"""
+
+
+@pytest.fixture
+def chat_in_rollout(tmp_path: Path) -> "Repository":
+    """A real repository: chat v2 published, then rolled out to step 1, with a rollback
+    trigger on errors and an alert trigger on thumbs-down."""
+    from tests.support import Repository, release_text
+
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1") + CHAT_TRIGGERS)
+    repository.commit("Publish chat v2")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1) + CHAT_TRIGGERS)
+    repository.commit("Start rollout of chat v2")
+    return repository

@@ -8,23 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_relc
-from tests.support import Repository, release_text
-
-TRIGGERS = """triggers:
-  - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}
-  - {name: thumbs, metric: thumbs_down_rate, max: 0.1, window: 1d, min_samples: 50, action: alert}
-"""
-
+from tests.conftest import CHAT_TRIGGERS, run_relc
+from tests.support import Repository
 
 @pytest.fixture
-def repository(tmp_path: Path) -> Repository:
-    repository = Repository(tmp_path / "repo")
-    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1") + TRIGGERS)
-    repository.commit("Publish chat v2")
-    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1) + TRIGGERS)
-    repository.commit("Start rollout of chat v2")
-    return repository
+def repository(chat_in_rollout: Repository) -> Repository:
+    return chat_in_rollout
 
 
 def snapshot(folder: Path, name: str, rows: list[tuple[str, float]]) -> str:
@@ -40,9 +29,9 @@ def test_a_trigger_no_configured_source_answers_is_reported_at_its_line(reposito
         "apiVersion: relc/v1\nkind: Config\nmetrics:\n  - {name: prometheus, url: 'http://127.0.0.1:9', queries: {litellm: litellm}}\n"
     )
     result = run_relc("validate", cwd=repository.root)
-    line = repository.read("chat").splitlines().index(TRIGGERS.splitlines()[2]) + 1
+    line = repository.read("chat").splitlines().index(CHAT_TRIGGERS.splitlines()[2]) + 1
     assert result.returncode == 1
-    column = TRIGGERS.splitlines()[2].index("thumbs_down_rate") + 1
+    column = CHAT_TRIGGERS.splitlines()[2].index("thumbs_down_rate") + 1
     assert result.stdout.startswith(f"releases/chat.yaml:{line}:{column}: error RELC213: no metric source in relc.yaml "
                                     "answers `thumbs_down_rate` for gateways litellm")  # fmt: skip
     assert "error_rate" not in result.stdout, "the litellm queries answer error_rate"

@@ -10,22 +10,11 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import run_relc
-from tests.support import Repository, Webhook, release_text
-
-TRIGGERS = """triggers:
-  - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}
-  - {name: thumbs, metric: thumbs_down_rate, max: 0.1, window: 1d, min_samples: 50, action: alert}
-"""
-
+from tests.support import Repository, Webhook
 
 @pytest.fixture
-def repository(tmp_path: Path) -> Repository:
-    repository = Repository(tmp_path / "repo")
-    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1") + TRIGGERS)
-    repository.commit("Publish chat v2")
-    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1) + TRIGGERS)
-    repository.commit("Start rollout of chat v2")
-    return repository
+def repository(chat_in_rollout: Repository) -> Repository:
+    return chat_in_rollout
 
 
 def _snapshot(folder: Path, errors: float, thumbs: float, samples: int = 500) -> str:
