@@ -95,7 +95,7 @@ class Watcher:
             self.deliver_if_changed("new commit")
             if self.source is not None:
                 self.evaluate_all()
-        except RelcError as error:  # one bad tick must not stop the loop; the next one retries
+        except (RelcError, OSError) as error:  # one bad tick (a full disk too) must not stop the loop
             self.log("tick_failed", error=str(error))
         with self.health.lock:
             self.health.ticks += 1
