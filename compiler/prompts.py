@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
@@ -42,6 +43,26 @@ class TemplateProblem:
     code: str
     message: str
     line: int | None = None
+
+
+_NAMED = re.compile(r"`([^`]+)`")
+
+
+def problem_column(raw: bytes, problem: TemplateProblem) -> int:
+    """The 1-based column of what a problem names (`name`, `attr`, `{% macro %}`) on its
+    line; 1 when the line or the name is not there. Jinja reports lines only."""
+    if problem.line is None:
+        return 1
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    if not 1 <= problem.line <= len(lines):
+        return 1
+    text = lines[problem.line - 1]
+    for named in _NAMED.findall(problem.message):
+        needle = named.removeprefix("{% ").removesuffix(" %}").removesuffix("()")
+        position = text.find(needle)
+        if needle and position >= 0:
+            return position + 1
+    return 1
 
 
 @dataclass(frozen=True)

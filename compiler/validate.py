@@ -260,7 +260,8 @@ def _prompt_diagnostics(release: Release, report: _Reporter, root: Path) -> Iter
         analysis = prompts.analyze_template(raw)
         for problem in (*analysis.problems, *prompts.check_variables(analysis, ref.variables)):
             template_path = Path(ref.template).as_posix()
-            yield Diagnostic(template_path, problem.line or 1, 1, problem.code, f"{problem.message} (used by {where})")
+            column = prompts.problem_column(raw, problem)
+            yield Diagnostic(template_path, problem.line or 1, column, problem.code, f"{problem.message} (used by {where})")
 
 
 def _secret_diagnostics(display_path: str, text: str) -> list[Diagnostic]:
