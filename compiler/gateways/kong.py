@@ -1,12 +1,13 @@
 """Kong (decK declarative format 3.0): one service and route per release.
 
 A release whose bundles are all self-hosted under one URL scheme and path renders an
-upstream with one weighted target per serving bundle (plain Kong OSS, passive health
-checks eject a failing target). Otherwise Kong's AI plugins carry the split: `ai-proxy`
-when one bundle serves (Kong OSS), `ai-proxy-advanced` with weighted targets and a
-failover balancer during a canary (Kong Enterprise or Konnect). Kong cannot mirror
-traffic, so a release with a shadow step cannot use it. Keys stay out of the files:
-decK fills `${{ env "DECK_<VAR>" }}` at sync time.
+upstream with one weighted target per live bundle (plain Kong OSS; passive health
+checks eject a failing target, active ones bring it back). Otherwise Kong's AI plugins
+carry the traffic: `ai-proxy` when one bundle is live (Kong OSS), `ai-proxy-advanced`
+when there is a bundle to fail over to (Kong Enterprise or Konnect, Gateway 3.10+ for
+`failover_criteria` and the `priority` algorithm). Kong cannot mirror traffic, so a
+release with a shadow step cannot use it. Keys stay out of the files: decK fills
+`${{ env "DECK_<VAR>" }}` at sync time.
 """
 
 from __future__ import annotations
@@ -30,6 +31,19 @@ PROVIDERS = {
     "tgi": "openai",
     "openai_compatible": "openai",
 }
+# When ai-proxy-advanced tries the next target (nginx's proxy_next_upstream conditions).
+# Chat requests are POSTs, which nginx passes to the next target after the request was
+# sent (a read timeout, a 5xx, a 429) only with `non_idempotent`; 403 and 404 are
+# configuration errors that another bundle would not fix.
+FAILOVER_CRITERIA = ["error", "timeout", "invalid_header", "http_429", "http_500", "http_502", "http_503", "http_504",
+                     "non_idempotent"]  # fmt: skip
+# Kong's upstream balancer answers a connection failure by retrying; a dead address
+# should not hold a request for the whole response timeout (Envoy's renderer uses 5 s too).
+CONNECT_TIMEOUT_MS = 5000
+# Statuses that count against a target, in passive (proxied traffic) and active (probe) checks.
+UNHEALTHY_STATUSES = [500, 502, 503, 504]
+# Servers whose health endpoint is `GET /health` (200 when the model is loaded).
+HEALTH_ENDPOINT_PROVIDERS = {"vllm", "tgi"}
 
 
 def secret_reference(variable: str) -> str:
@@ -78,21 +92,66 @@ def _target(live: LiveBundle) -> dict[str, Any]:
     return target
 
 
-def _plugin(state: TrafficState, served: list[LiveBundle]) -> dict[str, Any]:
-    if len(served) == 1:
-        return {"name": "ai-proxy", "config": _target(served[0])}
-    targets = [
-        {**_target(live), "weight": live.weight, "description": f"{state.release}@{live.version} {live.digest}"}
-        for live in served
-    ]
-    retries = max(live.bundle.serving.retries for live in served)
+def _failover_chain(state: TrafficState) -> list[LiveBundle] | None:
+    """With one bundle answering: it, then the bundles it falls back to, in order (candidate
+    -> stable -> previous); None while two bundles split the traffic."""
+    answering = state.answering
+    if len(answering) > 1:
+        return None
+    return [answering[0], *(state.bundle(version) for version in state.fallbacks_of(answering[0].version))]
+
+
+def _ai_targets(state: TrafficState) -> list[LiveBundle]:
+    """The bundles ai-proxy(-advanced) can send a request to, the answering ones first.
+
+    Kong's target weights are 1-65535 and round-robin gives every target its weight's
+    share, so a fallback-only target is possible only under the `priority` algorithm,
+    which cannot split traffic: at a split step the two answering bundles fail over to
+    each other and `previous` is left out."""
+    chain = _failover_chain(state)
+    return list(state.answering) if chain is None else chain
+
+
+def _timeouts(reachable: list[LiveBundle]) -> dict[str, int]:
+    """Kong's connect, read and write timeouts (ms) for the bundles a request may reach."""
+    timeout_ms = max(1, int(max(live.timeout_seconds for live in reachable) * 1000))
+    return {"connect_timeout": min(timeout_ms, CONNECT_TIMEOUT_MS), "read_timeout": timeout_ms, "write_timeout": timeout_ms}
+
+
+def _ai_plugin(state: TrafficState, targets: list[LiveBundle]) -> dict[str, Any]:
+    if len(targets) == 1:
+        return {"name": "ai-proxy", "config": _target(targets[0])}
+    chain = _failover_chain(state)
+    if chain is None:  # a split: weights are the shares
+        algorithm, weights = "round-robin", [live.weight for live in targets]
+    else:  # one bundle answers: priority tiers, highest first, each tried when the ones above fail
+        algorithm, weights = "priority", list(range(len(targets), 0, -1))
+    retries = max(live.bundle.serving.retries for live in targets)
+    balancer = {
+        "algorithm": algorithm,
+        # Each retry goes to a target not tried yet: enough of them to reach the last fallback.
+        "retries": max(retries, len(targets) - 1),
+        "failover_criteria": FAILOVER_CRITERIA,
+        # ai-proxy-advanced sets these on every request, overriding the service's timeouts.
+        **_timeouts(targets),
+    }
     return {
         "name": "ai-proxy-advanced",
         "config": {
-            "balancer": {"algorithm": "round-robin", "retries": max(retries, 1), "failover_criteria": ["error", "timeout"]},
-            "targets": targets,
+            "balancer": balancer,
+            "targets": [
+                {**_target(live), "weight": weight, "description": f"{state.release}@{live.version} {live.digest}"}
+                for live, weight in zip(targets, weights)
+            ],
         },
     }
+
+
+# ai-proxy refuses a request whose body names another model than the target's (400
+# "cannot use own model"), and during a canary the targets' models differ: the route
+# already chose the release, so the body's `model` is dropped before ai-proxy reads it
+# (request-transformer runs first: priority 801 against ai-proxy's 770).
+DROP_CLIENT_MODEL = {"name": "request-transformer", "config": {"remove": {"body": ["model"]}}}
 
 
 def upstream_name(state: TrafficState) -> str:
@@ -110,43 +169,62 @@ def _shared_url(bundles: list[Bundle]) -> tuple[str, str] | None:
     return urls.pop() if len(urls) == 1 and len(addresses) == len(bundles) else None
 
 
-def _upstream(state: TrafficState) -> dict[str, Any]:
-    # Stable stays a target even at weight 0, so a rollback only changes weights.
+def _health_path(state: TrafficState, path: str) -> str:
+    if all(live.bundle.model.provider in HEALTH_ENDPOINT_PROVIDERS for live in state.live):
+        return "/health"
+    return f"{path}/models"  # the OpenAI API's model list, which every OpenAI-compatible server answers
+
+
+def _upstream(state: TrafficState, scheme: str, path: str) -> dict[str, Any]:
+    # Every live bundle is a target, at weight 0 when it serves nothing, so a rollback or a
+    # promotion only changes weights. Kong never sends a request, a retry or an active probe
+    # to a weight-0 target: an upstream has no fallback-only tier.
     targets = [
         {"target": live.endpoint.address if live.endpoint else "", "weight": live.weight, "tags": [f"relc-bundle:{live.version}"]}
-        for live in state.served
-        if live.weight > 0 or live.role == "stable"
+        for live in state.live
     ]
+    active: dict[str, Any] = {
+        "type": scheme,
+        "http_path": _health_path(state, path),
+        "timeout": 2,
+        # Unhealthy targets are probed too, so one that recovers is put back after 2 good answers.
+        "healthy": {"interval": 5, "successes": 2, "http_statuses": [200]},
+        "unhealthy": {"interval": 5, "http_failures": 3, "tcp_failures": 3, "timeouts": 3, "http_statuses": UNHEALTHY_STATUSES},
+    }
+    if scheme == "https":
+        active["https_verify_certificate"] = True
     return {
         "name": upstream_name(state),
         "algorithm": "round-robin",
         "healthchecks": {
-            "passive": {"unhealthy": {"http_failures": 5, "tcp_failures": 5, "timeouts": 5, "http_statuses": [500, 502, 503, 504]}}
+            "active": active,
+            "passive": {
+                "type": scheme,
+                "unhealthy": {"http_failures": 5, "tcp_failures": 5, "timeouts": 5, "http_statuses": UNHEALTHY_STATUSES},
+            },
         },
         "targets": targets,
     }
 
 
 def render(state: TrafficState) -> dict[str, Any]:
-    served = [live for live in state.served if live.weight > 0]
-    timeout_ms = int(max(live.timeout_seconds for live in served) * 1000)
+    shared = _shared_url([live.bundle for live in state.live])
+    reachable = list(state.answering) if shared is not None else _ai_targets(state)
     service: dict[str, Any] = {
         "name": state.release,
-        "read_timeout": timeout_ms,
-        "write_timeout": timeout_ms,
-        "retries": max(live.bundle.serving.retries for live in served),
+        **_timeouts(reachable),
+        "retries": max(live.bundle.serving.retries for live in reachable),
         "routes": [{"name": state.release, "paths": [f"/{state.public_model}"], "strip_path": True}],
     }
-    shared = _shared_url([live.bundle for live in state.live])
     if shared is not None:
         scheme, path = shared
         service.update(host=upstream_name(state), port=443 if scheme == "https" else 80, protocol=scheme,
                        path=path or "/", plugins=[])  # fmt: skip
         if scheme == "https":
             service["tls_verify"] = True  # Kong does not verify upstream certificates unless told to
-        return {"services": [service], "upstreams": [_upstream(state)]}
+        return {"services": [service], "upstreams": [_upstream(state, scheme, path)]}
     # ai-proxy sends each request to the provider or upstream_url; the service host is not used.
-    service.update(host="localhost", port=80, protocol="http", plugins=[_plugin(state, served)])
+    service.update(host="localhost", port=80, protocol="http", plugins=[_ai_plugin(state, reachable), DROP_CLIENT_MODEL])
     return {"services": [service], "upstreams": []}
 
 
@@ -186,24 +264,33 @@ def unsupported(release: Release) -> list[Unsupported]:
 
 
 def describe(state: TrafficState) -> str:
-    served = [live for live in state.served if live.weight > 0]
     if _shared_url([live.bundle for live in state.live]) is not None:
         return f"upstream `{upstream_name(state)}`: weighted targets {state.split_text}"
-    if len(served) == 1:
-        return f"service `{state.release}`: ai-proxy to {served[0].version}"
-    return f"service `{state.release}`: ai-proxy-advanced (Kong Enterprise) {state.split_text}, failover on error"
+    targets = _ai_targets(state)
+    if len(targets) == 1:
+        return f"service `{state.release}`: ai-proxy to {targets[0].version}"
+    text = f"service `{state.release}`: ai-proxy-advanced (Kong Enterprise) {state.split_text}, failover on error"
+    if _failover_chain(state) is None:
+        return text
+    return text + ": " + " -> ".join(live.version for live in targets)
 
 
 RENDERER = GatewayRenderer(
     name="kong",
     capabilities={
         "canary": "self-hosted bundles: upstream with weighted targets (OSS); providers: `ai-proxy-advanced` "
-        "weighted targets (Kong Enterprise or Konnect), `ai-proxy` when one bundle serves (OSS)",
+        "weighted targets (Kong Enterprise or Konnect, Gateway 3.10+) while a bundle has one to fail over to, "
+        "`ai-proxy` when one bundle is live (OSS). Clients POST an OpenAI chat body to `/<route.model>`; "
+        "a request-transformer drops its `model` before ai-proxy, which refuses any name but the target's",
         "shadow": "not supported: Kong has no traffic mirroring (an error, never dropped)",
-        "fallback": "retries on another target, passive health checks eject failing ones; "
-        "ai-proxy-advanced fails over on error or timeout",
-        "retries": "service `retries` and balancer `retries`",
-        "timeouts": "service `read_timeout` / `write_timeout`",
+        "fallback": "providers: one bundle serving, `priority` tiers candidate -> stable -> previous; at a split, "
+        "round-robin between the two served bundles (a target takes traffic at any weight, so previous waits); "
+        "on error, timeout, 429, 500, 502-504 (`non_idempotent`: chats are POSTs). Self-hosted: retries on "
+        "another served target after connection errors; passive checks eject failing targets, active ones bring "
+        "them back; stable and previous stay weight-0 targets, which get no requests and no failover",
+        "retries": "service `retries` and balancer `retries` (at least enough to reach the last fallback)",
+        "timeouts": "service `read_timeout` / `write_timeout` and ai-proxy-advanced's, which override them: the "
+        "largest `serving.timeout` a request can reach; `connect_timeout` that, at most 5 s",
     },
     unsupported=unsupported,
     describe=describe,
