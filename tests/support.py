@@ -7,8 +7,10 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -132,6 +134,21 @@ class Upstream(LocalServer):
         return (500 if self.fail else 200), "application/json", json.dumps({"bundle": self.name}).encode()
 
 
+class ChatUpstream(Upstream):
+    """A bundle's OpenAI-compatible server (what LiteLLM's `hosted_vllm` provider expects):
+    a chat completion whose message is the bundle's name, or 500 when failing."""
+
+    def respond(self, method: str, body: bytes) -> tuple[int, str, bytes]:
+        status, content_type, content = super().respond(method, body)
+        if status != 200:
+            return status, content_type, content
+        message = {"role": "assistant", "content": self.name}
+        completion = {"id": f"chat-{self.name}", "object": "chat.completion", "created": 1_790_000_000, "model": self.name,
+                      "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                      "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}  # fmt: skip
+        return 200, "application/json", json.dumps(completion).encode()
+
+
 def wait_while_running(
     process: subprocess.Popen[bytes], log: Any, condition: Any, failure: str, seconds: float, pause: float
 ) -> None:
@@ -220,6 +237,82 @@ class Envoy:
 
     def stop(self) -> None:
         stop_process(self.process, self.log)
+
+
+LITELLM_MASTER_KEY = "sk-relc-tests-0123456789abcdef"  # a test key for a proxy on 127.0.0.1
+
+
+class LiteLLMProxy:
+    """The real LiteLLM proxy on a rendered config, under gunicorn with one worker.
+
+    Gunicorn because its master holds the socket: SIGHUP (`reload`) starts a worker that
+    reads the config file again and retires the old one, with no connection refused."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        binary = Path(sys.executable).parent / "litellm"
+        if not binary.exists():
+            import pytest
+
+            message = "the LiteLLM proxy is not installed: scripts/test installs the `litellm-proxy` extra"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(log, "w")
+        # TZ: without it a forked worker can hang for good at start, when the fork caught the
+        # master's reaper thread inside an import that tzlocal then waits for (litellm 1.110).
+        environment = {**os.environ, "LITELLM_MASTER_KEY": LITELLM_MASTER_KEY, "LITELLM_TELEMETRY": "False",
+                       "LITELLM_LOCAL_MODEL_COST_MAP": "True", "NO_DOCS": "True", "TZ": "UTC"}  # fmt: skip
+        self.process = subprocess.Popen(
+            [str(binary), "--run_gunicorn", "--num_workers", "1", "--host", "127.0.0.1", "--port", str(self.port),
+             "--config", str(config)],
+            stdout=self.log, stderr=subprocess.STDOUT, env=environment, start_new_session=True,
+        )  # fmt: skip
+        try:
+            self.wait_until(lambda: self.get("/health/liveliness") is not None, "the LiteLLM proxy did not become ready")
+        except BaseException:
+            self.stop()
+            raise
+
+    def get(self, path: str) -> bytes | None:
+        request = urllib.request.Request(self.url + path, headers={"Authorization": f"Bearer {LITELLM_MASTER_KEY}"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.read()
+        except (urllib.error.URLError, OSError):
+            return None
+
+    def wait_until(self, condition: Any, failure: str, seconds: float = 90) -> None:
+        wait_while_running(self.process, self.log, condition, failure, seconds, pause=0.25)
+
+    def chat(self, model: str = "live", timeout: float = 30) -> tuple[int, str | None]:
+        """One chat completion: (status, the bundle that answered), status 0 when refused."""
+        body = json.dumps({"model": model, "messages": [{"role": "user", "content": "hi"}]}).encode()
+        request = urllib.request.Request(
+            self.url + "/chat/completions", data=body, method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {LITELLM_MASTER_KEY}"},
+        )  # fmt: skip
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read())["choices"][0]["message"]["content"]
+        except urllib.error.HTTPError as error:
+            return error.code, None
+        except OSError:
+            return 0, None
+
+    def reload(self) -> None:
+        """What `systemctl reload` would do: SIGHUP to the gunicorn master."""
+        self.process.send_signal(signal.SIGHUP)
+
+    def stop(self) -> None:
+        """The master (litellm 1.110) does not exit on SIGTERM while its worker runs: kill the group."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=10)
+        self.log.close()
 
 
 def upstreams(*names: str) -> Iterator[dict[str, Upstream]]:
@@ -337,13 +430,16 @@ def require_binary(name: str) -> str:
 class Prometheus:
     """A real Prometheus server on 127.0.0.1 scraping the given targets every second."""
 
-    def __init__(self, work: Path, targets: list[tuple[str, str]]) -> None:
+    def __init__(self, work: Path, targets: list[tuple[str, str]], bearer: str | None = None) -> None:
         binary = require_binary("prometheus")
         work.mkdir(parents=True, exist_ok=True)
-        scrape_configs = [
+        scrape_configs: list[dict[str, Any]] = [
             {"job_name": f"job{index}", "metrics_path": path, "static_configs": [{"targets": [target]}]}
             for index, (target, path) in enumerate(targets)
         ]
+        if bearer is not None:  # LiteLLM's /metrics wants the master key
+            for scrape in scrape_configs:
+                scrape["authorization"] = {"type": "Bearer", "credentials": bearer}
         config = {"global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
                   "scrape_configs": scrape_configs}  # fmt: skip
         (work / "prometheus.yml").write_text(yaml.safe_dump(config))
