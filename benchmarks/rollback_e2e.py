@@ -1,11 +1,13 @@
 """Benchmark: automatic rollback end to end, with real processes on 127.0.0.1.
 
-Run on demand (needs the test extra and Prometheus: `scripts/test` installs both):
-    .venv/bin/python benchmarks/rollback_e2e.py [--json] [--runs 3]
+Run on demand (needs the test extras and Prometheus: `scripts/test` installs them):
+    .venv/bin/python benchmarks/rollback_e2e.py [--gateway envoy|litellm] [--json] [--runs 3]
 
-A bare Git remote holds one release, `live`, with its candidate at canary 30 %. Envoy
-serves from a folder that `relc watch` (interval 1 s) delivers into; a stable and a
-candidate upstream answer; Prometheus scrapes Envoy every second; a client sends
+A bare Git remote holds one release, `live`, with its candidate at canary 30 %. The
+gateway serves from a folder that `relc watch` (interval 1 s) delivers into: Envoy
+reloads the moved files itself; the LiteLLM proxy (under gunicorn) is told by the
+watcher's `--after-delivery "kill -HUP <master>"`. A stable and a candidate upstream
+answer; Prometheus scrapes the gateway's own metrics every second; a client sends
 steady traffic. A second watcher on its own clone races the first for the rollback
 commit. At a known moment the candidate starts failing. Figures are medians over the
 runs; the targets are issue #10's.
@@ -32,7 +34,15 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support import Envoy, Prometheus, Repository, Upstream, write_live_release  # noqa: E402
+from tests.support import (  # noqa: E402
+    LITELLM_MASTER_KEY,
+    ChatUpstream,
+    Envoy,
+    LiteLLMProxy,
+    Prometheus,
+    Repository,
+    write_live_release,
+)
 
 TARGETS = {
     "onset_to_no_candidate_s": ("<", 5.0),
@@ -48,14 +58,15 @@ TRIGGERS = """triggers:
 """
 
 
-def write_release(root: Path, ports: dict[str, int], step: int | None) -> None:
+def write_release(root: Path, ports: dict[str, int], step: int | None, gateway: str) -> None:
     """The tests' live release (step 2 is canary 30%), with a fast error-rate trigger."""
-    path = write_live_release(root, ports, step, gateways="[envoy]")
+    path = write_live_release(root, ports, step, gateways=f"[{gateway}]")
     path.write_text(path.read_text() + TRIGGERS)
 
 
-class TimedUpstream(Upstream):
-    """An upstream that remembers when each request arrived."""
+class TimedUpstream(ChatUpstream):
+    """An OpenAI-compatible upstream that remembers when each request arrived (its body
+    also says `bundle`, which is what the client reads through Envoy)."""
 
     def __init__(self, name: str) -> None:
         self.arrivals: list[float] = []
@@ -63,35 +74,48 @@ class TimedUpstream(Upstream):
 
     def respond(self, method: str, body: bytes) -> tuple[int, str, bytes]:
         self.arrivals.append(time.time())
-        return super().respond(method, body)
+        status, content_type, content = super().respond(method, body)
+        if status == 200:
+            content = json.dumps({**json.loads(content), "bundle": self.name}).encode()
+        return status, content_type, content
+
+
+def _bundle(body: bytes) -> str | None:
+    """Which bundle answered: Envoy passes the upstream's body on, LiteLLM rebuilds it."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict):
+        return None
+    if "bundle" in answer:
+        return answer["bundle"]
+    try:
+        return answer["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        return None
 
 
 class Client(threading.Thread):
-    """Steady traffic through Envoy: one request at a time, each outcome recorded."""
+    """Steady traffic through the gateway: one request at a time, each outcome recorded."""
 
-    def __init__(self, envoy: Envoy, deadline: float) -> None:
+    def __init__(self, url: str, deadline: float) -> None:
         super().__init__(daemon=True)
-        self.envoy, self.deadline = envoy, deadline
+        self.url, self.deadline = url, deadline
         self.outcomes: list[tuple[float, int, str | None]] = []
         self.stop = threading.Event()
 
     def run(self) -> None:
+        body = json.dumps({"model": "live", "messages": [{"role": "user", "content": "hi"}]}).encode()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {LITELLM_MASTER_KEY}"}
         while not self.stop.is_set() and time.time() < self.deadline:
-            request = urllib.request.Request(
-                f"http://127.0.0.1:{self.envoy.port}/live/chat/completions", data=b"{}", method="POST",
-                headers={"Content-Type": "application/json"},
-            )  # fmt: skip
+            request = urllib.request.Request(self.url, data=body, method="POST", headers=headers)
             started = time.time()
             try:
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    self.outcomes.append((started, response.status, json.loads(response.read())["bundle"]))
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    self.outcomes.append((started, response.status, _bundle(response.read())))
             except urllib.error.HTTPError as error:
-                body = error.read()
-                try:
-                    bundle = json.loads(body).get("bundle")
-                except ValueError:
-                    bundle = None
-                self.outcomes.append((started, error.code, bundle))
+                self.outcomes.append((started, error.code, _bundle(error.read())))
             except OSError:
                 self.outcomes.append((started, 0, None))
             time.sleep(0.01)
@@ -101,12 +125,60 @@ def git(*arguments: str, cwd: Path | None = None) -> str:
     return subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
-def watcher(clone: Path, deploy: Path, metrics: str, log: Path) -> subprocess.Popen[bytes]:
+def watcher(clone: Path, deploy: Path, metrics: str, queries: str, log: Path, *options: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "compiler", "watch", "--deploy-dir", str(deploy), "--interval", "1",
-         "--metrics", metrics, "--queries", "envoy", "--timeout", "2"],
+         "--metrics", metrics, "--queries", queries, "--timeout", "2", *options],
         cwd=clone, stdout=open(log, "w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
+
+
+class ModelListWatch(threading.Thread):
+    """When the LiteLLM proxy started answering from the rolled-back config: the first
+    time its model list (`GET /v1/models`, polled every 50 ms) no longer has `live@v2`."""
+
+    def __init__(self, proxy: LiteLLMProxy) -> None:
+        super().__init__(daemon=True)
+        self.proxy, self.reloaded_at = proxy, None
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set() and self.reloaded_at is None:
+            started = time.time()
+            body = self.proxy.get("/v1/models")
+            if body is not None and "live@v2" not in {model["id"] for model in json.loads(body)["data"]}:
+                self.reloaded_at = started
+            time.sleep(0.05)
+
+
+class Gateway:
+    """The gateway under test on the delivered folder: its client URL, its metrics, how it
+    is told of a delivery, and how it stops."""
+
+    def __init__(self, name: str, folder: Path, work: Path) -> None:
+        self.name = name
+        if name == "envoy":
+            self.envoy = Envoy(folder)
+            self.url = f"http://127.0.0.1:{self.envoy.port}/live/chat/completions"
+            self.prometheus = Prometheus(work / "prometheus", [(f"127.0.0.1:{self.envoy.admin_port}", "/stats/prometheus")])
+            self.after_delivery: tuple[str, ...] = ()
+        else:
+            self.proxy = LiteLLMProxy(folder / "rendered" / "litellm" / "config.yaml", work / "litellm.log")
+            self.url = f"{self.proxy.url}/chat/completions"
+            self.prometheus = Prometheus(work / "prometheus", [(f"127.0.0.1:{self.proxy.port}", "/metrics/")],
+                                         bearer=LITELLM_MASTER_KEY)  # fmt: skip
+            self.after_delivery = ("--after-delivery", f"kill -HUP {self.proxy.process.pid}")
+
+    def watch_reload(self) -> ModelListWatch | None:
+        if self.name == "envoy":
+            return None  # Envoy takes the moved files itself: the flip is the file move
+        watch = ModelListWatch(self.proxy)
+        watch.start()
+        return watch
+
+    def stop(self) -> None:
+        self.prometheus.stop()
+        (self.envoy if self.name == "envoy" else self.proxy).stop()
 
 
 def events(log: Path) -> list[dict[str, Any]]:
@@ -117,16 +189,16 @@ def stamp(event: dict[str, Any]) -> float:
     return datetime.strptime(event["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=__import__("datetime").timezone.utc).timestamp()
 
 
-def one_run(work: Path) -> dict[str, Any]:
+def one_run(work: Path, gateway_name: str) -> dict[str, Any]:
     stable, candidate = TimedUpstream("v1"), TimedUpstream("v2")
     ports = {"v1": stable.port, "v2": candidate.port}
     bare = work / "origin.git"
     git("init", "-q", "--bare", "-b", "main", str(bare))
     seed = Repository(work / "seed")
     seed.git("remote", "add", "origin", str(bare))
-    write_release(seed.root, ports, None)
+    write_release(seed.root, ports, None, gateway_name)
     seed.commit("Publish live v1 and v2")
-    write_release(seed.root, ports, 2)
+    write_release(seed.root, ports, 2, gateway_name)
     seed.commit("Start rollout of live v2")
     seed.git("push", "-q", "origin", "main")
     clones = []
@@ -137,15 +209,16 @@ def one_run(work: Path) -> dict[str, Any]:
         clones.append(work / name)
     gateway = work / "gateway"
     shutil.copytree(seed.root / "rendered", gateway / "rendered")  # what the watcher delivers on start
-    envoy = Envoy(gateway)
-    prometheus = Prometheus(work / "prometheus", [(f"127.0.0.1:{envoy.admin_port}", "/stats/prometheus")])
+    served = Gateway(gateway_name, gateway, work)
+    metrics = served.prometheus.url
     logs = [work / "east.log", work / "west.log"]
     processes = [
-        watcher(clones[0], gateway / "rendered", prometheus.url, logs[0]),
-        watcher(clones[1], work / "west-gateway" / "rendered", prometheus.url, logs[1]),
+        watcher(clones[0], gateway / "rendered", metrics, gateway_name, logs[0], *served.after_delivery),
+        watcher(clones[1], work / "west-gateway" / "rendered", metrics, gateway_name, logs[1]),
     ]
-    client = Client(envoy, time.time() + 90)
+    client = Client(served.url, time.time() + 120)
     client.start()
+    reload = served.watch_reload()
     try:
         warm_until = time.time() + 30
         while time.time() < warm_until and len(candidate.arrivals) < 20:
@@ -156,15 +229,18 @@ def one_run(work: Path) -> dict[str, Any]:
         deadline = time.time() + 40
         while time.time() < deadline and not any(e["event"] == "rollback_on_remote" for log in logs for e in events(log)):
             time.sleep(0.2)
-        time.sleep(3)  # traffic after the flip, to count anything the flip itself broke
+        # Traffic after the flip, to count anything the flip itself broke (LiteLLM: the reload).
+        time.sleep(3 if gateway_name == "envoy" else 12)
     finally:
         client.stop.set()
         client.join(timeout=10)
+        if reload is not None:
+            reload.stop.set()
+            reload.join(timeout=10)
         for process in processes:
             process.terminate()
             process.wait(timeout=30)
-        prometheus.stop()
-        envoy.stop()
+        served.stop()
         stable.close()
         candidate.close()
     everything = [e for log in logs for e in events(log)]
@@ -179,9 +255,13 @@ def one_run(work: Path) -> dict[str, Any]:
         "onset_to_no_candidate_s": round(max(after_onset) - onset, 3) if after_onset else 0.0,
         "decision_to_flip_s": rollback["decision_to_flip_seconds"] if rollback else None,
         "decision_to_remote_commit_s": on_remote["decision_to_remote_seconds"] if on_remote else None,
+        "decision_to_gateway_reloaded_s": (
+            round(reload.reloaded_at - decision, 3) if reload is not None and reload.reloaded_at and decision else None
+        ),
         "requests_to_failing_candidate": len(after_onset),
         "failed_by_flip": sum(1 for _, status, bundle in failed if not (status == 500 and bundle == "v2")),
         "client_requests": len(client.outcomes),
+        "client_errors": len(failed),  # the failing candidate's own answers included
         "rollback_commits": sum(1 for s in subjects if s.startswith(("Revert", "Roll back", "Abort rollout"))),
     }
 
@@ -194,22 +274,25 @@ def median(values: list[Any]) -> Any:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="runs to take the median of (default 3)")
+    parser.add_argument("--gateway", choices=("envoy", "litellm"), default="envoy",
+                        help="the gateway the watcher delivers to (default envoy; litellm is the proxy under gunicorn)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the medians as one JSON object")
     arguments = parser.parse_args()
     os.environ.pop("RELC_ALERT_WEBHOOK_URL", None)
     runs = []
     for _ in range(arguments.runs):
         with tempfile.TemporaryDirectory(prefix="relc-rollback-e2e-") as folder:
-            runs.append(one_run(Path(folder)))
+            runs.append(one_run(Path(folder), arguments.gateway))
     result = {key: median([run[key] for run in runs]) for key in runs[0]}
     result["runs"] = arguments.runs
+    result["gateway"] = arguments.gateway
     if arguments.json:
         print(json.dumps(result, sort_keys=True))
         return 0
-    print(f"relc watch rollback, Envoy gateway, median of {arguments.runs} run(s) on {os.cpu_count()} cores")
+    print(f"relc watch rollback, {arguments.gateway} gateway, median of {arguments.runs} run(s) on {os.cpu_count()} cores")
     print(f"{'figure':<32} {'median':>10}  {'target':>8}  runs")
     for key, value in result.items():
-        if key == "runs":
+        if key in ("runs", "gateway"):
             continue
         relation, bound = TARGETS.get(key, ("", None))
         target = f"{relation} {bound:g}" if bound is not None else ""
