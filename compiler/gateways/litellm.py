@@ -145,7 +145,11 @@ def assemble(fragments: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def promql() -> dict[str, "QueryTemplate"]:
-    """The ready-made PromQL over the proxy's per-deployment series (`--queries litellm`)."""
+    """The ready-made PromQL over the proxy's per-deployment series (`--queries litellm`).
+
+    Latency is the provider call's alone (`litellm_llm_api_latency_metric`): the request's
+    total latency, recorded on the deployment that answered, also holds the attempts that
+    failed before a fallback, which would make stable look slow behind a failing candidate."""
     from compiler.metrics.prometheus import latency, ratio
 
     selector = 'model_id=~"$litellm_model_ids"'
@@ -153,8 +157,8 @@ def promql() -> dict[str, "QueryTemplate"]:
         "error_rate": ratio(f"litellm_deployment_failure_responses_total{{{selector}}}",
                             f"litellm_deployment_total_requests_total{{{selector}}}"),  # fmt: skip
         **{
-            f"latency_p{q}": latency(f"0.{q}", f"litellm_request_total_latency_metric_bucket{{{selector}}}",
-                                     f"litellm_request_total_latency_metric_count{{{selector}}}")  # fmt: skip
+            f"latency_p{q}": latency(f"0.{q}", f"litellm_llm_api_latency_metric_bucket{{{selector}}}",
+                                     f"litellm_llm_api_latency_metric_count{{{selector}}}")  # fmt: skip
             for q in ("50", "95", "99")
         },
     }

@@ -29,17 +29,19 @@ class QueryTemplate:
     samples: str
 
 
-def counted(series: str) -> str:
+def counted(series: str, by: str = "") -> str:
     """The increase of a counter over the window, counting series born inside it.
 
     `increase()` ignores a series' first sample, and Envoy and LiteLLM create an error
     series at its first error: a candidate that starts failing is exactly a new series,
     and `increase()` alone would read its burst as 0. A series with no sample a window
     ago counts with its whole value (all of it happened inside the window); older ones
-    with `increase()`, which also survives counter resets.
+    with `increase()`, which also survives counter resets. `by` keeps labels apart (a
+    histogram's `le`).
     """
     young = f"({series} unless {series} offset $window)"
-    return f"sum((increase({series}[$window]) unless {young}) or {young})"
+    grouping = f" by ({by})" if by else ""
+    return f"sum{grouping}((increase({series}[$window]) unless {young}) or {young})"
 
 
 def ratio(failures: str, total: str) -> QueryTemplate:
@@ -48,9 +50,11 @@ def ratio(failures: str, total: str) -> QueryTemplate:
 
 
 def latency(quantile: str, bucket: str, count: str, scale: str = "") -> QueryTemplate:
+    """A quantile of the requests inside the window, from a histogram's buckets; the
+    buckets of a series born inside the window count too (see `counted`)."""
     return QueryTemplate(
-        value=f"histogram_quantile({quantile}, sum by (le) (rate({bucket}[$window]))){scale}",
-        samples=f"sum(increase({count}[$window]))",
+        value=f"histogram_quantile({quantile}, {counted(bucket, by='le')}){scale}",
+        samples=counted(count),
     )
 
 

@@ -104,3 +104,51 @@ def test_the_proxy_falls_back_rolls_back_on_its_own_metrics_and_reloads_without_
     finally:
         prometheus.stop()
         proxy.stop()
+
+
+class SlowFailure(ChatUpstream):
+    """A bundle that fails slowly: 500 after `delay` seconds, as an overloaded server does."""
+
+    delay = 0.8
+
+    def respond(self, method: str, body: bytes) -> tuple[int, str, bytes]:
+        if self.fail:
+            time.sleep(self.delay)
+        return super().respond(method, body)
+
+
+def test_a_candidate_that_falls_back_is_measured_on_its_own_attempts(tmp_path: Path) -> None:
+    """Each bundle's latency is its own attempts': stable, answering after the candidate's slow
+    failure, must not look slow, and the candidate's failures count against the candidate."""
+    from compiler.metrics import MetricQuery
+    from compiler.metrics.prometheus import PrometheusSource, load_queries
+
+    stable, candidate = ChatUpstream("v1"), SlowFailure("v2", fail=True)
+    repository = Repository(tmp_path / "repo")
+    _write(repository, {"v1": stable.port, "v2": candidate.port}, 2)
+    repository.commit("live v2 at canary 30%")
+    proxy = LiteLLMProxy(repository.root / "rendered" / "litellm" / "config.yaml", tmp_path / "litellm.log")
+    prometheus = Prometheus(tmp_path / "prometheus", [(f"127.0.0.1:{proxy.port}", "/metrics/")], bearer=LITELLM_MASTER_KEY)
+    source = PrometheusSource(prometheus.url, load_queries("litellm"))
+
+    def observe(version: str, metric: str) -> tuple[float | None, int]:
+        observation = source.observe(MetricQuery("live", version, metric, 60.0, gateways=("litellm",)))
+        return observation.value, observation.samples
+
+    try:
+        assert set(_send(proxy, 40)) == {(200, "v1")}, "a failed candidate request did not fall back to stable"
+        assert candidate.requests >= 5, "the canary sent the candidate nothing"
+        for _ in range(60):  # bounded: until Prometheus has scraped both bundles' attempts
+            if observe("v2", "error_rate")[1] >= 5 and observe("v1", "latency_p95")[1] >= 20:
+                break
+            time.sleep(0.5)
+        assert observe("v2", "error_rate")[0] == 1.0
+        stable_p95, _ = observe("v1", "latency_p95")
+        # About a third of stable's answers come after a slow candidate failure: a p95 that
+        # counted those attempts would read the candidate's delay.
+        assert stable_p95 is not None and stable_p95 < SlowFailure.delay / 2, f"stable's p95 latency read {stable_p95} s"
+    finally:
+        prometheus.stop()
+        proxy.stop()
+        stable.close()
+        candidate.close()
