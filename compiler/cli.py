@@ -211,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--timeout", type=_seconds(0.001, 600), default=10.0, metavar="SECONDS", help="per metrics query (default 10)"
     )
+    evaluate.add_argument(
+        "--alert-state", metavar="FILE",
+        help="where --apply remembers the alert incidents it posted, so each is posted once until the release "
+        "leaves alert (default: .git/relc-alerts.json; keep it between scheduled runs, e.g. with actions/cache)",
+    )  # fmt: skip
 
     watch = _command(
         commands,

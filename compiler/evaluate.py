@@ -11,6 +11,7 @@ import os
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler import git
 from compiler.metrics import MetricError, MetricQuery, MetricSource
@@ -23,6 +24,9 @@ from compiler.spec import Release, duration_seconds
 from compiler.triggers import Decision, Reading, TriggerCheck, check_trigger, decide
 
 DEFAULT_WEBHOOK_ENV = "RELC_ALERT_WEBHOOK_URL"
+
+if TYPE_CHECKING:
+    from compiler.alert import AlertLedger
 
 
 def subject_and_baseline(release: Release) -> tuple[str | None, str | None]:
@@ -78,8 +82,11 @@ def evidence(decision: Decision) -> tuple[str, ...]:
     return tuple(f"[{check.outcome}] {check.detail}" for check in decision.checks)
 
 
-def act(root: Path, decision: Decision, webhook_env: str = DEFAULT_WEBHOOK_ENV) -> str:
-    """Carry out a decision: the commit for rollback or promote, the webhook for alert."""
+def act(root: Path, decision: Decision, webhook_env: str = DEFAULT_WEBHOOK_ENV, ledger: "AlertLedger | None" = None) -> str:
+    """Carry out a decision: the commit for rollback or promote, the webhook for alert
+    (once per incident when a `ledger` remembers what was posted)."""
+    if ledger is not None and decision.action != "alert":
+        ledger.close_incidents(decision.release)
     if decision.action == "rollback":
         fired = decision.breached("rollback")
         change = plan_rollback(root, decision.release, reason=f"relc evaluate: {fired[0].detail}",
@@ -94,7 +101,12 @@ def act(root: Path, decision: Decision, webhook_env: str = DEFAULT_WEBHOOK_ENV) 
         url = os.environ.get(webhook_env)
         if not url:
             raise MetricError(f"the decision is alert, but ${webhook_env} (the webhook URL) is not set; nothing was sent")
+        posted_at = ledger.posted_at(decision) if ledger is not None else None
+        if posted_at is not None:
+            return f"alert not posted again: this incident was posted at {posted_at} (relc keeps it in {ledger.path})"
         post_alert(url, decision)
+        if ledger is not None:
+            ledger.record(decision, format_utc(time.time()))
         return f"alert posted to the webhook in ${webhook_env}"
     return "hold: nothing to do"
 

@@ -74,6 +74,43 @@ def test_an_alert_is_posted_to_the_webhook_and_the_url_never_printed(
     assert repository.head() == head, "an alert commits nothing"
 
 
+def test_a_scheduled_alert_is_posted_once_per_incident(
+    repository: Repository, tmp_path: Path, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cron path runs evaluate every ten minutes: the same incident is posted once; it
+    is posted again only after the release left alert, or when another trigger breaches."""
+    monkeypatch.setenv("RELC_ALERT_WEBHOOK_URL", webhook.url)
+    state = tmp_path / "state" / "alerts.json"
+
+    def evaluate(errors: float, thumbs: float) -> str:
+        result = run_relc("evaluate", "chat", "--metrics", _snapshot(tmp_path, errors, thumbs), "--apply",
+                          "--alert-state", str(state), cwd=repository.root)  # fmt: skip
+        assert "Traceback" not in result.stderr
+        return result.stderr
+
+    assert "alert posted" in evaluate(0.0, 0.3)
+    repeated = evaluate(0.0, 0.3)
+    assert "alert not posted again: this incident was posted at" in repeated and str(state) in repeated
+    assert len(webhook.bodies) == 1
+    evaluate(0.0, 0.0)  # healthy (and promoted): the incident is over
+    assert json.loads(state.read_text()) == {"incidents": {}}
+    evaluate(0.0, 0.3)
+    assert len(webhook.bodies) == 2, "a new incident after the release recovered was not posted"
+    state.write_text("{not json")  # a lost or damaged record costs one repeated post, never a failure
+    assert "alert posted" in evaluate(0.0, 0.3) and len(webhook.bodies) == 3
+
+
+def test_alert_incidents_are_kept_inside_git_by_default(
+    repository: Repository, tmp_path: Path, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELC_ALERT_WEBHOOK_URL", webhook.url)
+    for _ in range(2):
+        run_relc("evaluate", "chat", "--metrics", _snapshot(tmp_path, 0.0, 0.3), "--apply", cwd=repository.root)
+    assert len(webhook.bodies) == 1
+    assert "chat" in (repository.root / ".git" / "relc-alerts.json").read_text()
+    assert repository.git("status", "--porcelain") == "", "the record is not in the tree"
+
+
 def test_an_alert_without_a_webhook_is_an_error(repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RELC_ALERT_WEBHOOK_URL", raising=False)
     result = run_relc("evaluate", "chat", "--metrics", _snapshot(tmp_path, 0.0, 0.3), "--apply", cwd=repository.root)

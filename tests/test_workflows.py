@@ -209,7 +209,8 @@ def test_the_scheduled_run_evaluates_every_release_even_when_one_fails(pull_requ
         {"release": "chat", "version": "v2", "metric": "error_rate", "value": 0.3, "samples": 900},
         {"release": "assistant", "version": "v2", "metric": "thumbs_down_rate", "value": 0.5, "samples": 90},
     ]}))  # fmt: skip
-    values = {"vars.RELC_METRICS_URL": str(metrics), "vars.RELC_QUERIES": "", "secrets.RELC_ALERT_WEBHOOK_URL": ""}
+    values = {"vars.RELC_METRICS_URL": str(metrics), "vars.RELC_QUERIES": "", "secrets.RELC_ALERT_WEBHOOK_URL": "",
+              "runner.temp": str(tmp_path)}  # fmt: skip
     identity, scheduled, bundle = run_steps(_rollback_steps("identity", "scheduled", "bundle"), pull_request.root, values, tmp_path)
     # The assistant's alert cannot be sent (no webhook): that fails the step, after chat was rolled back.
     assert scheduled.returncode == 1

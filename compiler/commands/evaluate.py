@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from compiler.commands.common import ROOT, metric_source
 from compiler.reporter import Reporter
+
+if TYPE_CHECKING:
+    from compiler.alert import AlertLedger
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
@@ -20,10 +24,20 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     level = {"rollback": "error", "alert": "warning"}.get(decision.action, "notice")
     reporter.annotation(level, f"relc evaluate {decision.release}: {decision.action}", "; ".join(decision.reasons))
     if arguments.apply:
-        reporter.note(act(ROOT, decision, arguments.webhook_env))
+        reporter.note(act(ROOT, decision, arguments.webhook_env, _ledger(arguments.alert_state)))
     elif not reporter.json:
         reporter.note(f"dry run: {would_do(decision)}")
     return decision.exit_code
+
+
+def _ledger(path: str | None) -> "AlertLedger":
+    """Where posted incidents are kept: --alert-state, else inside .git (never the tree)."""
+    from pathlib import Path
+
+    from compiler import git
+    from compiler.alert import AlertLedger
+
+    return AlertLedger(Path(path) if path else git.git_dir(ROOT) / "relc-alerts.json")
 
 
 def _unmatched_rows(source: object) -> list[str]:
