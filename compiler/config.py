@@ -12,6 +12,8 @@ metrics:
   - name: prometheus
     url: http://prometheus.monitoring:9090
     queries: {envoy: envoy, litellm: litellm}   # a set or file, per gateway where they differ
+  - name: phoenix                  # a quality monitor: annotations on tagged spans
+    url: phoenix+http://phoenix.monitoring:6006?project=support
   - name: quality
     file: metrics/quality.json
     metrics: [eval_score, groundedness, thumbs_down_rate]
@@ -40,11 +42,14 @@ class _Strict(BaseModel):
 
 
 class MetricSourceConfig(_Strict):
-    """One metric source: a Prometheus server, or a snapshot file (JSON or CSV)."""
+    """One metric source: a Prometheus server, a quality monitor, or a snapshot file (JSON or CSV)."""
 
     name: Identifier = Field(description="A name for messages.", examples=["prometheus"])
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = Field(
-        default=None, description="A Prometheus server.", examples=["http://prometheus.monitoring:9090"]
+    url: Annotated[str, Field(pattern=r"^(phoenix\+)?https?://\S+$")] | None = Field(
+        default=None,
+        description="A Prometheus server (`http://...`), or a quality monitor: Arize Phoenix "
+        "(`phoenix+http://HOST:PORT?project=NAME`).",
+        examples=["http://prometheus.monitoring:9090", "phoenix+http://phoenix.monitoring:6006?project=support"],
     )
     file: str | None = Field(
         default=None, min_length=1, description="A snapshot file, relative to the repository root.",
@@ -58,8 +63,8 @@ class MetricSourceConfig(_Strict):
     )
     metrics: list[Metric] | None = Field(
         default=None,
-        description="The metrics this source answers. Default: for Prometheus, those its queries define; a "
-        "snapshot file must list them.",
+        description="The metrics this source answers. Default: for Prometheus, those its queries define; for a "
+        "quality monitor, the quality metrics; a snapshot file must list them.",
         examples=[["eval_score", "groundedness"]],
     )
 
@@ -71,7 +76,16 @@ class MetricSourceConfig(_Strict):
             raise ValueError("a snapshot file must list the `metrics` it answers")
         if self.file is not None and self.queries is not None:
             raise ValueError("`queries` apply to a Prometheus `url`, not to a snapshot file")
+        if self.is_monitor and self.queries is not None:
+            raise ValueError("`queries` apply to a Prometheus `url`, not to a quality monitor")
         return self
+
+    @property
+    def is_monitor(self) -> bool:
+        """A quality monitor (Phoenix), which answers by annotation names, not PromQL."""
+        from compiler.metrics import MONITOR_SCHEMES
+
+        return self.url is not None and self.url.startswith(MONITOR_SCHEMES)
 
     def queries_for(self, gateways: tuple[str, ...] | list[str]) -> str | None:
         """The query set for a release routed by `gateways`; None when this source has none
@@ -95,6 +109,10 @@ def answered_metrics(source: MetricSourceConfig, gateways: tuple[str, ...] | lis
     """The metrics `source` can answer for a release routed by `gateways` (no network)."""
     if source.metrics is not None:
         return set(source.metrics)
+    if source.is_monitor:
+        from compiler.metrics.quality import ANNOTATIONS
+
+        return set(ANNOTATIONS)
     from compiler.metrics import MetricError
     from compiler.metrics.prometheus import load_queries, query_sets
 

@@ -1,4 +1,5 @@
-"""Metric sources: one small interface, one module per source (snapshot files, Prometheus).
+"""Metric sources: one small interface, one module per source (snapshot files, Prometheus,
+the quality monitors Phoenix and Langfuse).
 
 A source answers one question: the value of a metric for one bundle over a window,
 with how many samples it rests on (and the per-request values, when it has them, for
@@ -72,8 +73,23 @@ def _looks_like_an_address(location: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}(/.*)?", location)) and not os.path.exists(location)
 
 
+MONITOR_SCHEMES = ("phoenix+",)
+
+
+def open_monitor(location: str, timeout: float = 10.0) -> MetricSource:
+    """A quality monitor: `phoenix+http://...`."""
+    from compiler.metrics.phoenix import PhoenixSource
+
+    return PhoenixSource.from_location(location, timeout)
+
+
 def open_source(location: str, queries: str | None = None, timeout: float = 10.0) -> MetricSource:
-    """A source from the command line: a Prometheus URL, or a JSON or CSV snapshot file."""
+    """A source from the command line: a Prometheus URL, a quality monitor
+    (`phoenix+http://...`), or a JSON or CSV snapshot file."""
+    if location.startswith(MONITOR_SCHEMES):
+        if queries:
+            raise MetricError(f"--queries applies to a Prometheus source, not to {location.split('+')[0]}")
+        return open_monitor(location, timeout)
     if location.startswith(("http://", "https://")):
         from compiler.metrics.prometheus import PrometheusSource, load_queries
 
@@ -137,6 +153,10 @@ def open_configured(config: "RepositoryConfig", root: Path, timeout: float = 10.
 
             snapshot = SnapshotSource.from_file(str(root / entry.file))
             routes.append((entry.name, _constant(frozenset(entry.metrics or ()), snapshot)))
+        elif entry.url is not None and entry.url.startswith(MONITOR_SCHEMES):
+            monitor = open_monitor(entry.url, timeout)
+            answered = frozenset(entry.metrics) if entry.metrics is not None else frozenset(monitor.answers())
+            routes.append((entry.name, _constant(answered, monitor)))
         else:
             routes.append((entry.name, _per_gateway(entry, timeout)))
     return RoutedSource(routes)
