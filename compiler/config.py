@@ -45,10 +45,11 @@ class MetricSourceConfig(_Strict):
     """One metric source: a Prometheus server, a quality monitor, or a snapshot file (JSON or CSV)."""
 
     name: Identifier = Field(description="A name for messages.", examples=["prometheus"])
-    url: Annotated[str, Field(pattern=r"^(phoenix\+)?https?://\S+$")] | None = Field(
+    url: Annotated[str, Field(pattern=r"^((phoenix|langfuse)\+)?https?://\S+$")] | None = Field(
         default=None,
         description="A Prometheus server (`http://...`), or a quality monitor: Arize Phoenix "
-        "(`phoenix+http://HOST:PORT?project=NAME`).",
+        "(`phoenix+http://HOST:PORT?project=NAME`) or Langfuse (`langfuse+https://HOST`, keys in "
+        "$LANGFUSE_PUBLIC_KEY and $LANGFUSE_SECRET_KEY).",
         examples=["http://prometheus.monitoring:9090", "phoenix+http://phoenix.monitoring:6006?project=support"],
     )
     file: str | None = Field(
@@ -82,7 +83,7 @@ class MetricSourceConfig(_Strict):
 
     @property
     def is_monitor(self) -> bool:
-        """A quality monitor (Phoenix), which answers by annotation names, not PromQL."""
+        """A quality monitor (Phoenix, Langfuse), which answers by annotation names, not PromQL."""
         from compiler.metrics import MONITOR_SCHEMES
 
         return self.url is not None and self.url.startswith(MONITOR_SCHEMES)

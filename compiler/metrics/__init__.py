@@ -73,19 +73,23 @@ def _looks_like_an_address(location: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}(/.*)?", location)) and not os.path.exists(location)
 
 
-MONITOR_SCHEMES = ("phoenix+",)
+MONITOR_SCHEMES = ("phoenix+", "langfuse+")
 
 
 def open_monitor(location: str, timeout: float = 10.0) -> MetricSource:
-    """A quality monitor: `phoenix+http://...`."""
-    from compiler.metrics.phoenix import PhoenixSource
+    """A quality monitor: `phoenix+http://...` or `langfuse+https://...`."""
+    if location.startswith("phoenix+"):
+        from compiler.metrics.phoenix import PhoenixSource
 
-    return PhoenixSource.from_location(location, timeout)
+        return PhoenixSource.from_location(location, timeout)
+    from compiler.metrics.langfuse import LangfuseSource
+
+    return LangfuseSource.from_location(location, timeout)
 
 
 def open_source(location: str, queries: str | None = None, timeout: float = 10.0) -> MetricSource:
     """A source from the command line: a Prometheus URL, a quality monitor
-    (`phoenix+http://...`), or a JSON or CSV snapshot file."""
+    (`phoenix+http://...`, `langfuse+https://...`), or a JSON or CSV snapshot file."""
     if location.startswith(MONITOR_SCHEMES):
         if queries:
             raise MetricError(f"--queries applies to a Prometheus source, not to {location.split('+')[0]}")
