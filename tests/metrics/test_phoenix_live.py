@@ -71,10 +71,10 @@ class Phoenix:
         except (urllib.error.URLError, OSError):
             return None
 
-    def send_spans(self, release: str, version: str, count: int) -> list[str]:
+    def send_spans(self, release: str, version: str, count: int, attributes: dict[str, str] | None = None) -> list[str]:
         """`count` spans tagged for the bundle, over OTLP/HTTP; their ids once Phoenix stored them."""
         request = {"endpoint": f"{self.url}/v1/traces", "project": PROJECT,
-                   "spans": [{"attributes": span_attributes(release, version)}] * count}  # fmt: skip
+                   "spans": [{"attributes": attributes or span_attributes(release, version)}] * count}  # fmt: skip
         sent = subprocess.run([str(self.python), str(REPO / "tests" / "phoenix" / "emit_spans.py")],
                               input=json.dumps(request), capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
         span_ids: list[str] = json.loads(sent.stdout)
@@ -106,9 +106,10 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
     server.stop()
 
 
-def hallucinations(phoenix: Phoenix, release: str, version: str, judged: int, hallucinated: int, unjudged: int = 0) -> None:
+def hallucinations(phoenix: Phoenix, release: str, version: str, judged: int, hallucinated: int, unjudged: int = 0,
+                   attributes: dict[str, str] | None = None) -> None:  # fmt: skip
     """Spans for a bundle, `judged` of them annotated by a hallucination judge; some not judged at all."""
-    span_ids = phoenix.send_spans(release, version, judged + unjudged)
+    span_ids = phoenix.send_spans(release, version, judged + unjudged, attributes)
     labels: list[str | None] = ["hallucinated"] * hallucinated + ["factual"] * (judged - hallucinated)
     phoenix.annotate(span_ids[:judged], "hallucination", labels, [None] * judged)
 
@@ -136,13 +137,22 @@ def evaluate(repository: Repository, phoenix: Phoenix, name: str) -> tuple[int, 
     return result.returncode, json.loads(result.stdout)
 
 
+def manifest_attributes(repository: Repository, name: str) -> dict[str, dict[str, str]]:
+    """What the rendered bundle manifest tells a serving app to set, per bundle version."""
+    manifest = json.loads((repository.root / "rendered" / "bundles" / f"{name}.json").read_text())
+    return {bundle["version"]: bundle["telemetry"]["span_attributes"] for bundle in manifest["bundles"]}
+
+
 def test_a_candidate_that_hallucinates_twice_as_often_as_stable_is_rolled_back(phoenix: Phoenix, tmp_path: Path) -> None:
-    hallucinations(phoenix, "chat", "v1", judged=50, hallucinated=5, unjudged=7)
-    hallucinations(phoenix, "chat", "v2", judged=50, hallucinated=10, unjudged=3)
-    grounded = phoenix.send_spans("chat", "v2", 40)
-    phoenix.annotate(grounded, "groundedness", [None] * 40, [0.9] * 20 + [0.7] * 20)
     repository = repository_in_rollout(tmp_path / "repo", "chat")
     head = repository.head()
+    # Tagged as the manifest says, as a serving app reading it would.
+    tags = manifest_attributes(repository, "chat")
+    assert tags["v2"] == {"relc.release": "chat", "relc.bundle.version": "v2"}
+    hallucinations(phoenix, "chat", "v1", judged=50, hallucinated=5, unjudged=7, attributes=tags["v1"])
+    hallucinations(phoenix, "chat", "v2", judged=50, hallucinated=10, unjudged=3, attributes=tags["v2"])
+    grounded = phoenix.send_spans("chat", "v2", 40, tags["v2"])
+    phoenix.annotate(grounded, "groundedness", [None] * 40, [0.9] * 20 + [0.7] * 20)
 
     code, decision = evaluate(repository, phoenix, "chat")
 
