@@ -88,11 +88,21 @@ class PhoenixSource:
                 span_id = span.get("context", {}).get("span_id") if isinstance(span, dict) else None
                 if not isinstance(span_id, str):
                     raise MetricError(f"{self.description} answered a span without context.span_id")
+                self._check_attributes(span, release, version)
                 span_ids.append(span_id)
             if len(span_ids) > MAX_SPANS:
                 raise MetricError(f"{self.description}: more than {MAX_SPANS} spans of {release} {version} in the "
                                   "window; shorten the trigger's window or sample the spans you tag")  # fmt: skip
         return span_ids
+
+    def _check_attributes(self, span: dict[str, Any], release: str, version: str) -> None:
+        """A span of another bundle would blend two versions: refuse it rather than trust the filter."""
+        attributes = span.get("attributes")
+        wanted = {RELEASE_ATTRIBUTE: release, VERSION_ATTRIBUTE: version}
+        if not isinstance(attributes, dict) or any(attributes.get(key) != value for key, value in wanted.items()):
+            raise MetricError(f"{self.description} answered span {span['context']['span_id']} without the attributes "
+                              f"{RELEASE_ATTRIBUTE}={release!r} and {VERSION_ATTRIBUTE}={version!r}: the server ignored "
+                              "the attribute filter (a Phoenix older than 20.26?)")  # fmt: skip
 
     def values(self, span_ids: list[str], annotation: Annotation) -> list[float]:
         """One value per judged span: its newest annotation of the metric's name."""

@@ -16,6 +16,7 @@ from tests.conftest import run_relc
 from tests.support import LocalServer, Repository, free_port
 
 QUERY = MetricQuery("chat", "v2", "hallucination_rate", 600)
+TAGS = {"relc.release": "chat", "relc.bundle.version": "v2"}
 
 
 @pytest.mark.parametrize(
@@ -79,6 +80,8 @@ def _source(answers: Answers) -> PhoenixSource:
         (200, b"<html>login</html>", "did not answer with JSON: <html>login</html>"),
         (200, b'{"spans": []}', "answered spans without a `data` list"),
         (200, b'{"data": [{"name": "chat"}]}', "answered a span without context.span_id"),
+        (200, b'{"data": [{"context": {"span_id": "00aa"}, "attributes": {"relc.release": "chat", "relc.bundle.version": "v1"}}]}',
+         "answered span 00aa without the attributes relc.release='chat' and relc.bundle.version='v2': the server ignored"),
         (401, b'{"detail": "Unauthorized"}', r"refused the request \(HTTP 401\): Unauthorized; set \$PHOENIX_API_KEY"),
         (422, b'{"detail": "Invalid attribute"}', r"\(HTTP 422\): Invalid attribute"),
     ],
@@ -91,7 +94,7 @@ def test_a_bad_answer_is_an_error_that_says_what_was_wrong(answers: Answers, sta
 
 
 def test_an_annotation_whose_result_is_malformed_is_an_error(answers: Answers) -> None:
-    span = {"context": {"span_id": "00aa"}}
+    span = {"context": {"span_id": "00aa"}, "attributes": TAGS}
     annotation = {"span_id": "00aa", "name": "hallucination", "result": {"label": ["yes"], "score": None}}
     answers.queue += [(200, json.dumps({"data": [span]}).encode()), (200, json.dumps({"data": [annotation]}).encode())]
     with pytest.raises(MetricError, match="an annotation whose result is not a label and a score"):
@@ -99,7 +102,7 @@ def test_an_annotation_whose_result_is_malformed_is_an_error(answers: Answers) -
 
 
 def test_pages_are_followed_and_the_newest_annotation_of_a_span_counts(answers: Answers) -> None:
-    spans = [{"context": {"span_id": f"{n:016x}"}} for n in range(3)]
+    spans = [{"context": {"span_id": f"{n:016x}"}, "attributes": TAGS} for n in range(3)]
     old = {"span_id": spans[0]["context"]["span_id"], "updated_at": "2026-01-01T00:00:00+00:00",
            "result": {"label": "hallucinated", "score": None}}  # fmt: skip
     new = {**old, "updated_at": "2026-01-02T00:00:00+00:00", "result": {"label": "factual", "score": None}}
