@@ -148,3 +148,14 @@ def test_evaluate_holds_when_phoenix_is_down(tmp_path) -> None:
     assert "chat: hold (v2 against v1, metrics from Phoenix at http://127.0.0.1:" in result.stdout
     assert "[error] hallucinations (hallucination_rate): v2: cannot reach Phoenix at" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_the_bundle_manifest_tells_serving_apps_what_to_tag() -> None:
+    from tests.conftest import REPO
+
+    manifest = json.loads((REPO / "rendered" / "bundles" / "support-chat.json").read_text())
+    for bundle in manifest["bundles"]:
+        assert bundle["telemetry"] == {
+            "span_attributes": {"relc.release": "support-chat", "relc.bundle.version": bundle["version"]},
+            "trace_tags": ["relc.release:support-chat", f"relc.bundle.version:{bundle['version']}"],
+        }
