@@ -31,6 +31,7 @@ from compiler.spec import Gateway, Identifier, Metric
 
 if TYPE_CHECKING:
     from compiler.diagnostics import Diagnostic
+    from compiler.metrics.quality import Annotation
     from compiler.validate import CheckedRelease
 
 CONFIG_FILE = "relc.yaml"
@@ -39,6 +40,19 @@ CONFIG_SCHEMA_PATH = Path("schemas") / "relc-config.schema.json"
 
 class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class AnnotationConfig(_Strict):
+    """Which annotation (Phoenix) or score (Langfuse) a quality metric reads, where a team names it its own way."""
+
+    name: str = Field(min_length=1, description="The annotation or score name.", examples=["hallucination_eval"])
+    bad_labels: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None,
+        min_length=1,
+        description="For a rate metric: the labels that count as bad (compared without case). Default: the "
+        "metric's own (`hallucinated`, `thumbs_down`, `escalated`).",
+        examples=[["hallucinated", "yes"]],
+    )
 
 
 class MetricSourceConfig(_Strict):
@@ -69,6 +83,14 @@ class MetricSourceConfig(_Strict):
         examples=[["eval_score", "groundedness"]],
     )
 
+    annotations: dict[Metric, AnnotationConfig] | None = Field(
+        default=None,
+        description="For a quality monitor: the annotation or score each quality metric reads, where it is not "
+        "the default (hallucination_rate: `hallucination`, thumbs_down_rate: `user_feedback`, escalation_rate: "
+        "`escalation`, eval_score: `eval_score`, groundedness: `groundedness`).",
+        examples=[{"hallucination_rate": {"name": "hallucination_eval", "bad_labels": ["hallucinated"]}}],
+    )
+
     @model_validator(mode="after")
     def _one_location(self) -> "MetricSourceConfig":
         if (self.url is None) == (self.file is None):
@@ -79,7 +101,32 @@ class MetricSourceConfig(_Strict):
             raise ValueError("`queries` apply to a Prometheus `url`, not to a snapshot file")
         if self.is_monitor and self.queries is not None:
             raise ValueError("`queries` apply to a Prometheus `url`, not to a quality monitor")
+        if self.annotations is not None:
+            self._check_annotations(self.annotations)
         return self
+
+    def _check_annotations(self, annotations: dict[str, AnnotationConfig]) -> None:
+        from compiler.metrics.quality import ANNOTATIONS
+
+        if not self.is_monitor:
+            raise ValueError("`annotations` apply to a quality monitor (phoenix+ or langfuse+ `url`)")
+        for metric, entry in annotations.items():
+            if metric not in ANNOTATIONS:
+                raise ValueError(f"`annotations.{metric}`: a monitor answers only the quality metrics "
+                                 f"({', '.join(ANNOTATIONS)})")  # fmt: skip
+            if entry.bad_labels is not None and ANNOTATIONS[metric].kind == "score":
+                raise ValueError(f"`annotations.{metric}.bad_labels`: {metric} is a mean score, it has no bad labels")
+
+    def annotation_table(self) -> dict[str, "Annotation"]:
+        """The monitor's metric table: the defaults, with this source's `annotations` in place."""
+        from compiler.metrics.quality import ANNOTATIONS, Annotation
+
+        table = dict(ANNOTATIONS)
+        for metric, entry in (self.annotations or {}).items():
+            default = ANNOTATIONS[metric]
+            labels = frozenset(label.lower() for label in entry.bad_labels) if entry.bad_labels else default.bad_labels
+            table[metric] = Annotation(entry.name, default.kind, labels)
+        return table
 
     @property
     def is_monitor(self) -> bool:

@@ -116,3 +116,21 @@ def test_queries_do_not_apply_to_a_quality_monitor(repository: Repository) -> No
     result = run_relc("validate", cwd=repository.root)
     assert result.returncode == 1
     assert "relc.yaml:4:5: error RELC106: metrics[0]: `queries` apply to a Prometheus `url`, not to a quality monitor" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{name: p, url: 'http://127.0.0.1:9', annotations: {eval_score: {name: judge}}}",
+         "`annotations` apply to a quality monitor"),
+        ("{name: p, url: 'phoenix+http://127.0.0.1:9', annotations: {error_rate: {name: judge}}}",
+         "`annotations.error_rate`: a monitor answers only the quality metrics"),
+        ("{name: p, url: 'phoenix+http://127.0.0.1:9', annotations: {groundedness: {name: g, bad_labels: [low]}}}",
+         "`annotations.groundedness.bad_labels`: groundedness is a mean score, it has no bad labels"),
+    ],
+)
+def test_annotation_names_are_checked(repository: Repository, source: str, message: str) -> None:
+    (repository.root / "relc.yaml").write_text(f"apiVersion: relc/v1\nkind: Config\nmetrics:\n  - {source}\n")
+    result = run_relc("validate", cwd=repository.root)
+    assert result.returncode == 1
+    assert f"relc.yaml:4:5: error RELC106: metrics[0]: {message}" in result.stdout, result.stdout

@@ -16,6 +16,7 @@ from compiler.errors import RelcError
 
 if TYPE_CHECKING:
     from compiler.config import MetricSourceConfig, RepositoryConfig
+    from compiler.metrics.quality import Annotation
 
 
 class MetricError(RelcError):
@@ -76,15 +77,16 @@ def _looks_like_an_address(location: str) -> bool:
 MONITOR_SCHEMES = ("phoenix+", "langfuse+")
 
 
-def open_monitor(location: str, timeout: float = 10.0) -> MetricSource:
-    """A quality monitor: `phoenix+http://...` or `langfuse+https://...`."""
+def open_monitor(location: str, timeout: float = 10.0, annotations: "dict[str, Annotation] | None" = None) -> MetricSource:
+    """A quality monitor: `phoenix+http://...` or `langfuse+https://...`; `annotations` are
+    relc.yaml's names for its metrics, where a team's differ from the defaults."""
     if location.startswith("phoenix+"):
         from compiler.metrics.phoenix import PhoenixSource
 
-        return PhoenixSource.from_location(location, timeout)
+        return PhoenixSource.from_location(location, timeout, annotations)
     from compiler.metrics.langfuse import LangfuseSource
 
-    return LangfuseSource.from_location(location, timeout)
+    return LangfuseSource.from_location(location, timeout, annotations)
 
 
 def open_source(location: str, queries: str | None = None, timeout: float = 10.0) -> MetricSource:
@@ -158,7 +160,7 @@ def open_configured(config: "RepositoryConfig", root: Path, timeout: float = 10.
             snapshot = SnapshotSource.from_file(str(root / entry.file))
             routes.append((entry.name, _constant(frozenset(entry.metrics or ()), snapshot)))
         elif entry.url is not None and entry.url.startswith(MONITOR_SCHEMES):
-            monitor = open_monitor(entry.url, timeout)
+            monitor = open_monitor(entry.url, timeout, entry.annotation_table())
             answered = frozenset(entry.metrics) if entry.metrics is not None else frozenset(monitor.answers())
             routes.append((entry.name, _constant(answered, monitor)))
         else:

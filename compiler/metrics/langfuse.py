@@ -31,13 +31,15 @@ MAX_PAGES = 1000  # a bound on the loop: 100,000 scores in one window
 
 
 class LangfuseSource:
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, timeout: float = 10.0, annotations: dict[str, Annotation] | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.annotations = annotations or ANNOTATIONS
         self.description = f"Langfuse at {self.url}"
 
     @classmethod
-    def from_location(cls, location: str, timeout: float = 10.0) -> "LangfuseSource":
+    def from_location(cls, location: str, timeout: float = 10.0,
+                      annotations: dict[str, Annotation] | None = None) -> "LangfuseSource":  # fmt: skip
         """`langfuse+https://HOST[/PREFIX]`, checked before any request."""
         parts = urllib.parse.urlsplit(location[len(SCHEME):])
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -45,13 +47,13 @@ class LangfuseSource:
         if parts.query or parts.fragment or "@" in parts.netloc:
             raise MetricError(f"{location}: no options, credentials or fragments in the address; the keys go in "
                               f"${PUBLIC_KEY_ENV} and ${SECRET_KEY_ENV}")  # fmt: skip
-        return cls(urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), timeout)
+        return cls(urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")), timeout, annotations)
 
     def answers(self) -> set[str]:
         return set(ANNOTATIONS)
 
     def observe(self, query: MetricQuery) -> Observation:
-        annotation = annotation_for(query.metric, "Langfuse")
+        annotation = annotation_for(query.metric, "Langfuse", self.annotations)
         end = time.time()
         scores = self.scores(annotation.name, trace_tags(query.release, query.version), end - query.window_seconds, end)
         return observation(_values(annotation, scores))

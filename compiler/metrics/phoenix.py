@@ -16,7 +16,7 @@ import os
 import time
 import urllib.parse
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from compiler.metrics import MetricError, MetricQuery, Observation
 from compiler.metrics.http import get_json
@@ -41,14 +41,17 @@ MAX_PAGES_PER_REQUEST = 100
 
 
 class PhoenixSource:
-    def __init__(self, url: str, project: str = "default", timeout: float = 10.0) -> None:
+    def __init__(self, url: str, project: str = "default", timeout: float = 10.0,
+                 annotations: dict[str, Annotation] | None = None) -> None:  # fmt: skip
         self.url = url.rstrip("/")
         self.project = project
         self.timeout = timeout
+        self.annotations = annotations or ANNOTATIONS
         self.description = f"Phoenix at {self.url} (project {project})"
 
     @classmethod
-    def from_location(cls, location: str, timeout: float = 10.0) -> "PhoenixSource":
+    def from_location(cls, location: str, timeout: float = 10.0,
+                      annotations: dict[str, Annotation] | None = None) -> "PhoenixSource":  # fmt: skip
         """`phoenix+http://HOST:PORT[/PREFIX][?project=NAME]`, checked before any request."""
         parts = urllib.parse.urlsplit(location[len(SCHEME):])
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -61,13 +64,13 @@ class PhoenixSource:
         if not project or any(character in project for character in "/?#"):
             raise MetricError(f"{location}: a Phoenix project name cannot be empty or contain /, ? or #")
         base = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-        return cls(base, project, timeout)
+        return cls(base, project, timeout, annotations)
 
     def answers(self) -> set[str]:
         return set(ANNOTATIONS)
 
     def observe(self, query: MetricQuery) -> Observation:
-        annotation = annotation_for(query.metric, "Phoenix")
+        annotation = annotation_for(query.metric, "Phoenix", self.annotations)
         end = time.time()
         span_ids = self.span_ids(query.release, query.version, end - query.window_seconds, end)
         return observation(self.values(span_ids, annotation))
@@ -132,7 +135,7 @@ class PhoenixSource:
                 values.append(value)
         return values
 
-    def _pages(self, path: str, parameters: list[tuple[str, str]], what: str):
+    def _pages(self, path: str, parameters: list[tuple[str, str]], what: str) -> Iterator[list[Any]]:
         """Each page's `data`, following `next_cursor`, at most MAX_PAGES_PER_REQUEST pages."""
         cursor = None
         for _ in range(MAX_PAGES_PER_REQUEST):

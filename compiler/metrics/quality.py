@@ -51,10 +51,11 @@ ANNOTATIONS: dict[str, Annotation] = {
 }
 
 
-def annotation_for(metric: str, monitor: str) -> Annotation:
+def annotation_for(metric: str, monitor: str, table: dict[str, Annotation] | None = None) -> Annotation:
+    """How `metric` is read: from `table` (a source's own names, relc.yaml `annotations`) or the defaults."""
     from compiler.metrics import MetricError
 
-    annotation = ANNOTATIONS.get(metric)
+    annotation = (table or ANNOTATIONS).get(metric)
     if annotation is None:
         raise MetricError(f"{monitor} answers the quality metrics ({', '.join(ANNOTATIONS)}), not `{metric}`")
     return annotation

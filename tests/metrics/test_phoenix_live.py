@@ -195,3 +195,20 @@ def test_an_unknown_project_holds_with_a_clear_reason(phoenix: Phoenix, tmp_path
     assert result.returncode == 3, result.stdout + result.stderr
     assert "refused the request (HTTP 404): Project with name no-such-project not found" in result.stdout
     assert "check ?project=NAME" in result.stdout
+
+
+def test_relc_yaml_names_a_teams_own_annotation_and_labels(phoenix: Phoenix, tmp_path: Path) -> None:
+    for version, bad in (("v1", 3), ("v2", 9)):
+        span_ids = phoenix.send_spans("own", version, 40)
+        phoenix.annotate(span_ids, "judge_hallucination", ["YES"] * bad + ["no"] * (40 - bad), [None] * 40)
+    repository = repository_in_rollout(tmp_path / "repo", "own")
+    (repository.root / "relc.yaml").write_text(
+        "apiVersion: relc/v1\nkind: Config\nmetrics:\n"
+        f"  - name: phoenix\n    url: 'phoenix+{phoenix.url}?project={PROJECT}'\n"
+        "    annotations: {hallucination_rate: {name: judge_hallucination, bad_labels: ['yes']}}\n"
+    )
+    result = run_relc("evaluate", "own", "--format", "json", cwd=repository.root)
+    decision = json.loads(result.stdout)
+    assert result.returncode == 5, decision
+    hallucinations = decision["triggers"][0]
+    assert hallucinations["compared"] == pytest.approx(3.0) and "(40 vs 40 samples)" in hallucinations["detail"]
