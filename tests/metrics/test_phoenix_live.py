@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from compiler.metrics import MetricQuery
+from compiler.metrics import MetricError, MetricQuery
 from compiler.metrics.phoenix import PhoenixSource
 from compiler.metrics.quality import span_attributes
 from tests.conftest import REPO, run_relc
@@ -80,11 +80,15 @@ class Phoenix:
         span_ids: list[str] = json.loads(sent.stdout)
         # Phoenix stores spans from a queue: wait until every one can be read back.
         source = PhoenixSource(self.url, PROJECT)
-        wait_while_running(
-            self.process, self.log,
-            lambda: set(span_ids) <= set(source.span_ids(release, version, 0, 4_102_444_800)),
-            f"Phoenix did not store the {count} spans of {release} {version}", seconds=30, pause=0.25,
-        )  # fmt: skip
+
+        def stored() -> bool:
+            try:
+                return set(span_ids) <= set(source.span_ids(release, version, 0, 4_102_444_800))
+            except MetricError:
+                return False  # the project is created with its first stored span: 404 until then
+
+        wait_while_running(self.process, self.log, stored, f"Phoenix did not store the {count} spans of {release} "
+                           f"{version}", seconds=30, pause=0.25)  # fmt: skip
         return span_ids
 
     def annotate(self, span_ids: list[str], name: str, labels: list[str | None], scores: list[float | None]) -> None:
