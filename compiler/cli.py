@@ -195,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("name", metavar="NAME", type=_release_name, help="the release: NAME or releases/NAME.yaml")
     evaluate.add_argument(
         "--metrics", action="append", metavar="SOURCE",
-        help="a Prometheus URL (http://127.0.0.1:9090) or a snapshot file (.json or .csv); repeat it for several "
-        "sources (each metric from the first that answers it); default: the sources in relc.yaml",
+        help="a Prometheus URL (http://127.0.0.1:9090), a quality monitor (phoenix+http://127.0.0.1:6006?project=NAME "
+        "or langfuse+https://HOST) or a snapshot file (.json or .csv); repeat it for several sources (each metric from "
+        "the first that answers it); default: the sources in relc.yaml",
     )  # fmt: skip
     evaluate.add_argument(
         "--queries", metavar="SET|FILE",
@@ -242,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.add_argument(
         "--metrics", action="append", metavar="SOURCE",
-        help="a Prometheus URL or a snapshot file, as for `relc evaluate` (repeatable; default: the sources in "
+        help="a Prometheus URL, a quality monitor or a snapshot file, as for `relc evaluate` (repeatable; default: the sources in "
         "relc.yaml); with neither, the watcher only delivers",
     )  # fmt: skip
     watch.add_argument("--queries", metavar="SET|FILE", help="PromQL set or file, as for `relc evaluate`")

@@ -12,6 +12,8 @@ metrics:
   - name: prometheus
     url: http://prometheus.monitoring:9090
     queries: {envoy: envoy, litellm: litellm}   # a set or file, per gateway where they differ
+  - name: phoenix                  # a quality monitor: annotations on tagged spans
+    url: phoenix+http://phoenix.monitoring:6006?project=support
   - name: quality
     file: metrics/quality.json
     metrics: [eval_score, groundedness, thumbs_down_rate]
@@ -29,6 +31,7 @@ from compiler.spec import Gateway, Identifier, Metric
 
 if TYPE_CHECKING:
     from compiler.diagnostics import Diagnostic
+    from compiler.metrics.quality import Annotation
     from compiler.validate import CheckedRelease
 
 CONFIG_FILE = "relc.yaml"
@@ -39,12 +42,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+class AnnotationConfig(_Strict):
+    """Which annotation (Phoenix) or score (Langfuse) a quality metric reads, where a team names it its own way."""
+
+    name: str = Field(min_length=1, description="The annotation or score name.", examples=["hallucination_eval"])
+    bad_labels: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        default=None,
+        min_length=1,
+        description="For a rate metric: the labels that count as bad (compared without case). Default: the "
+        "metric's own (`hallucinated`, `thumbs_down`, `escalated`).",
+        examples=[["hallucinated", "yes"]],
+    )
+
+
 class MetricSourceConfig(_Strict):
-    """One metric source: a Prometheus server, or a snapshot file (JSON or CSV)."""
+    """One metric source: a Prometheus server, a quality monitor, or a snapshot file (JSON or CSV)."""
 
     name: Identifier = Field(description="A name for messages.", examples=["prometheus"])
-    url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = Field(
-        default=None, description="A Prometheus server.", examples=["http://prometheus.monitoring:9090"]
+    url: Annotated[str, Field(pattern=r"^((phoenix|langfuse)\+)?https?://\S+$")] | None = Field(
+        default=None,
+        description="A Prometheus server (`http://...`), or a quality monitor: Arize Phoenix "
+        "(`phoenix+http://HOST:PORT?project=NAME`) or Langfuse (`langfuse+https://HOST`, keys in "
+        "$LANGFUSE_PUBLIC_KEY and $LANGFUSE_SECRET_KEY).",
+        examples=["http://prometheus.monitoring:9090", "phoenix+http://phoenix.monitoring:6006?project=support"],
     )
     file: str | None = Field(
         default=None, min_length=1, description="A snapshot file, relative to the repository root.",
@@ -58,9 +78,17 @@ class MetricSourceConfig(_Strict):
     )
     metrics: list[Metric] | None = Field(
         default=None,
-        description="The metrics this source answers. Default: for Prometheus, those its queries define; a "
-        "snapshot file must list them.",
+        description="The metrics this source answers. Default: for Prometheus, those its queries define; for a "
+        "quality monitor, the quality metrics; a snapshot file must list them.",
         examples=[["eval_score", "groundedness"]],
+    )
+
+    annotations: dict[Metric, AnnotationConfig] | None = Field(
+        default=None,
+        description="For a quality monitor: the annotation or score each quality metric reads, where it is not "
+        "the default (hallucination_rate: `hallucination`, thumbs_down_rate: `user_feedback`, escalation_rate: "
+        "`escalation`, eval_score: `eval_score`, groundedness: `groundedness`).",
+        examples=[{"hallucination_rate": {"name": "hallucination_eval", "bad_labels": ["hallucinated"]}}],
     )
 
     @model_validator(mode="after")
@@ -71,7 +99,41 @@ class MetricSourceConfig(_Strict):
             raise ValueError("a snapshot file must list the `metrics` it answers")
         if self.file is not None and self.queries is not None:
             raise ValueError("`queries` apply to a Prometheus `url`, not to a snapshot file")
+        if self.is_monitor and self.queries is not None:
+            raise ValueError("`queries` apply to a Prometheus `url`, not to a quality monitor")
+        if self.annotations is not None:
+            self._check_annotations(self.annotations)
         return self
+
+    def _check_annotations(self, annotations: dict[str, AnnotationConfig]) -> None:
+        from compiler.metrics.quality import ANNOTATIONS
+
+        if not self.is_monitor:
+            raise ValueError("`annotations` apply to a quality monitor (phoenix+ or langfuse+ `url`)")
+        for metric, entry in annotations.items():
+            if metric not in ANNOTATIONS:
+                raise ValueError(f"`annotations.{metric}`: a monitor answers only the quality metrics "
+                                 f"({', '.join(ANNOTATIONS)})")  # fmt: skip
+            if entry.bad_labels is not None and ANNOTATIONS[metric].kind == "score":
+                raise ValueError(f"`annotations.{metric}.bad_labels`: {metric} is a mean score, it has no bad labels")
+
+    def annotation_table(self) -> dict[str, "Annotation"]:
+        """The monitor's metric table: the defaults, with this source's `annotations` in place."""
+        from compiler.metrics.quality import ANNOTATIONS, Annotation
+
+        table = dict(ANNOTATIONS)
+        for metric, entry in (self.annotations or {}).items():
+            default = ANNOTATIONS[metric]
+            labels = frozenset(label.lower() for label in entry.bad_labels) if entry.bad_labels else default.bad_labels
+            table[metric] = Annotation(entry.name, default.kind, labels)
+        return table
+
+    @property
+    def is_monitor(self) -> bool:
+        """A quality monitor (Phoenix, Langfuse), which answers by annotation names, not PromQL."""
+        from compiler.metrics import MONITOR_SCHEMES
+
+        return self.url is not None and self.url.startswith(MONITOR_SCHEMES)
 
     def queries_for(self, gateways: tuple[str, ...] | list[str]) -> str | None:
         """The query set for a release routed by `gateways`; None when this source has none
@@ -95,6 +157,10 @@ def answered_metrics(source: MetricSourceConfig, gateways: tuple[str, ...] | lis
     """The metrics `source` can answer for a release routed by `gateways` (no network)."""
     if source.metrics is not None:
         return set(source.metrics)
+    if source.is_monitor:
+        from compiler.metrics.quality import ANNOTATIONS
+
+        return set(ANNOTATIONS)
     from compiler.metrics import MetricError
     from compiler.metrics.prometheus import load_queries, query_sets
 

@@ -3,6 +3,8 @@
 One JSON file per release with every live bundle resolved: its role and share of
 traffic, its content digest, the prompt template's text and every parameter, so an
 app never needs the release file or the template path to behave as the bundle says.
+Each bundle also names the span attributes (Phoenix) and trace tags (Langfuse) the app
+sets on every request it serves, so quality monitors can tell the bundles apart and `relc evaluate` can read them.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.digest import bundle_content
+from compiler.metrics.quality import span_attributes, trace_tags
 from compiler.traffic import FULL, TrafficState
 
 
@@ -26,6 +29,10 @@ def bundle_manifest(state: TrafficState, template_texts: dict[str, str]) -> dict
                 "served_percent": live.weight * 100 / FULL,
                 "mirrored_percent": live.mirror_weight * 100 / FULL,
                 **content,
+                "telemetry": {
+                    "span_attributes": span_attributes(state.release, live.version),
+                    "trace_tags": trace_tags(state.release, live.version),
+                },
             }
         )
     step = None

@@ -93,3 +93,44 @@ def test_evaluate_warns_of_snapshot_rows_that_match_no_bundle(repository: Reposi
     path.write_text(json.dumps(rows))
     result = run_relc("evaluate", "chat", "--metrics", metrics, cwd=repository.root)
     assert "relc: warning: snapshot ops.json: release `chat` has no bundle `v9`" in result.stderr
+
+
+def test_a_quality_monitor_in_relc_yaml_feeds_the_quality_triggers(repository: Repository) -> None:
+    (repository.root / "relc.yaml").write_text(
+        "apiVersion: relc/v1\nkind: Config\nmetrics:\n"
+        "  - {name: prometheus, url: 'http://127.0.0.1:9', queries: {litellm: litellm}}\n"
+        "  - {name: phoenix, url: 'phoenix+http://127.0.0.1:9?project=chat'}\n"
+    )
+    result = run_relc("validate", cwd=repository.root)
+    assert result.returncode == 0, result.stdout + result.stderr  # thumbs_down_rate is Phoenix's, error_rate LiteLLM's
+    decision = run_relc("evaluate", "chat", "--format", "json", cwd=repository.root)
+    assert decision.returncode == 3, "both sources are down: hold"
+    details = [trigger["detail"] for trigger in json.loads(decision.stdout)["triggers"]]
+    assert "cannot reach Prometheus" in details[0] and "cannot reach Phoenix at http://127.0.0.1:9 (project chat)" in details[1]
+
+
+def test_queries_do_not_apply_to_a_quality_monitor(repository: Repository) -> None:
+    (repository.root / "relc.yaml").write_text(
+        "apiVersion: relc/v1\nkind: Config\nmetrics:\n  - {name: phoenix, url: 'phoenix+http://127.0.0.1:9', queries: envoy}\n"
+    )
+    result = run_relc("validate", cwd=repository.root)
+    assert result.returncode == 1
+    assert "relc.yaml:4:5: error RELC106: metrics[0]: `queries` apply to a Prometheus `url`, not to a quality monitor" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{name: p, url: 'http://127.0.0.1:9', annotations: {eval_score: {name: judge}}}",
+         "`annotations` apply to a quality monitor"),
+        ("{name: p, url: 'phoenix+http://127.0.0.1:9', annotations: {error_rate: {name: judge}}}",
+         "`annotations.error_rate`: a monitor answers only the quality metrics"),
+        ("{name: p, url: 'phoenix+http://127.0.0.1:9', annotations: {groundedness: {name: g, bad_labels: [low]}}}",
+         "`annotations.groundedness.bad_labels`: groundedness is a mean score, it has no bad labels"),
+    ],
+)
+def test_annotation_names_are_checked(repository: Repository, source: str, message: str) -> None:
+    (repository.root / "relc.yaml").write_text(f"apiVersion: relc/v1\nkind: Config\nmetrics:\n  - {source}\n")
+    result = run_relc("validate", cwd=repository.root)
+    assert result.returncode == 1
+    assert f"relc.yaml:4:5: error RELC106: metrics[0]: {message}" in result.stdout, result.stdout

@@ -1,4 +1,5 @@
-"""Metric sources: one small interface, one module per source (snapshot files, Prometheus).
+"""Metric sources: one small interface, one module per source (snapshot files, Prometheus,
+the quality monitors Phoenix and Langfuse).
 
 A source answers one question: the value of a metric for one bundle over a window,
 with how many samples it rests on (and the per-request values, when it has them, for
@@ -15,6 +16,7 @@ from compiler.errors import RelcError
 
 if TYPE_CHECKING:
     from compiler.config import MetricSourceConfig, RepositoryConfig
+    from compiler.metrics.quality import Annotation
 
 
 class MetricError(RelcError):
@@ -72,8 +74,28 @@ def _looks_like_an_address(location: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+:[0-9]{1,5}(/.*)?", location)) and not os.path.exists(location)
 
 
+MONITOR_SCHEMES = ("phoenix+", "langfuse+")
+
+
+def open_monitor(location: str, timeout: float = 10.0, annotations: "dict[str, Annotation] | None" = None) -> MetricSource:
+    """A quality monitor: `phoenix+http://...` or `langfuse+https://...`; `annotations` are
+    relc.yaml's names for its metrics, where a team's differ from the defaults."""
+    if location.startswith("phoenix+"):
+        from compiler.metrics.phoenix import PhoenixSource
+
+        return PhoenixSource.from_location(location, timeout, annotations)
+    from compiler.metrics.langfuse import LangfuseSource
+
+    return LangfuseSource.from_location(location, timeout, annotations)
+
+
 def open_source(location: str, queries: str | None = None, timeout: float = 10.0) -> MetricSource:
-    """A source from the command line: a Prometheus URL, or a JSON or CSV snapshot file."""
+    """A source from the command line: a Prometheus URL, a quality monitor
+    (`phoenix+http://...`, `langfuse+https://...`), or a JSON or CSV snapshot file."""
+    if location.startswith(MONITOR_SCHEMES):
+        if queries:
+            raise MetricError(f"--queries applies to a Prometheus source, not to {location.split('+')[0]}")
+        return open_monitor(location, timeout)
     if location.startswith(("http://", "https://")):
         from compiler.metrics.prometheus import PrometheusSource, load_queries
 
@@ -137,6 +159,10 @@ def open_configured(config: "RepositoryConfig", root: Path, timeout: float = 10.
 
             snapshot = SnapshotSource.from_file(str(root / entry.file))
             routes.append((entry.name, _constant(frozenset(entry.metrics or ()), snapshot)))
+        elif entry.url is not None and entry.url.startswith(MONITOR_SCHEMES):
+            monitor = open_monitor(entry.url, timeout, entry.annotation_table())
+            answered = frozenset(entry.metrics) if entry.metrics is not None else frozenset(monitor.answers())
+            routes.append((entry.name, _constant(answered, monitor)))
         else:
             routes.append((entry.name, _per_gateway(entry, timeout)))
     return RoutedSource(routes)
