@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -141,7 +141,11 @@ def preview(root: Path, change: ReleaseChange) -> Preview:
     after = {name: traffic for name, traffic in plan.manifests_from_files(files).items() if name == change.name}
     from compiler.traffic import traffic_state
 
-    plans = plan.make_plan(before, after, [traffic_state(checked.release) for checked in changed])
+    states = [traffic_state(checked.release) for checked in changed]
+    plans = [
+        replace(release_plan, diffs=plan.gateway_diffs(root, ("HEAD", "HEAD"), release_plan.release, states[0] if states else None))
+        for release_plan in plan.make_plan(before, after, states)
+    ]
     return Preview(change.diff(), plan.format_text(plans), [f"{RENDERED_DIR}/{difference.path}" for difference in differences])
 
 

@@ -54,13 +54,12 @@ def overrides_in(root: Path, base: str, flag_reason: str | None = None) -> list[
     return found
 
 
-def _base_release(root: Path, base_commit: str, name: str) -> Release | None:
+def release_at(root: Path, commit: str, name: str) -> Release | None:
+    """The release `name` as committed at `commit`; None when it is absent or invalid there."""
     from compiler.load import load_bytes
     from compiler.model import build_release
 
-    content = git.read_blobs(root, [f"{base_commit}:{history.release_path(name)}"]).get(
-        f"{base_commit}:{history.release_path(name)}"
-    )
+    content = git.read_blobs(root, [f"{commit}:{history.release_path(name)}"]).get(f"{commit}:{history.release_path(name)}")
     if content is None:
         return None
     document, _ = load_bytes(content, history.release_path(name))
@@ -116,7 +115,7 @@ def gate_diagnostics(
     base_commit = git.resolve_revision(root, base)
     diagnostics = []
     for checked in releases:
-        before = _base_release(root, base_commit, checked.release.name)
+        before = release_at(root, base_commit, checked.release.name)
         if before is None:
             continue  # a new release may start in any state
         override = next((o for o in overrides if o.covers(checked.release.name)), None)

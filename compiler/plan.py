@@ -46,6 +46,8 @@ class ReleasePlan:
     before: ReleaseTraffic | None
     after: ReleaseTraffic | None
     gateways: tuple[tuple[str, str], ...]
+    # Per gateway, a unified diff of this release's part of the rendered config.
+    diffs: tuple[tuple[str, str], ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -159,6 +161,9 @@ def format_text(plans: list[ReleasePlan]) -> str:
             lines.append(f"  {version:<16} {role:<22} served {before:>6} -> {after:>6}{extra}")
         lines.append(f"  fallbacks: {_fallback_text(plan.after)}")
         lines.extend(f"  {name}: {description}" for name, description in plan.gateways)
+        for name, diff in plan.diffs:
+            lines.append(f"  {name} config:")
+            lines.extend(f"    {line}" for line in diff.splitlines())
     unchanged = [f"{plan.release} ({plan.after.step if plan.after else 'removed'})" for plan in plans if not plan.changed]
     if unchanged:
         lines.append(f"unchanged: {', '.join(unchanged)}")
@@ -178,6 +183,8 @@ def format_markdown(plans: list[ReleasePlan]) -> str:
         lines += ["", *[f"**Content of `{v}` changed** (its digest differs)." for v in plan.content_changes]]
         lines += ["", f"Fallbacks: {_fallback_text(plan.after)}", ""]
         lines += [f"- **{name}**: {description}" for name, description in plan.gateways]
+        for name, diff in plan.diffs:
+            lines += ["", f"<details><summary>{name} config</summary>", "", "```diff", diff.rstrip("\n"), "```", "", "</details>"]
     unchanged = [plan.release for plan in plans if not plan.changed]
     if unchanged:
         lines += ["", "Unchanged: " + ", ".join(f"`{name}`" for name in unchanged)]
@@ -200,13 +207,62 @@ def traffic_before(root: Path, base: str | None) -> dict[str, ReleaseTraffic]:
 
 
 def plan_releases(root: Path, releases: "list[CheckedRelease]", base: str | None = None) -> list[ReleasePlan]:
-    """The plan from what runs now (or at `base`) to a fresh render of `releases`."""
+    """The plan from what runs now (or at `base`) to a fresh render of `releases`, with
+    each changed release's rendered config diffed against `base` (default: HEAD)."""
+    from dataclasses import replace
+
     from compiler.render import render_tree
     from compiler.traffic import traffic_state
 
     after = manifests_from_files(render_tree(releases, root))
     states = [traffic_state(checked.release) for checked in releases]
-    return make_plan(traffic_before(root, base), after, states)
+    plans = make_plan(traffic_before(root, base), after, states)
+    by_name = {state.release: state for state in states}
+    reference = _diff_reference(root, base)
+    if reference is None:
+        return plans
+    return [
+        replace(plan, diffs=gateway_diffs(root, reference, plan.release, by_name.get(plan.release))) if plan.changed else plan
+        for plan in plans
+    ]
+
+
+def _diff_reference(root: Path, base: str | None) -> tuple[str, str] | None:
+    """(commit, label) the config diff starts from: `base`, else HEAD; None outside Git."""
+    from compiler import git
+
+    try:
+        return git.resolve_revision(root, base or "HEAD"), base or "HEAD"
+    except git.GitError:
+        return None
+
+
+def gateway_diffs(root: Path, reference: tuple[str, str], release: str, after: TrafficState | None) -> tuple[tuple[str, str], ...]:
+    """Per gateway, the unified diff of this release's rendered fragment, from the release as
+    committed at the reference to `after` (None: the release is removed)."""
+    import difflib
+
+    from compiler.gate import release_at
+    from compiler.render import serialize
+    from compiler.traffic import traffic_state
+
+    commit, label = reference
+    committed = release_at(root, commit, release)
+    before = traffic_state(committed) if committed is not None else None
+    available = renderers()
+    names = sorted({*(before.gateways if before else ()), *(after.gateways if after else ())})
+    diffs = []
+    for name in names:
+        old, new = (
+            serialize(f"{name}.yaml", available[name].render(state)).decode() if state is not None and name in state.gateways else ""
+            for state in (before, after)
+        )
+        if old == new:
+            continue
+        diff = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True),
+                                    f"{name}: {release} at {label}", f"{name}: {release}", n=2)  # fmt: skip
+        diffs.append((name, "".join(line if line.endswith("\n") else line + "\n" for line in diff)))
+    return tuple(diffs)
 
 
 def plan_records(plans: list[ReleasePlan]) -> list[dict[str, Any]]:

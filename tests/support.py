@@ -372,12 +372,22 @@ class Repository:
     """A real git repository in a temporary folder, with relc's prompts and schema."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.clock = 1_790_000_000  # commits are dated from here, an hour apart
         (root / "prompts").mkdir(parents=True)
         shutil.copy(CASES / "prompts" / "basic.j2", root / "prompts" / "basic.j2")
         (root / "schemas").mkdir()
         shutil.copy(Path(__file__).parent.parent / "schemas" / "release.schema.json", root / "schemas")
+        self._init_git(root)
+
+    @classmethod
+    def adopt(cls, root: Path) -> "Repository":
+        """A real git repository made of a folder that already holds releases (no files added)."""
+        repository = cls.__new__(cls)
+        repository._init_git(root)
+        return repository
+
+    def _init_git(self, root: Path) -> None:
+        self.root = root
+        self.clock = 1_790_000_000  # commits are dated from here, an hour apart
         self.git("init", "-q", "-b", "main")
         self.git("config", "user.name", "Release Bot")
         self.git("config", "user.email", "bot@example.com")

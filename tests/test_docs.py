@@ -33,10 +33,13 @@ def test_the_readme_gateway_table_is_what_the_renderers_declare() -> None:
 
 
 def test_the_readme_plan_example_is_what_relc_plan_prints(example_repo: Path) -> None:
-    """The README's plan is a real change: support-chat promoted from 10% to 50%."""
+    """The README's plan is a real change: support-chat promoted from 10% to 50%, its
+    rendered config diffed against the commit before."""
     from tests.conftest import run_relc
+    from tests.support import Repository
 
     assert run_relc("build", cwd=example_repo).returncode == 0
+    Repository.adopt(example_repo).commit("The examples", build=False)
     release = example_repo / "releases" / "support-chat.yaml"
     release.write_text(release.read_text().replace("  step: 2\n", "  step: 3\n"))
     result = run_relc("plan", cwd=example_repo)

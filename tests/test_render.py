@@ -176,6 +176,28 @@ def test_plan_shows_traffic_before_and_after_a_base_revision(tmp_path: Path) -> 
     assert unknown.returncode == 2 and "no commit `no-such-rev`" in unknown.stderr
 
 
+def test_plan_diffs_each_gateways_config_of_a_changed_release(tmp_path: Path) -> None:
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 1, gateways="[envoy, litellm]")
+    assert relc(tmp_path, "build") == 0
+    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "shadow"]):
+        subprocess.run(["git", *command], cwd=tmp_path, check=True)
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 2, gateways="[envoy, litellm]")
+    text = run_relc("plan", cwd=tmp_path).stdout
+    envoy, litellm = text[text.index("  envoy config:"):text.index("  litellm config:")], text[text.index("  litellm config:"):]
+    assert "--- envoy: live at HEAD" in envoy and "+++ envoy: live" in envoy
+    assert "-    request_mirror_policies:" in envoy, "the shadow's mirror goes"
+    assert "-        weight: 10000" in envoy and "+        weight: 7000" in envoy and "+        weight: 3000" in envoy
+    assert "-    silent_model: live@v2" in litellm and "+    weight: 3000" in litellm
+    records = json.loads(run_relc("plan", "--format", "json", cwd=tmp_path).stdout)["plan"]
+    assert {name for name, _ in records[0]["diffs"]} == {"envoy", "litellm"}
+    markdown = run_relc("plan", "--format", "markdown", cwd=tmp_path).stdout
+    assert "<details><summary>litellm config</summary>" in markdown and "```diff\n--- litellm: live at HEAD" in markdown
+    (tmp_path / "releases" / "live.yaml").unlink()
+    removed = run_relc("plan", cwd=tmp_path).stdout  # every line of the committed config goes
+    gone = removed[removed.index("  litellm config:"):removed.index("1 of 1 release(s)")].splitlines()[3:]
+    assert gone and all(line.startswith(("    -", "    @@")) for line in gone), removed
+
+
 def test_the_manifest_carries_the_pinned_template_bytes_exactly(tmp_path: Path) -> None:
     write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, None, gateways="[litellm]")
     template = tmp_path / "prompts" / "basic.j2"
