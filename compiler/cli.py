@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("paths", nargs="*", metavar="PATH", help="release files or folders (default: releases/)")
     validate.add_argument(
+        "--registry", metavar="URI",
+        help="also resolve each bundle's model.registry reference on this MLflow tracking server (default: "
+        "$RELC_MLFLOW_URI; without either, references are not checked and a note says how many)",
+    )  # fmt: skip
+    validate.add_argument(
         "--format",
         choices=FORMATS,
         default="text",

@@ -69,6 +69,55 @@ def url_problem(url: str) -> None:
         raise PydanticCustomError("url_malformed", "has port 0; use a port from 1 to 65535", {})
 
 
+# A registry version is a number: MLflow numbers a registered model's versions 1, 2, 3...
+# An alias (`champion`, `@latest`) or a stage (`Production`) moves, so a bundle that named
+# one would change behaviour without a commit.
+REGISTRY_VERSION_PATTERN = r"^[1-9][0-9]{0,17}$"
+
+
+class MlflowVersion(_Strict):
+    """One version of a model in an MLflow registry, by number."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^\S(?:[^\n\r\t]*\S)?$",
+        description="The registered model's name in MLflow.",
+        examples=["support-chat-llm"],
+    )
+    version: Annotated[int, Field(ge=1)] | Annotated[str, Field(pattern=REGISTRY_VERSION_PATTERN)] = Field(
+        description="The version number (`7` or `\"7\"`). Never an alias or a stage: those move without a commit.",
+        examples=[7],
+    )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _a_number_not_an_alias(cls, value: object) -> object:
+        """An alias is the one mistake worth its own message: say what to write instead."""
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, int) and value < 1):
+            raise PydanticCustomError(
+                "registry_version", "must be a version number from 1 (such as 7), got {shown}", {"shown": repr(value)}
+            )
+        if isinstance(value, str) and not re.fullmatch(REGISTRY_VERSION_PATTERN, value):
+            raise PydanticCustomError(
+                "registry_alias",
+                "names {shown}, which is not a version number; aliases and stages move without a commit, so "
+                "name the number it points to now (`version: 7`)",
+                {"shown": repr(value)},
+            )
+        return value
+
+    @property
+    def version_text(self) -> str:
+        return str(self.version)
+
+
+class RegistryRef(_Strict):
+    """Where the bundle's model version is recorded. MLflow is the one registry supported now."""
+
+    mlflow: MlflowVersion = Field(description="A model version in the MLflow registry `relc validate --registry` reads.")
+
+
 class ModelRef(_Strict):
     """Which model serves the bundle, and where."""
 
@@ -115,6 +164,19 @@ class ModelRef(_Strict):
         pattern=r"^sha256:[0-9a-f]{64}$",
         description="Content digest of self-hosted weights, so a bundle pins exact weights.",
         examples=["sha256:" + "4f" * 32],
+    )
+    registry: RegistryRef | None = Field(
+        default=None,
+        description="The model registry's record of this model version; `relc validate --registry URI` checks it "
+        "exists and is not archived, and `relc pin` records its digest.",
+        examples=[{"mlflow": {"name": "support-chat-llm", "version": 7}}],
+    )
+    registry_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Digest of the registry version's source and run, written by `relc pin`: a version changed in "
+        "place in the registry no longer matches it (registry drift).",
+        examples=["sha256:" + "a1" * 32],
     )
 
 

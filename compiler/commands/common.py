@@ -23,11 +23,13 @@ def validated_releases(
     allow_no_releases: bool = False,
     always: bool = False,
     base: str | None = None,
+    registry: str | None = None,
 ) -> "ValidationResult":
     """Validate release files (default: releases/), report their diagnostics, return the result.
 
     `quiet` drops the summary line when all is well; `always` prints an empty JSON list
-    too, for commands whose only output is the diagnostics.
+    too, for commands whose only output is the diagnostics. `registry`, an MLflow URI,
+    also resolves every registry reference there.
     """
     from compiler.validate import validate_paths
 
@@ -39,6 +41,8 @@ def validated_releases(
         raise UsageError(f"no such file or folder: {', '.join(str(p) for p in missing)}")
     result = validate_paths(release_paths, root=ROOT, touched=_touched_files(base))
     _check_metric_sources(result)
+    if registry:
+        _check_registry(result, registry)
     reporter.diagnostics(result.diagnostics, always=always)
     if reporter.format == "text" and not (quiet and result.ok):
         errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
@@ -69,6 +73,17 @@ def _check_metric_sources(result: "ValidationResult") -> None:
         diagnostics = unfed_triggers(config, result.releases, ROOT)
         failed = {d.path for d in diagnostics}
         result.releases = [c for c in result.releases if c.path not in failed]
+    result.diagnostics = sorted(set(result.diagnostics) | set(diagnostics), key=lambda d: (d.path, d.line, d.column, d.code))
+
+
+def _check_registry(result: "ValidationResult", uri: str) -> None:
+    """Registry references that are missing, archived or drifted fail their release."""
+    from compiler.registry import open_registry
+    from compiler.registry.check import registry_diagnostics
+
+    diagnostics = registry_diagnostics(result.releases, open_registry(uri))
+    failed = {d.path for d in diagnostics}
+    result.releases = [c for c in result.releases if c.path not in failed]
     result.diagnostics = sorted(set(result.diagnostics) | set(diagnostics), key=lambda d: (d.path, d.line, d.column, d.code))
 
 
