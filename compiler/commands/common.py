@@ -10,6 +10,7 @@ from compiler.reporter import Reporter
 
 if TYPE_CHECKING:
     from compiler.changes import ReleaseChange
+    from compiler.registry import Registry
     from compiler.metrics import MetricSource
     from compiler.validate import ValidationResult
 
@@ -109,6 +110,23 @@ def carry_out(change: "ReleaseChange", dry_run: bool, reporter: Reporter) -> int
     )
     reporter.note(f"committed {commit[:12]}: {change.message.splitlines()[0]}")
     return 0
+
+
+def sync_registry_after(name: str, registry: "Registry", reporter: Reporter) -> bool:
+    """After a promote or rollback is committed: move the registry's aliases. A registry that
+    fails never undoes the commit; it is reported, with how to retry. True when synced."""
+    from compiler.registry import RegistryError
+    from compiler.registry.sync import sync_committed
+
+    try:
+        moves = sync_committed(ROOT, name, registry)
+    except RegistryError as error:
+        reporter.note(f"relc: warning: the commit stands, but the registry was not synced: {error}. Retry with "
+                      f"`relc sync-registry {name}` (relc watch --sync-registry retries by itself)")  # fmt: skip
+        return False
+    done = "; ".join(str(move) for move in moves) or "aliases already in step"
+    reporter.note(f"registry {registry.location}: {done}")
+    return True
 
 
 def metric_source(locations: list[str] | None, queries: str | None, timeout: float) -> "MetricSource":
