@@ -301,6 +301,15 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument(
         "--github-api", default="https://api.github.com", metavar="URL", help="GitHub's API (GitHub Enterprise: its /api/v3)"
     )
+    watch.add_argument(
+        "--sync-registry", action="store_true",
+        help="after each new commit (delivered, rolled back or promoted), move the MLflow aliases champion, "
+        "challenger and previous of every release's registered models and tag the versions with the commit; a "
+        "registry that fails is logged, counted in /metrics and retried next tick, and never delays a rollback",
+    )  # fmt: skip
+    watch.add_argument(
+        "--registry", metavar="URI", help="the MLflow tracking server for --sync-registry (default: $RELC_MLFLOW_URI)"
+    )
     watch.add_argument("--ticks", type=_count, metavar="N", help="stop after N ticks (for scripts and tests)")
 
     init = _command(

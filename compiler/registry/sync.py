@@ -76,7 +76,7 @@ def sync_committed(root: Path, name: str, registry: Registry) -> list[AliasMove]
     return sync_release(registry, checked.release, git.head(root))
 
 
-def registry_for_sync(explicit: str | None) -> Registry:
+def registry_for_sync(explicit: str | None, timeout: float = 10.0) -> Registry:
     """The registry --sync-registry writes to: --registry URI or $RELC_MLFLOW_URI, checked
     before anything is committed, so a missing URI refuses the command instead of half of it."""
     from compiler.errors import UsageError
@@ -85,4 +85,4 @@ def registry_for_sync(explicit: str | None) -> Registry:
     uri = registry_location(explicit)
     if uri is None:
         raise UsageError(f"--sync-registry needs the registry: --registry URI or ${REGISTRY_ENV}")
-    return open_registry(uri)
+    return open_registry(uri, timeout)

@@ -199,3 +199,45 @@ def test_the_client_reads_facts_and_lineage_and_an_unreachable_registry_is_a_cle
         open_registry(f"http://user:pa55word@127.0.0.1:{free_port()}").resolve(RegistryReference("mlflow", "x", "1"))
     except RegistryUnreachable as error:
         assert "pa55word" not in str(error) and "user" not in str(error)
+
+
+def test_watch_rolls_back_while_the_registry_is_down_and_syncs_when_it_is_back(mlflow: MlflowServer, tmp_path: Path) -> None:
+    """The watcher flips and pushes the rollback at once; the registry sync fails, is counted
+    in /metrics, and succeeds on a later tick once a server answers at the registry's address."""
+    import urllib.request
+
+    from tests.registry.mlflow_server import mlflow_binary
+    from tests.test_watch import TRIGGERS, Remote, Watch, served, snapshot, wait_until
+
+    v1, _ = mlflow.register("chat-w", "s3://models/chat-w/1")
+    v2, _ = mlflow.register("chat-w", "s3://models/chat-w/2")
+    refs = {"v1": ("chat-w", v1), "v2": ("chat-w", v2)}
+    remote = Remote(tmp_path)
+    remote.publish("Publish chat v2", registry_release("chat", refs, stable="v1") + TRIGGERS)
+    remote.publish("Start rollout of chat v2", registry_release("chat", refs, stable="v1", candidate="v2", step=1) + TRIGGERS)
+    clone, deploy = remote.clone("gateway"), tmp_path / "deploy"
+    registry_port, health_port = free_port(), free_port()
+    watch = Watch(clone, "--deploy-dir", str(deploy), "--metrics", snapshot(tmp_path, 0.3), "--interval", "1",
+                  "--sync-registry", "--registry", f"http://127.0.0.1:{registry_port}",
+                  "--listen", f"127.0.0.1:{health_port}")  # fmt: skip
+    second = MlflowServer(str(mlflow_binary()), mlflow.work, port=registry_port)  # the same database, later
+    try:
+        wait_until(lambda: bool(watch.events("registry_sync_failed")), "the sync did not fail while the registry was down", 60)
+        assert served(deploy) == {"v1": 100.0}
+        assert remote.log()[0] == 'Revert "Start rollout of chat v2"'
+        with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        assert re.search(r"^relc_watch_registry_sync_failures_total [1-9]", metrics, re.MULTILINE), metrics
+        assert "relc_watch_registry_sync_pending 1.0" in metrics
+        second.start()
+        wait_until(lambda: bool(watch.events("registry_synced")), "the sync was not retried once the registry was back", 60)
+        assert mlflow.aliases("chat-w") == {"champion": v1}
+        tags = {t["key"]: t["value"] for t in mlflow.version("chat-w", v1)["tags"]}
+        assert tags["relc.commit"] == watch.events("registry_synced")[0]["commit"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/metrics", timeout=5) as response:
+            assert "relc_watch_registry_sync_pending 0.0" in response.read().decode()
+        events = [e["event"] for e in watch.events() if e["event"] in ("rollback", "pushed", "registry_sync_failed")]
+        assert events[:3] == ["rollback", "pushed", "registry_sync_failed"]
+    finally:
+        watch.stop()
+        second.stop()
