@@ -60,21 +60,40 @@ def pin_release(root: Path, name: str, registry: "Registry | None" = None) -> Pi
             pinned.append(f"bundle {bundle.get('version', index)}: prompt {template} sha256 {digest[:12]}…")
 
     registry_digests, unchecked = _registry_digests(document.data, registry)
-    pinned += [f"bundle {version}: {reference} registry_digest {digest[:19]}…" for _, version, reference, digest in registry_digests]
+    pinned += [f"bundle {version}: {reference} registry_digest {digest[:19]}… and lineage" for _, version, reference, digest, _ in registry_digests]
 
     def change(data: Any) -> None:
         for index, digest in wanted.items():
             data["bundles"][index]["prompt"]["sha256"] = digest
-        for index, _, _, digest in registry_digests:
+        for index, _, _, digest, lineage in registry_digests:
             model = data["bundles"][index]["model"]
-            digest = _scalar_for(model, digest)
-            if "registry_digest" in model:
-                model["registry_digest"] = digest
-            else:
-                model.insert(list(model.keys()).index("registry") + 1, "registry_digest", digest)
+            _set_after(model, "registry_digest", _scalar_for(model, digest), "registry")
+            _set_after(model, "registry_lineage", _lineage_for(model, lineage), "registry_digest")
 
     after = edit_document(raw, change) if wanted or registry_digests else raw
     return PinChange(name, raw, after, tuple(pinned), unchecked)
+
+
+def _set_after(mapping: Any, key: str, value: Any, after: str) -> None:
+    """Set `key`, placed right after `after` when it is new, so the file reads in order."""
+    if key in mapping:
+        mapping[key] = value
+    else:
+        mapping.insert(list(mapping.keys()).index(after) + 1, key, value)
+
+
+def _lineage_for(model: Any, lineage: dict[str, Any]) -> Any:
+    """The lineage as a mapping in the model's own style, every string quoted (sources and
+    tags hold `:` and `#`)."""
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString as Quoted
+
+    tags = CommentedMap((Quoted(key), Quoted(value)) for key, value in lineage["tags"].items())
+    tags.fa.set_flow_style()
+    block = CommentedMap([("run_id", Quoted(lineage["run_id"])), ("source", Quoted(lineage["source"])), ("tags", tags)])
+    if getattr(getattr(model, "fa", None), "flow_style", lambda: False)():
+        block.fa.set_flow_style()
+    return block
 
 
 def _scalar_for(mapping: Any, value: str) -> Any:
@@ -86,8 +105,8 @@ def _scalar_for(mapping: Any, value: str) -> Any:
     return DoubleQuotedScalarString(value) if flow else value
 
 
-def _registry_digests(data: Any, registry: "Registry | None") -> tuple[list[tuple[int, str, str, str]], int]:
-    """(bundle index, version, reference, digest) for each registry digest to write, and how
+def _registry_digests(data: Any, registry: "Registry | None") -> tuple[list[tuple[int, str, str, str, dict]], int]:
+    """(bundle index, version, reference, digest, lineage) for each registry pin to write, and how
     many references were left unchecked (no registry). A version the registry cannot serve
     is refused: pinning it would only hide the problem."""
     from compiler.registry import RegistryReference
@@ -112,9 +131,16 @@ def _registry_digests(data: Any, registry: "Registry | None") -> tuple[list[tupl
         problem = version_problem(facts)
         if problem is not None:
             raise RelcError(f"cannot pin bundle {version}: {problem[1]} ({problem[0]})")
-        if model.get("registry_digest") != facts.digest:
-            digests.append((index, version, str(reference), facts.digest))
+        if model.get("registry_digest") != facts.digest or _plain(model.get("registry_lineage")) != facts.lineage():
+            digests.append((index, version, str(reference), facts.digest, facts.lineage()))
     return digests, 0
+
+
+def _plain(value: Any) -> Any:
+    """Round-trip data as plain dicts and strings, to compare with what the registry says."""
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return str(value) if isinstance(value, str) else value
 
 
 def _bundles(data: Any) -> list[tuple[int, dict]]:

@@ -112,6 +112,19 @@ class MlflowVersion(_Strict):
         return str(self.version)
 
 
+class RegistryLineage(_Strict):
+    """Where the registry says the version came from, as `relc pin --registry` recorded it."""
+
+    run_id: str = Field(max_length=256, description="The run that produced the version (empty when none).", examples=["8f2c1e"])
+    source: str = Field(max_length=2048, description="Where the version's artifacts are.", examples=["s3://models/chat/7"])
+    tags: dict[Annotated[str, Field(min_length=1, max_length=250)], Annotated[str, Field(max_length=5000)]] = Field(
+        default_factory=dict,
+        description="The version's tags that name data or code versions: `dvc.*`, `lakefs.*`, `git.*`, "
+        "`mlflow.source.git.*`, `data.*`, `code.*`, `git_commit`, `dataset_version` and the like.",
+        examples=[{"dvc.data.rev": "a1b2c3", "mlflow.source.git.commit": "9e8d7c"}],
+    )
+
+
 class RegistryRef(_Strict):
     """Where the bundle's model version is recorded. MLflow is the one registry supported now."""
 
@@ -177,6 +190,11 @@ class ModelRef(_Strict):
         description="Digest of the registry version's source and run, written by `relc pin`: a version changed in "
         "place in the registry no longer matches it (registry drift).",
         examples=["sha256:" + "a1" * 32],
+    )
+    registry_lineage: RegistryLineage | None = Field(
+        default=None,
+        description="The registry's lineage of the version (run, source, data and code tags), written by `relc pin "
+        "--registry` and carried into the bundle manifest; `relc validate --registry` reports it if it changed.",
     )
 
 

@@ -22,14 +22,17 @@ class _Reporter(Protocol):
 
 
 def registry_fields(release: "Release", report: _Reporter) -> Iterator[Diagnostic]:
-    """A validate rule: a registry_digest pins a reference, so it needs one."""
+    """A validate rule: registry_digest and registry_lineage describe a reference, so they need one."""
     for index, bundle in enumerate(release.bundles):
-        if bundle.model.registry_digest is not None and bundle.model.registry is None:
-            yield report.at(
-                ("bundles", index, "model", "registry_digest"), "RELC805",
-                f"bundle `{bundle.version}` has a registry_digest but no model.registry reference for it to pin; "
-                "remove it, or add the reference",
-            )  # fmt: skip
+        if bundle.model.registry is not None:
+            continue
+        for name in ("registry_digest", "registry_lineage"):
+            if getattr(bundle.model, name) is not None:
+                yield report.at(
+                    ("bundles", index, "model", name), "RELC805",
+                    f"bundle `{bundle.version}` has a {name} but no model.registry reference it belongs to; "
+                    "remove it, or add the reference",
+                )  # fmt: skip
 
 
 def count_references(releases: list["CheckedRelease"]) -> int:
@@ -57,6 +60,14 @@ def registry_diagnostics(releases: list["CheckedRelease"], registry: Registry) -
                     f"or run changed in the registry (now {facts.digest[:19]}…: source {facts.source!r}, run "
                     f"{facts.run_id or 'none'}); the version was changed in place: register the intended model as "
                     "a new version and publish a bundle that names it",
+                ))  # fmt: skip
+                continue
+            lineage = bundle.model.registry_lineage
+            if lineage is not None and lineage.model_dump() != facts.lineage():
+                diagnostics.append(_at(
+                    checked, ("bundles", index, "model", "registry_lineage"), "RELC804",
+                    f"registry drift: the lineage of {reference} (run, source or data and code tags) changed in the "
+                    f"registry since `relc pin` recorded it for bundle `{bundle.version}`; now {facts.lineage()}",
                 ))  # fmt: skip
     return diagnostics
 

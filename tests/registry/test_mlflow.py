@@ -68,8 +68,8 @@ def test_validate_resolves_references_and_reports_each_problem_at_its_line(mlflo
 
 
 def test_pin_records_the_digest_and_a_version_changed_in_place_is_drift(mlflow: MlflowServer, tmp_path: Path) -> None:
-    first, _ = mlflow.register("chat-b", "s3://models/chat-b/1")
-    second, _ = mlflow.register("chat-b", "s3://models/chat-b/2")
+    first, _ = mlflow.register("chat-b", "s3://models/chat-b/1", {"dvc.data.rev": "d-1", "team": "ml"})
+    second, second_run = mlflow.register("chat-b", "s3://models/chat-b/2", {"mlflow.source.git.commit": "c0ffee", "lakefs.ref": "main@a1"})
     repository = Repository(tmp_path / "repo")
     repository.write("chat", "# reviewed by the ML team\n" + registry_release("chat", {"v1": ("chat-b", first), "v2": ("chat-b", second)}, stable="v1"))
     release = repository.root / "releases" / "chat.yaml"
@@ -83,6 +83,22 @@ def test_pin_records_the_digest_and_a_version_changed_in_place_is_drift(mlflow: 
     assert run_relc("validate", "--registry", mlflow.url, cwd=repository.root).returncode == 0
     again = run_relc("pin", "chat", "--registry", mlflow.url, cwd=repository.root)
     assert "every pin is current" in again.stderr and release.read_text() == text
+
+    # The lineage is in the file, so the bundle manifest and relc status carry it without a registry.
+    assert run_relc("build", cwd=repository.root).returncode == 0
+    manifest = json.loads((repository.root / "rendered" / "bundles" / "chat.json").read_text())
+    assert manifest["bundles"][0]["model"]["registry_lineage"]["tags"] == {"dvc.data.rev": "d-1"}
+    status = run_relc("status", "chat", cwd=repository.root)
+    assert f"lineage:  v1 (stable): mlflow model `chat-b` version {first}" in status.stdout, status.stdout
+    assert "dvc.data.rev = d-1" in status.stdout and "s3://models/chat-b/1" in status.stdout
+    records = json.loads(run_relc("status", "chat", "--format", "json", cwd=repository.root).stdout)
+    assert records[0]["lineage"][0]["lineage"]["source"] == "s3://models/chat-b/1"
+
+    # A data tag changed on version 1: its lineage drifted.
+    mlflow.call("POST", "model-versions/set-tag", {"name": "chat-b", "version": first, "key": "dvc.data.rev", "value": "d-2"})
+    tag_drift = run_relc("validate", "--registry", mlflow.url, cwd=repository.root)
+    assert re.findall(r"chat\.yaml:(\d+):\d+: error RELC804", tag_drift.stdout) == [str(line_of(text, "registry_lineage", 1))]
+    mlflow.call("POST", "model-versions/set-tag", {"name": "chat-b", "version": first, "key": "dvc.data.rev", "value": "d-1"})
 
     # Version 2 changed behind the API's back: its artifacts now come from elsewhere.
     mlflow.set_in_database("chat-b", second, "source", "s3://models/elsewhere")
