@@ -12,21 +12,10 @@ import pytest
 from compiler.registry import RegistryReference, RegistryUnreachable, open_registry
 from tests.conftest import run_relc
 from tests.registry.mlflow_server import MlflowServer
-from tests.support import Repository, free_port, release_text
+from tests.registry.support import registry_release
+from tests.support import Repository, free_port
 
 pytestmark = pytest.mark.live
-
-
-def registry_release(name: str, refs: dict[str, tuple[str, str]], stable: str, candidate: str | None = None,
-                     step: int | None = None, previous: str | None = None) -> str:
-    """release_text, with each version's model naming an MLflow version: {bundle: (model, version)}."""
-    text = release_text(name, list(refs), stable=stable, candidate=candidate, step=step, previous=previous)
-    for version, (model, number) in refs.items():
-        text = text.replace(
-            f"name: model-{version}, api_key_env: OPENAI_API_KEY}}",
-            f"name: model-{version}, api_key_env: OPENAI_API_KEY,\n             registry: {{mlflow: {{name: {model}, version: {number}}}}}}}",
-        )
-    return text
 
 
 def line_of(text: str, needle: str, occurrence: int = 1) -> int:
