@@ -40,6 +40,9 @@ class MlflowRegistry:
         self.location = self.base  # printable: the user part and any query are dropped
         self.timeout = timeout
         self._authorization = _authorization(parts)
+        secrets = [os.environ.get(name) for name in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")]
+        secrets += [urllib.parse.unquote(parts.password) if parts.password else None, self._authorization]
+        self._secrets = sorted({secret for secret in secrets if secret and len(secret) >= 4}, key=len, reverse=True)
 
     # The interface.
 
@@ -74,6 +77,12 @@ class MlflowRegistry:
 
     # Helpers.
 
+    def _scrub(self, text: str) -> str:
+        """A server may echo what it was sent: the credentials never reach a message."""
+        for secret in self._secrets:
+            text = text.replace(secret, "[REDACTED]")
+        return text
+
     def _deleted(self, reference: RegistryReference) -> bool:
         """MLflow numbers versions 1, 2, 3... and never reuses a number while the model exists:
         a missing version below one that exists was deleted."""
@@ -105,10 +114,11 @@ class MlflowRegistry:
             if missing_ok and code == "RESOURCE_DOES_NOT_EXIST":
                 return None
             hint = " (check MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD)" if error.code in (401, 403) else ""
-            raise RegistryError(f"{what} failed: HTTP {error.code} {code or ''} {message}".rstrip() + hint) from None
+            text = f"{what} failed: HTTP {error.code} {code or ''} {self._scrub(message)}".rstrip()
+            raise RegistryError(text + hint) from None
         except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as error:
-            reason = getattr(error, "reason", error)
-            raise RegistryUnreachable(f"{what} did not answer: {_plain(reason)}; is the server up, and is the "
+            reason = self._scrub(_plain(getattr(error, "reason", error)))
+            raise RegistryUnreachable(f"{what} did not answer: {reason}; is the server up, and is the "
                                       "URI (--registry or RELC_MLFLOW_URI) right?") from None  # fmt: skip
         try:
             answer = json.loads(body or b"{}")

@@ -84,3 +84,23 @@ def test_sync_registry_without_a_registry_refuses_before_committing(tmp_path: Pa
         result = run_relc(*command, cwd=repository.root)
         assert result.returncode == 2 and "--registry URI or $RELC_MLFLOW_URI" in result.stderr, result.stderr
     assert repository.head() == head
+
+
+def test_a_registry_that_echoes_the_token_never_gets_it_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from compiler.registry import RegistryError
+    from tests.support import LocalServer
+
+    token = "mlflow-secret-token-123"
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
+    body = json.dumps({"error_code": "UNAUTHENTICATED", "message": f"token {token} was refused"}).encode()
+    server = LocalServer(lambda method, request: (401, "application/json", body))
+    try:
+        with pytest.raises(RegistryError) as raised:
+            open_registry(f"http://127.0.0.1:{server.port}").resolve(RegistryReference("mlflow", "m", "1"))
+    finally:
+        server.close()
+    message = str(raised.value)
+    assert "HTTP 401 UNAUTHENTICATED" in message and "MLFLOW_TRACKING_TOKEN" in message
+    assert token not in message and "[REDACTED]" in message
