@@ -153,8 +153,15 @@ def test_promote_and_rollback_move_the_aliases_and_tag_the_commit(mlflow: Mlflow
 
 
 def test_a_registry_that_is_down_never_blocks_a_rollback(tmp_path: Path, mlflow: MlflowServer) -> None:
-    """The registry stops answering during the rollback: the commit and the re-render happen,
-    the failure is reported (without the token), and sync-registry catches up later."""
+    """The registry the team uses goes down before the rollback: the commit and the
+    re-render happen, the failure is reported (without the token), and sync-registry
+    catches up once the registry is back."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.registry.mlflow_server import mlflow_binary
+
     v1, _ = mlflow.register("chat-f", "s3://models/chat-f/1")
     v2, _ = mlflow.register("chat-f", "s3://models/chat-f/2")
     refs = {"v1": ("chat-f", v1), "v2": ("chat-f", v2)}
@@ -163,31 +170,35 @@ def test_a_registry_that_is_down_never_blocks_a_rollback(tmp_path: Path, mlflow:
     repository.commit("Publish chat v2")
     repository.write("chat", registry_release("chat", refs, stable="v1", candidate="v2", step=1))
     repository.commit("Start rollout of chat v2")
-    assert run_relc("sync-registry", "chat", "--registry", mlflow.url, cwd=repository.root).returncode == 0
-    before = repository.head()
+    registry = MlflowServer(str(mlflow_binary()), mlflow.work)  # the team's registry: its own server, same database
+    registry.start()
+    try:
+        assert run_relc("sync-registry", "chat", "--registry", registry.url, cwd=repository.root).returncode == 0
+        assert mlflow.aliases("chat-f") == {"champion": v1, "challenger": v2}
+        registry.stop()
+        before = repository.head()
 
-    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there: the registry is down
-    import os
-    import subprocess
-    import sys
+        environment = {**os.environ, "MLFLOW_TRACKING_TOKEN": "mlflow-secret-token-123"}
+        rolled = subprocess.run([sys.executable, "-m", "compiler", "rollback", "chat", "--sync-registry",
+                                 "--registry", registry.url, "--format", "json"], cwd=repository.root,
+                                capture_output=True, text=True, timeout=120, env=environment)  # fmt: skip
+        assert rolled.returncode == 0, rolled.stderr
+        assert repository.head() != before and "candidate" not in repository.read("chat")
+        manifest = json.loads((repository.root / "rendered" / "bundles" / "chat.json").read_text())
+        assert [b["version"] for b in manifest["bundles"] if b["served_percent"] > 0] == ["v1"]
+        assert "the commit stands, but the registry was not synced" in rolled.stderr and "did not answer" in rolled.stderr
+        assert "relc sync-registry chat" in rolled.stderr
+        assert "mlflow-secret-token-123" not in rolled.stderr + rolled.stdout
+        assert "Traceback" not in rolled.stderr
+        assert json.loads(rolled.stdout)["commit"] == repository.head()
+        assert mlflow.aliases("chat-f") == {"champion": v1, "challenger": v2}  # untouched while down
+        assert run_relc("sync-registry", "chat", "--registry", registry.url, cwd=repository.root).returncode == 1
 
-    environment = {**os.environ, "MLFLOW_TRACKING_TOKEN": "mlflow-secret-token-123"}
-    rolled = subprocess.run([sys.executable, "-m", "compiler", "rollback", "chat", "--sync-registry",
-                             "--registry", down, "--format", "json"], cwd=repository.root, capture_output=True,
-                            text=True, timeout=120, env=environment)  # fmt: skip
-    assert rolled.returncode == 0, rolled.stderr
-    assert repository.head() != before and "candidate" not in repository.read("chat")
-    manifest = json.loads((repository.root / "rendered" / "bundles" / "chat.json").read_text())
-    assert [b["version"] for b in manifest["bundles"] if b["served_percent"] > 0] == ["v1"]
-    assert "the commit stands, but the registry was not synced" in rolled.stderr and "did not answer" in rolled.stderr
-    assert "mlflow-secret-token-123" not in rolled.stderr + rolled.stdout
-    assert "Traceback" not in rolled.stderr
-    assert json.loads(rolled.stdout)["commit"] == repository.head()
-    assert mlflow.aliases("chat-f") == {"champion": v1, "challenger": v2}  # untouched while down
-
-    assert run_relc("sync-registry", "chat", "--registry", down, cwd=repository.root).returncode == 1
-    assert run_relc("sync-registry", "chat", "--registry", mlflow.url, cwd=repository.root).returncode == 0
-    assert mlflow.aliases("chat-f") == {"champion": v1}
+        registry.start()  # back up
+        assert run_relc("sync-registry", "chat", "--registry", registry.url, cwd=repository.root).returncode == 0
+        assert mlflow.aliases("chat-f") == {"champion": v1}
+    finally:
+        registry.stop()
 
 
 def test_the_client_reads_facts_and_lineage_and_an_unreachable_registry_is_a_clear_error(mlflow: MlflowServer) -> None:
