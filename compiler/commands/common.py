@@ -10,8 +10,8 @@ from compiler.reporter import Reporter
 
 if TYPE_CHECKING:
     from compiler.changes import ReleaseChange
-    from compiler.registry import Registry
     from compiler.metrics import MetricSource
+    from compiler.registry import Registry
     from compiler.validate import ValidationResult
 
 ROOT = Path(".")

@@ -268,8 +268,10 @@ class Watcher:
         """Move the registry's aliases to what the checked-out commit says; a registry that
         fails is logged, counted, and tried again next tick (the sync is idempotent)."""
         registry = self.options.registry
+        if registry is None:
+            return
         head = git.head(self.root)
-        if registry is None or head == self.registry_synced_head:
+        if head == self.registry_synced_head:
             return
         from compiler.registry import RegistryError, references
         from compiler.registry.sync import sync_release
