@@ -94,11 +94,16 @@ class MlflowVersion(_Strict):
     @classmethod
     def _a_number_not_an_alias(cls, value: object) -> object:
         """An alias is the one mistake worth its own message: say what to write instead."""
+        not_a_number = PydanticCustomError(
+            "registry_version", "must be a version number from 1 (such as 7), got {shown}", {"shown": repr(value)}
+        )
         if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, int) and value < 1):
-            raise PydanticCustomError(
-                "registry_version", "must be a version number from 1 (such as 7), got {shown}", {"shown": repr(value)}
-            )
-        if isinstance(value, str) and not re.fullmatch(REGISTRY_VERSION_PATTERN, value):
+            raise not_a_number
+        if isinstance(value, int):
+            value = str(value)  # one form, so `7` and `"7"` are the same bundle (and digest)
+        if not re.fullmatch(REGISTRY_VERSION_PATTERN, value):
+            if value.isdigit():
+                raise not_a_number
             raise PydanticCustomError(
                 "registry_alias",
                 "names {shown}, which is not a version number; aliases and stages move without a commit, so "

@@ -104,3 +104,11 @@ def test_a_registry_that_echoes_the_token_never_gets_it_printed(monkeypatch: pyt
     message = str(raised.value)
     assert "HTTP 401 UNAUTHENTICATED" in message and "MLFLOW_TRACKING_TOKEN" in message
     assert token not in message and "[REDACTED]" in message
+
+
+def test_a_version_written_as_a_number_or_a_string_is_the_same_bundle() -> None:
+    from compiler.digest import bundle_digest
+
+    as_number = _release(registry_release("chat", {"v1": ("chat", "7")}, stable="v1"))
+    as_string = _release(registry_release("chat", {"v1": ("chat", '"7"')}, stable="v1"))
+    assert bundle_digest(as_number.bundles[0]) == bundle_digest(as_string.bundles[0])
