@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("paths", nargs="*", metavar="PATH", help="release files or folders (default: releases/)")
     validate.add_argument(
+        "--registry", metavar="URI",
+        help="also resolve each bundle's model.registry reference on this MLflow tracking server (default: "
+        "$RELC_MLFLOW_URI; without either, references are not checked and a note says how many)",
+    )  # fmt: skip
+    validate.add_argument(
         "--format",
         choices=FORMATS,
         default="text",
@@ -155,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", metavar="REV", help="restore the file exactly as it was at this commit instead")
     rollback.add_argument("--dry-run", action="store_true", help="print the diff, message and plan; write nothing")
     rollback.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
+    rollback.add_argument(
+        "--sync-registry", action="store_true",
+        help="after the commit, move the MLflow aliases champion (stable), challenger (candidate) and previous, "
+        "and tag the versions with the commit; a registry that fails is reported and never undoes the commit",
+    )  # fmt: skip
+    rollback.add_argument("--registry", metavar="URI", help="the MLflow tracking server for --sync-registry (default: $RELC_MLFLOW_URI)")
 
     promote = _command(
         commands,
@@ -168,6 +179,23 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--force", action="store_true", help="promote before the hold has passed")
     promote.add_argument("--dry-run", action="store_true", help="print the diff and message; write nothing")
     promote.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
+    promote.add_argument(
+        "--sync-registry", action="store_true",
+        help="after the commit, move the MLflow aliases champion (stable), challenger (candidate) and previous, "
+        "and tag the versions with the commit; a registry that fails is reported and never undoes the commit",
+    )  # fmt: skip
+    promote.add_argument("--registry", metavar="URI", help="the MLflow tracking server for --sync-registry (default: $RELC_MLFLOW_URI)")
+
+    sync_registry = _command(
+        commands,
+        "sync-registry",
+        help="move a release's MLflow aliases to what its rollout says now (retry a failed --sync-registry)",
+        description="Set the MLflow aliases champion (stable), challenger (candidate) and previous of every "
+        "registered model the release names to the versions its bundles name, remove those whose role is empty, "
+        "and tag each version an alias moved to with the current commit. Idempotent.",
+    )
+    sync_registry.add_argument("name", metavar="NAME", type=_release_name, help="the release: NAME or releases/NAME.yaml")
+    sync_registry.add_argument("--registry", metavar="URI", help="the MLflow tracking server (default: $RELC_MLFLOW_URI)")
 
     status = _command(
         commands,
@@ -279,6 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument(
         "--github-api", default="https://api.github.com", metavar="URL", help="GitHub's API (GitHub Enterprise: its /api/v3)"
     )
+    watch.add_argument(
+        "--sync-registry", action="store_true",
+        help="after each new commit (delivered, rolled back or promoted), move the MLflow aliases champion, "
+        "challenger and previous of every release's registered models and tag the versions with the commit; a "
+        "registry that fails is logged, counted in /metrics and retried next tick, and never delays a rollback",
+    )  # fmt: skip
+    watch.add_argument(
+        "--registry", metavar="URI", help="the MLflow tracking server for --sync-registry (default: $RELC_MLFLOW_URI)"
+    )
     watch.add_argument("--ticks", type=_count, metavar="N", help="stop after N ticks (for scripts and tests)")
 
     init = _command(
@@ -293,12 +330,18 @@ def build_parser() -> argparse.ArgumentParser:
     pin = _command(
         commands,
         "pin",
-        help="fill in every pin a release needs (prompt sha256s)",
-        description="Set each bundle's prompt.sha256 to its template's bytes, keeping the file's comments and "
+        help="fill in every pin a release needs (prompt sha256s, registry digests)",
+        description="Set each bundle's prompt.sha256 to its template's bytes and, with a registry, each "
+        "model.registry reference's registry_digest to its version's source and run, keeping the file's comments and "
         "layout. Pinning a bundle already published changes its content: relc check --base says so.",
     )
     pin.add_argument("name", metavar="NAME", type=_release_name, help="the release: NAME or releases/NAME.yaml")
     pin.add_argument("--dry-run", action="store_true", help="say what would change; write nothing")
+    pin.add_argument(
+        "--registry", metavar="URI",
+        help="also set each model.registry reference's registry_digest from this MLflow tracking server "
+        "(default: $RELC_MLFLOW_URI); a version that is missing, archived or not ready is refused",
+    )  # fmt: skip
     pin.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
 
     history = _command(
@@ -402,7 +445,7 @@ def dispatch(arguments: argparse.Namespace) -> int:
             raise UsageError(f"cannot change to {arguments.directory}: {error.strerror}") from None
     else:
         _go_to_repository_root(arguments)
-    module = importlib.import_module(f"compiler.commands.{arguments.command}")
+    module = importlib.import_module(f"compiler.commands.{arguments.command.replace('-', '_')}")
     return module.run(arguments, _reporter(arguments))
 
 

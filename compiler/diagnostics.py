@@ -77,6 +77,13 @@ CODES: dict[str, str] = {
     "RELC703": "rollout advanced before its hold ended",
     "RELC704": "bundle made stable without passing the rollout",
     "RELC705": "a passed rollout step was edited",
+    # The model registry.
+    "RELC801": "registry reference names an alias or stage, not a version",
+    "RELC802": "registry version does not exist",
+    "RELC803": "registry version is archived or deleted",
+    "RELC804": "registry drift: the version changed since it was pinned",
+    "RELC805": "registry_digest without a registry reference",
+    "RELC806": "registry version is not ready",
 }
 
 

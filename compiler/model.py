@@ -17,7 +17,7 @@ from pydantic.fields import FieldInfo
 
 from compiler.diagnostics import Diagnostic, describe_value
 from compiler.load import FieldPath, LoadedDocument
-from compiler.spec import DURATION_PATTERN, Release
+from compiler.spec import DURATION_PATTERN, REGISTRY_VERSION_PATTERN, Release
 
 _PATTERN_HINTS = {
     DURATION_PATTERN: "a duration such as `90s`, `30m`, `2h` or `1d` (at most 9 digits a part)",
@@ -29,6 +29,8 @@ _PATTERN_HINTS = {
     r"^https?://[^\s/]+(?:/\S*)?$": "an http:// or https:// URL",
     r"^[A-Za-z_][A-Za-z0-9_]*$": "a Jinja2 variable name",
     r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,127}$": "letters, digits and `._/:-`, at most 128 characters",
+    r"^\S(?:[^\n\r\t]*\S)?$": "a name without leading or trailing spaces, tabs or line breaks",
+    REGISTRY_VERSION_PATTERN: "a version number such as 7",
 }
 
 _TYPE_NAMES = {
@@ -161,6 +163,10 @@ def _message(
         return "RELC106", f"{where}: {str(error['msg']).removeprefix('Value error, ')}"
     if kind == "url_malformed":
         return "RELC106", f"{where} {error['msg']}, got {describe_value(value)}"
+    if kind == "registry_version":
+        return "RELC105", f"{where} {error['msg']}"
+    if kind == "registry_alias":
+        return "RELC801", f"{where} {error['msg']}"
     if kind == "step_kind":
         return "RELC107", f"{where}: {error['msg']}"
     return "RELC103", f"{where}: {error['msg']}"

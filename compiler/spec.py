@@ -69,6 +69,73 @@ def url_problem(url: str) -> None:
         raise PydanticCustomError("url_malformed", "has port 0; use a port from 1 to 65535", {})
 
 
+# A registry version is a number: MLflow numbers a registered model's versions 1, 2, 3...
+# An alias (`champion`, `@latest`) or a stage (`Production`) moves, so a bundle that named
+# one would change behaviour without a commit.
+REGISTRY_VERSION_PATTERN = r"^[1-9][0-9]{0,17}$"
+
+
+class MlflowVersion(_Strict):
+    """One version of a model in an MLflow registry, by number."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^\S(?:[^\n\r\t]*\S)?$",
+        description="The registered model's name in MLflow.",
+        examples=["support-chat-llm"],
+    )
+    version: Annotated[int, Field(ge=1)] | Annotated[str, Field(pattern=REGISTRY_VERSION_PATTERN)] = Field(
+        description="The version number (`7` or `\"7\"`). Never an alias or a stage: those move without a commit.",
+        examples=[7],
+    )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _a_number_not_an_alias(cls, value: object) -> object:
+        """An alias is the one mistake worth its own message: say what to write instead."""
+        not_a_number = PydanticCustomError(
+            "registry_version", "must be a version number from 1 (such as 7), got {shown}", {"shown": repr(value)}
+        )
+        if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, int) and value < 1):
+            raise not_a_number
+        if isinstance(value, int):
+            value = str(value)  # one form, so `7` and `"7"` are the same bundle (and digest)
+        if not re.fullmatch(REGISTRY_VERSION_PATTERN, value):
+            if value.isdigit():
+                raise not_a_number
+            raise PydanticCustomError(
+                "registry_alias",
+                "names {shown}, which is not a version number; aliases and stages move without a commit, so "
+                "name the number it points to now (`version: 7`)",
+                {"shown": repr(value)},
+            )
+        return value
+
+    @property
+    def version_text(self) -> str:
+        return str(self.version)
+
+
+class RegistryLineage(_Strict):
+    """Where the registry says the version came from, as `relc pin --registry` recorded it."""
+
+    run_id: str = Field(max_length=256, description="The run that produced the version (empty when none).", examples=["8f2c1e"])
+    source: str = Field(max_length=2048, description="Where the version's artifacts are.", examples=["s3://models/chat/7"])
+    tags: dict[Annotated[str, Field(min_length=1, max_length=250)], Annotated[str, Field(max_length=5000)]] = Field(
+        default_factory=dict,
+        description="The version's tags that name data or code versions: `dvc.*`, `lakefs.*`, `git.*`, "
+        "`mlflow.source.git.*`, `data.*`, `code.*`, `git_commit`, `dataset_version` and the like.",
+        examples=[{"dvc.data.rev": "a1b2c3", "mlflow.source.git.commit": "9e8d7c"}],
+    )
+
+
+class RegistryRef(_Strict):
+    """Where the bundle's model version is recorded. MLflow is the one registry supported now."""
+
+    mlflow: MlflowVersion = Field(description="A model version in the MLflow registry `relc validate --registry` reads.")
+
+
 class ModelRef(_Strict):
     """Which model serves the bundle, and where."""
 
@@ -115,6 +182,24 @@ class ModelRef(_Strict):
         pattern=r"^sha256:[0-9a-f]{64}$",
         description="Content digest of self-hosted weights, so a bundle pins exact weights.",
         examples=["sha256:" + "4f" * 32],
+    )
+    registry: RegistryRef | None = Field(
+        default=None,
+        description="The model registry's record of this model version; `relc validate --registry URI` checks it "
+        "exists and is not archived, and `relc pin` records its digest.",
+        examples=[{"mlflow": {"name": "support-chat-llm", "version": 7}}],
+    )
+    registry_digest: str | None = Field(
+        default=None,
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="Digest of the registry version's source and run, written by `relc pin`: a version changed in "
+        "place in the registry no longer matches it (registry drift).",
+        examples=["sha256:" + "a1" * 32],
+    )
+    registry_lineage: RegistryLineage | None = Field(
+        default=None,
+        description="The registry's lineage of the version (run, source, data and code tags), written by `relc pin "
+        "--registry` and carried into the bundle manifest; `relc validate --registry` reports it if it changed.",
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from compiler import git
 from compiler.history import StepTiming, step_timing
 from compiler.times import format_span, format_utc
-from compiler.traffic import traffic_state
+from compiler.traffic import TrafficState, traffic_state
 from compiler.validate import CheckedRelease
 
 
@@ -23,6 +23,8 @@ class ReleaseStatus:
     split: str
     timing: StepTiming
     history_problem: str | None = None
+    # Per live bundle with a registry reference: (version, role, reference, lineage or None).
+    lineage: tuple[tuple[str, str, str, dict | None], ...] = ()
 
 
 def release_status(root: Path, checked: CheckedRelease) -> ReleaseStatus:
@@ -36,8 +38,33 @@ def release_status(root: Path, checked: CheckedRelease) -> ReleaseStatus:
         timing, problem = StepTiming(None, 0), str(error)
     return ReleaseStatus(
         release.name, release.rollout.stable, release.rollout.candidate, release.rollout.previous, step, split,
-        timing, problem,
+        timing, problem, _lineage(state),
     )  # fmt: skip
+
+
+def _lineage(state: "TrafficState") -> tuple[tuple[str, str, str, dict | None], ...]:
+    """Where each live bundle's model came from, as the release pinned it from the registry."""
+    from compiler.registry import reference_of
+
+    found = []
+    for live in state.live:
+        reference = reference_of(live.bundle)
+        if reference is not None:
+            pinned = live.bundle.model.registry_lineage
+            found.append((live.version, live.role, str(reference), pinned.model_dump() if pinned else None))
+    return tuple(found)
+
+
+def _lineage_lines(status: ReleaseStatus) -> list[str]:
+    lines = []
+    for version, role, reference, lineage in status.lineage:
+        lines.append(f"  lineage:  {version} ({role}): {reference}")
+        if lineage is None:
+            lines.append("            not pinned yet: `relc pin NAME --registry URI` records run, source and data tags")
+            continue
+        lines.append(f"            run {lineage['run_id'] or 'none'}, source {lineage['source'] or 'none'}")
+        lines += [f"            {key} = {value}" for key, value in lineage["tags"].items()]
+    return lines
 
 
 def format_status(statuses: list[ReleaseStatus], now: float | None = None) -> str:
@@ -64,6 +91,7 @@ def format_status(statuses: list[ReleaseStatus], now: float | None = None) -> st
                 ready = timing.ready_at or 0
                 when = "now" if ready <= moment else f"{format_utc(ready)} (in {format_span(ready - moment)})"
                 lines.append(f"  promote:  {when}")
+        lines += _lineage_lines(status)
     return "\n".join(lines) + "\n"
 
 
@@ -76,6 +104,8 @@ def status_records(statuses: list[ReleaseStatus]) -> list[dict]:
             "step_began": status.timing.began.sha if status.timing.began else None,
             "step_began_at": status.timing.began.timestamp if status.timing.began else None,
             "promotable_at": status.timing.ready_at,
+            "lineage": [{"version": version, "role": role, "registry": reference, "lineage": lineage}
+                        for version, role, reference, lineage in status.lineage],
         }  # fmt: skip
         for status in statuses
     ]

@@ -17,6 +17,7 @@ from compiler.diagnostics import Diagnostic, has_errors
 from compiler.files import FileReadError, read_input_file
 from compiler.load import FieldPath, LoadedDocument, LoadLimits, load_bytes
 from compiler.model import build_release, dotted
+from compiler.registry.check import registry_fields
 from compiler.secrets import find_secrets
 from compiler.spec import METRICS, SELF_HOSTED_PROVIDERS, Release, duration_seconds
 
@@ -235,7 +236,7 @@ def _gateway_capabilities(release: Release, report: _Reporter) -> Iterator[Diagn
 
 RULES: tuple[Rule, ...] = (
     _name_matches_file, _unique_lists, _rollout_references, _rollout_steps, _provider_fields, _triggers,
-    _gateway_capabilities,
+    _gateway_capabilities, registry_fields,
 )  # fmt: skip
 
 

@@ -57,7 +57,7 @@ def test_a_changed_live_bundle_is_a_change_and_a_hold_alone_is_not(example_repo:
     release = example_repo / "releases" / "support-chat.yaml"
     text = release.read_text()
     release.write_text(text.replace("{canary: 10, hold: 1h}", "{canary: 10, hold: 3h}"))
-    assert "0 of 4 release(s) change traffic" in run_relc("plan", cwd=example_repo).stdout
+    assert "0 of 5 release(s) change traffic" in run_relc("plan", cwd=example_repo).stdout
     release.write_text(text.replace("max_tokens: 800", "max_tokens: 801", 1))
     changed = run_relc("plan", cwd=example_repo).stdout
     assert "support-chat: step 2 of 4: canary 10%, hold 1h; content changed" in changed

@@ -11,6 +11,7 @@ from compiler.reporter import Reporter
 if TYPE_CHECKING:
     from compiler.changes import ReleaseChange
     from compiler.metrics import MetricSource
+    from compiler.registry import Registry
     from compiler.validate import ValidationResult
 
 ROOT = Path(".")
@@ -23,11 +24,13 @@ def validated_releases(
     allow_no_releases: bool = False,
     always: bool = False,
     base: str | None = None,
+    registry: str | None = None,
 ) -> "ValidationResult":
     """Validate release files (default: releases/), report their diagnostics, return the result.
 
     `quiet` drops the summary line when all is well; `always` prints an empty JSON list
-    too, for commands whose only output is the diagnostics.
+    too, for commands whose only output is the diagnostics. `registry`, an MLflow URI,
+    also resolves every registry reference there.
     """
     from compiler.validate import validate_paths
 
@@ -39,6 +42,8 @@ def validated_releases(
         raise UsageError(f"no such file or folder: {', '.join(str(p) for p in missing)}")
     result = validate_paths(release_paths, root=ROOT, touched=_touched_files(base))
     _check_metric_sources(result)
+    if registry:
+        _check_registry(result, registry)
     reporter.diagnostics(result.diagnostics, always=always)
     if reporter.format == "text" and not (quiet and result.ok):
         errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
@@ -72,6 +77,17 @@ def _check_metric_sources(result: "ValidationResult") -> None:
     result.diagnostics = sorted(set(result.diagnostics) | set(diagnostics), key=lambda d: (d.path, d.line, d.column, d.code))
 
 
+def _check_registry(result: "ValidationResult", uri: str) -> None:
+    """Registry references that are missing, archived or drifted fail their release."""
+    from compiler.registry import open_registry
+    from compiler.registry.check import registry_diagnostics
+
+    diagnostics = registry_diagnostics(result.releases, open_registry(uri))
+    failed = {d.path for d in diagnostics}
+    result.releases = [c for c in result.releases if c.path not in failed]
+    result.diagnostics = sorted(set(result.diagnostics) | set(diagnostics), key=lambda d: (d.path, d.line, d.column, d.code))
+
+
 def carry_out(change: "ReleaseChange", dry_run: bool, reporter: Reporter) -> int:
     """Commit a promote or rollback, or with `dry_run` show its diff, message and effect."""
     from compiler.changes import apply, preview
@@ -94,6 +110,23 @@ def carry_out(change: "ReleaseChange", dry_run: bool, reporter: Reporter) -> int
     )
     reporter.note(f"committed {commit[:12]}: {change.message.splitlines()[0]}")
     return 0
+
+
+def sync_registry_after(name: str, registry: "Registry", reporter: Reporter) -> bool:
+    """After a promote or rollback is committed: move the registry's aliases. A registry that
+    fails never undoes the commit; it is reported, with how to retry. True when synced."""
+    from compiler.registry import RegistryError
+    from compiler.registry.sync import sync_committed
+
+    try:
+        moves = sync_committed(ROOT, name, registry)
+    except RegistryError as error:
+        reporter.note(f"relc: warning: the commit stands, but the registry was not synced: {error}. Retry with "
+                      f"`relc sync-registry {name}` (relc watch --sync-registry retries by itself)")  # fmt: skip
+        return False
+    done = "; ".join(str(move) for move in moves) or "aliases already in step"
+    reporter.note(f"registry {registry.location}: {done}")
+    return True
 
 
 def metric_source(locations: list[str] | None, queries: str | None, timeout: float) -> "MetricSource":

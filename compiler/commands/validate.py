@@ -1,4 +1,4 @@
-"""`relc validate`: check release files and their prompt templates."""
+"""`relc validate`: check release files and their prompt templates (and, given one, the registry)."""
 
 from __future__ import annotations
 
@@ -10,5 +10,15 @@ from compiler.reporter import Reporter
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
-    result = validated_releases(reporter, arguments.paths, always=True)
+    from compiler.registry import REGISTRY_ENV, registry_location
+
+    uri = registry_location(arguments.registry)
+    result = validated_releases(reporter, arguments.paths, always=True, registry=uri)
+    if uri is None:
+        from compiler.registry.check import count_references
+
+        unchecked = count_references(result.releases)
+        if unchecked:
+            reporter.note(f"relc: note: {unchecked} registry reference(s) not checked: give --registry URI or set "
+                          f"{REGISTRY_ENV} to check them against the registry")  # fmt: skip
     return EXIT_OK if result.ok else EXIT_PROBLEMS

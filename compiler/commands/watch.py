@@ -14,6 +14,7 @@ from compiler.errors import EXIT_OK, UsageError
 from compiler.reporter import Reporter
 
 if TYPE_CHECKING:
+    from compiler.registry import Registry
     from compiler.watch.pull_request import PullRequestTarget
 
 
@@ -32,6 +33,14 @@ def _pull_request_target(arguments: argparse.Namespace) -> "PullRequestTarget | 
         raise UsageError(f"${arguments.github_token_env} is set but {arguments.remote} is not a GitHub remote: "
                          "name the repository with --github-repository OWNER/NAME")  # fmt: skip
     return PullRequestTarget(repository, token, arguments.github_api)
+
+
+def _registry(arguments: argparse.Namespace) -> "Registry | None":
+    if not arguments.sync_registry:
+        return None
+    from compiler.registry.sync import registry_for_sync
+
+    return registry_for_sync(arguments.registry, timeout=arguments.timeout)  # a tick never waits long on it
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
@@ -57,6 +66,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
         alert_after=arguments.alert_after,
         pull_requests=_pull_request_target(arguments),
         after_delivery=tuple(shlex.split(arguments.after_delivery)) if arguments.after_delivery else (),
+        registry=_registry(arguments),
     )
     source = None
     if arguments.metrics or (ROOT / "relc.yaml").exists():

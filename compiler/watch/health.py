@@ -31,6 +31,8 @@ class WatchHealth:
     deliveries: int = 0
     flip_seconds: list[float] = field(default_factory=list)
     drift: dict[str, str] = field(default_factory=dict)
+    registry_sync_failures: int = 0
+    registry_pending: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def healthy(self, now: float) -> bool:
@@ -58,6 +60,11 @@ class WatchHealth:
                          [("_sum", sum(self.flip_seconds)), ("_count", len(self.flip_seconds))]),
                 *_metric("relc_watch_drift", "gauge", "1 while a rollback is in force locally but not on the remote.",
                          [(f'{{release="{r}"}}', 1) for r in sorted(self.drift)]),
+                *_metric("relc_watch_registry_sync_failures_total", "counter",
+                         "Registry syncs (aliases after a commit) that failed; each is retried next tick.",
+                         [("", self.registry_sync_failures)]),
+                *_metric("relc_watch_registry_sync_pending", "gauge",
+                         "1 while the registry's aliases lag the checked-out commit.", [("", int(self.registry_pending))]),
             ]  # fmt: skip
         return "\n".join(lines) + "\n"
 

@@ -23,6 +23,7 @@ from compiler.triggers import Decision
 from compiler.watch.health import EventLog, WatchHealth
 
 if TYPE_CHECKING:
+    from compiler.registry import Registry
     from compiler.watch.pull_request import PullRequestTarget
 
 PUSH_ATTEMPTS = 3
@@ -44,6 +45,8 @@ class WatchOptions:
     after_delivery: tuple[str, ...] = ()
     # Where a refused rollback is offered for review; None: only the branch is pushed.
     pull_requests: "PullRequestTarget | None" = None
+    # With --sync-registry: the registry whose aliases follow what the branch says runs.
+    registry: "Registry | None" = None
 
 
 class CountingSource:
@@ -75,6 +78,7 @@ class Watcher:
     delivered_head: str | None = None
     alerted: set[tuple[str, ...]] = field(default_factory=set)
     failing_ticks: int = 0
+    registry_synced_head: str | None = None
 
     @property
     def root(self) -> Path:
@@ -95,6 +99,7 @@ class Watcher:
             self.deliver_if_changed("new commit")
             if self.source is not None:
                 self.evaluate_all()
+            self.sync_registry()
         except (RelcError, OSError) as error:  # one bad tick (a full disk too) must not stop the loop
             self.log("tick_failed", error=str(error))
         with self.health.lock:
@@ -256,6 +261,39 @@ class Watcher:
             return
         event = "after_delivery" if completed.returncode == 0 else "after_delivery_failed"
         self.log(event, exit_status=completed.returncode, output=(completed.stdout + completed.stderr)[-500:])
+
+    # The registry follows Git: after the flip and the push, never before them.
+
+    def sync_registry(self) -> None:
+        """Move the registry's aliases to what the checked-out commit says; a registry that
+        fails is logged, counted, and tried again next tick (the sync is idempotent)."""
+        registry = self.options.registry
+        if registry is None:
+            return
+        head = git.head(self.root)
+        if head == self.registry_synced_head:
+            return
+        from compiler.registry import RegistryError, references
+        from compiler.registry.sync import sync_release
+        from compiler.validate import validate_paths
+
+        releases = self.root / "releases"
+        checked = validate_paths([releases], self.root).releases if releases.is_dir() else []
+        with self.health.lock:
+            self.health.registry_pending = True
+        try:
+            for release in sorted((c.release for c in checked if references(c.release)), key=lambda r: r.name):
+                moves = sync_release(registry, release, head)
+                if moves:
+                    self.log("registry_synced", release=release.name, commit=head, moves=[str(m) for m in moves])
+        except RegistryError as error:
+            with self.health.lock:
+                self.health.registry_sync_failures += 1
+            self.log("registry_sync_failed", commit=head, error=str(error), detail="retried next tick")
+            return
+        self.registry_synced_head = head
+        with self.health.lock:
+            self.health.registry_pending = False
 
     # Evaluation and action.
 

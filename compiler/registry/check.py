@@ -1,0 +1,92 @@
+"""Registry references, checked: offline (the fields agree) and against a live registry.
+
+Each problem is a diagnostic at the line of the reference (or of its `registry_digest`),
+so a pull request shows it where the bundle names the version.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterator, Protocol
+
+from compiler.diagnostics import Diagnostic
+from compiler.registry import Registry, VersionFacts, references
+
+if TYPE_CHECKING:
+    from compiler.load import FieldPath
+    from compiler.spec import Release
+    from compiler.validate import CheckedRelease
+
+
+class _Reporter(Protocol):
+    def at(self, path: "FieldPath", code: str, message: str) -> Diagnostic: ...
+
+
+def registry_fields(release: "Release", report: _Reporter) -> Iterator[Diagnostic]:
+    """A validate rule: registry_digest and registry_lineage describe a reference, so they need one."""
+    for index, bundle in enumerate(release.bundles):
+        if bundle.model.registry is not None:
+            continue
+        for name in ("registry_digest", "registry_lineage"):
+            if getattr(bundle.model, name) is not None:
+                yield report.at(
+                    ("bundles", index, "model", name), "RELC805",
+                    f"bundle `{bundle.version}` has a {name} but no model.registry reference it belongs to; "
+                    "remove it, or add the reference",
+                )  # fmt: skip
+
+
+def count_references(releases: list["CheckedRelease"]) -> int:
+    return sum(len(references(checked.release)) for checked in releases)
+
+
+def registry_diagnostics(releases: list["CheckedRelease"], registry: Registry) -> list[Diagnostic]:
+    """Resolve every reference; a diagnostic for each that is missing, archived, not ready or
+    changed since `relc pin`. Raises RegistryError when the registry cannot answer."""
+    diagnostics: list[Diagnostic] = []
+    for checked in releases:
+        for index, bundle, reference in references(checked.release):
+            facts = registry.resolve(reference)
+            problem = version_problem(facts)
+            path: FieldPath = ("bundles", index, "model", "registry", "mlflow", "version")
+            if problem is not None:
+                code, message = problem
+                diagnostics.append(_at(checked, path, code, f"bundle `{bundle.version}`: {message}"))
+                continue
+            pinned = bundle.model.registry_digest
+            if pinned is not None and pinned != facts.digest:
+                diagnostics.append(_at(
+                    checked, ("bundles", index, "model", "registry_digest"), "RELC804",
+                    f"registry drift: bundle `{bundle.version}` pinned {reference} at {pinned[:19]}…, but its source "
+                    f"or run changed in the registry (now {facts.digest[:19]}…: source {facts.source!r}, run "
+                    f"{facts.run_id or 'none'}); the version was changed in place: register the intended model as "
+                    "a new version and publish a bundle that names it",
+                ))  # fmt: skip
+                continue
+            lineage = bundle.model.registry_lineage
+            if lineage is not None and lineage.model_dump() != facts.lineage():
+                diagnostics.append(_at(
+                    checked, ("bundles", index, "model", "registry_lineage"), "RELC804",
+                    f"registry drift: the lineage of {reference} (run, source or data and code tags) changed in the "
+                    f"registry since `relc pin` recorded it for bundle `{bundle.version}`; now {facts.lineage()}",
+                ))  # fmt: skip
+    return diagnostics
+
+
+def version_problem(facts: VersionFacts) -> tuple[str, str] | None:
+    """(code, message) when the version cannot be served as a bundle's model, else None."""
+    reference = facts.reference
+    if not facts.exists and facts.deleted:
+        return "RELC803", f"{reference} was deleted from the registry (later versions exist); name a live version"
+    if not facts.exists:
+        return "RELC802", (f"{reference} does not exist in the registry (never registered, or deleted); register it "
+                           "or name a version that exists")  # fmt: skip
+    if facts.archived:
+        return "RELC803", f"{reference} is archived in the registry (stage `{facts.stage}`); name a live version"
+    if not facts.ready:
+        return "RELC806", f"{reference} is not ready in the registry (status `{facts.status}`)"
+    return None
+
+
+def _at(checked: "CheckedRelease", path: "FieldPath", code: str, message: str) -> Diagnostic:
+    position = checked.document.position_of(path)
+    return Diagnostic(checked.path, position.line, position.column, code, message)
