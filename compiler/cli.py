@@ -71,6 +71,19 @@ def _address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+REGISTRY_URI_HELP = "the MLflow tracking server for --sync-registry (default: $RELC_MLFLOW_URI)"
+
+
+def _registry_sync_options(parser: argparse.ArgumentParser) -> None:
+    """--sync-registry and --registry, for the commands that commit a rollout change."""
+    parser.add_argument(
+        "--sync-registry", action="store_true",
+        help="after the commit, move the MLflow aliases champion (stable), challenger (candidate) and previous, "
+        "and tag the versions with the commit; a registry that fails is reported and never undoes the commit",
+    )  # fmt: skip
+    parser.add_argument("--registry", metavar="URI", help=REGISTRY_URI_HELP)
+
+
 def _command(commands: Any, name: str, help: str, description: str, epilog: str = EPILOG) -> argparse.ArgumentParser:
     """A subcommand whose --help keeps the description's wording and ends with the exit codes."""
     return commands.add_parser(
@@ -160,12 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", metavar="REV", help="restore the file exactly as it was at this commit instead")
     rollback.add_argument("--dry-run", action="store_true", help="print the diff, message and plan; write nothing")
     rollback.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
-    rollback.add_argument(
-        "--sync-registry", action="store_true",
-        help="after the commit, move the MLflow aliases champion (stable), challenger (candidate) and previous, "
-        "and tag the versions with the commit; a registry that fails is reported and never undoes the commit",
-    )  # fmt: skip
-    rollback.add_argument("--registry", metavar="URI", help="the MLflow tracking server for --sync-registry (default: $RELC_MLFLOW_URI)")
+    _registry_sync_options(rollback)
 
     promote = _command(
         commands,
@@ -179,12 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote.add_argument("--force", action="store_true", help="promote before the hold has passed")
     promote.add_argument("--dry-run", action="store_true", help="print the diff and message; write nothing")
     promote.add_argument("--format", choices=FORMATS, default="text", help="text (default), json or github")
-    promote.add_argument(
-        "--sync-registry", action="store_true",
-        help="after the commit, move the MLflow aliases champion (stable), challenger (candidate) and previous, "
-        "and tag the versions with the commit; a registry that fails is reported and never undoes the commit",
-    )  # fmt: skip
-    promote.add_argument("--registry", metavar="URI", help="the MLflow tracking server for --sync-registry (default: $RELC_MLFLOW_URI)")
+    _registry_sync_options(promote)
 
     sync_registry = _command(
         commands,
@@ -240,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--timeout", type=_seconds(0.001, 600), default=10.0, metavar="SECONDS", help="per metrics query (default 10)"
     )
+    _registry_sync_options(evaluate)
     evaluate.add_argument(
         "--alert-state", metavar="FILE",
         help="where --apply remembers the alert incidents it posted, so each is posted once until the release "
@@ -313,9 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         "challenger and previous of every release's registered models and tag the versions with the commit; a "
         "registry that fails is logged, counted in /metrics and retried next tick, and never delays a rollback",
     )  # fmt: skip
-    watch.add_argument(
-        "--registry", metavar="URI", help="the MLflow tracking server for --sync-registry (default: $RELC_MLFLOW_URI)"
-    )
+    watch.add_argument("--registry", metavar="URI", help=REGISTRY_URI_HELP)
     watch.add_argument("--ticks", type=_count, metavar="N", help="stop after N ticks (for scripts and tests)")
 
     init = _command(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from compiler.commands.common import ROOT, metric_source
+from compiler.commands.common import ROOT, metric_source, sync_registry_after
 from compiler.reporter import Reporter
 
 if TYPE_CHECKING:
@@ -16,6 +16,11 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.evaluate import act, evaluate, would_do
     from compiler.triggers import decision_record, decision_text
 
+    registry = None
+    if arguments.sync_registry and arguments.apply:
+        from compiler.registry.sync import registry_for_sync
+
+        registry = registry_for_sync(arguments.registry)  # a missing URI refuses before anything is done
     source = metric_source(arguments.metrics, arguments.queries, arguments.timeout)
     decision = evaluate(ROOT, arguments.name, source)
     for problem in _unmatched_rows(source):
@@ -25,6 +30,8 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     reporter.annotation(level, f"relc evaluate {decision.release}: {decision.action}", "; ".join(decision.reasons))
     if arguments.apply:
         reporter.note(act(ROOT, decision, arguments.webhook_env, _ledger(arguments.alert_state)))
+        if registry is not None and decision.action in ("rollback", "promote"):
+            sync_registry_after(decision.release, registry, reporter)  # after the commit: never blocks it
     elif not reporter.json:
         reporter.note(f"dry run: {would_do(decision)}")
     return decision.exit_code

@@ -152,6 +152,31 @@ def test_promote_and_rollback_move_the_aliases_and_tag_the_commit(mlflow: Mlflow
     assert {t["key"]: t["value"] for t in mlflow.version("chat-e", v1)["tags"]}["relc.commit"] == repository.head()
 
 
+def test_the_scheduled_evaluate_rollback_moves_the_aliases_too(mlflow: MlflowServer, tmp_path: Path) -> None:
+    """The cron path (`relc evaluate --apply`) keeps the registry in step like rollback does."""
+    import json
+
+    v1, _ = mlflow.register("chat-s", "s3://models/chat-s/1")
+    v2, _ = mlflow.register("chat-s", "s3://models/chat-s/2")
+    refs = {"v1": ("chat-s", v1), "v2": ("chat-s", v2)}
+    triggers = "triggers:\n  - {name: errors, metric: error_rate, max: 0.05, window: 10m, min_samples: 100, action: rollback}\n"
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", registry_release("chat", refs, stable="v1") + triggers)
+    repository.commit("Publish chat v2")
+    repository.write("chat", registry_release("chat", refs, stable="v1", candidate="v2", step=1) + triggers)
+    repository.commit("Start rollout of chat v2")
+    assert run_relc("sync-registry", "chat", "--registry", mlflow.url, cwd=repository.root).returncode == 0
+    assert mlflow.aliases("chat-s") == {"champion": v1, "challenger": v2}
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"metrics": [{"release": "chat", "version": "v2", "metric": "error_rate",
+                                                "value": 0.4, "samples": 500}]}))  # fmt: skip
+    decided = run_relc("evaluate", "chat", "--metrics", str(metrics), "--apply", "--sync-registry", "--registry",
+                       mlflow.url, cwd=repository.root)  # fmt: skip
+    assert decided.returncode == 5, decided.stdout + decided.stderr
+    assert "candidate" not in repository.read("chat")
+    assert mlflow.aliases("chat-s") == {"champion": v1}, "the rolled-back candidate is still the challenger"
+
+
 def test_a_registry_that_is_down_never_blocks_a_rollback(tmp_path: Path, mlflow: MlflowServer) -> None:
     """The registry the team uses goes down before the rollback: the commit and the
     re-render happen, the failure is reported (without the token), and sync-registry
