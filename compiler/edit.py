@@ -51,18 +51,25 @@ def edit_rollout(content: bytes, changes: dict[str, Any]) -> bytes:
 def edit_document(content: bytes, change: Callable[[Any], None]) -> bytes:
     """The file after `change` edited its round-trip data, in the file's own layout."""
     text = content.decode("utf-8")
+    # ruamel.yaml writes LF, no byte order mark and no `---`: keep the file's own, so the diff
+    # shows the edited fields only.
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    text = text.removeprefix(bom).replace("\r\n", "\n")
     keep_end = text.rstrip().endswith("\n...")
     yaml, data = _yaml(_STYLES[0]), None
     for style in _STYLES:
         candidate = _yaml(style)
+        candidate.explicit_start = text.startswith("---")
         loaded = candidate.load(text)
         if _dump(candidate, loaded, keep_end) == text:
             yaml, data = candidate, loaded
             break
     if data is None:
+        yaml.explicit_start = text.startswith("---")
         data = yaml.load(text)  # no style reproduces the file: the edit normalises its layout
     change(data)
-    return _dump(yaml, data, keep_end).encode("utf-8")
+    return (bom + _dump(yaml, data, keep_end).replace("\n", newline)).encode("utf-8")
 
 
 _ORDER = ("stable", "candidate", "previous", "step", "steps")

@@ -75,7 +75,7 @@ def current_branch(root: Path) -> str | None:
 def changed_tracked_files(root: Path) -> list[str]:
     """Tracked files modified in the working tree or the index."""
     output = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=no").decode("utf-8")
-    return sorted(entry[3:] for entry in output.split("\0") if len(entry) > 3)
+    return sorted(_status_paths(output))
 
 
 def require_committable(root: Path, owned_folder: str = "rendered") -> None:
@@ -366,7 +366,20 @@ def messages_between(root: Path, base: str, head: str) -> list[tuple[str, str]]:
 def changed_release_files(root: Path) -> list[str]:
     """Release files modified, added or untracked in the working tree (a change in progress)."""
     output = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", "releases/").decode("utf-8")
-    return sorted(entry[3:] for entry in output.split("\0") if len(entry) > 3 and entry[3:].endswith((".yaml", ".yml")))
+    return sorted(path for path in _status_paths(output) if path.endswith((".yaml", ".yml")))
+
+
+def _status_paths(output: str) -> list[str]:
+    """The paths of `git status --porcelain=v1 -z`: `XY path`, except that a rename or copy
+    is followed by its source as a bare field, which is not an entry of its own."""
+    entries = iter(output.split("\0"))
+    paths = []
+    for entry in entries:
+        if len(entry) > 3:
+            paths.append(entry[3:])
+            if "R" in entry[:2] or "C" in entry[:2]:
+                next(entries, None)
+    return paths
 
 
 def changed_release_names_between(root: Path, base: str) -> list[str]:
