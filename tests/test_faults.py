@@ -85,15 +85,19 @@ def test_builds_killed_at_random_points_leave_envoy_consistent(tmp_path: Path) -
     shutil.copy(CASES / "prompts" / "basic.j2", root / "prompts" / "basic.j2")
     (root / "releases").mkdir()
     _write_state(root, rolling_out=True)
-    started = time.monotonic()
-    assert _build(root).wait(timeout=300) == 0
-    duration = time.monotonic() - started
+    durations = []
+    for rolling in (True, False, True):  # each rewrites every release's clusters: a full build
+        _write_state(root, rolling)
+        started = time.monotonic()
+        assert _build(root).wait(timeout=300) == 0
+        durations.append(time.monotonic() - started)
+    duration = min(durations)  # the shared machine's quietest build: kills land inside the others
     generator = random.Random(20261125)
     rolling_out, outcomes = False, {"killed": 0, "finished": 0}
     for kill in range(KILLS):
         _write_state(root, rolling_out)  # every build changes every release's clusters
         process = _build(root)
-        time.sleep(generator.uniform(0.3, 1.1) * duration)  # most of a build is checking; writes come last
+        time.sleep(generator.uniform(0.2, 0.95) * duration)  # most of a build is checking; writes come last
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             outcomes["killed"] += 1
