@@ -84,6 +84,31 @@ def format_float(value: float) -> str:
     return text if "." in text else text + ".0"
 
 
+@dataclass(frozen=True)
+class EmittedItem:
+    """A list item already written as block YAML, with indentation relative to the item.
+
+    Gateway files are assembled from per-release fragments; an item emitted once (and
+    cached) is spliced into any list at any depth with the same bytes `to_yaml` writes.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True)
+class EmittedFile:
+    """A whole file's text, already serialized (a per-release JSON file from the cache)."""
+
+    text: str
+
+
+def emit_item(value: Any) -> EmittedItem:
+    """`value` as the block YAML of a list item at no indentation (see `EmittedItem`)."""
+    lines: list[str] = []
+    _emit(value, "", lines, "")
+    return EmittedItem("\n".join(lines))
+
+
 def _emit(value: Any, indent: str, lines: list[str], prefix: str) -> None:
     """Append `value` as block YAML. `prefix` starts its first line, `indent` the others."""
     if isinstance(value, dict) and value:
@@ -101,7 +126,10 @@ def _emit(value: Any, indent: str, lines: list[str], prefix: str) -> None:
     elif isinstance(value, list) and value:
         for position, item in enumerate(value):
             head = (prefix if position == 0 else indent) + "- "
-            if isinstance(item, (dict, list)) and item:
+            if isinstance(item, EmittedItem):
+                # Every line `_emit` writes is the indent plus a relative line; the first takes the head.
+                lines.append(head + item.text.replace("\n", "\n" + indent + "  "))
+            elif isinstance(item, (dict, list)) and item:
                 _emit(item, indent + "  ", lines, head)
             else:
                 lines.append(head + _flow_empty(item))

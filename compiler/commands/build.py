@@ -15,7 +15,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.gateways import reload_on_move_files
     from compiler.render import RENDERED_DIR, render_tree
 
-    result = validated_releases(reporter, quiet=True, allow_no_releases=True)
+    result = validated_releases(reporter, quiet=True, allow_no_releases=True, use_cache=not arguments.no_cache, render=True)
     if not result.ok:
         reporter.note("relc: nothing written: fix the errors above, then build again")
         return EXIT_PROBLEMS

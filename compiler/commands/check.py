@@ -66,7 +66,9 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.render import RENDERED_DIR
     from compiler.schema import SCHEMA_PATH
 
-    result = validated_releases(reporter, quiet=True, allow_no_releases=True, base=arguments.base)
+    result = validated_releases(
+        reporter, quiet=True, allow_no_releases=True, base=arguments.base, use_cache=not arguments.no_cache, render=True
+    )
     if not result.ok:
         return EXIT_PROBLEMS
     report = check_generated(ROOT, result.releases, arguments.base, arguments.override)

@@ -62,6 +62,9 @@ def _endpoint(live: LiveBundle) -> Endpoint:
 
 
 def _is_ip(host: str) -> bool:
+    """An IP literal rather than a DNS name; names, the common case, are told apart without an exception."""
+    if ":" not in host and not host.replace(".", "").isdigit():
+        return False  # no IPv6 colon, and not all digits and dots: a host name
     try:
         ipaddress.ip_address(host)
     except ValueError:
