@@ -20,7 +20,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 # Bump when an entry's layout or meaning changes: older entries are then ignored.
 CACHE_FORMAT = 1
@@ -129,8 +129,14 @@ def _git_dir(start: Path) -> Path | None:
     return None
 
 
+_SALTS: dict[str, str] = {}
+
+
 def open_cache(root: Path) -> ReleaseCache:
-    return ReleaseCache(cache_folder(root), _salt(root))
+    absolute = os.path.abspath(root)
+    if absolute not in _SALTS:
+        _SALTS[absolute] = _salt(root)
+    return ReleaseCache(cache_folder(root), _SALTS[absolute])
 
 
 def _salt(root: Path) -> str:
@@ -181,3 +187,17 @@ def _library_versions() -> list[str]:
         names += sorted(entry for entry in entries if entry.endswith(".dist-info")
                         and entry.split("-")[0].lower().replace("_", ".").startswith(("pydantic", "jinja2", "ruamel", "markupsafe")))  # fmt: skip
     return names
+
+
+def remembered_text(cache: ReleaseCache | None, name: str, compute: Callable[[], str]) -> str:
+    """Text that depends on relc's code alone (the generated schemas), computed once per
+    version of the code."""
+    if cache is None:
+        return compute()
+    key = cache.key("text", name)
+    entry = cache.load(key)
+    if entry is not None and isinstance(entry.get("text"), str):
+        return entry["text"]
+    text = compute()
+    cache.store(key, {"text": text})
+    return text

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from compiler.validate import CheckedRelease
 
 CONFIG_FILE = "relc.yaml"
-CONFIG_SCHEMA_PATH = Path("schemas") / "relc-config.schema.json"
 
 
 class _Strict(BaseModel):

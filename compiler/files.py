@@ -65,3 +65,30 @@ def _kind(mode: int) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     return "not a plain file"
+
+
+# Folders resolved in this run: a repository's thousands of files share a few folders.
+_REAL_FOLDERS: dict[str, str] = {}
+
+
+def real_path(path: str | Path) -> str:
+    """`os.path.realpath(path)`, with each folder resolved once per run (see
+    `forget_real_folders`); a file that is itself a link is resolved in full."""
+    text = os.fspath(path)
+    if "/../" in f"/{text}/":
+        return os.path.realpath(text)  # `..` after a link means the link's parent: no shortcut
+    if "" not in _REAL_FOLDERS:
+        _REAL_FOLDERS[""] = os.getcwd()  # asked once a run, not once a file
+    absolute = os.path.normpath(os.path.join(_REAL_FOLDERS[""], text))
+    head, tail = os.path.split(absolute)
+    if not tail or os.path.islink(absolute):
+        return os.path.realpath(absolute)
+    folder = _REAL_FOLDERS.get(head)
+    if folder is None:
+        folder = _REAL_FOLDERS[head] = os.path.realpath(head)
+    return os.path.join(folder, tail)
+
+
+def forget_real_folders() -> None:
+    """Start a run afresh: a folder may have become a link since the last one (`relc watch`)."""
+    _REAL_FOLDERS.clear()

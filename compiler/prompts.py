@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Iterator
 
+from compiler import files
+
 if TYPE_CHECKING:
     from jinja2 import nodes
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -100,8 +102,8 @@ def resolve_template_path(root: Path, template: str) -> Path | TemplateProblem:
     if ".." in candidate.parts or "\\" in template:
         return TemplateProblem("RELC301", f"template path `{template}` leaves its folder (`..`); name a file inside the repository")
     path = root.joinpath(*candidate.parts)
-    real_root = os.path.realpath(root)
-    real_path = os.path.realpath(path)
+    real_root = files.real_path(root)
+    real_path = files.real_path(path)
     if os.path.commonpath([real_root, real_path]) != real_root:
         return TemplateProblem(
             "RELC301", f"template path `{template}` resolves outside the repository through a symbolic link"

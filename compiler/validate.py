@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from compiler.diagnostics import Diagnostic, Severity, has_errors
+from compiler import files
 from compiler.files import FileReadError, read_input_file
 from compiler.load import LoadLimits, Position
 
@@ -255,7 +256,7 @@ def _outside_repository(path: Path, root: Path) -> str | None:
     """Release files come from pull requests: a link could make relc read (and quote) any file."""
     if path.is_symlink():
         return "is a symbolic link; a release must be a regular file in the repository (a link could read any file)"
-    real_root, real_path = os.path.realpath(root), os.path.realpath(path)
+    real_root, real_path = files.real_path(root), files.real_path(path)
     inside = os.path.commonpath([os.path.abspath(root), os.path.abspath(path)]) == os.path.abspath(root)
     if inside and os.path.commonpath([real_root, real_path]) != real_root:
         return "resolves outside the repository through a symbolic link; keep releases inside it"
@@ -300,10 +301,12 @@ def discover_release_files(paths: list[Path]) -> list[Path]:
 
 def display(path: Path) -> str:
     """A path as the user would type it: relative to the working folder when inside it."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    real, here = files.real_path(path), files.real_path(".")
+    if real == here:
+        return "."
+    if real.startswith(here.rstrip("/") + "/"):
+        return real[len(here.rstrip("/")) + 1 :]
+    return path.as_posix()
 
 
 def validate_paths(
@@ -323,6 +326,7 @@ def validate_paths(
     conflict between two files is reported on the new side. With `render`, each release's
     fragments are made while it is parsed, so the parse can be let go at once.
     """
+    files.forget_real_folders()
     result = ValidationResult()
     pending = {path.resolve(): content for path, content in (overrides or {}).items()}
     for path in discover_release_files(paths):

@@ -14,6 +14,7 @@ from compiler.errors import EXIT_OK, EXIT_PROBLEMS
 from compiler.reporter import Reporter
 
 if TYPE_CHECKING:
+    from compiler.cache import ReleaseCache
     from compiler.emit import FileDifference
     from compiler.validate import CheckedRelease
 
@@ -27,7 +28,11 @@ class CheckReport:
 
 
 def check_generated(
-    root: Path, releases: list["CheckedRelease"], base: str | None = None, override: str | None = None
+    root: Path,
+    releases: list["CheckedRelease"],
+    base: str | None = None,
+    override: str | None = None,
+    cache: "ReleaseCache | None" = None,
 ) -> CheckReport:
     """Stale rendered/ files and schema as RELC601; against `base`, changed published
     bundles (RELC701) and rollout moves past the gate (RELC702-705)."""
@@ -41,7 +46,7 @@ def check_generated(
 
         report.diagnostics += immutability_diagnostics(root, base, releases)
         report.diagnostics += _gate(root, base, releases, override)
-    if schema_is_stale(root):
+    if schema_is_stale(root, cache):
         report.diagnostics.append(
             Diagnostic(SCHEMA_PATH.as_posix(), 1, 1, "RELC601", f"{SCHEMA_PATH.as_posix()} is stale: run `relc schema` and commit it")
         )
@@ -63,6 +68,7 @@ def _gate(root: Path, base: str, releases: list["CheckedRelease"], override: str
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
+    from compiler.cache import open_cache
     from compiler.render import RENDERED_DIR
     from compiler.schema import SCHEMA_PATH
 
@@ -71,7 +77,8 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     )
     if not result.ok:
         return EXIT_PROBLEMS
-    report = check_generated(ROOT, result.releases, arguments.base, arguments.override)
+    cache = None if arguments.no_cache else open_cache(ROOT)
+    report = check_generated(ROOT, result.releases, arguments.base, arguments.override, cache)
     for difference in report.differences:
         reporter.detail(difference.diff)
     reporter.diagnostics(report.diagnostics, always=True)

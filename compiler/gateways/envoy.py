@@ -16,10 +16,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from compiler.gateways import GatewayRenderer, Unsupported
-from compiler.spec import SELF_HOSTED_PROVIDERS, Release
-from compiler.traffic import Endpoint, LiveBundle, TrafficState, endpoint_of
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # assembling cached fragments needs neither the spec nor pydantic
+    from compiler.spec import Release
+    from compiler.traffic import Endpoint, LiveBundle, TrafficState
     from compiler.metrics.prometheus import QueryTemplate
 
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
@@ -299,6 +299,9 @@ def assemble(fragments: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def unsupported(release: Release) -> list[Unsupported]:
+    from compiler.spec import SELF_HOSTED_PROVIDERS
+    from compiler.traffic import endpoint_of
+
     problems = []
     first_path: tuple[int, str] | None = None
     rollout = release.rollout
