@@ -78,26 +78,42 @@ class ReleaseCache:
 
 
 def encode_entry(entry: dict[str, Any], key: str) -> bytes:
-    """A header line (format, key, digest of the payload), then the JSON payload."""
-    payload = json.dumps({"key": key, **entry}, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """A header line (format, key, digest of the payload), then the payload: one line of
+    JSON, then the entry's `texts` (rendered fragments) back to back, which JSON would
+    escape and unescape at a cost that shows at thousands of releases."""
+    texts = entry.get("texts", [])
+    meta = {**{name: value for name, value in entry.items() if name != "texts"}, "key": key,
+            "text_lengths": [len(text) for text in texts]}  # fmt: skip
+    payload = json.dumps(meta, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode() + b"\n"
+    payload += "".join(texts).encode("utf-8")
     checksum = hashlib.sha256(payload).hexdigest()
     return b"%s %d %s %s\n" % (_HEADER, CACHE_FORMAT, key.encode(), checksum.encode()) + payload
 
 
 def decode_entry(raw: bytes, key: str) -> dict[str, Any] | None:
-    """The entry, or None when the header, checksum, key or JSON is not what was written."""
+    """The entry, or None when the header, checksum, key or layout is not what was written."""
     header, newline, payload = raw.partition(b"\n")
     parts = header.split(b" ")
     if not newline or len(parts) != 4 or parts[0] != _HEADER or parts[1] != str(CACHE_FORMAT).encode():
         return None
     if parts[2] != key.encode() or parts[3] != hashlib.sha256(payload).hexdigest().encode():
         return None
+    meta, newline, blob = payload.partition(b"\n")
     try:
-        entry = json.loads(payload)
+        entry = json.loads(meta)
+        joined = blob.decode("utf-8")
     except ValueError:
         return None
-    if not isinstance(entry, dict) or entry.get("key") != key:
+    if not newline or not isinstance(entry, dict) or entry.get("key") != key:
         return None
+    lengths = entry.pop("text_lengths", None)
+    if not isinstance(lengths, list) or not all(isinstance(n, int) and n >= 0 for n in lengths) or sum(lengths) != len(joined):
+        return None
+    texts, start = [], 0
+    for length in lengths:
+        texts.append(joined[start : start + length])
+        start += length
+    entry["texts"] = texts
     return entry
 
 

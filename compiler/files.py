@@ -45,14 +45,30 @@ def read_input_file(path: Path, max_bytes: int, follow_links: bool = False) -> b
     if status.st_size > max_bytes:
         os.close(descriptor)
         raise FileReadError(f"is {status.st_size} bytes, over the {max_bytes}-byte limit", too_large=True)
-    with os.fdopen(descriptor, "rb") as stream:
-        try:
-            raw = stream.read(max_bytes + 1)
-        except OSError as error:
-            raise FileReadError(f"cannot be read: {error.strerror or error}") from None
+    try:
+        raw = _read_all(descriptor, max_bytes + 1, status.st_size + 1)
+    except OSError as error:
+        raise FileReadError(f"cannot be read: {error.strerror or error}") from None
+    finally:
+        os.close(descriptor)
     if len(raw) > max_bytes:
         raise FileReadError(f"is over the {max_bytes}-byte limit", too_large=True)
     return raw
+
+
+def _read_all(descriptor: int, limit: int, expected: int) -> bytes:
+    """Up to `limit` bytes, straight from the descriptor (no buffered file object: a
+    repository's thousands of small inputs make that cost show)."""
+    chunks = []
+    size = 0
+    while size < limit:
+        # Asking for the size fstat gave (plus one, to see the end) spares a buffer of `limit`.
+        chunk = os.read(descriptor, min(limit - size, max(expected - size, 65536)))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _kind(mode: int) -> str:

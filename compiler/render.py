@@ -30,37 +30,37 @@ class ReleaseFragments:
     gateways: dict[str, dict[str, Any]]
     manifest: str
 
-    def to_plain(self) -> dict[str, Any]:
-        """JSON-ready form, for the cache."""
+    def to_plain(self, texts: list[str]) -> dict[str, Any]:
+        """JSON-ready form, for the cache: each emitted text is appended to `texts` and
+        named by its index there."""
+
+        def stored(text: str) -> int:
+            texts.append(text)
+            return len(texts) - 1
+
         gateways = {
-            gateway: {key: {"items": [item.text for item in value]} if _is_emitted_list(value) else {"data": value}
+            gateway: {key: {"items": [stored(item.text) for item in value]} if _is_emitted_list(value) else {"data": value}
                       for key, value in fragment.items()}  # fmt: skip
             for gateway, fragment in self.gateways.items()
         }
-        return {"gateways": gateways, "manifest": self.manifest}
+        return {"gateways": gateways, "manifest": stored(self.manifest)}
 
     @classmethod
-    def from_plain(cls, plain: dict[str, Any]) -> "ReleaseFragments":
+    def from_plain(cls, plain: dict[str, Any], texts: list[str]) -> "ReleaseFragments":
         """The inverse of `to_plain`; raises on anything else (a damaged cache entry)."""
         gateways: dict[str, dict[str, Any]] = {}
         for gateway, fragment in plain["gateways"].items():
             gateways[gateway] = {}
             for key, value in fragment.items():
                 if "items" in value:
-                    gateways[gateway][key] = [EmittedItem(_text(text)) for text in value["items"]]
+                    gateways[gateway][key] = [EmittedItem(texts[index]) for index in value["items"]]
                 else:
                     gateways[gateway][key] = value["data"]
-        return cls(gateways, _text(plain["manifest"]))
+        return cls(gateways, texts[plain["manifest"]])
 
 
 def _is_emitted_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, EmittedItem) for item in value)
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError("expected text")
-    return value
 
 
 def serialize(path: str, data: Any) -> bytes:

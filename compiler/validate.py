@@ -213,11 +213,14 @@ def _entry(checked: CheckedRelease | None, diagnostics: list[Diagnostic], templa
             "name": f.name, "route_model": f.route_model, "route_model_position": list(f.route_model_position),
             "gateways": list(f.gateways), "triggers": [[name, metric, list(position)] for name, metric, position in f.triggers],
         }  # fmt: skip
+    texts: list[str] = []
+    fragments = checked.fragments.to_plain(texts) if checked is not None and checked.fragments is not None else None
     return {
         "templates": templates,
         "diagnostics": [[d.path, d.line, d.column, d.code, d.message, d.severity.value] for d in diagnostics],
         "facts": facts,
-        "fragments": checked.fragments.to_plain() if checked is not None and checked.fragments is not None else None,
+        "fragments": fragments,
+        "texts": texts,
     }
 
 
@@ -246,9 +249,9 @@ def _restore(
         )  # fmt: skip
         checked = CheckedRelease(display_path, raw, facts, limits=limits)
         if want_fragments:
-            checked.fragments = ReleaseFragments.from_plain(entry["fragments"])
+            checked.fragments = ReleaseFragments.from_plain(entry["fragments"], entry["texts"])
         return checked, diagnostics
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None
 
 
