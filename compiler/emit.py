@@ -317,6 +317,41 @@ def compare_tree(folder: Path, files: dict[str, bytes], label: str) -> list[File
         status = "missing" if on_disk is None else "extra" if expected is None else "stale"
         before = (on_disk or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
         after = (expected or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
-        diff = "".join(difflib.unified_diff(before, after, f"a/{label}/{path}", f"b/{label}/{path}"))
-        differences.append(FileDifference(path, status, diff))
+        differences.append(FileDifference(path, status, unified_diff(before, after, f"a/{label}/{path}", f"b/{label}/{path}")))
     return differences
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
+
+
+def unified_diff(before: list[str], after: list[str], before_name: str, after_name: str, context: int = 3) -> str:
+    """`difflib.unified_diff`, run only on the part that differs.
+
+    A gateway file is thousands of releases' fragments and a change touches a few, so
+    the common lines at both ends are set aside (keeping the context) and the hunks'
+    line numbers shifted back: difflib's matcher costs grow with the whole file.
+    """
+    limit = min(len(before), len(after))
+    start = 0
+    while start < limit and before[start] == after[start]:
+        start += 1
+    end = 0
+    while end < limit - start and before[-1 - end] == after[-1 - end]:
+        end += 1
+    skip_start, skip_end = max(0, start - context), max(0, end - context)
+    inner = difflib.unified_diff(
+        before[skip_start : len(before) - skip_end], after[skip_start : len(after) - skip_end], before_name, after_name, n=context
+    )
+    return "".join(_shifted(line, skip_start) if line.startswith("@@") else line for line in inner)
+
+
+def _shifted(header: str, offset: int) -> str:
+    """A hunk header with both starting lines moved down by `offset`."""
+    match = _HUNK.match(header)
+    if match is None or offset == 0:
+        return header
+    before_start, before_length, after_start, after_length = match.groups()
+    return (
+        f"@@ -{int(before_start) + offset}{before_length or ''} +{int(after_start) + offset}{after_length or ''} @@"
+        + header[match.end():]
+    )
