@@ -64,11 +64,15 @@ class ReleaseCache:
             return
         target = self._path(key)
         try:
+            content = encode_entry(entry, key)
+        except (TypeError, ValueError):
+            return  # not JSON (cannot happen with relc's own data): simply not cached
+        try:
             target.parent.mkdir(parents=True, exist_ok=True)
             descriptor, temporary = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=target.parent)
             try:
                 with os.fdopen(descriptor, "wb") as stream:
-                    stream.write(encode_entry(entry, key))
+                    stream.write(content)
                 os.replace(temporary, target)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from compiler import git
 from compiler.diagnostics import Diagnostic
 from compiler.digest import bundle_content, bundle_digest
 from compiler.history import Publication, published_bundles
 from compiler.validate import CheckedRelease
+
+if TYPE_CHECKING:
+    from compiler.cache import ReleaseCache
 
 
 def _differences(published: Any, current: Any, prefix: str = "") -> Iterator[str]:
@@ -26,9 +29,11 @@ def _differences(published: Any, current: Any, prefix: str = "") -> Iterator[str
         yield prefix or "content"
 
 
-def immutability_diagnostics(root: Path, base: str, releases: list[CheckedRelease]) -> list[Diagnostic]:
+def immutability_diagnostics(
+    root: Path, base: str, releases: list[CheckedRelease], cache: "ReleaseCache | None" = None
+) -> list[Diagnostic]:
     """One diagnostic per bundle whose content differs from its first publication."""
-    published = published_bundles(root, base)
+    published = published_bundles(root, base, cache)
     diagnostics = []
     for checked in releases:
         for index, bundle in enumerate(checked.release.bundles):

@@ -44,7 +44,7 @@ def check_generated(
     if base:
         from compiler.immutability import immutability_diagnostics
 
-        report.diagnostics += immutability_diagnostics(root, base, releases)
+        report.diagnostics += immutability_diagnostics(root, base, releases, cache)
         report.diagnostics += _gate(root, base, releases, override)
     if schema_is_stale(root, cache):
         report.diagnostics.append(
