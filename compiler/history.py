@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from compiler import git
 from compiler.digest import bundle_content, bundle_digest
 from compiler.load import load_bytes
+from compiler.progress import progress
 from compiler.spec import duration_seconds
 
 if TYPE_CHECKING:
@@ -113,18 +114,20 @@ def _add_publications(root: Path, changes: list[git.FileChange], published: dict
     """Record the first sighting of each bundle version in `changes` (given newest first)."""
     blobs = git.read_blobs(root, [change.blob for change in changes if change.blob])
     parsed: dict[bytes, list[tuple[str, str, dict[str, Any]]]] = {}
-    for change in reversed(changes):  # oldest first: the first sighting is the publication
-        if change.blob is None or not change.path.endswith(".yaml") or change.blob not in blobs:
-            continue
-        content = blobs[change.blob]
-        key = hashlib.sha256(_bundles_key(content)).digest()
-        if key not in parsed:
-            parsed[key] = _bundle_digests(content)
-        release = Path(change.path).stem
-        for version, digest, bundle in parsed[key]:
-            published.setdefault(
-                (release, version), Publication(release, version, digest, change.commit, change.timestamp, bundle)
-            )
+    with progress(len(changes), "reading history", "change") as advance:
+        for change in reversed(changes):  # oldest first: the first sighting is the publication
+            advance(1)
+            if change.blob is None or not change.path.endswith(".yaml") or change.blob not in blobs:
+                continue
+            content = blobs[change.blob]
+            key = hashlib.sha256(_bundles_key(content)).digest()
+            if key not in parsed:
+                parsed[key] = _bundle_digests(content)
+            release = Path(change.path).stem
+            for version, digest, bundle in parsed[key]:
+                published.setdefault(
+                    (release, version), Publication(release, version, digest, change.commit, change.timestamp, bundle)
+                )
 
 
 @dataclass(frozen=True)

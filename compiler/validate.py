@@ -9,6 +9,7 @@ unchanged release is recognised from its digest and costs no parse at all.
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -267,6 +268,12 @@ def _outside_repository(path: Path, root: Path) -> str | None:
 
 
 Touched = frozenset[str] | Callable[[], frozenset[str]]
+# Given the number of files, a context whose value is told of each one checked.
+Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]
+
+
+def _ignore(count: int) -> None:
+    pass
 
 
 def _unique_route_models(releases: list[CheckedRelease], touched: Touched = frozenset()) -> Iterator[Diagnostic]:
@@ -320,6 +327,7 @@ def validate_paths(
     touched: Touched = frozenset(),
     cache: "ReleaseCache | None" = None,
     render: Render | None = None,
+    progress: "Progress | None" = None,
 ) -> ValidationResult:
     """Check every release file under `paths`; prompt templates resolve against `root`.
 
@@ -327,18 +335,22 @@ def validate_paths(
     rendered) in full before anything is written. `touched` names the files a change
     touched (as displayed; or a function that finds them, asked only when needed), so a
     conflict between two files is reported on the new side. With `render`, each release's
-    fragments are made while it is parsed, so the parse can be let go at once.
+    fragments are made while it is parsed, so the parse can be let go at once. `progress`
+    makes the function told of each file checked, given their number (a progress bar).
     """
     files.forget_real_folders()
+    files_to_check = discover_release_files(paths)
     result = ValidationResult()
     pending = {path.resolve(): content for path, content in (overrides or {}).items()}
-    for path in discover_release_files(paths):
-        content = pending.get(path.resolve()) if pending else None
-        checked, diagnostics = _check_file(path, root, limits, content, cache, render)
-        result.diagnostics.extend(diagnostics)
-        if checked is not None:
-            checked.free()
-            result.releases.append(checked)
+    with progress(len(files_to_check)) if progress is not None else nullcontext(_ignore) as advance:
+        for path in files_to_check:
+            content = pending.get(path.resolve()) if pending else None
+            checked, diagnostics = _check_file(path, root, limits, content, cache, render)
+            result.diagnostics.extend(diagnostics)
+            if checked is not None:
+                checked.free()
+                result.releases.append(checked)
+            advance(1)
     cross = list(_unique_route_models(result.releases, touched))
     if cross:
         failed = {d.path for d in cross}

@@ -45,9 +45,14 @@ def validated_releases(
         from compiler.cache import open_cache
 
         cache = open_cache(ROOT)
+    from functools import partial
+
+    from compiler.progress import progress
+
     result = validate_paths(
-        release_paths, root=ROOT, touched=lambda: _touched_files(base), cache=cache, render=_renderer() if render else None
-    )
+        release_paths, root=ROOT, touched=lambda: _touched_files(base), cache=cache, render=_renderer() if render else None,
+        progress=partial(progress, label="checking releases", unit="release"),
+    )  # fmt: skip
     _check_metric_sources(result)
     reporter.diagnostics(result.diagnostics, always=always)
     if reporter.format == "text" and not (quiet and result.ok):
