@@ -16,11 +16,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler import git, history
 from compiler.diagnostics import Diagnostic, Severity
-from compiler.spec import Release, duration_seconds
 from compiler.validate import CheckedRelease
+
+if TYPE_CHECKING:
+    from compiler.spec import Release
 
 _OVERRIDE = re.compile(r"^Relc-Override:[ \t]*(?P<text>.+)$", re.MULTILINE)
 _FORCED = re.compile(r"^Relc-Forced:[ \t]*true[ \t]*$", re.MULTILINE)
@@ -54,21 +57,18 @@ def overrides_in(root: Path, base: str, flag_reason: str | None = None) -> list[
     return found
 
 
-def _base_release(root: Path, base_commit: str, name: str) -> Release | None:
+def _parsed_release(content: bytes, path: str) -> Release | None:
     from compiler.load import load_bytes
     from compiler.model import build_release
 
-    content = git.read_blobs(root, [f"{base_commit}:{history.release_path(name)}"]).get(
-        f"{base_commit}:{history.release_path(name)}"
-    )
-    if content is None:
-        return None
-    document, _ = load_bytes(content, history.release_path(name))
+    document, _ = load_bytes(content, path)
     return build_release(document)[0] if document is not None else None
 
 
 def _step_problems(root: Path, base_commit: str, before: Release, after: Release, now: float) -> list[tuple[tuple, str, str]]:
     """(field path, code, message) for each way `after` moves the rollout past the gate."""
+    from compiler.spec import duration_seconds
+
     old, new = before.rollout, after.rollout
     problems: list[tuple[tuple, str, str]] = []
     going_back = new.stable == old.previous or (new.stable == old.stable and new.candidate is None)
@@ -114,11 +114,16 @@ def gate_diagnostics(
 ) -> list[Diagnostic]:
     """Every rollout move past the gate; a warning instead of an error where overridden."""
     base_commit = git.resolve_revision(root, base)
+    names = [f"{base_commit}:{history.release_path(checked.name)}" for checked in releases]
+    base_contents = git.read_blobs(root, names)  # one git process for every release
     diagnostics = []
-    for checked in releases:
-        before = _base_release(root, base_commit, checked.release.name)
+    for checked, name in zip(releases, names):
+        content = base_contents.get(name)
+        if content is None or content == checked.raw:
+            continue  # a new release may start in any state; an unchanged one moved nothing
+        before = _parsed_release(content, history.release_path(checked.name))
         if before is None:
-            continue  # a new release may start in any state
+            continue
         override = next((o for o in overrides if o.covers(checked.release.name)), None)
         for path, code, message in _step_problems(root, base_commit, before, checked.release, now):
             position = checked.document.position_of(path)

@@ -18,10 +18,8 @@ from typing import Any, Iterator
 from typing import TYPE_CHECKING
 
 from compiler import git
-from compiler.digest import bundle_content, bundle_digest
 from compiler.load import load_bytes
 from compiler.progress import progress
-from compiler.spec import duration_seconds
 
 if TYPE_CHECKING:
     from compiler.cache import ReleaseCache
@@ -67,6 +65,7 @@ def _bundle_digests(content: bytes) -> list[tuple[str, str, dict[str, Any]]]:
     """(version, digest, content) of every bundle in a revision that fits today's spec."""
     from pydantic import ValidationError
 
+    from compiler.digest import bundle_content, bundle_digest
     from compiler.spec import Bundle
 
     data = _parse(content)
@@ -293,6 +292,8 @@ class StepTiming:
 
 def step_timing(root: Path, release: Release) -> StepTiming:
     """When the current step began (from history) and how long its hold is."""
+    from compiler.spec import duration_seconds
+
     step_number = release.rollout.current_step
     if step_number is None:
         return StepTiming(None, 0)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from compiler import git
 from compiler.diagnostics import Diagnostic
-from compiler.digest import bundle_content, bundle_digest
 from compiler.history import Publication, published_bundles
 from compiler.validate import CheckedRelease
 
@@ -36,17 +35,19 @@ def immutability_diagnostics(
     published = published_bundles(root, base, cache)
     diagnostics = []
     for checked in releases:
-        for index, bundle in enumerate(checked.release.bundles):
-            publication: Publication | None = published.get((checked.release.name, bundle.version))
-            if publication is None or publication.digest == bundle_digest(bundle):
-                continue
+        for index, (version, digest, position) in enumerate(checked.facts.bundles):
+            publication: Publication | None = published.get((checked.name, version))
+            if publication is None or publication.digest == digest:
+                continue  # the common case, decided from the facts without parsing the release
+            from compiler.digest import bundle_content
+
+            bundle = checked.release.bundles[index]
             changed = ", ".join(_differences(publication.content, bundle_content(bundle)))
-            position = checked.document.position_of(("bundles", index, "version"))
             when = time.strftime("%Y-%m-%d", time.gmtime(publication.timestamp))
             diagnostics.append(
                 Diagnostic(
                     checked.path, position.line, position.column, "RELC701",
-                    f"bundle `{bundle.version}` was published in {git.short(publication.commit)} ({when}) and published "
+                    f"bundle `{version}` was published in {git.short(publication.commit)} ({when}) and published "
                     f"bundles never change, but its {changed} differ now: restore its content and publish the "
                     "change as a new version",
                 )  # fmt: skip

@@ -36,6 +36,8 @@ class ReleaseFacts:
     gateways: tuple[str, ...]
     # Each trigger's name and metric, and where its metric is written.
     triggers: tuple[tuple[str, str, Position], ...]
+    # Each bundle's version, content digest, and where its version is written.
+    bundles: tuple[tuple[str, str, Position], ...]
 
 
 class CheckedRelease:
@@ -107,6 +109,8 @@ class ValidationResult:
 
 
 def _facts(document: "LoadedDocument", release: "Release") -> ReleaseFacts:
+    from compiler.digest import bundle_digest
+
     return ReleaseFacts(
         name=release.name,
         route_model=release.route.model,
@@ -115,6 +119,10 @@ def _facts(document: "LoadedDocument", release: "Release") -> ReleaseFacts:
         triggers=tuple(
             (trigger.name, trigger.metric, document.position_of(("triggers", index, "metric")))
             for index, trigger in enumerate(release.triggers)
+        ),
+        bundles=tuple(
+            (bundle.version, bundle_digest(bundle), document.position_of(("bundles", index, "version")))
+            for index, bundle in enumerate(release.bundles)
         ),
     )
 
@@ -213,6 +221,7 @@ def _entry(checked: CheckedRelease | None, diagnostics: list[Diagnostic], templa
         facts = {
             "name": f.name, "route_model": f.route_model, "route_model_position": list(f.route_model_position),
             "gateways": list(f.gateways), "triggers": [[name, metric, list(position)] for name, metric, position in f.triggers],
+            "bundles": [[version, digest, list(position)] for version, digest, position in f.bundles],
         }  # fmt: skip
     texts: list[str] = []
     fragments = checked.fragments.to_plain(texts) if checked is not None and checked.fragments is not None else None
@@ -247,6 +256,7 @@ def _restore(
             name=plain["name"], route_model=plain["route_model"], route_model_position=Position(*plain["route_model_position"]),
             gateways=tuple(plain["gateways"]),
             triggers=tuple((name, metric, Position(*position)) for name, metric, position in plain["triggers"]),
+            bundles=tuple((version, digest, Position(*position)) for version, digest, position in plain["bundles"]),
         )  # fmt: skip
         checked = CheckedRelease(display_path, raw, facts, limits=limits)
         if want_fragments:
