@@ -12,8 +12,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compiler.gateways import renderers
-from compiler.traffic import TrafficState, step_label
 
 if TYPE_CHECKING:
     from compiler.validate import CheckedRelease
@@ -69,6 +67,8 @@ class ReleasePlan:
 
 def _step_label(step: dict[str, Any] | None) -> str:
     """The step as a bundle manifest records it, worded as every output words it."""
+    from compiler.traffic import step_label
+
     if step is None:
         return step_label(None, 0)
     return step_label(step["number"], step["of"], step["kind"], step["percent"], step["hold"])
@@ -96,16 +96,13 @@ def manifests_from_files(files: dict[str, bytes]) -> dict[str, ReleaseTraffic]:
 
 
 def make_plan(
-    before: dict[str, ReleaseTraffic], after: dict[str, ReleaseTraffic], states: list[TrafficState]
+    before: dict[str, ReleaseTraffic], after: dict[str, ReleaseTraffic], gateways: dict[str, tuple[tuple[str, str], ...]]
 ) -> list[ReleasePlan]:
-    available = renderers()
-    by_name = {state.release: state for state in states}
-    plans = []
-    for release in sorted(set(before) | set(after)):
-        state = by_name.get(release)
-        gateways = tuple((name, available[name].describe(state)) for name in state.gateways) if state else ()
-        plans.append(ReleasePlan(release, before.get(release), after.get(release), gateways))
-    return plans
+    """`gateways`: each release's (gateway, description) pairs, as `render.describe_gateways` makes them."""
+    return [
+        ReleasePlan(release, before.get(release), after.get(release), gateways.get(release, ()))
+        for release in sorted(set(before) | set(after))
+    ]
 
 
 def _percent(share: BundleShare | None, field: str) -> str:
@@ -201,12 +198,16 @@ def traffic_before(root: Path, base: str | None) -> dict[str, ReleaseTraffic]:
 
 def plan_releases(root: Path, releases: "list[CheckedRelease]", base: str | None = None) -> list[ReleasePlan]:
     """The plan from what runs now (or at `base`) to a fresh render of `releases`."""
-    from compiler.render import render_tree
+    from compiler.render import describe_gateways, render_tree
     from compiler.traffic import traffic_state
 
     after = manifests_from_files(render_tree(releases, root))
-    states = [traffic_state(checked.release) for checked in releases]
-    return make_plan(traffic_before(root, base), after, states)
+    gateways = {
+        checked.name: checked.fragments.descriptions if checked.fragments is not None
+        else describe_gateways(traffic_state(checked.release))
+        for checked in releases
+    }  # fmt: skip
+    return make_plan(traffic_before(root, base), after, gateways)
 
 
 def plan_records(plans: list[ReleasePlan]) -> list[dict[str, Any]]:

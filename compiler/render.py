@@ -17,6 +17,7 @@ from compiler.emit import EmittedFile, EmittedItem, emit_item, to_json, to_yaml
 
 if TYPE_CHECKING:
     from compiler.spec import Release
+    from compiler.traffic import TrafficState
     from compiler.validate import CheckedRelease
 
 RENDERED_DIR = "rendered"
@@ -29,6 +30,8 @@ class ReleaseFragments:
 
     gateways: dict[str, dict[str, Any]]
     manifest: str
+    # What `relc plan` says of each gateway the release lists, in its order.
+    descriptions: tuple[tuple[str, str], ...] = ()
 
     def to_plain(self, texts: list[str]) -> dict[str, Any]:
         """JSON-ready form, for the cache: each emitted text is appended to `texts` and
@@ -43,7 +46,7 @@ class ReleaseFragments:
                       for key, value in fragment.items()}  # fmt: skip
             for gateway, fragment in self.gateways.items()
         }
-        return {"gateways": gateways, "manifest": stored(self.manifest)}
+        return {"gateways": gateways, "manifest": stored(self.manifest), "descriptions": [list(d) for d in self.descriptions]}
 
     @classmethod
     def from_plain(cls, plain: dict[str, Any], texts: list[str]) -> "ReleaseFragments":
@@ -56,7 +59,8 @@ class ReleaseFragments:
                     gateways[gateway][key] = [EmittedItem(texts[index]) for index in value["items"]]
                 else:
                     gateways[gateway][key] = value["data"]
-        return cls(gateways, texts[plain["manifest"]])
+        descriptions = tuple((str(gateway), str(text)) for gateway, text in plain["descriptions"])
+        return cls(gateways, texts[plain["manifest"]], descriptions)
 
 
 def _is_emitted_list(value: Any) -> bool:
@@ -89,7 +93,15 @@ def release_fragments(release: "Release", root: Path) -> ReleaseFragments:
                 for key, value in fragment.items()
             }
     manifest = to_json(bundle_manifest(state, _template_texts(release, root)))
-    return ReleaseFragments(gateways, manifest)
+    return ReleaseFragments(gateways, manifest, describe_gateways(state))
+
+
+def describe_gateways(state: "TrafficState") -> tuple[tuple[str, str], ...]:
+    """Each listed gateway's one line for `relc plan`."""
+    from compiler.gateways import renderers
+
+    available = renderers()
+    return tuple((name, available[name].describe(state)) for name in state.gateways)
 
 
 def render_tree(releases: "list[CheckedRelease]", root: Path) -> dict[str, bytes]:
