@@ -82,10 +82,11 @@ class CheckedRelease:
         assert self._release is not None
         return self._release
 
-    def free(self) -> None:
-        """Let go of the document and its position tables (and the Release)."""
+    def free(self, release: bool = True) -> None:
+        """Let go of the document and its position tables (and, with `release`, the Release)."""
         self._document = None
-        self._release = None
+        if release:
+            self._release = None
 
     def _reparse(self) -> None:
         from compiler.load import load_bytes
@@ -358,7 +359,8 @@ def validate_paths(
             checked, diagnostics = _check_file(path, root, limits, content, cache, render)
             result.diagnostics.extend(diagnostics)
             if checked is not None:
-                checked.free()
+                # Rendered, a release is needed no more; else the caller came for the Release.
+                checked.free(release=render is not None)
                 result.releases.append(checked)
             advance(1)
     cross = list(_unique_route_models(result.releases, touched))
