@@ -37,18 +37,20 @@ HERE = Path(__file__).resolve().parent.parent
 
 
 def _run_measured(command: list[str], cwd: Path, allowed: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """Wall seconds and peak resident MB (the child's own, from wait4) of one command in a fresh process."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env={**os.environ, "PYTHONPATH": str(HERE), "CI": "true"})  # fmt: skip
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    process.returncode = code
-    if code not in allowed:
-        completed = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(HERE)})
-        sys.exit(f"{' '.join(command)} failed ({code}):\n{completed.stdout[-1000:]}{completed.stderr[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024
+    """Wall seconds and peak resident MB of one command in a fresh process.
+
+    The peak comes from GNU time, which starts the command from its own small process:
+    a child forked from this one would count this process's memory as its own."""
+    with tempfile.NamedTemporaryFile("r") as report:
+        start = time.perf_counter()
+        completed = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", report.name, *command], cwd=cwd, capture_output=True,
+                                   env={**os.environ, "PYTHONPATH": str(HERE), "CI": "true"})  # fmt: skip
+        seconds = time.perf_counter() - start
+        peak_kb = int(report.read().split()[-1])
+    if completed.returncode not in allowed:
+        output = completed.stdout.decode(errors="replace")[-1000:] + completed.stderr.decode(errors="replace")[-2000:]
+        sys.exit(f"{' '.join(command)} failed ({completed.returncode}):\n{output}")
+    return seconds, peak_kb / 1024
 
 
 def _git(root: Path, *arguments: str, input: bytes | None = None) -> str:

@@ -104,23 +104,35 @@ def describe_gateways(state: "TrafficState") -> tuple[tuple[str, str], ...]:
     return tuple((name, available[name].describe(state)) for name in state.gateways)
 
 
-def render_tree(releases: "list[CheckedRelease]", root: Path) -> dict[str, bytes]:
-    """Every file of `rendered/`, by path relative to it."""
+def render_tree(releases: "list[CheckedRelease]", root: Path, consume: bool = False) -> dict[str, bytes]:
+    """Every file of `rendered/`, by path relative to it.
+
+    Each gateway's files are serialized as soon as they are assembled. With `consume`,
+    the releases' fragments are let go as they are used (a later render re-makes them),
+    so the fragments and the files they become are not both held whole.
+    """
     from compiler.gateways import renderers, write_first_files
 
     ordered = sorted(releases, key=lambda checked: checked.name)
     pieces = [checked.fragments if checked.fragments is not None else release_fragments(checked.release, root)
               for checked in ordered]  # fmt: skip
-    files: dict[str, Any] = {}
+    if consume:
+        for checked in ordered:
+            checked.fragments = None
+    files: dict[str, bytes] = {}
     for name, renderer in renderers().items():
         fragments = [piece.gateways[name] for piece in pieces if name in piece.gateways]
         if fragments:
-            files.update(renderer.assemble(fragments))
+            files.update((path, serialize(path, data)) for path, data in renderer.assemble(fragments).items())
+        del fragments
+        if consume:
+            pieces = [ReleaseFragments({k: v for k, v in p.gateways.items() if k != name}, p.manifest, p.descriptions)
+                      for p in pieces]  # fmt: skip
     for checked, piece in zip(ordered, pieces):
-        files[f"bundles/{checked.name}.json"] = EmittedFile(piece.manifest)
+        files[f"bundles/{checked.name}.json"] = piece.manifest.encode("utf-8")
+    del pieces
     first = write_first_files()
-    order = sorted(files, key=lambda path: (path not in first, path))
-    return {path: serialize(path, files[path]) for path in order}
+    return {path: files[path] for path in sorted(files, key=lambda path: (path not in first, path))}
 
 
 def _template_texts(release: "Release", root: Path) -> dict[str, str]:

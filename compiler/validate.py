@@ -339,6 +339,7 @@ def validate_paths(
     cache: "ReleaseCache | None" = None,
     render: Render | None = None,
     progress: "Progress | None" = None,
+    keep_releases: bool = True,
 ) -> ValidationResult:
     """Check every release file under `paths`; prompt templates resolve against `root`.
 
@@ -348,6 +349,7 @@ def validate_paths(
     conflict between two files is reported on the new side. With `render`, each release's
     fragments are made while it is parsed, so the parse can be let go at once. `progress`
     makes the function told of each file checked, given their number (a progress bar).
+    Without `keep_releases` (or with `render`), only facts are kept: `release` parses again if asked.
     """
     files.forget_real_folders()
     files_to_check = discover_release_files(paths)
@@ -359,8 +361,8 @@ def validate_paths(
             checked, diagnostics = _check_file(path, root, limits, content, cache, render)
             result.diagnostics.extend(diagnostics)
             if checked is not None:
-                # Rendered, a release is needed no more; else the caller came for the Release.
-                checked.free(release=render is not None)
+                # Rendered, a release is needed no more; else the caller may have come for the Release.
+                checked.free(release=render is not None or not keep_releases)
                 result.releases.append(checked)
             advance(1)
     cross = list(_unique_route_models(result.releases, touched))

@@ -25,6 +25,7 @@ def validated_releases(
     base: str | None = None,
     use_cache: bool = False,
     render: bool = False,
+    keep_releases: bool = True,
 ) -> "ValidationResult":
     """Validate release files (default: releases/), report their diagnostics, return the result.
 
@@ -51,7 +52,7 @@ def validated_releases(
 
     result = validate_paths(
         release_paths, root=ROOT, touched=lambda: _touched_files(base), cache=cache, render=_renderer() if render else None,
-        progress=partial(progress, label="checking releases", unit="release"),
+        progress=partial(progress, label="checking releases", unit="release"), keep_releases=keep_releases,
     )  # fmt: skip
     _check_metric_sources(result)
     reporter.diagnostics(result.diagnostics, always=always)

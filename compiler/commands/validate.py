@@ -10,5 +10,7 @@ from compiler.reporter import Reporter
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
-    result = validated_releases(reporter, arguments.paths, always=True, use_cache=not arguments.no_cache)
+    result = validated_releases(
+        reporter, arguments.paths, always=True, use_cache=not arguments.no_cache, keep_releases=False
+    )
     return EXIT_OK if result.ok else EXIT_PROBLEMS
