@@ -109,7 +109,13 @@ def current_release(root: Path, name: str) -> tuple[Release, bytes]:
 
 def _checked_with(root: Path, change: ReleaseChange) -> ValidationResult:
     """Every release, with the change in place, checked as `relc build` would."""
-    result = validate_paths([root / history.RELEASES_DIR], root, overrides={root / change.path: change.after})
+    from compiler.cache import open_cache
+    from compiler.render import release_fragments
+
+    result = validate_paths(
+        [root / history.RELEASES_DIR], root, overrides={root / change.path: change.after}, cache=open_cache(root),
+        render=lambda checked: release_fragments(checked.release, root),
+    )  # fmt: skip
     if not result.ok:
         raise RolloutError(
             f"the change would leave the repository invalid, so nothing was written:\n{format_text(result.diagnostics)}",
@@ -136,15 +142,17 @@ def preview(root: Path, change: ReleaseChange) -> Preview:
     result = _checked_with(root, change)
     files = render_tree(result.releases, root)
     differences = compare_tree(root / RENDERED_DIR, files, RENDERED_DIR)
-    changed = [checked for checked in result.releases if checked.release.name == change.name]
+    changed = [checked for checked in result.releases if checked.name == change.name]
     before = {name: traffic for name, traffic in plan.traffic_before(root, None).items() if name == change.name}
     after = {name: traffic for name, traffic in plan.manifests_from_files(files).items() if name == change.name}
     from compiler.traffic import traffic_state
 
-    states = [traffic_state(checked.release) for checked in changed]
+    from compiler.render import describe_gateways
+
+    states = {c.name: traffic_state(c.release) for c in changed}
     plans = [
-        replace(release_plan, diffs=plan.gateway_diffs(root, ("HEAD", "HEAD"), release_plan.release, states[0] if states else None))
-        for release_plan in plan.make_plan(before, after, states)
+        replace(release_plan, diffs=plan.gateway_diffs(root, ("HEAD", "HEAD"), release_plan.release, states.get(release_plan.release)))
+        for release_plan in plan.make_plan(before, after, {name: describe_gateways(state) for name, state in states.items()})
     ]
     return Preview(change.diff(), plan.format_text(plans), [f"{RENDERED_DIR}/{difference.path}" for difference in differences])
 

@@ -91,6 +91,14 @@ def _command(commands: Any, name: str, help: str, description: str, epilog: str 
     )
 
 
+def _no_cache_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--no-cache", action="store_true",
+        help="check and render every release afresh, without reading or writing the release cache (.git/relc-cache); "
+        "the result is the same either way",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relc", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -121,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="text (default), json, or github (workflow annotations that show on pull request lines)",
     )
+    _no_cache_option(validate)
 
     build = _command(
         commands,
@@ -131,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(Envoy picks up a new render without a restart) and files no release produces are removed.",
     )
     build.add_argument("--format", choices=FORMATS, default="text", help="format of any diagnostics")
+    _no_cache_option(build)
     build.add_argument(
         "--allow-empty", action="store_true",
         help="when releases/ holds no release, empty rendered/ (refused without this flag, so a lost folder "
@@ -145,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         "schema. Exit 1 with a unified diff when anything is stale; writes nothing.",
     )
     check.add_argument("--format", choices=FORMATS, default="text", help="format of diagnostics")
+    _no_cache_option(check)
     check.add_argument(
         "--base",
         metavar="REV",
@@ -383,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--format", choices=("text", "markdown", "json"), default="text", help="text (default), markdown or json"
     )
+    _no_cache_option(plan)
 
     schema = _command(
         commands,

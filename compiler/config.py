@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from compiler.validate import CheckedRelease
 
 CONFIG_FILE = "relc.yaml"
-CONFIG_SCHEMA_PATH = Path("schemas") / "relc-config.schema.json"
 
 
 class _Strict(BaseModel):
@@ -182,17 +181,16 @@ def unfed_triggers(config: RepositoryConfig, releases: list["CheckedRelease"], r
 
     diagnostics = []
     for checked in releases:
-        gateways = checked.release.route.gateways
+        gateways = checked.facts.gateways
         answered = set().union(*(answered_metrics(source, gateways, root) for source in config.metrics))
-        for index, trigger in enumerate(checked.release.triggers):
-            if trigger.metric in answered:
+        for name, metric, position in checked.facts.triggers:
+            if metric in answered:
                 continue
-            position = checked.document.position_of(("triggers", index, "metric"))
             names = ", ".join(source.name for source in config.metrics) or "none"
             diagnostics.append(Diagnostic(
                 checked.path, position.line, position.column, "RELC213",
-                f"no metric source in {CONFIG_FILE} answers `{trigger.metric}` for gateways "
-                f"{', '.join(gateways)} (sources: {names}), so trigger `{trigger.name}` would hold forever: add a "
+                f"no metric source in {CONFIG_FILE} answers `{metric}` for gateways "
+                f"{', '.join(gateways)} (sources: {names}), so trigger `{name}` would hold forever: add a "
                 "source that answers it, or list it in a source's `metrics`",
             ))  # fmt: skip
     return diagnostics

@@ -84,6 +84,31 @@ def format_float(value: float) -> str:
     return text if "." in text else text + ".0"
 
 
+@dataclass(frozen=True)
+class EmittedItem:
+    """A list item already written as block YAML, with indentation relative to the item.
+
+    Gateway files are assembled from per-release fragments; an item emitted once (and
+    cached) is spliced into any list at any depth with the same bytes `to_yaml` writes.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True)
+class EmittedFile:
+    """A whole file's text, already serialized (a per-release JSON file from the cache)."""
+
+    text: str
+
+
+def emit_item(value: Any) -> EmittedItem:
+    """`value` as the block YAML of a list item at no indentation (see `EmittedItem`)."""
+    lines: list[str] = []
+    _emit(value, "", lines, "")
+    return EmittedItem("\n".join(lines))
+
+
 def _emit(value: Any, indent: str, lines: list[str], prefix: str) -> None:
     """Append `value` as block YAML. `prefix` starts its first line, `indent` the others."""
     if isinstance(value, dict) and value:
@@ -101,7 +126,10 @@ def _emit(value: Any, indent: str, lines: list[str], prefix: str) -> None:
     elif isinstance(value, list) and value:
         for position, item in enumerate(value):
             head = (prefix if position == 0 else indent) + "- "
-            if isinstance(item, (dict, list)) and item:
+            if isinstance(item, EmittedItem):
+                # Every line `_emit` writes is the indent plus a relative line; the first takes the head.
+                lines.append(head + item.text.replace("\n", "\n" + indent + "  "))
+            elif isinstance(item, (dict, list)) and item:
                 _emit(item, indent + "  ", lines, head)
             else:
                 lines.append(head + _flow_empty(item))
@@ -289,6 +317,41 @@ def compare_tree(folder: Path, files: dict[str, bytes], label: str) -> list[File
         status = "missing" if on_disk is None else "extra" if expected is None else "stale"
         before = (on_disk or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
         after = (expected or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
-        diff = "".join(difflib.unified_diff(before, after, f"a/{label}/{path}", f"b/{label}/{path}"))
-        differences.append(FileDifference(path, status, diff))
+        differences.append(FileDifference(path, status, unified_diff(before, after, f"a/{label}/{path}", f"b/{label}/{path}")))
     return differences
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
+
+
+def unified_diff(before: list[str], after: list[str], before_name: str, after_name: str, context: int = 3) -> str:
+    """`difflib.unified_diff`, run only on the part that differs.
+
+    A gateway file is thousands of releases' fragments and a change touches a few, so
+    the common lines at both ends are set aside (keeping the context) and the hunks'
+    line numbers shifted back: difflib's matcher costs grow with the whole file.
+    """
+    limit = min(len(before), len(after))
+    start = 0
+    while start < limit and before[start] == after[start]:
+        start += 1
+    end = 0
+    while end < limit - start and before[-1 - end] == after[-1 - end]:
+        end += 1
+    skip_start, skip_end = max(0, start - context), max(0, end - context)
+    inner = difflib.unified_diff(
+        before[skip_start : len(before) - skip_end], after[skip_start : len(after) - skip_end], before_name, after_name, n=context
+    )
+    return "".join(_shifted(line, skip_start) if line.startswith("@@") else line for line in inner)
+
+
+def _shifted(header: str, offset: int) -> str:
+    """A hunk header with both starting lines moved down by `offset`."""
+    match = _HUNK.match(header)
+    if match is None or offset == 0:
+        return header
+    before_start, before_length, after_start, after_length = match.groups()
+    return (
+        f"@@ -{int(before_start) + offset}{before_length or ''} +{int(after_start) + offset}{after_length or ''} @@"
+        + header[match.end():]
+    )

@@ -45,14 +45,30 @@ def read_input_file(path: Path, max_bytes: int, follow_links: bool = False) -> b
     if status.st_size > max_bytes:
         os.close(descriptor)
         raise FileReadError(f"is {status.st_size} bytes, over the {max_bytes}-byte limit", too_large=True)
-    with os.fdopen(descriptor, "rb") as stream:
-        try:
-            raw = stream.read(max_bytes + 1)
-        except OSError as error:
-            raise FileReadError(f"cannot be read: {error.strerror or error}") from None
+    try:
+        raw = _read_all(descriptor, max_bytes + 1, status.st_size + 1)
+    except OSError as error:
+        raise FileReadError(f"cannot be read: {error.strerror or error}") from None
+    finally:
+        os.close(descriptor)
     if len(raw) > max_bytes:
         raise FileReadError(f"is over the {max_bytes}-byte limit", too_large=True)
     return raw
+
+
+def _read_all(descriptor: int, limit: int, expected: int) -> bytes:
+    """Up to `limit` bytes, straight from the descriptor (no buffered file object: a
+    repository's thousands of small inputs make that cost show)."""
+    chunks = []
+    size = 0
+    while size < limit:
+        # Asking for the size fstat gave (plus one, to see the end) spares a buffer of `limit`.
+        chunk = os.read(descriptor, min(limit - size, max(expected - size, 65536)))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _kind(mode: int) -> str:
@@ -65,3 +81,30 @@ def _kind(mode: int) -> str:
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     return "not a plain file"
+
+
+# Folders resolved in this run: a repository's thousands of files share a few folders.
+_REAL_FOLDERS: dict[str, str] = {}
+
+
+def real_path(path: str | Path) -> str:
+    """`os.path.realpath(path)`, with each folder resolved once per run (see
+    `forget_real_folders`); a file that is itself a link is resolved in full."""
+    text = os.fspath(path)
+    if "/../" in f"/{text}/":
+        return os.path.realpath(text)  # `..` after a link means the link's parent: no shortcut
+    if "" not in _REAL_FOLDERS:
+        _REAL_FOLDERS[""] = os.getcwd()  # asked once a run, not once a file
+    absolute = os.path.normpath(os.path.join(_REAL_FOLDERS[""], text))
+    head, tail = os.path.split(absolute)
+    if not tail or os.path.islink(absolute):
+        return os.path.realpath(absolute)
+    folder = _REAL_FOLDERS.get(head)
+    if folder is None:
+        folder = _REAL_FOLDERS[head] = os.path.realpath(head)
+    return os.path.join(folder, tail)
+
+
+def forget_real_folders() -> None:
+    """Start a run afresh: a folder may have become a link since the last one (`relc watch`)."""
+    _REAL_FOLDERS.clear()

@@ -16,11 +16,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler import git, history
 from compiler.diagnostics import Diagnostic, Severity
-from compiler.spec import Release, duration_seconds
 from compiler.validate import CheckedRelease
+
+if TYPE_CHECKING:
+    from compiler.spec import Release
 
 _OVERRIDE = re.compile(r"^Relc-Override:[ \t]*(?P<text>.+)$", re.MULTILINE)
 _FORCED = re.compile(r"^Relc-Forced:[ \t]*true[ \t]*$", re.MULTILINE)
@@ -56,18 +59,22 @@ def overrides_in(root: Path, base: str, flag_reason: str | None = None) -> list[
 
 def release_at(root: Path, commit: str, name: str) -> Release | None:
     """The release `name` as committed at `commit`; None when it is absent or invalid there."""
+    content = git.read_blobs(root, [f"{commit}:{history.release_path(name)}"]).get(f"{commit}:{history.release_path(name)}")
+    return None if content is None else _parsed_release(content, history.release_path(name))
+
+
+def _parsed_release(content: bytes, path: str) -> Release | None:
     from compiler.load import load_bytes
     from compiler.model import build_release
 
-    content = git.read_blobs(root, [f"{commit}:{history.release_path(name)}"]).get(f"{commit}:{history.release_path(name)}")
-    if content is None:
-        return None
-    document, _ = load_bytes(content, history.release_path(name))
+    document, _ = load_bytes(content, path)
     return build_release(document)[0] if document is not None else None
 
 
 def _step_problems(root: Path, base_commit: str, before: Release, after: Release, now: float) -> list[tuple[tuple, str, str]]:
     """(field path, code, message) for each way `after` moves the rollout past the gate."""
+    from compiler.spec import duration_seconds
+
     old, new = before.rollout, after.rollout
     problems: list[tuple[tuple, str, str]] = []
     going_back = new.stable == old.previous or (new.stable == old.stable and new.candidate is None)
@@ -113,11 +120,20 @@ def gate_diagnostics(
 ) -> list[Diagnostic]:
     """Every rollout move past the gate; a warning instead of an error where overridden."""
     base_commit = git.resolve_revision(root, base)
+    # Releases whose bytes are the base's moved nothing: told apart by blob id, one git
+    # process for all, and only the others are read and parsed.
+    base_ids = git.blob_ids(root, base_commit, history.RELEASES_DIR)
+    changed = [c for c in releases if history.release_path(c.name) in base_ids
+               and base_ids[history.release_path(c.name)] != git.blob_id(c.raw)]  # fmt: skip
+    base_contents = git.read_blobs(root, [base_ids[history.release_path(c.name)] for c in changed])
     diagnostics = []
-    for checked in releases:
-        before = release_at(root, base_commit, checked.release.name)
+    for checked in changed:
+        content = base_contents.get(base_ids[history.release_path(checked.name)])
+        if content is None or content == checked.raw:
+            continue  # a new release may start in any state; an unchanged one moved nothing
+        before = _parsed_release(content, history.release_path(checked.name))
         if before is None:
-            continue  # a new release may start in any state
+            continue
         override = next((o for o in overrides if o.covers(checked.release.name)), None)
         for path, code, message in _step_problems(root, base_commit, before, checked.release, now):
             position = checked.document.position_of(path)

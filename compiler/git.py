@@ -189,10 +189,28 @@ def read_blobs(root: Path, objects: list[str]) -> dict[str, bytes]:
 
 def files_at(root: Path, revision: str, folder: str) -> dict[str, bytes]:
     """Every file under `folder` at `revision`, by path relative to the repository root."""
-    listing = _git(root, "ls-tree", "-r", "-z", "--name-only", revision, "--", folder).decode("utf-8")
-    paths = [path for path in listing.split("\0") if path]
-    blobs = read_blobs(root, [f"{revision}:{path}" for path in paths])
-    return {path: blobs[f"{revision}:{path}"] for path in paths if f"{revision}:{path}" in blobs}
+    ids = blob_ids(root, revision, folder)
+    blobs = read_blobs(root, list(ids.values()))  # by id: git need not walk the tree once per path
+    return {path: blobs[blob] for path, blob in ids.items() if blob in blobs}
+
+
+def blob_ids(root: Path, revision: str, folder: str) -> dict[str, str]:
+    """The object id of every file under `folder` at `revision`, by path."""
+    listing = _git(root, "ls-tree", "-r", "-z", revision, "--", folder).decode("utf-8")
+    ids = {}
+    for entry in listing.split("\0"):
+        header, tab, path = entry.partition("\t")
+        parts = header.split()
+        if tab and len(parts) == 3 and parts[1] == "blob":
+            ids[path] = parts[2]
+    return ids
+
+
+def blob_id(content: bytes) -> str:
+    """The id git gives `content` as a blob (SHA-1 repositories; another format never matches)."""
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
 
 
 def restore_paths(root: Path, paths: list[str]) -> None:

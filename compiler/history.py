@@ -18,11 +18,11 @@ from typing import Any, Iterator
 from typing import TYPE_CHECKING
 
 from compiler import git
-from compiler.digest import bundle_content, bundle_digest
 from compiler.load import load_bytes
-from compiler.spec import duration_seconds
+from compiler.progress import progress
 
 if TYPE_CHECKING:
+    from compiler.cache import ReleaseCache
     from compiler.spec import Release
 
 RELEASES_DIR = "releases"
@@ -65,6 +65,7 @@ def _bundle_digests(content: bytes) -> list[tuple[str, str, dict[str, Any]]]:
     """(version, digest, content) of every bundle in a revision that fits today's spec."""
     from pydantic import ValidationError
 
+    from compiler.digest import bundle_content, bundle_digest
     from compiler.spec import Bundle
 
     data = _parse(content)
@@ -80,27 +81,86 @@ def _bundle_digests(content: bytes) -> list[tuple[str, str, dict[str, Any]]]:
     return found
 
 
-def published_bundles(root: Path, revision: str) -> dict[tuple[str, str], Publication]:
-    """Every bundle version ever in a release file in the history of `revision`."""
+def published_bundles(root: Path, revision: str, cache: "ReleaseCache | None" = None) -> dict[tuple[str, str], Publication]:
+    """Every bundle version ever in a release file in the history of `revision`.
+
+    With `cache`, the scan is remembered by the last commit it read: the next scan of
+    the same commit reads nothing, and of a descendant reads only the new commits. It
+    starts afresh when the remembered commit is no longer an ancestor (history was
+    rewritten) or a new commit is dated before the newest one read (then git's log order
+    could interleave them, and the first publication might be another).
+    """
     git.require_full_history(root)
     commit = git.resolve_revision(root, revision)
+    remembered = _remembered_scan(cache)
+    if remembered is not None and remembered.commit == commit:
+        return remembered.published
+    if remembered is not None and git.is_ancestor(root, remembered.commit, commit):
+        changes = git.changes_under(root, f"{remembered.commit}..{commit}", RELEASES_DIR)
+        if all(change.timestamp > remembered.newest for change in changes):
+            published = dict(remembered.published)
+            _add_publications(root, changes, published)
+            _remember_scan(cache, commit, published, max([remembered.newest, *(c.timestamp for c in changes)]))
+            return published
     changes = git.changes_under(root, commit, RELEASES_DIR)
+    published = {}
+    _add_publications(root, changes, published)
+    _remember_scan(cache, commit, published, max((change.timestamp for change in changes), default=0))
+    return published
+
+
+def _add_publications(root: Path, changes: list[git.FileChange], published: dict[tuple[str, str], Publication]) -> None:
+    """Record the first sighting of each bundle version in `changes` (given newest first)."""
     blobs = git.read_blobs(root, [change.blob for change in changes if change.blob])
     parsed: dict[bytes, list[tuple[str, str, dict[str, Any]]]] = {}
-    published: dict[tuple[str, str], Publication] = {}
-    for change in reversed(changes):  # oldest first: the first sighting is the publication
-        if change.blob is None or not change.path.endswith(".yaml") or change.blob not in blobs:
-            continue
-        content = blobs[change.blob]
-        key = hashlib.sha256(_bundles_key(content)).digest()
-        if key not in parsed:
-            parsed[key] = _bundle_digests(content)
-        release = Path(change.path).stem
-        for version, digest, bundle in parsed[key]:
-            published.setdefault(
-                (release, version), Publication(release, version, digest, change.commit, change.timestamp, bundle)
-            )
-    return published
+    with progress(len(changes), "reading history", "change") as advance:
+        for change in reversed(changes):  # oldest first: the first sighting is the publication
+            advance(1)
+            if change.blob is None or not change.path.endswith(".yaml") or change.blob not in blobs:
+                continue
+            content = blobs[change.blob]
+            key = hashlib.sha256(_bundles_key(content)).digest()
+            if key not in parsed:
+                parsed[key] = _bundle_digests(content)
+            release = Path(change.path).stem
+            for version, digest, bundle in parsed[key]:
+                published.setdefault(
+                    (release, version), Publication(release, version, digest, change.commit, change.timestamp, bundle)
+                )
+
+
+@dataclass(frozen=True)
+class _Scan:
+    commit: str
+    newest: int  # the latest commit time among the changes read
+    published: dict[tuple[str, str], Publication]
+
+
+_SCAN_ENTRY = "history-scan"
+
+
+def _remembered_scan(cache: "ReleaseCache | None") -> _Scan | None:
+    """The last scan, if the cache holds one this code wrote (the key has relc's code in it)."""
+    if cache is None:
+        return None
+    entry = cache.load(cache.key(_SCAN_ENTRY, RELEASES_DIR))
+    if entry is None:
+        return None
+    try:
+        published = {
+            (release, version): Publication(release, version, digest, commit, int(timestamp), content)
+            for release, version, digest, commit, timestamp, content in entry["published"]
+        }
+        return _Scan(str(entry["commit"]), int(entry["newest"]), published)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _remember_scan(cache: "ReleaseCache | None", commit: str, published: dict[tuple[str, str], Publication], newest: int) -> None:
+    if cache is None:
+        return
+    rows = [[p.release, p.version, p.digest, p.commit, p.timestamp, p.content] for p in published.values()]
+    cache.store(cache.key(_SCAN_ENTRY, RELEASES_DIR), {"commit": commit, "newest": newest, "published": rows})
 
 
 @dataclass(frozen=True)
@@ -232,6 +292,8 @@ class StepTiming:
 
 def step_timing(root: Path, release: Release) -> StepTiming:
     """When the current step began (from history) and how long its hold is."""
+    from compiler.spec import duration_seconds
+
     step_number = release.rollout.current_step
     if step_number is None:
         return StepTiming(None, 0)

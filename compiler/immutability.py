@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from compiler import git
 from compiler.diagnostics import Diagnostic
-from compiler.digest import bundle_content, bundle_digest
 from compiler.history import Publication, published_bundles
 from compiler.validate import CheckedRelease
+
+if TYPE_CHECKING:
+    from compiler.cache import ReleaseCache
 
 
 def _differences(published: Any, current: Any, prefix: str = "") -> Iterator[str]:
@@ -26,22 +28,26 @@ def _differences(published: Any, current: Any, prefix: str = "") -> Iterator[str
         yield prefix or "content"
 
 
-def immutability_diagnostics(root: Path, base: str, releases: list[CheckedRelease]) -> list[Diagnostic]:
+def immutability_diagnostics(
+    root: Path, base: str, releases: list[CheckedRelease], cache: "ReleaseCache | None" = None
+) -> list[Diagnostic]:
     """One diagnostic per bundle whose content differs from its first publication."""
-    published = published_bundles(root, base)
+    published = published_bundles(root, base, cache)
     diagnostics = []
     for checked in releases:
-        for index, bundle in enumerate(checked.release.bundles):
-            publication: Publication | None = published.get((checked.release.name, bundle.version))
-            if publication is None or publication.digest == bundle_digest(bundle):
-                continue
+        for index, (version, digest, position) in enumerate(checked.facts.bundles):
+            publication: Publication | None = published.get((checked.name, version))
+            if publication is None or publication.digest == digest:
+                continue  # the common case, decided from the facts without parsing the release
+            from compiler.digest import bundle_content
+
+            bundle = checked.release.bundles[index]
             changed = ", ".join(_differences(publication.content, bundle_content(bundle)))
-            position = checked.document.position_of(("bundles", index, "version"))
             when = time.strftime("%Y-%m-%d", time.gmtime(publication.timestamp))
             diagnostics.append(
                 Diagnostic(
                     checked.path, position.line, position.column, "RELC701",
-                    f"bundle `{bundle.version}` was published in {git.short(publication.commit)} ({when}) and published "
+                    f"bundle `{version}` was published in {git.short(publication.commit)} ({when}) and published "
                     f"bundles never change, but its {changed} differ now: restore its content and publish the "
                     "change as a new version",
                 )  # fmt: skip

@@ -12,11 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compiler.gateways import renderers
-from compiler.traffic import TrafficState, step_label
 
 if TYPE_CHECKING:
     from compiler.validate import CheckedRelease
+    from compiler.traffic import TrafficState
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,8 @@ class ReleasePlan:
 
 def _step_label(step: dict[str, Any] | None) -> str:
     """The step as a bundle manifest records it, worded as every output words it."""
+    from compiler.traffic import step_label
+
     if step is None:
         return step_label(None, 0)
     return step_label(step["number"], step["of"], step["kind"], step["percent"], step["hold"])
@@ -98,16 +99,13 @@ def manifests_from_files(files: dict[str, bytes]) -> dict[str, ReleaseTraffic]:
 
 
 def make_plan(
-    before: dict[str, ReleaseTraffic], after: dict[str, ReleaseTraffic], states: list[TrafficState]
+    before: dict[str, ReleaseTraffic], after: dict[str, ReleaseTraffic], gateways: dict[str, tuple[tuple[str, str], ...]]
 ) -> list[ReleasePlan]:
-    available = renderers()
-    by_name = {state.release: state for state in states}
-    plans = []
-    for release in sorted(set(before) | set(after)):
-        state = by_name.get(release)
-        gateways = tuple((name, available[name].describe(state)) for name in state.gateways) if state else ()
-        plans.append(ReleasePlan(release, before.get(release), after.get(release), gateways))
-    return plans
+    """`gateways`: each release's (gateway, description) pairs, as `render.describe_gateways` makes them."""
+    return [
+        ReleasePlan(release, before.get(release), after.get(release), gateways.get(release, ()))
+        for release in sorted(set(before) | set(after))
+    ]
 
 
 def _percent(share: BundleShare | None, field: str) -> str:
@@ -211,20 +209,26 @@ def plan_releases(root: Path, releases: "list[CheckedRelease]", base: str | None
     each changed release's rendered config diffed against `base` (default: HEAD)."""
     from dataclasses import replace
 
-    from compiler.render import render_tree
+    from compiler.render import describe_gateways, render_tree
     from compiler.traffic import traffic_state
 
     after = manifests_from_files(render_tree(releases, root))
-    states = [traffic_state(checked.release) for checked in releases]
-    plans = make_plan(traffic_before(root, base), after, states)
-    by_name = {state.release: state for state in states}
+    gateways = {
+        checked.name: checked.fragments.descriptions if checked.fragments is not None
+        else describe_gateways(traffic_state(checked.release))
+        for checked in releases
+    }  # fmt: skip
+    plans = make_plan(traffic_before(root, base), after, gateways)
     reference = _diff_reference(root, base)
     if reference is None:
         return plans
+    by_name = {checked.name: checked for checked in releases}
     return [
-        replace(plan, diffs=gateway_diffs(root, reference, plan.release, by_name.get(plan.release))) if plan.changed else plan
+        replace(plan, diffs=gateway_diffs(root, reference, plan.release,
+                                          traffic_state(by_name[plan.release].release) if plan.release in by_name else None))
+        if plan.changed else plan
         for plan in plans
-    ]
+    ]  # fmt: skip
 
 
 def _diff_reference(root: Path, base: str | None) -> tuple[str, str] | None:
@@ -237,12 +241,13 @@ def _diff_reference(root: Path, base: str | None) -> tuple[str, str] | None:
         return None
 
 
-def gateway_diffs(root: Path, reference: tuple[str, str], release: str, after: TrafficState | None) -> tuple[tuple[str, str], ...]:
+def gateway_diffs(root: Path, reference: tuple[str, str], release: str, after: "TrafficState | None") -> tuple[tuple[str, str], ...]:
     """Per gateway, the unified diff of this release's rendered fragment, from the release as
     committed at the reference to `after` (None: the release is removed)."""
     import difflib
 
     from compiler.gate import release_at
+    from compiler.gateways import renderers
     from compiler.render import serialize
     from compiler.traffic import traffic_state
 

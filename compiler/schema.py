@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from compiler.cache import ReleaseCache
 
 SCHEMA_PATH = Path("schemas") / "release.schema.json"
 SCHEMA_ID = "https://relc.dev/schemas/release.schema.json"
@@ -31,7 +35,6 @@ def schema_text() -> str:
 
 def write_schema(root: Path) -> Path:
     """Write the schemas (releases, relc.yaml) with atomic replaces; the release schema's path."""
-    from compiler.config import CONFIG_SCHEMA_PATH
     from compiler.emit import write_atomically
 
     target = root / SCHEMA_PATH
@@ -40,17 +43,23 @@ def write_schema(root: Path) -> Path:
     return target
 
 
-def schema_is_stale(root: Path) -> bool:
+CONFIG_SCHEMA_PATH = Path("schemas") / "relc-config.schema.json"
+
+
+def schema_is_stale(root: Path, cache: "ReleaseCache | None" = None) -> bool:
     """A repository that keeps the published schema (for editors) must keep it current;
-    one that keeps none has nothing stale."""
-    from compiler.config import CONFIG_SCHEMA_PATH
+    one that keeps none has nothing stale. With `cache`, the generated texts come from
+    it (they change only with relc's code), which spares building the models' schemas."""
+    from compiler.cache import remembered_text
 
     target = root / SCHEMA_PATH
     if not target.exists():
         return False
     config = root / CONFIG_SCHEMA_PATH
-    stale_config = config.exists() and config.read_text(encoding="utf-8") != config_schema_text()
-    return target.read_text(encoding="utf-8") != schema_text() or stale_config
+    stale_config = config.exists() and config.read_text(encoding="utf-8") != remembered_text(
+        cache, "relc-config.schema.json", config_schema_text
+    )
+    return target.read_text(encoding="utf-8") != remembered_text(cache, "release.schema.json", schema_text) or stale_config
 
 
 CONFIG_SCHEMA_ID = "https://relc.dev/schemas/relc-config.schema.json"

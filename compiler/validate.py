@@ -1,34 +1,102 @@
-"""Check release files: load, fit the spec, then every rule that relates fields and files.
+"""Check release files: every rule (`compiler.rules`) on each file, then across files.
 
-Each rule is a small generator of diagnostics with its own stable code, so one run
-reports every problem in every file. Nothing here writes anything.
+A repository is checked one file at a time. A release's parsed document and Release
+are let go once it is checked (they are re-made from its bytes if a later stage asks),
+so memory does not grow with every position table. With a cache (`compiler.cache`), an
+unchanged release is recognised from its digest and costs no parse at all.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from compiler import prompts
-from compiler.diagnostics import Diagnostic, has_errors
+from compiler.diagnostics import Diagnostic, Severity, has_errors
+from compiler import files
 from compiler.files import FileReadError, read_input_file
-from compiler.load import FieldPath, LoadedDocument, LoadLimits, load_bytes
-from compiler.model import build_release, dotted
-from compiler.registry.check import registry_fields
-from compiler.secrets import find_secrets
-from compiler.spec import METRICS, SELF_HOSTED_PROVIDERS, Release, duration_seconds
+from compiler.load import LoadLimits, Position
+
+if TYPE_CHECKING:
+    from compiler.cache import ReleaseCache
+    from compiler.load import LoadedDocument
+    from compiler.render import ReleaseFragments
+    from compiler.spec import Release
 
 
 @dataclass(frozen=True)
-class CheckedRelease:
-    """A release that passed every check, with the document it came from."""
+class ReleaseFacts:
+    """What later stages need of a checked release without parsing it again."""
 
-    path: str
-    document: LoadedDocument
-    release: Release
+    name: str
+    route_model: str
+    route_model_position: Position
+    gateways: tuple[str, ...]
+    # Each trigger's name and metric, and where its metric is written.
+    triggers: tuple[tuple[str, str, Position], ...]
+    # Each bundle's version, content digest, and where its version is written.
+    bundles: tuple[tuple[str, str, Position], ...]
+
+
+class CheckedRelease:
+    """A release that passed every check: its path, bytes and facts.
+
+    `document` and `release` are kept only as long as needed; asked for later, they
+    are re-made from the checked bytes (which passed, so they parse the same way).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        raw: bytes,
+        facts: ReleaseFacts,
+        document: "LoadedDocument | None" = None,
+        release: "Release | None" = None,
+        limits: LoadLimits = LoadLimits(),
+    ) -> None:
+        self.path = path
+        self.raw = raw
+        self.facts = facts
+        self.limits = limits
+        self.fragments: ReleaseFragments | None = None
+        self._document = document
+        self._release = release
+
+    @property
+    def name(self) -> str:
+        return self.facts.name
+
+    @property
+    def document(self) -> "LoadedDocument":
+        if self._document is None:
+            self._reparse()
+        assert self._document is not None
+        return self._document
+
+    @property
+    def release(self) -> "Release":
+        if self._release is None:
+            self._reparse()
+        assert self._release is not None
+        return self._release
+
+    def free(self, release: bool = True) -> None:
+        """Let go of the document and its position tables (and, with `release`, the Release)."""
+        self._document = None
+        if release:
+            self._release = None
+
+    def _reparse(self) -> None:
+        from compiler.load import load_bytes
+        from compiler.model import build_release
+
+        document, _ = load_bytes(self.raw, self.path, self.limits)
+        assert document is not None, f"{self.path} passed its checks, so it parses"
+        release, _ = build_release(document)
+        assert release is not None, f"{self.path} passed its checks, so it fits the spec"
+        self._document, self._release = document, release
 
 
 @dataclass
@@ -41,263 +109,58 @@ class ValidationResult:
         return not has_errors(self.diagnostics)
 
 
-class _Reporter:
-    """Makes diagnostics for one document, placed at the value or key a path names."""
+def _facts(document: "LoadedDocument", release: "Release") -> ReleaseFacts:
+    from compiler.digest import bundle_digest
 
-    def __init__(self, document: LoadedDocument) -> None:
-        self.document = document
-
-    def at(self, path: FieldPath, code: str, message: str) -> Diagnostic:
-        position = self.document.position_of(path)
-        return Diagnostic(self.document.path, position.line, position.column, code, message)
-
-    def at_key(self, path: FieldPath, code: str, message: str) -> Diagnostic:
-        position = self.document.key_position_of(path)
-        return Diagnostic(self.document.path, position.line, position.column, code, message)
-
-
-Rule = Callable[[Release, _Reporter], Iterable[Diagnostic]]
-
-
-def _name_matches_file(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
-    stem = Path(report.document.path).name.removesuffix(".yaml").removesuffix(".yml")
-    if release.name != stem:
-        yield report.at(
-            ("name",), "RELC201", f"name `{release.name}` does not match the file name; rename the file to `{release.name}.yaml` or the release to `{stem}`"
-        )
+    return ReleaseFacts(
+        name=release.name,
+        route_model=release.route.model,
+        route_model_position=document.position_of(("route", "model")),
+        gateways=tuple(release.route.gateways),
+        triggers=tuple(
+            (trigger.name, trigger.metric, document.position_of(("triggers", index, "metric")))
+            for index, trigger in enumerate(release.triggers)
+        ),
+        bundles=tuple(
+            (bundle.version, bundle_digest(bundle), document.position_of(("bundles", index, "version")))
+            for index, bundle in enumerate(release.bundles)
+        ),
+    )
 
 
-def _unique_lists(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
-    lists: list[tuple[FieldPath, list[str], str]] = [
-        (("bundles",), [bundle.version for bundle in release.bundles], "version"),
-        (("triggers",), [trigger.name for trigger in release.triggers], "name"),
-        (("route", "gateways"), list(release.route.gateways), ""),
-        (("owners",), list(release.owners), ""),
-    ]
-    lists += [
-        (("bundles", index, "prompt", "variables"), list(bundle.prompt.variables), "")
-        for index, bundle in enumerate(release.bundles)
-    ]
-    for path, values, key in lists:
-        seen: dict[str, int] = {}
-        for index, value in enumerate(values):
-            if value not in seen:
-                seen[value] = index
-                continue
-            item_path = path + (index, key) if key else path + (index,)
-            code = "RELC202" if path == ("bundles",) else "RELC210"
-            what = "bundle version" if code == "RELC202" else f"entry in {dotted(path)}"
-            yield report.at(item_path, code, f"duplicate {what} `{value}` (also {dotted(path)}[{seen[value]}]); each must be unique")
+def _check_bytes(
+    raw: bytes, display_path: str, root: Path, limits: LoadLimits
+) -> tuple[CheckedRelease | None, list[Diagnostic], tuple[str, ...]]:
+    """The file's result, and the templates its checks read."""
+    from compiler.rules import check_release_bytes
 
-
-def _rollout_references(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
-    versions = [bundle.version for bundle in release.bundles]
-    roles = {"stable": release.rollout.stable, "candidate": release.rollout.candidate, "previous": release.rollout.previous}
-    for role, version in roles.items():
-        if version is not None and version not in versions:
-            yield report.at(
-                ("rollout", role), "RELC203", f"rollout.{role} names bundle `{version}`, which is not in bundles (have: {', '.join(versions)})"
-            )
-    named = [(role, version) for role, version in roles.items() if version is not None]
-    counts = Counter(version for _, version in named)
-    for role, version in named:
-        if counts[version] > 1 and role != "stable":
-            others = [other for other, v in named if v == version and other != role]
-            yield report.at(
-                ("rollout", role), "RELC204", f"rollout.{role} and rollout.{others[0]} both name `{version}`; each role needs its own bundle"
-            )
-
-
-def _rollout_steps(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
-    rollout = release.rollout
-    if rollout.candidate is not None and not rollout.steps:
-        yield report.at(
-            ("rollout", "candidate"), "RELC207", "a candidate needs rollout.steps to say how it is rolled out, e.g. `- {canary: 10, hold: 30m}`"
-        )
-    if rollout.candidate is None and rollout.step is not None:
-        yield report.at(("rollout", "step"), "RELC207", "rollout.step is set but there is no candidate; remove step or set a candidate")
-    if rollout.step is not None and rollout.steps and rollout.step > len(rollout.steps):
-        yield report.at(
-            ("rollout", "step"), "RELC206", f"rollout.step is {rollout.step} but there are only {len(rollout.steps)} steps (counted from 1)"
-        )
-    for index, step in enumerate(rollout.steps):
-        yield from _duration_in_range(report, ("rollout", "steps", index, "hold"), step.hold, 0, MAX_HOLD)
-        if abs(step.percent * 100 - round(step.percent * 100)) > 1e-6:
-            yield report.at(
-                ("rollout", "steps", index, step.kind),
-                "RELC105",
-                f"{step.kind} percent {step.percent:g} has more than two decimals; gateways split traffic in 0.01% units",
-            )
-    last_canary: tuple[int, float] | None = None
-    for index, step in enumerate(rollout.steps):
-        if step.canary is None:
-            continue
-        if last_canary is not None and step.canary < last_canary[1]:
-            yield report.at(
-                ("rollout", "steps", index, "canary"),
-                "RELC205",
-                f"canary steps must not decrease: {step.canary:g}% after {last_canary[1]:g}% in steps[{last_canary[0]}]",
-            )
-        last_canary = (index, step.canary)
-
-
-def _provider_fields(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
-    for index, bundle in enumerate(release.bundles):
-        model, path = bundle.model, ("bundles", index, "model")
-        if model.provider in SELF_HOSTED_PROVIDERS:
-            for needed in ("api_base", "weights_digest"):
-                if getattr(model, needed) is None:
-                    yield report.at_key(
-                        path, "RELC101", f"`{needed}` is required in {dotted(path)} for the self-hosted provider `{model.provider}`"
-                    )
-        elif model.weights_digest is not None:
-            yield report.at(
-                path + ("weights_digest",), "RELC108", f"weights_digest pins self-hosted weights; provider `{model.provider}` serves its own, remove it"
-            )
-        if model.provider == "azure" and model.api_base is None:
-            yield report.at_key(path, "RELC101", f"`api_base` is required in {dotted(path)} for provider `azure`")
-        yield from _duration_in_range(report, ("bundles", index, "serving", "timeout"), bundle.serving.timeout, 0.001, MAX_TIMEOUT)
-
-
-MAX_TIMEOUT = 86400.0  # one day: longer is a hung request
-MAX_WINDOW = MAX_HOLD = 90 * 86400.0
-
-
-def _duration_in_range(report: _Reporter, path: FieldPath, text: str, low: float, high: float) -> Iterator[Diagnostic]:
-    seconds = duration_seconds(text)
-    if not low <= seconds <= high:
-        yield report.at(
-            path, "RELC105", f"{dotted(path)} is {text}; it must be between {_human(low)} and {_human(high)}"
-        )
-
-
-def _human(seconds: float) -> str:
-    if seconds == 0:
-        return "0s"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds * 1000)}ms"
-
-
-def _threshold_problem(unit: str, mode: str | None, value: float) -> str | None:
-    if mode == "ratio":
-        return None if value > 0 else "a ratio to stable must be above 0"
-    if mode == "difference":
-        if unit in ("rate", "score") and not -1 <= value <= 1:
-            return "a difference of fractions must be between -1 and 1"
-        return None
-    if unit in ("rate", "score") and not 0 <= value <= 1:
-        return f"a {unit} is a fraction between 0 and 1 (write 2% as 0.02)"
-    if unit == "seconds" and value <= 0:
-        return "a latency in seconds must be above 0"
-    if unit == "count" and value < 0:
-        return "a count cannot be negative"
-    return None
-
-
-def _triggers(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
-    for index, trigger in enumerate(release.triggers):
-        path = ("triggers", index)
-        if (trigger.max is None) == (trigger.min is None):
-            which = "both" if trigger.max is not None else "neither"
-            yield report.at(path, "RELC211", f"trigger `{trigger.name}` has {which} of `max` and `min`; give exactly one threshold")
-        if trigger.statistical_test != "none" and (not trigger.relative_to_stable or trigger.relative_mode == "ratio"):
-            yield report.at(
-                path + ("statistical_test",), "RELC212",
-                "statistical_test compares samples against stable: it needs `relative_to_stable: true` with the "
-                "`difference` mode",
-            )  # fmt: skip
-        if trigger.relative_mode is not None and not trigger.relative_to_stable:
-            yield report.at(
-                path + ("relative_mode",), "RELC212", "relative_mode applies only with `relative_to_stable: true`"
-            )
-        mode = (trigger.relative_mode or "difference") if trigger.relative_to_stable else None
-        unit = METRICS[trigger.metric].unit
-        for bound in ("max", "min"):
-            value = getattr(trigger, bound)
-            problem = None if value is None else _threshold_problem(unit, mode, value)
-            if problem:
-                yield report.at(
-                    path + (bound,), "RELC208", f"{bound}: {value:g} is not a sane threshold for {trigger.metric}: {problem}"
-                )
-        yield from _duration_in_range(report, path + ("window",), trigger.window, 1, MAX_WINDOW)
-
-
-def _gateway_capabilities(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
-    """What a listed gateway cannot express is an error now, never a step dropped later."""
-    from compiler.gateways import renderers
-
-    available = renderers()
-    for gateway in dict.fromkeys(release.route.gateways):
-        for problem in available[gateway].unsupported(release):
-            yield report.at(problem.path, problem.code, problem.message)
-
-
-RULES: tuple[Rule, ...] = (
-    _name_matches_file, _unique_lists, _rollout_references, _rollout_steps, _provider_fields, _triggers,
-    _gateway_capabilities, registry_fields,
-)  # fmt: skip
-
-
-def _prompt_diagnostics(release: Release, report: _Reporter, root: Path) -> Iterator[Diagnostic]:
-    """Template problems, placed in the template file where a line is known."""
-    for index, bundle in enumerate(release.bundles):
-        ref, path = bundle.prompt, ("bundles", index, "prompt")
-        where = f"{report.document.path} bundle `{bundle.version}`"
-        resolved = prompts.resolve_template_path(root, ref.template)
-        raw = resolved if isinstance(resolved, prompts.TemplateProblem) else prompts.read_template(resolved, ref.template)
-        if isinstance(raw, prompts.TemplateProblem):
-            yield report.at(path + ("template",), raw.code, raw.message)
-            continue
-        actual = prompts.sha256_hex(raw)
-        if actual != ref.sha256:
-            yield report.at(
-                path + ("sha256",),
-                "RELC303",
-                f"`{ref.template}` has sha256 {actual}, but the bundle pins {ref.sha256}: for a new bundle set the pin "
-                "to the file's digest; for a published one restore the file and publish the change as a new version",
-            )
-        analysis = prompts.analyze_template(raw)
-        for problem in (*analysis.problems, *prompts.check_variables(analysis, ref.variables)):
-            template_path = Path(ref.template).as_posix()
-            column = prompts.problem_column(raw, problem)
-            yield Diagnostic(template_path, problem.line or 1, column, problem.code, f"{problem.message} (used by {where})")
-
-
-def _secret_diagnostics(display_path: str, text: str) -> list[Diagnostic]:
-    return [
-        Diagnostic(
-            display_path,
-            finding.line,
-            finding.column,
-            "RELC401",
-            f"this looks like a literal {finding.label}; remove it from the file (and rotate it: Git keeps history) "
-            "and name the environment variable that holds it in model.api_key_env",
-        )
-        for finding in find_secrets(text)
-    ]
+    outcome = check_release_bytes(raw, display_path, root, limits)
+    release = outcome.release
+    templates = tuple(sorted({bundle.prompt.template for bundle in release.bundles})) if release is not None else ()
+    if release is None or outcome.document is None or has_errors(outcome.diagnostics):
+        return None, outcome.diagnostics, templates
+    facts = _facts(outcome.document, release)
+    return CheckedRelease(display_path, raw, facts, outcome.document, release, limits), outcome.diagnostics, templates
 
 
 def validate_release_bytes(
     raw: bytes, display_path: str, root: Path, limits: LoadLimits = LoadLimits()
 ) -> tuple[CheckedRelease | None, list[Diagnostic]]:
     """Every check that needs only this file (and its templates)."""
-    secrets = _secret_diagnostics(display_path, raw.decode("utf-8", errors="replace")) if len(raw) <= limits.max_bytes else []
-    document, diagnostics = load_bytes(raw, display_path, limits)
-    if document is None:
-        return None, sorted(set(diagnostics + secrets))
-    release, diagnostics = build_release(document)
-    if release is None:
-        return None, sorted(set(diagnostics + secrets))
-    report = _Reporter(document)
-    for rule in RULES:
-        diagnostics.extend(rule(release, report))
-    diagnostics.extend(_prompt_diagnostics(release, report, root))
-    diagnostics = sorted(set(diagnostics + secrets))
-    if has_errors(diagnostics):
-        return None, diagnostics
-    return CheckedRelease(display_path, document, release), diagnostics
+    checked, diagnostics, _ = _check_bytes(raw, display_path, root, limits)
+    return checked, diagnostics
+
+
+def _read_release(path: Path, display_path: str, root: Path, limits: LoadLimits) -> bytes | list[Diagnostic]:
+    outside = _outside_repository(path, root)
+    if outside:
+        return [Diagnostic(display_path, 1, 1, "RELC001", outside)]
+    try:
+        return read_input_file(path, limits.max_bytes)
+    except FileReadError as error:
+        if error.too_large:
+            return [Diagnostic(display_path, 1, 1, "RELC002", f"file {error} for a release")]
+        return [Diagnostic(display_path, 1, 1, "RELC001", f"the file {error}")]
 
 
 def validate_release_file(
@@ -305,39 +168,137 @@ def validate_release_file(
 ) -> tuple[CheckedRelease | None, list[Diagnostic]]:
     """Check one file; `content`, when given, stands for the file's bytes (a change not yet written)."""
     display_path = display(path)
-    if content is not None:
-        return validate_release_bytes(content, display_path, root, limits)
-    outside = _outside_repository(path, root)
-    if outside:
-        return None, [Diagnostic(display_path, 1, 1, "RELC001", outside)]
-    try:
-        raw = read_input_file(path, limits.max_bytes)
-    except FileReadError as error:
-        if error.too_large:
-            return None, [Diagnostic(display_path, 1, 1, "RELC002", f"file {error} for a release")]
-        return None, [Diagnostic(display_path, 1, 1, "RELC001", f"the file {error}")]
+    raw = content if content is not None else _read_release(path, display_path, root, limits)
+    if isinstance(raw, list):
+        return None, raw
     return validate_release_bytes(raw, display_path, root, limits)
+
+
+Render = Callable[[CheckedRelease], "ReleaseFragments"]
+
+
+def _check_file(
+    path: Path, root: Path, limits: LoadLimits, content: bytes | None, cache: "ReleaseCache | None", render: Render | None
+) -> tuple[CheckedRelease | None, list[Diagnostic]]:
+    """One file's result: from the cache when its entry still holds, else checked (and
+    rendered, with `render`) and stored."""
+    display_path = display(path)
+    raw = content if content is not None else _read_release(path, display_path, root, limits)
+    if isinstance(raw, list):
+        return None, raw
+    if cache is None:
+        checked, diagnostics = validate_release_bytes(raw, display_path, root, limits)
+        if checked is not None and render is not None:
+            checked.fragments = render(checked)
+        return checked, diagnostics
+    key = cache.key(display_path, raw, repr(limits))
+    entry = cache.load(key)
+    restored = _restore(entry, raw, display_path, root, limits, render is not None) if entry is not None else None
+    if restored is not None:
+        return restored
+    checked, diagnostics, templates = _check_bytes(raw, display_path, root, limits)
+    if checked is not None and render is not None:
+        checked.fragments = render(checked)
+    cache.store(key, _entry(checked, diagnostics, {template: template_fingerprint(root, template) for template in templates}))
+    return checked, diagnostics
+
+
+def template_fingerprint(root: Path, template: str) -> str:
+    """What a release's checks and render read of a template: its digest, or why it
+    cannot be read. Re-made on every use of a cache entry."""
+    from compiler import prompts
+
+    resolved = prompts.resolve_template_path(root, template)
+    raw = resolved if isinstance(resolved, prompts.TemplateProblem) else prompts.read_template(resolved, template)
+    if isinstance(raw, prompts.TemplateProblem):
+        return f"problem {raw.code} {raw.message}"
+    return "sha256 " + prompts.sha256_hex(raw)
+
+
+def _entry(checked: CheckedRelease | None, diagnostics: list[Diagnostic], templates: dict[str, str]) -> dict[str, Any]:
+    facts = None
+    if checked is not None:
+        f = checked.facts
+        facts = {
+            "name": f.name, "route_model": f.route_model, "route_model_position": list(f.route_model_position),
+            "gateways": list(f.gateways), "triggers": [[name, metric, list(position)] for name, metric, position in f.triggers],
+            "bundles": [[version, digest, list(position)] for version, digest, position in f.bundles],
+        }  # fmt: skip
+    texts: list[str] = []
+    fragments = checked.fragments.to_plain(texts) if checked is not None and checked.fragments is not None else None
+    return {
+        "templates": templates,
+        "diagnostics": [[d.path, d.line, d.column, d.code, d.message, d.severity.value] for d in diagnostics],
+        "facts": facts,
+        "fragments": fragments,
+        "texts": texts,
+    }
+
+
+def _restore(
+    entry: dict[str, Any], raw: bytes, display_path: str, root: Path, limits: LoadLimits, want_fragments: bool
+) -> tuple[CheckedRelease | None, list[Diagnostic]] | None:
+    """The result an entry holds, or None when it cannot be used (a template changed,
+    fragments are wanted and absent, or anything in it is not as written)."""
+    from compiler.render import ReleaseFragments
+
+    try:
+        for template, fingerprint in entry["templates"].items():
+            if template_fingerprint(root, template) != fingerprint:
+                return None
+        diagnostics = [Diagnostic(path, line, column, code, message, Severity(severity))
+                       for path, line, column, code, message, severity in entry["diagnostics"]]  # fmt: skip
+        plain = entry["facts"]
+        if plain is None:
+            return None, diagnostics
+        if want_fragments and entry["fragments"] is None:
+            return None
+        facts = ReleaseFacts(
+            name=plain["name"], route_model=plain["route_model"], route_model_position=Position(*plain["route_model_position"]),
+            gateways=tuple(plain["gateways"]),
+            triggers=tuple((name, metric, Position(*position)) for name, metric, position in plain["triggers"]),
+            bundles=tuple((version, digest, Position(*position)) for version, digest, position in plain["bundles"]),
+        )  # fmt: skip
+        checked = CheckedRelease(display_path, raw, facts, limits=limits)
+        if want_fragments:
+            checked.fragments = ReleaseFragments.from_plain(entry["fragments"], entry["texts"])
+        return checked, diagnostics
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return None
 
 
 def _outside_repository(path: Path, root: Path) -> str | None:
     """Release files come from pull requests: a link could make relc read (and quote) any file."""
     if path.is_symlink():
         return "is a symbolic link; a release must be a regular file in the repository (a link could read any file)"
-    real_root, real_path = os.path.realpath(root), os.path.realpath(path)
+    real_root, real_path = files.real_path(root), files.real_path(path)
     inside = os.path.commonpath([os.path.abspath(root), os.path.abspath(path)]) == os.path.abspath(root)
     if inside and os.path.commonpath([real_root, real_path]) != real_root:
         return "resolves outside the repository through a symbolic link; keep releases inside it"
     return None
 
 
-def _unique_route_models(releases: list[CheckedRelease], touched: frozenset[str] = frozenset()) -> Iterator[Diagnostic]:
+Touched = frozenset[str] | Callable[[], frozenset[str]]
+# Given the number of files, a context whose value is told of each one checked.
+Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]
+
+
+def _ignore(count: int) -> None:
+    pass
+
+
+def _unique_route_models(releases: list[CheckedRelease], touched: Touched = frozenset()) -> Iterator[Diagnostic]:
     """RELC209 on the second release that claims a public model name: the one a change
     touched, when one did (the untouched file was fine before), else the later path."""
+    models = [checked.facts.route_model for checked in releases]
+    if len(set(models)) == len(models):
+        return  # the common case: no need to ask git what a change touched
+    touched_files = touched() if callable(touched) else touched
     first_by_model: dict[str, CheckedRelease] = {}
-    for checked in sorted(releases, key=lambda c: (c.path in touched, c.path)):
-        model = checked.release.route.model
+    for checked in sorted(releases, key=lambda c: (c.path in touched_files, c.path)):
+        model = checked.facts.route_model
         if model in first_by_model:
-            position = checked.document.position_of(("route", "model"))
+            position = checked.facts.route_model_position
             yield Diagnostic(
                 checked.path, position.line, position.column, "RELC209",
                 f"route.model `{model}` is already served by {first_by_model[model].path}; clients could not tell them apart",
@@ -361,10 +322,12 @@ def discover_release_files(paths: list[Path]) -> list[Path]:
 
 def display(path: Path) -> str:
     """A path as the user would type it: relative to the working folder when inside it."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    real, here = files.real_path(path), files.real_path(".")
+    if real == here:
+        return "."
+    if real.startswith(here.rstrip("/") + "/"):
+        return real[len(here.rstrip("/")) + 1 :]
+    return path.as_posix()
 
 
 def validate_paths(
@@ -372,21 +335,36 @@ def validate_paths(
     root: Path,
     limits: LoadLimits = LoadLimits(),
     overrides: dict[Path, bytes] | None = None,
-    touched: frozenset[str] = frozenset(),
+    touched: Touched = frozenset(),
+    cache: "ReleaseCache | None" = None,
+    render: Render | None = None,
+    progress: "Progress | None" = None,
+    keep_releases: bool = True,
 ) -> ValidationResult:
     """Check every release file under `paths`; prompt templates resolve against `root`.
 
     `overrides` gives new contents for some files, so a change can be checked (and
     rendered) in full before anything is written. `touched` names the files a change
-    touched (as displayed), so a conflict between two files is reported on the new side.
+    touched (as displayed; or a function that finds them, asked only when needed), so a
+    conflict between two files is reported on the new side. With `render`, each release's
+    fragments are made while it is parsed, so the parse can be let go at once. `progress`
+    makes the function told of each file checked, given their number (a progress bar).
+    Without `keep_releases` (or with `render`), only facts are kept: `release` parses again if asked.
     """
+    files.forget_real_folders()
+    files_to_check = discover_release_files(paths)
     result = ValidationResult()
     pending = {path.resolve(): content for path, content in (overrides or {}).items()}
-    for path in discover_release_files(paths):
-        checked, diagnostics = validate_release_file(path, root, limits, pending.get(path.resolve()))
-        result.diagnostics.extend(diagnostics)
-        if checked is not None:
-            result.releases.append(checked)
+    with progress(len(files_to_check)) if progress is not None else nullcontext(_ignore) as advance:
+        for path in files_to_check:
+            content = pending.get(path.resolve()) if pending else None
+            checked, diagnostics = _check_file(path, root, limits, content, cache, render)
+            result.diagnostics.extend(diagnostics)
+            if checked is not None:
+                # Rendered, a release is needed no more; else the caller may have come for the Release.
+                checked.free(release=render is not None or not keep_releases)
+                result.releases.append(checked)
+            advance(1)
     cross = list(_unique_route_models(result.releases, touched))
     if cross:
         failed = {d.path for d in cross}

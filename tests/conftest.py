@@ -18,6 +18,12 @@ REPO = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Outside a repository relc caches in $XDG_CACHE_HOME/relc: keep the tests' own."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
 @pytest.fixture
 def example_repo(tmp_path: Path) -> Path:
     """A copy of the repository's releases, prompts, schemas and metric sources in a temporary folder."""

@@ -78,7 +78,7 @@ def test_evaluate_without_any_source_says_where_to_name_one(repository: Reposito
 
 
 def test_the_committed_config_schema_is_generated_from_the_models() -> None:
-    from compiler.config import CONFIG_SCHEMA_PATH
+    from compiler.schema import CONFIG_SCHEMA_PATH
     from compiler.schema import config_schema_text
     from tests.conftest import REPO
 

@@ -288,3 +288,54 @@ def test_a_string_ending_in_a_newline_keeps_it() -> None:
     for data in ("A\n", {"key": "value\n"}, ["yes\n"]):
         text = to_yaml(data)
         assert yaml.safe_load(text) == data and load_bytes(text.encode(), "x.yaml")[0].data == data  # type: ignore[union-attr]
+
+
+def _apply(before: list[str], diff: str) -> list[str]:
+    """Apply a unified diff the way patch does, checking every context and removed line."""
+    import re
+
+    lines = diff.splitlines(keepends=True)[2:]
+    result, position, index = [], 0, 0
+    while index < len(lines):
+        start = int(re.match(r"@@ -(\d+)", lines[index]).group(1))
+        start = start - 1 if start else 0
+        result += before[position:start]
+        position = start
+        index += 1
+        while index < len(lines) and not lines[index].startswith("@@"):
+            kind, text = lines[index][0], lines[index][1:]
+            if kind in " -":
+                assert before[position] == text, "context or removed line does not match"
+                position += 1
+            if kind in " +":
+                result.append(text)
+            index += 1
+    return result + before[position:]
+
+
+def test_the_diff_of_a_stale_file_is_a_true_patch_and_difflibs_when_lines_are_unique() -> None:
+    """check diffs only the part that differs: the hunks are difflib's on the whole file
+    when lines are unique (as a gateway file's named entries are), and a true patch always."""
+    import difflib
+    import random
+
+    from compiler.emit import unified_diff
+
+    generator = random.Random(11)
+    for trial in range(400):
+        unique = trial % 2 == 0
+        before = [f"line {n if unique else generator.randrange(30)}\n" for n in range(generator.randrange(0, 80))]
+        after = list(before)
+        for _ in range(generator.randrange(1, 4)):
+            where = generator.randrange(len(after) + 1)
+            action = generator.choice(["insert", "delete", "change"])
+            if action == "insert" or not after:
+                after.insert(where, f"new {trial} {generator.randrange(10**6)}\n")
+            elif action == "delete":
+                del after[min(where, len(after) - 1)]
+            else:
+                after[min(where, len(after) - 1)] = f"changed {trial} {generator.randrange(10**6)}\n"
+        diff = unified_diff(before, after, "a/x", "b/x")
+        assert _apply(before, diff) == after
+        if unique:
+            assert diff == "".join(difflib.unified_diff(before, after, "a/x", "b/x"))

@@ -15,7 +15,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.gateways import reload_on_move_files
     from compiler.render import RENDERED_DIR, render_tree
 
-    result = validated_releases(reporter, quiet=True, allow_no_releases=True)
+    result = validated_releases(reporter, quiet=True, allow_no_releases=True, use_cache=not arguments.no_cache, render=True)
     if not result.ok:
         reporter.note("relc: nothing written: fix the errors above, then build again")
         return EXIT_PROBLEMS
@@ -26,9 +26,9 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
             "routes); nothing was written. If every release really is gone, run `relc build --allow-empty`"
         )
     watched = reload_on_move_files()
-    change = write_tree(output, render_tree(result.releases, ROOT), move_anyway=_rewritten_in_place(output, watched))
+    change = write_tree(output, render_tree(result.releases, ROOT, consume=True), move_anyway=_rewritten_in_place(output, watched))
     _remember_identities(output, watched)
-    _refresh_schema(reporter)
+    _refresh_schema(reporter, arguments.no_cache)
     reporter.note(
         f"{RENDERED_DIR}/: {len(change.written)} written, {len(change.removed)} removed, {change.unchanged} unchanged "
         f"({len(result.releases)} release(s))"
@@ -80,10 +80,11 @@ def _remember_identities(output: Path, watched: frozenset[str]) -> None:
         write_atomically(path, json.dumps(file_identities(output, watched), sort_keys=True).encode())
 
 
-def _refresh_schema(reporter: Reporter) -> None:
+def _refresh_schema(reporter: Reporter, no_cache: bool) -> None:
     """`relc build` keeps a committed schema current, so `relc check` asks for one command."""
+    from compiler.cache import open_cache
     from compiler.schema import SCHEMA_PATH, schema_is_stale, write_schema
 
-    if schema_is_stale(ROOT):
+    if schema_is_stale(ROOT, None if no_cache else open_cache(ROOT)):
         write_schema(ROOT)
         reporter.note(f"  wrote {SCHEMA_PATH.as_posix()}")

@@ -14,6 +14,7 @@ from compiler.errors import EXIT_OK, EXIT_PROBLEMS
 from compiler.reporter import Reporter
 
 if TYPE_CHECKING:
+    from compiler.cache import ReleaseCache
     from compiler.emit import FileDifference
     from compiler.validate import CheckedRelease
 
@@ -27,7 +28,11 @@ class CheckReport:
 
 
 def check_generated(
-    root: Path, releases: list["CheckedRelease"], base: str | None = None, override: str | None = None
+    root: Path,
+    releases: list["CheckedRelease"],
+    base: str | None = None,
+    override: str | None = None,
+    cache: "ReleaseCache | None" = None,
 ) -> CheckReport:
     """Stale rendered/ files and schema as RELC601; against `base`, changed published
     bundles (RELC701) and rollout moves past the gate (RELC702-705)."""
@@ -39,13 +44,13 @@ def check_generated(
     if base:
         from compiler.immutability import immutability_diagnostics
 
-        report.diagnostics += immutability_diagnostics(root, base, releases)
+        report.diagnostics += immutability_diagnostics(root, base, releases, cache)
         report.diagnostics += _gate(root, base, releases, override)
-    if schema_is_stale(root):
+    if schema_is_stale(root, cache):
         report.diagnostics.append(
             Diagnostic(SCHEMA_PATH.as_posix(), 1, 1, "RELC601", f"{SCHEMA_PATH.as_posix()} is stale: run `relc schema` and commit it")
         )
-    report.differences = compare_tree(root / RENDERED_DIR, render_tree(releases, root), RENDERED_DIR)
+    report.differences = compare_tree(root / RENDERED_DIR, render_tree(releases, root, consume=True), RENDERED_DIR)
     report.diagnostics += [
         Diagnostic(f"{RENDERED_DIR}/{d.path}", 1, 1, "RELC601",
                    f"{RENDERED_DIR}/{d.path} is {d.status}: run `relc build` and commit {RENDERED_DIR}/")  # fmt: skip
@@ -63,13 +68,17 @@ def _gate(root: Path, base: str, releases: list["CheckedRelease"], override: str
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
+    from compiler.cache import open_cache
     from compiler.render import RENDERED_DIR
     from compiler.schema import SCHEMA_PATH
 
-    result = validated_releases(reporter, quiet=True, allow_no_releases=True, base=arguments.base)
+    result = validated_releases(
+        reporter, quiet=True, allow_no_releases=True, base=arguments.base, use_cache=not arguments.no_cache, render=True
+    )
     if not result.ok:
         return EXIT_PROBLEMS
-    report = check_generated(ROOT, result.releases, arguments.base, arguments.override)
+    cache = None if arguments.no_cache else open_cache(ROOT)
+    report = check_generated(ROOT, result.releases, arguments.base, arguments.override, cache)
     for difference in report.differences:
         reporter.detail(difference.diff)
     reporter.diagnostics(report.diagnostics, always=True)

@@ -25,12 +25,16 @@ def validated_releases(
     always: bool = False,
     base: str | None = None,
     registry: str | None = None,
+    use_cache: bool = False,
+    render: bool = False,
+    keep_releases: bool = True,
 ) -> "ValidationResult":
     """Validate release files (default: releases/), report their diagnostics, return the result.
 
     `quiet` drops the summary line when all is well; `always` prints an empty JSON list
     too, for commands whose only output is the diagnostics. `registry`, an MLflow URI,
-    also resolves every registry reference there.
+    also resolves every registry reference there. `use_cache` reads and fills the release
+    cache; `render` makes each release's rendered fragments as it is checked.
     """
     from compiler.validate import validate_paths
 
@@ -40,7 +44,19 @@ def validated_releases(
     missing = [p for p in release_paths if not p.exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(str(p) for p in missing)}")
-    result = validate_paths(release_paths, root=ROOT, touched=_touched_files(base))
+    cache = None
+    if use_cache:
+        from compiler.cache import open_cache
+
+        cache = open_cache(ROOT)
+    from functools import partial
+
+    from compiler.progress import progress
+
+    result = validate_paths(
+        release_paths, root=ROOT, touched=lambda: _touched_files(base), cache=cache, render=_renderer() if render else None,
+        progress=partial(progress, label="checking releases", unit="release"), keep_releases=keep_releases,
+    )  # fmt: skip
     _check_metric_sources(result)
     if registry:
         _check_registry(result, registry)
@@ -49,6 +65,12 @@ def validated_releases(
         errors = sum(1 for d in result.diagnostics if d.severity.value == "error")
         reporter.note(f"{len(result.releases)} release(s) valid" if result.ok else f"{errors} error(s)")
     return result
+
+
+def _renderer():  # type: ignore[no-untyped-def]
+    from compiler.render import release_fragments
+
+    return lambda checked: release_fragments(checked.release, ROOT)
 
 
 def _touched_files(base: str | None) -> frozenset[str]:
@@ -67,6 +89,8 @@ def _touched_files(base: str | None) -> frozenset[str]:
 
 def _check_metric_sources(result: "ValidationResult") -> None:
     """relc.yaml's own problems, and triggers no source it names can answer."""
+    if not (ROOT / "relc.yaml").exists():
+        return  # no metric sources named (and pydantic's import spared)
     from compiler.config import load_config, unfed_triggers
 
     config, diagnostics = load_config(ROOT)

@@ -13,7 +13,9 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler import plan
     from compiler.git import GitError
 
-    result = validated_releases(reporter, quiet=True, allow_no_releases=True, base=arguments.base)
+    result = validated_releases(
+        reporter, quiet=True, allow_no_releases=True, base=arguments.base, use_cache=not arguments.no_cache, render=True
+    )
     if not result.ok:
         return EXIT_PROBLEMS
     try:

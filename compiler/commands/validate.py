@@ -13,7 +13,9 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.registry import REGISTRY_ENV, registry_location
 
     uri = registry_location(arguments.registry)
-    result = validated_releases(reporter, arguments.paths, always=True, registry=uri)
+    result = validated_releases(
+        reporter, arguments.paths, always=True, registry=uri, use_cache=not arguments.no_cache, keep_releases=uri is not None
+    )
     if uri is None:
         from compiler.registry.check import count_references
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from compiler.load import FieldPath
-from compiler.spec import Release
-from compiler.traffic import TrafficState
+
+if TYPE_CHECKING:  # types only: assembling cached fragments needs neither (nor pydantic)
+    from compiler.spec import Release
+    from compiler.traffic import TrafficState
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from compiler.gateways import GatewayRenderer, Unsupported
-from compiler.spec import SELF_HOSTED_PROVIDERS, Release
-from compiler.traffic import Endpoint, LiveBundle, TrafficState, endpoint_of
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # assembling cached fragments needs neither the spec nor pydantic
+    from compiler.spec import Release
+    from compiler.traffic import Endpoint, LiveBundle, TrafficState
     from compiler.metrics.prometheus import QueryTemplate
 
 CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
@@ -62,6 +62,9 @@ def _endpoint(live: LiveBundle) -> Endpoint:
 
 
 def _is_ip(host: str) -> bool:
+    """An IP literal rather than a DNS name; names, the common case, are told apart without an exception."""
+    if ":" not in host and not host.replace(".", "").isdigit():
+        return False  # no IPv6 colon, and not all digits and dots: a host name
     try:
         ipaddress.ip_address(host)
     except ValueError:
@@ -296,6 +299,9 @@ def assemble(fragments: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def unsupported(release: Release) -> list[Unsupported]:
+    from compiler.spec import SELF_HOSTED_PROVIDERS
+    from compiler.traffic import endpoint_of
+
     problems = []
     first_path: tuple[int, str] | None = None
     rollout = release.rollout

@@ -14,9 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from typing import TYPE_CHECKING
+
 from compiler.gateways import GatewayRenderer, Unsupported, shadow_steps
-from compiler.spec import SELF_HOSTED_PROVIDERS, Bundle, Release
-from compiler.traffic import LiveBundle, TrafficState, endpoint_of
+
+if TYPE_CHECKING:  # assembling cached fragments needs neither the spec nor pydantic
+    from compiler.spec import Bundle, Release
+    from compiler.traffic import LiveBundle, TrafficState
 
 ROUTE_TYPE = "llm/v1/chat"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -65,6 +69,8 @@ def _auth(bundle: Bundle) -> dict[str, Any] | None:
 
 
 def _model(bundle: Bundle) -> dict[str, Any]:
+    from compiler.traffic import endpoint_of
+
     model, serving = bundle.model, bundle.serving
     provider = PROVIDERS[model.provider]
     options: dict[str, Any] = {"max_tokens": serving.max_tokens, "temperature": serving.temperature}
@@ -160,6 +166,9 @@ def upstream_name(state: TrafficState) -> str:
 
 def _shared_url(bundles: list[Bundle]) -> tuple[str, str] | None:
     """Scheme and path shared by every bundle, when all are self-hosted: upstream mode."""
+    from compiler.spec import SELF_HOSTED_PROVIDERS
+    from compiler.traffic import endpoint_of
+
     if not all(bundle.model.provider in SELF_HOSTED_PROVIDERS and bundle.model.api_base for bundle in bundles):
         return None
     endpoints = [endpoint_of(b.model.api_base or "") for b in bundles]

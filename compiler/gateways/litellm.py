@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from compiler.gateways import GatewayRenderer, Unsupported
-from compiler.spec import Release
-from compiler.traffic import FULL, LiveBundle, TrafficState
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # assembling cached fragments needs neither the spec nor pydantic
+    from compiler.spec import Release
+    from compiler.traffic import LiveBundle, TrafficState
     from compiler.metrics.prometheus import QueryTemplate
 
 # LiteLLM's provider prefixes for our providers (self-hosted servers speak OpenAI's API).
@@ -90,6 +90,8 @@ def _deployment(state: TrafficState, group: str, live: LiveBundle, deployment_id
 
 
 def _public_deployments(state: TrafficState) -> list[dict[str, Any]]:
+    from compiler.traffic import FULL
+
     deployments = []
     mirrored = state.mirrored
     for live in state.served:

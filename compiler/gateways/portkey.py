@@ -15,9 +15,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from typing import TYPE_CHECKING
+
 from compiler.gateways import GatewayRenderer, Unsupported, shadow_steps
-from compiler.spec import Bundle, Release
-from compiler.traffic import LiveBundle, TrafficState
+
+if TYPE_CHECKING:  # assembling cached fragments needs neither the spec nor pydantic
+    from compiler.spec import Bundle, Release
+    from compiler.traffic import LiveBundle, TrafficState
 
 # Our providers as Portkey names them; self-hosted servers speak OpenAI's API at custom_host.
 PROVIDERS = {

@@ -1,0 +1,232 @@
+"""A content-addressed cache of each release's checks and rendered fragments.
+
+An entry is found by a digest of everything a release's result depends on: its bytes
+and path, the repository root, relc's version and code, the cache format, and the
+versions of the libraries that check it. Its prompt templates are named inside the
+entry with their digests and re-read on every use, so a template shared by many
+releases invalidates each of them when it changes. Checks across releases (a unique
+`route.model`) are made on every run from facts the entries keep.
+
+The cache is an optimisation only: an entry that is missing, truncated, corrupted,
+written by another version or unreadable is ignored and recomputed, and a cache that
+cannot be written (a read-only folder) is skipped. Entries live under `.git/` (never
+in the tree) or, outside a repository, in `$XDG_CACHE_HOME/relc`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+# Bump when an entry's layout or meaning changes: older entries are then ignored.
+CACHE_FORMAT = 1
+CACHE_FOLDER = "relc-cache"
+_HEADER = b"relc-cache"
+# The libraries whose behaviour shapes a result (messages, parsing, template analysis).
+_LIBRARIES = ("pydantic", "pydantic_core", "jinja2", "ruamel", "markupsafe")
+
+
+class ReleaseCache:
+    """Entries in one folder, one file each, named by their key."""
+
+    def __init__(self, folder: Path, salt: str) -> None:
+        self.folder = folder
+        self.salt = salt
+        self.writable = True
+
+    def key(self, *parts: bytes | str) -> str:
+        digest = hashlib.sha256(self.salt.encode())
+        for part in parts:
+            data = part.encode("utf-8", "surrogateescape") if isinstance(part, str) else part
+            digest.update(len(data).to_bytes(8, "big"))
+            digest.update(data)
+        return digest.hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def load(self, key: str) -> dict[str, Any] | None:
+        """The entry stored under `key`, or None when there is none fit to use."""
+        # Plain string paths and an unbuffered read: a warm run loads thousands of entries.
+        try:
+            descriptor = os.open(f"{self.folder}/{key[:2]}/{key}.json", os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            chunks, size = [], os.fstat(descriptor).st_size + 1  # asking for the size spares a large buffer
+            while chunk := os.read(descriptor, size):
+                chunks.append(chunk)
+        except OSError:
+            return None
+        finally:
+            os.close(descriptor)
+        return decode_entry(b"".join(chunks), key)
+
+    def store(self, key: str, entry: dict[str, Any]) -> None:
+        """Write atomically (a temporary file renamed over); give up quietly when the
+        folder refuses, as the cache only saves time."""
+        if not self.writable:
+            return
+        target = self._path(key)
+        try:
+            content = encode_entry(entry, key)
+        except (TypeError, ValueError):
+            return  # not JSON (cannot happen with relc's own data): simply not cached
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=target.parent)
+            try:
+                with os.fdopen(descriptor, "wb") as stream:
+                    stream.write(content)
+                os.replace(temporary, target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError:
+            self.writable = False  # read-only or full: stop trying for this run
+
+
+def encode_entry(entry: dict[str, Any], key: str) -> bytes:
+    """A header line (format, key, digest of the payload), then the payload: one line of
+    JSON, then the entry's `texts` (rendered fragments) back to back, which JSON would
+    escape and unescape at a cost that shows at thousands of releases."""
+    texts = entry.get("texts", [])
+    meta = {**{name: value for name, value in entry.items() if name != "texts"}, "key": key,
+            "text_lengths": [len(text) for text in texts]}  # fmt: skip
+    payload = json.dumps(meta, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode() + b"\n"
+    payload += "".join(texts).encode("utf-8")
+    checksum = hashlib.sha256(payload).hexdigest()
+    return b"%s %d %s %s\n" % (_HEADER, CACHE_FORMAT, key.encode(), checksum.encode()) + payload
+
+
+def decode_entry(raw: bytes, key: str) -> dict[str, Any] | None:
+    """The entry, or None when the header, checksum, key or layout is not what was written."""
+    header, newline, payload = raw.partition(b"\n")
+    parts = header.split(b" ")
+    if not newline or len(parts) != 4 or parts[0] != _HEADER or parts[1] != str(CACHE_FORMAT).encode():
+        return None
+    if parts[2] != key.encode() or parts[3] != hashlib.sha256(payload).hexdigest().encode():
+        return None
+    meta, newline, blob = payload.partition(b"\n")
+    try:
+        entry = json.loads(meta)
+        joined = blob.decode("utf-8")
+    except ValueError:
+        return None
+    if not newline or not isinstance(entry, dict) or entry.get("key") != key:
+        return None
+    lengths = entry.pop("text_lengths", None)
+    if not isinstance(lengths, list) or not all(isinstance(n, int) and n >= 0 for n in lengths) or sum(lengths) != len(joined):
+        return None
+    texts, start = [], 0
+    for length in lengths:
+        texts.append(joined[start : start + length])
+        start += length
+    entry["texts"] = texts
+    return entry
+
+
+def cache_folder(root: Path) -> Path:
+    """`.git/relc-cache` of the repository holding `root`, else the user's cache folder."""
+    git_dir = _git_dir(Path(os.path.abspath(root)))
+    if git_dir is not None:
+        return git_dir / CACHE_FOLDER
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "relc"
+
+
+def _git_dir(start: Path) -> Path | None:
+    """Found the way git finds it (a `.git` folder, or a `.git` file naming a worktree's),
+    without starting git: this runs on every command."""
+    for folder in (start, *start.parents):
+        dot_git = folder / ".git"
+        if dot_git.is_dir():
+            return dot_git
+        if dot_git.is_file():
+            try:
+                text = dot_git.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError):
+                return None
+            if text.startswith("gitdir:"):
+                target = Path(text.removeprefix("gitdir:").strip())
+                return target if target.is_absolute() else (folder / target)
+            return None
+    return None
+
+
+_SALTS: dict[str, str] = {}
+
+
+def open_cache(root: Path) -> ReleaseCache:
+    absolute = os.path.abspath(root)
+    if absolute not in _SALTS:
+        _SALTS[absolute] = _salt(root)
+    return ReleaseCache(cache_folder(root), _SALTS[absolute])
+
+
+def _salt(root: Path) -> str:
+    """What every entry depends on besides the release: relc's version and code, the
+    format, the libraries' versions, Python's, and the repository root."""
+    import compiler
+    import sys
+
+    parts = [f"format={CACHE_FORMAT}", f"relc={compiler.__version__}", f"python={sys.version}",
+             f"root={os.path.abspath(root)}", f"code={_code_digest()}", *_library_versions()]  # fmt: skip
+    return "\n".join(parts)
+
+
+def _code_digest() -> str:
+    """relc's own source: an edited renderer (in a checkout, before any version bump)
+    must never be answered from entries its old code wrote."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*")):
+        if path.suffix in (".py", ".json") and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _library_versions() -> list[str]:
+    """The installed distributions' folder names (`pydantic-2.9.2.dist-info`), read from
+    the folder that holds them rather than through importlib.metadata (slow to start)."""
+    from importlib.util import find_spec
+
+    names: list[str] = []
+    folders: set[str] = set()
+    for library in _LIBRARIES:
+        try:
+            spec = find_spec(library)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            names.append(f"{library}=absent")
+            continue
+        folders.add(os.path.dirname(os.path.abspath(list(spec.submodule_search_locations)[0])))
+    for folder in sorted(folders):
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        names += sorted(entry for entry in entries if entry.endswith(".dist-info")
+                        and entry.split("-")[0].lower().replace("_", ".").startswith(("pydantic", "jinja2", "ruamel", "markupsafe")))  # fmt: skip
+    return names
+
+
+def remembered_text(cache: ReleaseCache | None, name: str, compute: Callable[[], str]) -> str:
+    """Text that depends on relc's code alone (the generated schemas), computed once per
+    version of the code."""
+    if cache is None:
+        return compute()
+    key = cache.key("text", name)
+    entry = cache.load(key)
+    if entry is not None and isinstance(entry.get("text"), str):
+        return entry["text"]
+    text = compute()
+    cache.store(key, {"text": text})
+    return text

@@ -1,0 +1,285 @@
+"""The rules a release must follow, across its fields and the files it names.
+
+Each rule is a small generator of diagnostics with its own stable code, so one run
+reports every problem in every file. `check_release_bytes` runs them all on one file;
+`compiler.validate` runs it over a repository. Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from compiler import prompts
+from compiler.registry.check import registry_fields
+from compiler.diagnostics import Diagnostic
+from compiler.load import FieldPath, LoadedDocument, LoadLimits, load_bytes
+from compiler.model import build_release, dotted
+from compiler.secrets import find_secrets
+from compiler.spec import METRICS, SELF_HOSTED_PROVIDERS, Release, duration_seconds
+
+
+class _Reporter:
+    """Makes diagnostics for one document, placed at the value or key a path names."""
+
+    def __init__(self, document: LoadedDocument) -> None:
+        self.document = document
+
+    def at(self, path: FieldPath, code: str, message: str) -> Diagnostic:
+        position = self.document.position_of(path)
+        return Diagnostic(self.document.path, position.line, position.column, code, message)
+
+    def at_key(self, path: FieldPath, code: str, message: str) -> Diagnostic:
+        position = self.document.key_position_of(path)
+        return Diagnostic(self.document.path, position.line, position.column, code, message)
+
+
+Rule = Callable[[Release, _Reporter], Iterable[Diagnostic]]
+
+
+def _name_matches_file(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    stem = Path(report.document.path).name.removesuffix(".yaml").removesuffix(".yml")
+    if release.name != stem:
+        yield report.at(
+            ("name",), "RELC201", f"name `{release.name}` does not match the file name; rename the file to `{release.name}.yaml` or the release to `{stem}`"
+        )
+
+
+def _unique_lists(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    lists: list[tuple[FieldPath, list[str], str]] = [
+        (("bundles",), [bundle.version for bundle in release.bundles], "version"),
+        (("triggers",), [trigger.name for trigger in release.triggers], "name"),
+        (("route", "gateways"), list(release.route.gateways), ""),
+        (("owners",), list(release.owners), ""),
+    ]
+    lists += [
+        (("bundles", index, "prompt", "variables"), list(bundle.prompt.variables), "")
+        for index, bundle in enumerate(release.bundles)
+    ]
+    for path, values, key in lists:
+        seen: dict[str, int] = {}
+        for index, value in enumerate(values):
+            if value not in seen:
+                seen[value] = index
+                continue
+            item_path = path + (index, key) if key else path + (index,)
+            code = "RELC202" if path == ("bundles",) else "RELC210"
+            what = "bundle version" if code == "RELC202" else f"entry in {dotted(path)}"
+            yield report.at(item_path, code, f"duplicate {what} `{value}` (also {dotted(path)}[{seen[value]}]); each must be unique")
+
+
+def _rollout_references(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    versions = [bundle.version for bundle in release.bundles]
+    roles = {"stable": release.rollout.stable, "candidate": release.rollout.candidate, "previous": release.rollout.previous}
+    for role, version in roles.items():
+        if version is not None and version not in versions:
+            yield report.at(
+                ("rollout", role), "RELC203", f"rollout.{role} names bundle `{version}`, which is not in bundles (have: {', '.join(versions)})"
+            )
+    named = [(role, version) for role, version in roles.items() if version is not None]
+    counts = Counter(version for _, version in named)
+    for role, version in named:
+        if counts[version] > 1 and role != "stable":
+            others = [other for other, v in named if v == version and other != role]
+            yield report.at(
+                ("rollout", role), "RELC204", f"rollout.{role} and rollout.{others[0]} both name `{version}`; each role needs its own bundle"
+            )
+
+
+def _rollout_steps(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    rollout = release.rollout
+    if rollout.candidate is not None and not rollout.steps:
+        yield report.at(
+            ("rollout", "candidate"), "RELC207", "a candidate needs rollout.steps to say how it is rolled out, e.g. `- {canary: 10, hold: 30m}`"
+        )
+    if rollout.candidate is None and rollout.step is not None:
+        yield report.at(("rollout", "step"), "RELC207", "rollout.step is set but there is no candidate; remove step or set a candidate")
+    if rollout.step is not None and rollout.steps and rollout.step > len(rollout.steps):
+        yield report.at(
+            ("rollout", "step"), "RELC206", f"rollout.step is {rollout.step} but there are only {len(rollout.steps)} steps (counted from 1)"
+        )
+    for index, step in enumerate(rollout.steps):
+        yield from _duration_in_range(report, ("rollout", "steps", index, "hold"), step.hold, 0, MAX_HOLD)
+        if abs(step.percent * 100 - round(step.percent * 100)) > 1e-6:
+            yield report.at(
+                ("rollout", "steps", index, step.kind),
+                "RELC105",
+                f"{step.kind} percent {step.percent:g} has more than two decimals; gateways split traffic in 0.01% units",
+            )
+    last_canary: tuple[int, float] | None = None
+    for index, step in enumerate(rollout.steps):
+        if step.canary is None:
+            continue
+        if last_canary is not None and step.canary < last_canary[1]:
+            yield report.at(
+                ("rollout", "steps", index, "canary"),
+                "RELC205",
+                f"canary steps must not decrease: {step.canary:g}% after {last_canary[1]:g}% in steps[{last_canary[0]}]",
+            )
+        last_canary = (index, step.canary)
+
+
+def _provider_fields(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    for index, bundle in enumerate(release.bundles):
+        model, path = bundle.model, ("bundles", index, "model")
+        if model.provider in SELF_HOSTED_PROVIDERS:
+            for needed in ("api_base", "weights_digest"):
+                if getattr(model, needed) is None:
+                    yield report.at_key(
+                        path, "RELC101", f"`{needed}` is required in {dotted(path)} for the self-hosted provider `{model.provider}`"
+                    )
+        elif model.weights_digest is not None:
+            yield report.at(
+                path + ("weights_digest",), "RELC108", f"weights_digest pins self-hosted weights; provider `{model.provider}` serves its own, remove it"
+            )
+        if model.provider == "azure" and model.api_base is None:
+            yield report.at_key(path, "RELC101", f"`api_base` is required in {dotted(path)} for provider `azure`")
+        yield from _duration_in_range(report, ("bundles", index, "serving", "timeout"), bundle.serving.timeout, 0.001, MAX_TIMEOUT)
+
+
+MAX_TIMEOUT = 86400.0  # one day: longer is a hung request
+MAX_WINDOW = MAX_HOLD = 90 * 86400.0
+
+
+def _duration_in_range(report: _Reporter, path: FieldPath, text: str, low: float, high: float) -> Iterator[Diagnostic]:
+    seconds = duration_seconds(text)
+    if not low <= seconds <= high:
+        yield report.at(
+            path, "RELC105", f"{dotted(path)} is {text}; it must be between {_human(low)} and {_human(high)}"
+        )
+
+
+def _human(seconds: float) -> str:
+    if seconds == 0:
+        return "0s"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds * 1000)}ms"
+
+
+def _threshold_problem(unit: str, mode: str | None, value: float) -> str | None:
+    if mode == "ratio":
+        return None if value > 0 else "a ratio to stable must be above 0"
+    if mode == "difference":
+        if unit in ("rate", "score") and not -1 <= value <= 1:
+            return "a difference of fractions must be between -1 and 1"
+        return None
+    if unit in ("rate", "score") and not 0 <= value <= 1:
+        return f"a {unit} is a fraction between 0 and 1 (write 2% as 0.02)"
+    if unit == "seconds" and value <= 0:
+        return "a latency in seconds must be above 0"
+    if unit == "count" and value < 0:
+        return "a count cannot be negative"
+    return None
+
+
+def _triggers(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    for index, trigger in enumerate(release.triggers):
+        path = ("triggers", index)
+        if (trigger.max is None) == (trigger.min is None):
+            which = "both" if trigger.max is not None else "neither"
+            yield report.at(path, "RELC211", f"trigger `{trigger.name}` has {which} of `max` and `min`; give exactly one threshold")
+        if trigger.statistical_test != "none" and (not trigger.relative_to_stable or trigger.relative_mode == "ratio"):
+            yield report.at(
+                path + ("statistical_test",), "RELC212",
+                "statistical_test compares samples against stable: it needs `relative_to_stable: true` with the "
+                "`difference` mode",
+            )  # fmt: skip
+        if trigger.relative_mode is not None and not trigger.relative_to_stable:
+            yield report.at(
+                path + ("relative_mode",), "RELC212", "relative_mode applies only with `relative_to_stable: true`"
+            )
+        mode = (trigger.relative_mode or "difference") if trigger.relative_to_stable else None
+        unit = METRICS[trigger.metric].unit
+        for bound in ("max", "min"):
+            value = getattr(trigger, bound)
+            problem = None if value is None else _threshold_problem(unit, mode, value)
+            if problem:
+                yield report.at(
+                    path + (bound,), "RELC208", f"{bound}: {value:g} is not a sane threshold for {trigger.metric}: {problem}"
+                )
+        yield from _duration_in_range(report, path + ("window",), trigger.window, 1, MAX_WINDOW)
+
+
+def _gateway_capabilities(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
+    """What a listed gateway cannot express is an error now, never a step dropped later."""
+    from compiler.gateways import renderers
+
+    available = renderers()
+    for gateway in dict.fromkeys(release.route.gateways):
+        for problem in available[gateway].unsupported(release):
+            yield report.at(problem.path, problem.code, problem.message)
+
+
+RULES: tuple[Rule, ...] = (
+    _name_matches_file, _unique_lists, _rollout_references, _rollout_steps, _provider_fields, _triggers,
+    _gateway_capabilities, registry_fields,
+)  # fmt: skip
+
+
+def _prompt_diagnostics(release: Release, report: _Reporter, root: Path) -> Iterator[Diagnostic]:
+    """Template problems, placed in the template file where a line is known."""
+    for index, bundle in enumerate(release.bundles):
+        ref, path = bundle.prompt, ("bundles", index, "prompt")
+        where = f"{report.document.path} bundle `{bundle.version}`"
+        resolved = prompts.resolve_template_path(root, ref.template)
+        raw = resolved if isinstance(resolved, prompts.TemplateProblem) else prompts.read_template(resolved, ref.template)
+        if isinstance(raw, prompts.TemplateProblem):
+            yield report.at(path + ("template",), raw.code, raw.message)
+            continue
+        actual = prompts.sha256_hex(raw)
+        if actual != ref.sha256:
+            yield report.at(
+                path + ("sha256",),
+                "RELC303",
+                f"`{ref.template}` has sha256 {actual}, but the bundle pins {ref.sha256}: for a new bundle set the pin "
+                "to the file's digest; for a published one restore the file and publish the change as a new version",
+            )
+        analysis = prompts.analyze_template(raw)
+        for problem in (*analysis.problems, *prompts.check_variables(analysis, ref.variables)):
+            template_path = Path(ref.template).as_posix()
+            column = prompts.problem_column(raw, problem)
+            yield Diagnostic(template_path, problem.line or 1, column, problem.code, f"{problem.message} (used by {where})")
+
+
+def _secret_diagnostics(display_path: str, text: str) -> list[Diagnostic]:
+    return [
+        Diagnostic(
+            display_path,
+            finding.line,
+            finding.column,
+            "RELC401",
+            f"this looks like a literal {finding.label}; remove it from the file (and rotate it: Git keeps history) "
+            "and name the environment variable that holds it in model.api_key_env",
+        )
+        for finding in find_secrets(text)
+    ]
+
+
+@dataclass
+class FileCheck:
+    """What checking one file found: the document and release as far as they were
+    made (None where loading or the schema failed), and every diagnostic."""
+
+    document: LoadedDocument | None
+    release: Release | None
+    diagnostics: list[Diagnostic]
+
+
+def check_release_bytes(raw: bytes, display_path: str, root: Path, limits: LoadLimits = LoadLimits()) -> FileCheck:
+    """Every check that needs only this file (and its templates)."""
+    secrets = _secret_diagnostics(display_path, raw.decode("utf-8", errors="replace")) if len(raw) <= limits.max_bytes else []
+    document, diagnostics = load_bytes(raw, display_path, limits)
+    if document is None:
+        return FileCheck(None, None, sorted(set(diagnostics + secrets)))
+    release, diagnostics = build_release(document)
+    if release is None:
+        return FileCheck(document, None, sorted(set(diagnostics + secrets)))
+    report = _Reporter(document)
+    for rule in RULES:
+        diagnostics.extend(rule(release, report))
+    diagnostics.extend(_prompt_diagnostics(release, report, root))
+    return FileCheck(document, release, sorted(set(diagnostics + secrets)))

@@ -1,0 +1,247 @@
+"""The release cache is an optimisation only: with it, without it, cold, warm, damaged,
+from another version or unwritable, every result is the same, byte for byte."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import compiler
+from compiler import cache as cache_module
+from compiler.cache import ReleaseCache, encode_entry, open_cache
+from compiler.load import LoadLimits
+from compiler.render import release_fragments, render_tree
+from compiler.reporter import format_text
+from compiler.validate import validate_paths
+from tests.conftest import CASES, REPO, run_relc
+
+INVALID = sorted(p for p in (CASES / "invalid").iterdir() if p.suffix == ".yaml" or p.is_dir())
+VALID = sorted((CASES / "valid").glob("*.yaml"))
+
+
+def _compile(paths: list[Path], cache: ReleaseCache | None) -> tuple[str, bool, list[str], dict[str, bytes]]:
+    """What a user sees: the diagnostics, whether all is valid, the releases, rendered/."""
+    result = validate_paths(paths, Path("."), cache=cache, render=lambda checked: release_fragments(checked.release, Path(".")))
+    files = render_tree(result.releases, Path(".")) if result.ok else {}
+    return format_text(result.diagnostics), result.ok, [c.path for c in result.releases], files
+
+
+def _cache(folder: Path) -> ReleaseCache:
+    return ReleaseCache(folder, open_cache(Path(".")).salt)
+
+
+def _entries(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.json"))
+
+
+def test_every_case_and_example_gives_the_same_result_with_and_without_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(CASES)
+    cache = _cache(tmp_path / "cache")
+    for case in [*INVALID, *VALID]:
+        paths = [case.relative_to(CASES)]
+        uncached = _compile(paths, None)
+        assert _compile(paths, cache) == uncached, f"{case.name}: a cold cache changed the result"
+        assert _compile(paths, cache) == uncached, f"{case.name}: a warm cache changed the result"
+        assert (not uncached[1]) == (case in INVALID)
+    monkeypatch.chdir(REPO)
+    uncached = _compile([Path("releases")], None)
+    assert uncached[3] and uncached[1]
+    assert _compile([Path("releases")], cache) == uncached
+    assert _compile([Path("releases")], cache) == uncached
+    assert {path: (REPO / "rendered" / path).read_bytes() for path in uncached[3]} == uncached[3], "rendered/ is stale"
+
+
+def test_a_warm_run_parses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unchanged release is recognised from its digest: no parse, no rule, no render."""
+    monkeypatch.chdir(REPO)
+    cache = _cache(tmp_path / "cache")
+    expected = _compile([Path("releases")], cache)
+
+    def refuse(*arguments: object) -> None:
+        raise AssertionError("a cached release was checked again")
+
+    monkeypatch.setattr("compiler.rules.check_release_bytes", refuse)
+    monkeypatch.setattr("compiler.load.load_bytes", refuse)
+    assert _compile([Path("releases")], cache) == expected
+
+
+def _damage(entry: Path, how: str) -> None:
+    raw = entry.read_bytes()
+    header, _, payload = raw.partition(b"\n")
+    if how == "truncated":
+        entry.write_bytes(raw[: len(raw) // 2])
+    elif how == "byte flipped":
+        middle = len(header) + 1 + len(payload) // 2
+        entry.write_bytes(raw[:middle] + bytes([raw[middle] ^ 0x01]) + raw[middle + 1 :])
+    elif how == "empty":
+        entry.write_bytes(b"")
+    elif how == "foreign format":
+        entry.write_bytes(header.replace(b"relc-cache 1 ", b"relc-cache 99 ") + b"\n" + payload)
+    elif how == "garbage":
+        entry.write_bytes(os.urandom(len(raw)))
+    elif how == "a folder":
+        entry.unlink()
+        entry.mkdir()
+    elif how == "other entry":  # a whole, well-formed entry under another release's name
+        others = [p for p in entry.parent.parent.rglob("*.json") if p != entry and p.is_file()]
+        entry.write_bytes(others[0].read_bytes())
+
+
+@pytest.mark.parametrize("how", ["truncated", "byte flipped", "empty", "foreign format", "garbage", "a folder", "other entry"])
+def test_a_damaged_cache_never_changes_the_result(how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    folder = tmp_path / "cache"
+    expected = _compile([Path("releases")], None)
+    _compile([Path("releases")], _cache(folder))
+    entries = _entries(folder)
+    assert len(entries) >= 4
+    for entry in entries:
+        _damage(entry, how)
+    assert _compile([Path("releases")], _cache(folder)) == expected
+    assert _compile([Path("releases")], _cache(folder)) == expected  # and after rewriting what it could
+
+
+def _poison(folder: Path, salt: str) -> None:
+    """Entries that are well formed and checksummed but lie: every release valid with a
+    made-up warning-free result and no fragments. Used only if the key matches."""
+    for path in sorted(Path("releases").glob("*.yaml")):
+        cache = ReleaseCache(folder, salt)
+        key = cache.key(path.as_posix(), path.read_bytes(), repr(LoadLimits()))
+        target = folder / key[:2] / f"{key}.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lie = {"templates": {}, "diagnostics": [[path.as_posix(), 1, 1, "RELC201", "poisoned", "error"]],
+               "facts": None, "fragments": None, "texts": []}  # fmt: skip
+        target.write_bytes(encode_entry(lie, key))
+
+
+def test_entries_of_another_relc_version_are_never_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    folder = tmp_path / "cache"
+    expected = _compile([Path("releases")], None)
+    old_salt = open_cache(Path(".")).salt
+    _poison(folder, old_salt)
+    poisoned = _compile([Path("releases")], ReleaseCache(folder, old_salt))
+    assert "poisoned" in poisoned[0], "the poisoned entries are what this version would read"
+    monkeypatch.setattr(compiler, "__version__", "99.0.0")
+    monkeypatch.setattr(cache_module, "_SALTS", {})
+    upgraded = open_cache(Path("."))
+    assert upgraded.salt != old_salt
+    assert _compile([Path("releases")], ReleaseCache(folder, upgraded.salt)) == expected
+
+
+def test_an_edited_relc_never_reads_entries_its_old_code_wrote(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a checkout the version stays while renderers change: the code is in the key."""
+    monkeypatch.chdir(REPO)
+    before = cache_module._code_digest()
+    original = Path.read_bytes
+    monkeypatch.setattr(
+        Path, "read_bytes", lambda self: original(self) + (b"# edited\n" if self.name == "envoy.py" else b"")
+    )
+    assert cache_module._code_digest() != before
+
+
+SHARED = (CASES / "prompts" / "basic.j2").read_bytes()
+
+
+def _shared_template_repository(root: Path, count: int) -> None:
+    (root / "prompts").mkdir(parents=True)
+    (root / "prompts" / "shared.j2").write_bytes(SHARED)
+    (root / "releases").mkdir()
+    text = (CASES / "valid" / "minimal.yaml").read_text().replace("prompts/basic.j2", "prompts/shared.j2")
+    for index in range(count):
+        (root / "releases" / f"r{index}.yaml").write_text(text.replace("minimal", f"r{index}"))
+
+
+def _pin(root: Path, old: bytes, new: bytes) -> None:
+    before, after = hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest()
+    for path in (root / "releases").glob("*.yaml"):
+        path.write_text(path.read_text().replace(before, after))
+
+
+def test_a_template_many_releases_share_invalidates_each_of_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "repo"
+    _shared_template_repository(root, 12)
+    monkeypatch.chdir(root)
+    cache = _cache(tmp_path / "cache")
+    first = _compile([Path("releases")], cache)
+    assert first[1] and len(first[2]) == 12
+    changed = SHARED.replace(b"{{ question }}", b"Question: {{ question }}")
+    assert changed != SHARED
+    (root / "prompts" / "shared.j2").write_bytes(changed)
+    unpinned = _compile([Path("releases")], None)
+    assert unpinned[0].count("RELC303") == 24  # two bundles in each release
+    assert _compile([Path("releases")], cache) == unpinned
+    _pin(root, SHARED, changed)
+    repinned = _compile([Path("releases")], None)
+    assert repinned[1] and b"Question: {{ question }}" in repinned[3]["bundles/r0.json"]
+    assert _compile([Path("releases")], cache) == repinned
+    assert _compile([Path("releases")], cache) == repinned
+
+
+def test_a_deleted_release_leaves_the_others_and_nothing_of_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "repo"
+    _shared_template_repository(root, 3)
+    monkeypatch.chdir(root)
+    cache = _cache(tmp_path / "cache")
+    assert "bundles/r1.json" in _compile([Path("releases")], cache)[3]
+    (root / "releases" / "r1.yaml").unlink()
+    after = _compile([Path("releases")], cache)
+    assert after == _compile([Path("releases")], None)
+    assert "bundles/r1.json" not in after[3] and b"r1" not in after[3]["litellm/config.yaml"]
+
+
+def _git_repository(example_repo: Path) -> Path:
+    subprocess.run(["git", "init", "-q"], cwd=example_repo, check=True)
+    return example_repo
+
+
+def _outputs(root: Path, *arguments: str) -> tuple[int, str, str]:
+    result = run_relc(*arguments, cwd=root)
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_the_commands_give_the_same_output_with_and_without_the_cache(example_repo: Path) -> None:
+    """validate, build, check and plan as users run them, cached under .git/."""
+    root = _git_repository(example_repo)
+    assert _outputs(root, "build", "--no-cache")[0] == 0
+    uncached_tree = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted((root / "rendered").rglob("*")) if p.is_file()}
+    assert not (root / ".git" / "relc-cache").exists(), "--no-cache writes no cache"
+    shutil.rmtree(root / "rendered")
+    for _ in range(2):  # cold, then warm
+        assert _outputs(root, "build")[0] == 0
+        assert {p.relative_to(root).as_posix(): p.read_bytes()
+                for p in sorted((root / "rendered").rglob("*")) if p.is_file()} == uncached_tree  # fmt: skip
+    assert _entries(root / ".git" / "relc-cache")
+    for command in (["validate", "--format", "json"], ["check"], ["plan", "--format", "json"]):
+        assert _outputs(root, *command) == _outputs(root, *command, "--no-cache"), command
+    # A stale rendered/: the same diff and exit status either way.
+    release = root / "releases" / "support-chat.yaml"
+    release.write_text(release.read_text().replace("step: 2", "step: 3"))
+    stale = _outputs(root, "check", "--no-cache")
+    assert stale[0] == 1 and "@@" in stale[1] + stale[2]
+    assert _outputs(root, "check") == stale
+    assert _outputs(root, "check") == stale
+
+
+def test_a_cache_that_cannot_be_written_does_not_break_the_run(example_repo: Path) -> None:
+    root = _git_repository(example_repo)
+    expected = _outputs(root, "build", "--no-cache")
+    shutil.rmtree(root / "rendered")
+    (root / ".git" / "relc-cache").write_text("not a folder\n")  # refuses every write, even for root
+    assert _outputs(root, "build") == expected
+    assert _outputs(root, "check") == _outputs(root, "check", "--no-cache")
+    assert (root / ".git" / "relc-cache").read_text() == "not a folder\n"
+
+
+def test_outside_a_repository_the_cache_is_in_the_user_cache_folder(example_repo: Path, tmp_path: Path) -> None:
+    xdg = Path(os.environ["XDG_CACHE_HOME"])
+    assert run_relc("validate", cwd=example_repo).returncode == 0
+    assert _entries(xdg / "relc")
+    assert not [p for p in example_repo.rglob("*") if "relc-cache" in p.as_posix()], "never in the tree"
