@@ -94,6 +94,9 @@ def _environment() -> "ImmutableSandboxedEnvironment":
 
 def resolve_template_path(root: Path, template: str) -> Path | TemplateProblem:
     """The template's file, refusing any path that could leave the repository."""
+    if any(ord(character) < 32 or ord(character) == 127 for character in template):
+        # A NUL makes every file system call raise; no file name needs a control character.
+        return TemplateProblem("RELC301", f"template path {template!r} holds a control character; name a file inside the repository")
     candidate = PurePosixPath(template)
     if candidate.is_absolute() or template.startswith("\\") or (len(template) > 1 and template[1] == ":"):
         return TemplateProblem("RELC301", f"template path `{template}` is absolute; write it relative to the repository root")
