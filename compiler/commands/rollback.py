@@ -11,7 +11,9 @@ from compiler.reporter import Reporter
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     if not arguments.dry_run:
         from compiler import git
+        from compiler.changes import recover_interrupted_change
 
+        recover_interrupted_change(ROOT)  # a killed promote or rollback left files half-written
         git.require_committable(ROOT)  # before planning: a dirty tree would be planned on
     from compiler.rollback import plan_rollback
 
