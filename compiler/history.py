@@ -88,7 +88,10 @@ def published_bundles(root: Path, revision: str) -> dict[tuple[str, str], Public
     blobs = git.read_blobs(root, [change.blob for change in changes if change.blob])
     parsed: dict[bytes, list[tuple[str, str, dict[str, Any]]]] = {}
     published: dict[tuple[str, str], Publication] = {}
+    renamed: list[tuple[str, str]] = []  # (old name, new name), oldest first
     for change in reversed(changes):  # oldest first: the first sighting is the publication
+        if change.renamed_from is not None:
+            renamed.append((Path(change.renamed_from).stem, Path(change.path).stem))
         if change.blob is None or not change.path.endswith(".yaml") or change.blob not in blobs:
             continue
         content = blobs[change.blob]
@@ -100,6 +103,14 @@ def published_bundles(root: Path, revision: str) -> dict[tuple[str, str], Public
             published.setdefault(
                 (release, version), Publication(release, version, digest, change.commit, change.timestamp, bundle)
             )
+    # A release file moved with `git mv` keeps what it published under its new name:
+    # renaming a release is no way to change a published bundle.
+    for old, new in renamed:
+        for (release, version), publication in list(published.items()):
+            if release == old:
+                earlier = published.get((new, version))
+                if earlier is None or publication.timestamp < earlier.timestamp:
+                    published[(new, version)] = publication
     return published
 
 
@@ -136,9 +147,9 @@ def revisions(root: Path, revision: str, name: str, batch: int = 64) -> Iterator
     history = git.file_history(root, revision, path)
     for start in range(0, len(history), batch):
         chunk = history[start : start + batch]
-        contents = git.read_blobs(root, [f"{commit.sha}:{path}" for commit in chunk])
+        contents = git.read_blobs(root, [f"{commit.sha}:{commit.path}" for commit in chunk])
         for commit in chunk:
-            content = contents.get(f"{commit.sha}:{path}")
+            content = contents.get(f"{commit.sha}:{commit.path}")
             yield Revision(commit, content, *rollout_roles(content))
 
 

@@ -29,10 +29,15 @@ def _differences(published: Any, current: Any, prefix: str = "") -> Iterator[str
 def immutability_diagnostics(root: Path, base: str, releases: list[CheckedRelease]) -> list[Diagnostic]:
     """One diagnostic per bundle whose content differs from its first publication."""
     published = published_bundles(root, base)
+    # A release moved with `git mv` since the base is still the release that published its bundles.
+    moved = {Path(new).stem: Path(old).stem for new, old in git.renamed_since(root, base, "releases").items()}
     diagnostics = []
     for checked in releases:
         for index, bundle in enumerate(checked.release.bundles):
-            publication: Publication | None = published.get((checked.release.name, bundle.version))
+            name = checked.release.name
+            publication: Publication | None = published.get((name, bundle.version)) or published.get(
+                (moved.get(name, name), bundle.version)
+            )
             if publication is None or publication.digest == bundle_digest(bundle):
                 continue
             changed = ", ".join(_differences(publication.content, bundle_content(bundle)))
