@@ -69,32 +69,75 @@ def _process_alive(process_id: int) -> bool:
 
 
 @contextmanager
-def repository_lock(root: Path) -> Iterator[None]:
-    """One writing relc per repository; a lock left by a dead process is taken over."""
+def repository_lock(root: Path, writing: tuple[str, ...] = ()) -> Iterator[None]:
+    """One writing relc per repository. The lock names the process and the paths it is
+    about to write, so a run that finds the lock of a dead process (killed mid-change)
+    first puts those paths back as HEAD has them, then takes the lock over."""
     path = _lock_path(root)
     for _ in range(2):
         try:
             descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             break
         except FileExistsError:
-            try:
-                holder = int(path.read_text().strip() or "0")
-            except (OSError, ValueError):
-                holder = 0
+            holder, interrupted = _read_lock(path)
             if holder and _process_alive(holder):
                 raise RolloutError(
                     f"another relc (process {holder}) is writing in this repository; wait for it to finish "
                     f"(or remove {path} if no relc is running)"
                 ) from None
+            _undo_interrupted_change(root, holder, interrupted)
             path.unlink(missing_ok=True)
     else:
         raise RolloutError(f"could not take the lock {path}")
     try:
         with os.fdopen(descriptor, "w") as stream:
-            stream.write(str(os.getpid()))
+            stream.write("\n".join((str(os.getpid()), *writing)))
+            stream.flush()
+            os.fsync(stream.fileno())
         yield
     finally:
         path.unlink(missing_ok=True)
+
+
+def _read_lock(path: Path) -> tuple[int, list[str]]:
+    """The holder's process id and the paths it was writing (none for an old or torn lock)."""
+    try:
+        lines = path.read_text().splitlines()
+        return int(lines[0].strip() or "0") if lines else 0, [line for line in lines[1:] if line]
+    except (OSError, ValueError):
+        return 0, []
+
+
+def _undo_interrupted_change(root: Path, holder: int, paths: list[str]) -> None:
+    """A relc killed between writing and committing left files that no commit has: put
+    them back as HEAD has them (if its commit landed, they already are). Git's own
+    index lock, left by a git killed with it, needs a person to say no git runs."""
+    if not paths:
+        return
+    index_lock = git.git_dir(root) / "index.lock"
+    if index_lock.exists():
+        raise RolloutError(
+            f"a relc (process {holder}) was stopped while committing and git's {index_lock} remains: once no git "
+            f"command runs, remove it and run relc again; relc will then put {', '.join(paths)} back as HEAD has them"
+        )
+    git.restore_paths(root, paths)
+    for written in paths:
+        target = root / written
+        # write_atomically's temporary file, when the kill came before its rename.
+        for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+
+
+def recover_interrupted_change(root: Path) -> None:
+    """Before reading the tree: undo what a killed promote or rollback left half-written,
+    so a later build renders HEAD and a later commit starts from a clean tree."""
+    try:
+        path = _lock_path(root)
+    except git.GitError:
+        return  # not a repository: relc commits nothing here
+    if path.exists():
+        with repository_lock(root):
+            pass
 
 
 def current_release(root: Path, name: str) -> tuple[Release, bytes]:
@@ -159,8 +202,8 @@ def preview(root: Path, change: ReleaseChange) -> Preview:
 
 def apply(root: Path, change: ReleaseChange) -> str:
     """Write the release file and the re-rendered tree, and commit both; the commit id."""
-    git.require_committable(root)
-    with repository_lock(root):
+    with repository_lock(root, (change.path, RENDERED_DIR)):
+        git.require_committable(root)
         result = _checked_with(root, change)
         files = render_tree(result.releases, root)
         release_file = root / change.path

@@ -112,24 +112,30 @@ class Commit:
     sha: str
     timestamp: int
     subject: str
+    path: str = ""  # the file's name in this commit, where a history follows one file
 
 
 def file_history(root: Path, revision: str, path: str) -> list[Commit]:
-    """Commits of the branch that changed `path`, newest first (no renames followed).
+    """Commits of the branch that changed `path`, newest first, following renames
+    (`git mv`): each commit carries the name the file had in it.
 
     First parents only: a change merged from a pull request counts from its merge, the
     moment it reached the branch, not from the branch commit its author dated.
     """
     revision = resolve_revision(root, revision)
     output = _git(
-        root, "log", "--first-parent", "--format=%H%x00%ct%x00%s%x00", "--no-renames", revision, "--", path
-    ).decode("utf-8")
-    fields = output.split("\0")
-    return [
-        Commit(fields[i].strip(), int(fields[i + 1]), fields[i + 2])
-        for i in range(0, len(fields) - 2, 3)
-        if fields[i].strip()
-    ]
+        root, "log", "--first-parent", "--follow", "--format=%x01%H%x00%ct%x00%s%x00", "--name-status", "-z",
+        revision, "--", path,
+    ).decode("utf-8")  # fmt: skip
+    commits = []
+    for chunk in output.split("\x01"):
+        fields = chunk.split("\0")
+        if len(fields) < 3 or not fields[0].strip():
+            continue
+        # After the subject: a status (M, A, D, R085...) and one or two paths; the last is the name here.
+        names = [field.strip("\n") for field in fields[3:] if field.strip("\n")]
+        commits.append(Commit(fields[0].strip(), int(fields[1]), fields[2], names[-1] if len(names) > 1 else path))
+    return commits
 
 
 @dataclass(frozen=True)
@@ -140,12 +146,14 @@ class FileChange:
     timestamp: int
     path: str
     blob: str | None
+    renamed_from: str | None = None  # a `git mv` (git's rename detection) in this commit
 
 
 def changes_under(root: Path, revision: str, folder: str) -> list[FileChange]:
-    """Every change to files under `folder` in the history of `revision`, newest first."""
+    """Every change to files under `folder` in the history of `revision`, newest first;
+    a rename is one change that names both paths."""
     output = _git(
-        root, "log", "--format=@%H %ct", "--raw", "--no-abbrev", "--no-renames", "-z", revision, "--", folder
+        root, "log", "--format=@%H %ct", "--raw", "--no-abbrev", "--find-renames", "-z", revision, "--", folder
     ).decode("utf-8")
     changes: list[FileChange] = []
     commit, timestamp = "", 0
@@ -160,6 +168,11 @@ def changes_under(root: Path, revision: str, folder: str) -> list[FileChange]:
         if token.startswith(":"):
             parts = token.split()
             blob = None if parts[4] == "D" else parts[3]
+            if parts[4][0] in "RC":  # renamed or copied: the old path, then the new one
+                renamed_from = tokens[index + 1] if parts[4][0] == "R" else None
+                changes.append(FileChange(commit, timestamp, tokens[index + 2], blob, renamed_from))
+                index += 3
+                continue
             changes.append(FileChange(commit, timestamp, tokens[index + 1], blob))
             index += 2
             continue
@@ -372,6 +385,24 @@ def remote_url(root: Path, remote: str) -> str:
         return _git(root, "remote", "get-url", remote).decode("utf-8").strip()
     except GitError:
         return ""
+
+
+def renamed_since(root: Path, base: str, folder: str) -> dict[str, str]:
+    """{new path: old path} for files under `folder` that git's rename detection sees
+    moved between `base` and the working tree (a `git mv` in a pull request)."""
+    output = _git(root, "diff", "--find-renames", "--name-status", "-z", base, "--", folder).decode("utf-8")
+    tokens = output.split("\0")
+    renamed, index = {}, 0
+    while index < len(tokens):
+        status = tokens[index]
+        if status.startswith("R") and index + 2 < len(tokens):
+            renamed[tokens[index + 2]] = tokens[index + 1]
+            index += 3
+        elif status.startswith("C") and index + 2 < len(tokens):
+            index += 3
+        else:
+            index += 2
+    return renamed
 
 
 def messages_between(root: Path, base: str, head: str) -> list[tuple[str, str]]:

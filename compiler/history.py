@@ -113,9 +113,12 @@ def _add_publications(root: Path, changes: list[git.FileChange], published: dict
     """Record the first sighting of each bundle version in `changes` (given newest first)."""
     blobs = git.read_blobs(root, [change.blob for change in changes if change.blob])
     parsed: dict[bytes, list[tuple[str, str, dict[str, Any]]]] = {}
+    renamed: list[tuple[str, str]] = []  # (old name, new name), oldest first
     with progress(len(changes), "reading history", "change") as advance:
         for change in reversed(changes):  # oldest first: the first sighting is the publication
             advance(1)
+            if change.renamed_from is not None:
+                renamed.append((Path(change.renamed_from).stem, Path(change.path).stem))
             if change.blob is None or not change.path.endswith(".yaml") or change.blob not in blobs:
                 continue
             content = blobs[change.blob]
@@ -127,6 +130,14 @@ def _add_publications(root: Path, changes: list[git.FileChange], published: dict
                 published.setdefault(
                     (release, version), Publication(release, version, digest, change.commit, change.timestamp, bundle)
                 )
+    # A release file moved with `git mv` keeps what it published under its new name:
+    # renaming a release is no way to change a published bundle.
+    for old, new in renamed:
+        for (release, version), publication in list(published.items()):
+            if release == old:
+                earlier = published.get((new, version))
+                if earlier is None or publication.timestamp < earlier.timestamp:
+                    published[(new, version)] = publication
 
 
 @dataclass(frozen=True)
@@ -196,9 +207,9 @@ def revisions(root: Path, revision: str, name: str, batch: int = 64) -> Iterator
     history = git.file_history(root, revision, path)
     for start in range(0, len(history), batch):
         chunk = history[start : start + batch]
-        contents = git.read_blobs(root, [f"{commit.sha}:{path}" for commit in chunk])
+        contents = git.read_blobs(root, [f"{commit.sha}:{commit.path}" for commit in chunk])
         for commit in chunk:
-            content = contents.get(f"{commit.sha}:{path}")
+            content = contents.get(f"{commit.sha}:{commit.path}")
             yield Revision(commit, content, *rollout_roles(content))
 
 

@@ -33,10 +33,13 @@ def immutability_diagnostics(
 ) -> list[Diagnostic]:
     """One diagnostic per bundle whose content differs from its first publication."""
     published = published_bundles(root, base, cache)
+    # A release moved with `git mv` since the base is still the release that published its bundles.
+    moved = {Path(new).stem: Path(old).stem for new, old in git.renamed_since(root, base, "releases").items()}
     diagnostics = []
     for checked in releases:
+        name = checked.name
         for index, (version, digest, position) in enumerate(checked.facts.bundles):
-            publication: Publication | None = published.get((checked.name, version))
+            publication: Publication | None = published.get((name, version)) or published.get((moved.get(name, name), version))
             if publication is None or publication.digest == digest:
                 continue  # the common case, decided from the facts without parsing the release
             from compiler.digest import bundle_content

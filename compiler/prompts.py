@@ -96,6 +96,9 @@ def _environment() -> "ImmutableSandboxedEnvironment":
 
 def resolve_template_path(root: Path, template: str) -> Path | TemplateProblem:
     """The template's file, refusing any path that could leave the repository."""
+    if any(ord(character) < 32 or ord(character) == 127 for character in template):
+        # A NUL makes every file system call raise; no file name needs a control character.
+        return TemplateProblem("RELC301", f"template path {template!r} holds a control character; name a file inside the repository")
     # String tests, not PurePosixPath: this runs for every template of every release.
     if template.startswith(("/", "\\")) or (len(template) > 1 and template[1] == ":"):
         return TemplateProblem("RELC301", f"template path `{template}` is absolute; write it relative to the repository root")
@@ -140,7 +143,11 @@ def analyze_template(raw: bytes) -> TemplateAnalysis:
         used: dict[str, int] = {}
         if not problems:
             used = dict(sorted(context_reads(tree).items()))
-            if _OutputBound().of_nodes(tree.body, {}) > MAX_STATIC_OUTPUT:
+            bound = _OutputBound()
+            total = bound.of_nodes(tree.body, {})
+            if bound.problem is not None:
+                problems.append(bound.problem)
+            elif total.size > MAX_STATIC_OUTPUT:
                 problems.append(
                     TemplateProblem(
                         "RELC307",
@@ -153,6 +160,11 @@ def analyze_template(raw: bytes) -> TemplateAnalysis:
     except (RecursionError, MemoryError):
         message = "template nests too deeply to check (brackets, parentheses or operators); flatten it"
         return TemplateAnalysis((TemplateProblem("RELC304", message),), {})
+    except ValueError:
+        # Python refuses to convert an integer literal of thousands of digits.
+        digits = re.search(r"[0-9_]{4300,}", text)
+        line = text.count("\n", 0, digits.start()) + 1 if digits else None
+        return TemplateAnalysis((TemplateProblem("RELC304", "template has a number too long to read; shorten it", line),), {})
     return TemplateAnalysis(tuple(problems), used)
 
 
@@ -259,6 +271,10 @@ def _forbidden_constructs(tree: "nodes.Template") -> Iterator[TemplateProblem]:
             yield TemplateProblem(
                 "RELC306", f"`{{% {tag} %}}` is not allowed in prompt templates; keep each template self-contained", line
             )
+        elif isinstance(node, nodes.For) and node.recursive:
+            yield TemplateProblem(
+                "RELC306", "`recursive` loops are not allowed in prompt templates: their depth has no bound", line
+            )
         elif kind in _REFUSED_EXPRESSIONS:
             yield TemplateProblem("RELC307", f"{_REFUSED_EXPRESSIONS[kind]}; prompt templates may not use it", line)
         elif isinstance(node, nodes.Getattr) and node.attr.startswith("_"):
@@ -271,6 +287,8 @@ def _forbidden_constructs(tree: "nodes.Template") -> Iterator[TemplateProblem]:
                 yield TemplateProblem(
                     "RELC306", f"filter `{name}` is not allowed in prompt templates (allowed: {', '.join(sorted(ALLOWED_FILTERS))})", line
                 )
+            if isinstance(node, nodes.Filter):
+                yield from _filter_arguments(node)
             for argument in (*getattr(node, "args", []), *(k.value for k in getattr(node, "kwargs", []))):
                 if isinstance(argument, nodes.Const) and isinstance(argument.value, str) and argument.value.startswith("_"):
                     yield TemplateProblem("RELC306", f"filter argument `{argument.value}` names a private attribute", line)
@@ -297,81 +315,174 @@ def _forbidden_constructs(tree: "nodes.Template") -> Iterator[TemplateProblem]:
             yield TemplateProblem("RELC306", "`self` is not allowed in prompt templates", line)
 
 
+def _filter_arguments(node: "nodes.Filter") -> Iterator[TemplateProblem]:
+    """Arguments that size the output or the work must be small literals: `tojson(indent=)`
+    pads every line, `round(precision, 'ceil')` computes 10**precision."""
+    from jinja2 import nodes
+
+    name, positional = node.name, list(node.args)
+    if name == "map" and positional:
+        if not (isinstance(positional[0], nodes.Const) and isinstance(positional[0].value, str)):
+            if not any(keyword.key == "attribute" for keyword in node.kwargs):
+                yield TemplateProblem("RELC306", "`map` must name its filter as a literal string", node.lineno)
+            return
+        name, positional = positional[0].value, positional[1:]
+    limits = {"tojson": ("indent", 0, MAX_JSON_INDENT), "round": ("precision", 0, MAX_ROUND_PRECISION)}
+    if name not in limits:
+        return
+    keyword, low, high = limits[name]
+    values = positional[:1] + [k.value for k in node.kwargs if k.key == keyword]
+    for value in values:
+        literal = isinstance(value, nodes.Const) and type(value.value) is int and low <= value.value <= high
+        if not literal and not (isinstance(value, nodes.Const) and value.value is None and name == "tojson"):
+            yield TemplateProblem(
+                "RELC307", f"`{name}` takes `{keyword}` as a literal whole number from {low} to {high}", node.lineno
+            )
+
+
 def _is_loop_helper(attribute: "nodes.Getattr") -> bool:
     from jinja2 import nodes
 
     return isinstance(attribute.node, nodes.Name) and attribute.node.name == "loop" and attribute.attr in ("cycle", "changed")
 
 
+_CAP = 2**62  # bounds saturate here: past any limit, and cheap to compute with
+
+
 @dataclass(frozen=True)
 class _Bound:
-    """How much text a value can render (`size`) and how many items a loop over it can
-    take (`length`), counting only what the template itself supplies. Values from the
-    render context are data: their size is the serving app's, and a loop over them
-    counts once, so what is bounded is the amplification the template adds."""
+    """How much text a value can render, as `size + scale * D**degree` where D is the
+    size of the values the serving app passes (as printed), and how many items a loop
+    over it can take (`length`, counting only what the template itself supplies).
+
+    `size` is the template's own text, `scale` how many times over the template can
+    repeat or expand its variables (a `tojson` of `tojson`, a `~` doubling, a loop over
+    a literal list), `degree` how many loops over variables nest around them. An item
+    of a variable counts once (the items add up to the variable), so a loop that prints
+    its own item stays linear; one that prints another variable per item is quadratic.
+    """
 
     size: int
     length: int | None  # None: data, or not a sequence
+    scale: int = 0
+    degree: int = 0
 
     @property
     def iterations(self) -> int:
-        return 1 if self.length is None else self.length
+        """Passes of a loop over this value: the template's own items, and the items of
+        any variable in it counted once."""
+        if self.length is None:
+            return 1
+        return self.length + (1 if self.effective_degree else 0)
+
+    @property
+    def effective_degree(self) -> int:
+        return max(self.degree, 1 if self.scale else 0)
 
     def widest(self, other: "_Bound") -> "_Bound":
         lengths = [value for value in (self.length, other.length) if value is not None]
-        return _Bound(max(self.size, other.size), max(lengths) if lengths else None)
+        return _Bound(
+            max(self.size, other.size), max(lengths) if lengths else None, max(self.scale, other.scale),
+            max(self.degree, other.degree),
+        )  # fmt: skip
+
+    def plus(self, other: "_Bound") -> "_Bound":
+        return _Bound(
+            min(self.size + other.size, _CAP), None, min(self.scale + other.scale, _CAP), max(self.degree, other.degree)
+        )
+
+    def times(self, factor: int) -> "_Bound":
+        return _Bound(min(self.size * factor, _CAP), self.length, min(self.scale * factor, _CAP), self.degree)
 
 
-_DATA = _Bound(0, None)
+_DATA = _Bound(0, None, 1, 1)
 _SMALL = _Bound(24, None)  # a number, a boolean, a length
-# Filters whose output is at most a fixed multiple of their input (escaping expands).
-_EXPANDING_FILTERS = {"escape": 6, "e": 6, "forceescape": 6, "tojson": 6, "urlencode": 3}
-_SHAPE_FILTERS = {"list", "sort", "reverse", "unique", "select", "reject", "selectattr", "rejectattr", "map",
-                  "dictsort", "items", "first", "last", "default", "d", "safe", "string", "trim", "striptags",
-                  "upper", "lower", "title", "capitalize", "truncate", "max", "min"}  # fmt: skip
+_NOTHING = _Bound(0, None)
+# Filters whose output is at most a fixed multiple of their input: escaping expands, and
+# `list` and `string` can turn text into a printed list that quotes every character.
+_EXPANDING_FILTERS = {"escape": 6, "e": 6, "forceescape": 6, "tojson": 6, "urlencode": 3, "list": 10, "string": 10,
+                      "upper": 3, "lower": 3, "title": 3, "capitalize": 3, "items": 3, "dictsort": 3}  # fmt: skip
+_SHAPE_FILTERS = {"sort", "reverse", "unique", "select", "reject", "selectattr", "rejectattr", "map",
+                  "first", "last", "default", "d", "safe", "trim", "striptags", "truncate", "max", "min"}  # fmt: skip
+_EXPANDING_METHODS = {"split": 10, "splitlines": 10, "items": 3, "keys": 3, "values": 3, "upper": 3, "lower": 3,
+                      "title": 3, "capitalize": 3}  # fmt: skip
+MAX_AMPLIFICATION = 1000  # times over a template may render its variables
+MAX_DEGREE = 2  # loops over variables that print other variables per item: quadratic at most
+MAX_JSON_INDENT = 8
+MAX_ROUND_PRECISION = 15  # digits a float has; `round(10**9, 'ceil')` computes 10**(10**9)
 
 
 class _OutputBound:
-    """Upper bound of the text a template writes itself (see `_Bound`).
+    """Upper bound of the text a template writes (see `_Bound`), and the first place
+    where any value it computes, printed or not, passes a limit.
 
     Loops multiply their body by the number of items the template gives them; `set`,
     `with` and loop targets carry the bounds of their values, so a name holding a
     literal list, or a string doubled by concatenation, is counted wherever it is used.
     """
 
-    def of_nodes(self, body: list["nodes.Node"], names: dict[str, _Bound]) -> int:
-        total = 0
+    def __init__(self) -> None:
+        self.problem: TemplateProblem | None = None
+
+    def check(self, node: "nodes.Node", bound: _Bound) -> _Bound:
+        """Record the first construct whose value passes a limit, with its line."""
+        if self.problem is None:
+            what = _construct_name(node)
+            line = getattr(node, "lineno", None)
+            if bound.scale > MAX_AMPLIFICATION:
+                self.problem = TemplateProblem(
+                    "RELC307",
+                    f"`{what}` can render the template's variables more than {MAX_AMPLIFICATION} times over (chained "
+                    "`tojson`/`escape`/`list`/`string`, doubling with `~` or `join`, loops over literal lists); "
+                    "keep prompt text linear in its inputs",
+                    line,
+                )
+            elif bound.effective_degree > MAX_DEGREE:
+                self.problem = TemplateProblem(
+                    "RELC307",
+                    f"`{what}` nests loops (or joins) over variables that print other variables: its output grows as "
+                    f"the power {bound.effective_degree} of the input size (at most {MAX_DEGREE} is allowed); print each "
+                    "item itself instead",
+                    line,
+                )
+        return bound
+
+    def of_nodes(self, body: list["nodes.Node"], names: dict[str, _Bound]) -> _Bound:
+        total = _NOTHING
         for node in body:
-            total += self.of_statement(node, names)
-            if total > MAX_STATIC_OUTPUT:
+            total = total.plus(self.of_statement(node, names))
+            if total.size > MAX_STATIC_OUTPUT or self.problem is not None:
                 return total
         return total
 
-    def of_statement(self, node: "nodes.Node", names: dict[str, _Bound]) -> int:
+    def of_statement(self, node: "nodes.Node", names: dict[str, _Bound]) -> _Bound:
         from jinja2 import nodes
 
         if isinstance(node, nodes.Output):
-            return sum(self.of_expression(child, names).size for child in node.nodes)
+            total = _NOTHING
+            for child in node.nodes:
+                total = total.plus(self.of_expression(child, names))
+            return total
         if isinstance(node, nodes.Assign):
             value = self.of_expression(node.node, names)
             names.update({target: value for target in _targets(node.target)})
-            return 0
+            return _NOTHING
         if isinstance(node, nodes.AssignBlock):
-            size = self.of_nodes(node.body, dict(names))
-            names.update({target: _Bound(size, size) for target in _targets(node.target)})
-            return 0
+            body = self.of_nodes(node.body, dict(names))
+            names.update({target: _Bound(body.size, body.size, body.scale, body.degree) for target in _targets(node.target)})
+            return _NOTHING
         if isinstance(node, nodes.If):
             # A name set in a branch is visible after the `if`: keep the widest bound of each.
             branches = [node.body, *(elif_.body for elif_ in node.elif_), node.else_]
-            widest = 0
+            widest = _NOTHING
             for branch in branches:
                 inner = dict(names)
-                widest = max(widest, self.of_nodes(branch, inner))
+                widest = widest.widest(self.of_nodes(branch, inner))
                 for name, value in inner.items():
                     names[name] = names[name].widest(value) if name in names else value
             return widest
         if isinstance(node, nodes.For):
-            return self.of_loop(node, names)
+            return self.check(node, self.of_loop(node, names))
         if isinstance(node, nodes.With):
             inner = dict(names)
             for target, value in zip(node.targets, node.values):
@@ -379,23 +490,36 @@ class _OutputBound:
                 inner.update({name: bound for name in _targets(target)})
             return self.of_nodes(node.body, inner)
         if isinstance(node, nodes.FilterBlock):
-            size = self.of_nodes(node.body, dict(names))
-            return size * _EXPANDING_FILTERS.get(node.filter.name, 1)
+            body = self.of_nodes(node.body, dict(names))
+            return self.check(node, body.times(_EXPANDING_FILTERS.get(node.filter.name, 1)))
         children = getattr(node, "body", None)
-        return self.of_nodes(children, dict(names)) if isinstance(children, list) else 0
+        return self.of_nodes(children, dict(names)) if isinstance(children, list) else _NOTHING
 
-    def of_loop(self, node: "nodes.For", names: dict[str, _Bound]) -> int:
+    def of_loop(self, node: "nodes.For", names: dict[str, _Bound]) -> _Bound:
         iterable = self.of_expression(node.iter, names)
         # Each pass starts from the names before the loop: Jinja does not carry a `set`
-        # from one iteration to the next. An item is at most as large as its sequence.
-        item = _DATA if iterable.length is None else _Bound(iterable.size, iterable.size)
+        # from one iteration to the next. An item is at most as large as its sequence;
+        # an item of a variable counts once (the items add up to the variable).
+        has_data = iterable.effective_degree > 0
+        item_length = None if iterable.length is None else iterable.size
+        item = _Bound(iterable.size, item_length, iterable.scale, 0 if has_data else iterable.degree)
         inner = dict(names)
         inner.update({name: item for name in _targets(node.target)})
-        inner["loop"] = _DATA
+        inner["loop"] = _SMALL
         once = self.of_nodes(node.body, inner)
-        return iterable.iterations * once + self.of_nodes(node.else_, dict(names))
+        otherwise = self.of_nodes(node.else_, dict(names))
+        passes = once.times(iterable.iterations)
+        if has_data and once.degree:
+            # Another variable printed for every item of this one: the powers add up.
+            passes = _Bound(passes.size, None, passes.scale, iterable.effective_degree + once.degree)
+        elif has_data:
+            passes = _Bound(passes.size, None, passes.scale, max(passes.degree, iterable.effective_degree if once.scale else 0))
+        return passes.plus(otherwise)
 
     def of_expression(self, node: "nodes.Node", names: dict[str, _Bound]) -> _Bound:
+        return self.check(node, self._of_expression(node, names))
+
+    def _of_expression(self, node: "nodes.Node", names: dict[str, _Bound]) -> _Bound:
         from jinja2 import nodes
 
         if isinstance(node, nodes.TemplateData):
@@ -406,47 +530,99 @@ class _OutputBound:
         if isinstance(node, nodes.Name):
             return names.get(node.name, _DATA)
         if isinstance(node, (nodes.List, nodes.Tuple)):
-            items = [self.of_expression(item, names) for item in node.items]
-            return _Bound(sum(item.size + 2 for item in items), len(items))
+            total = _NOTHING
+            for item in node.items:
+                total = total.plus(self.of_expression(item, names)).plus(_Bound(2, None))
+            return _Bound(total.size, len(node.items), total.scale, total.degree)
         if isinstance(node, nodes.Dict):
-            pairs = [(self.of_expression(p.key, names), self.of_expression(p.value, names)) for p in node.items]
-            return _Bound(sum(key.size + value.size + 4 for key, value in pairs), len(pairs))
+            total = _NOTHING
+            for pair in node.items:
+                total = total.plus(self.of_expression(pair.key, names)).plus(self.of_expression(pair.value, names))
+                total = total.plus(_Bound(4, None))
+            return _Bound(total.size, len(node.items), total.scale, total.degree)
         if isinstance(node, (nodes.Concat, nodes.Add)):
             parts = [self.of_expression(child, names) for child in (node.nodes if isinstance(node, nodes.Concat) else (node.left, node.right))]
-            size = sum(part.size for part in parts)
-            return _Bound(size, sum(part.iterations for part in parts))
-        if isinstance(node, (nodes.CondExpr, nodes.Or)):
+            total = _NOTHING
+            for part in parts:
+                total = total.plus(part)
+            return _Bound(total.size, min(sum(part.iterations for part in parts), _CAP), total.scale, total.degree)
+        if isinstance(node, (nodes.CondExpr, nodes.Or, nodes.And)):
             left, right = (node.expr1, node.expr2) if isinstance(node, nodes.CondExpr) else (node.left, node.right)
             bound = self.of_expression(left, names)
             return bound.widest(self.of_expression(right, names)) if right is not None else bound
         if isinstance(node, nodes.Filter):
             return self.of_filter(node, names)
         if isinstance(node, (nodes.Getattr, nodes.Getitem, nodes.Slice)):
-            base = self.of_expression(node.node, names) if hasattr(node, "node") else _DATA
-            return _DATA if base.length is None and base.size == 0 else _Bound(base.size, base.size)
+            base = self.of_expression(node.node, names) if hasattr(node, "node") else _NOTHING
+            return _Bound(base.size, base.size if base.length is not None or base.size else None, base.scale, base.degree)
         if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
             base = self.of_expression(node.node.node, names)
             arguments = [self.of_expression(argument, names) for argument in node.args]
-            size = max([base.size, *(argument.size for argument in arguments)])
-            return _Bound(size, size if base.length is not None or base.size else None)
+            if isinstance(node.node.node, nodes.Name) and node.node.node.name == "loop":
+                base = _SMALL  # loop.cycle(...) gives one of its arguments, loop.changed() a boolean
+            widest = base
+            for argument in arguments:
+                widest = widest.widest(argument)
+            widest = widest.times(_EXPANDING_METHODS.get(node.node.attr, 1))
+            return _Bound(widest.size, widest.size if base.length is not None or base.size else None, widest.scale, widest.degree)
         return _SMALL
 
     def of_filter(self, node: "nodes.Filter", names: dict[str, _Bound]) -> _Bound:
         source = self.of_expression(node.node, names) if node.node is not None else _DATA
         arguments = [self.of_expression(argument, names) for argument in node.args]
-        if node.name == "join":
-            separator = arguments[0].size if arguments else 0
-            size = source.size + source.iterations * separator
-            return _Bound(size, size)
-        if node.name in _EXPANDING_FILTERS:
-            size = source.size * _EXPANDING_FILTERS[node.name]
-            return _Bound(size, size)
-        if node.name in _SHAPE_FILTERS:
+        arguments += [self.of_expression(keyword.value, names) for keyword in node.kwargs]
+        name = node.name
+        if name == "map" and node.args and isinstance(node.args[0], _const_type()) and isinstance(node.args[0].value, str):
+            name = node.args[0].value  # map('tojson') applies tojson to every item
+            arguments = arguments[1:]
+        if name == "join":
+            separator = arguments[0] if arguments else _NOTHING
+            size = min(source.size + source.iterations * separator.size, _CAP)
+            if source.effective_degree and separator.effective_degree:
+                degree = source.effective_degree + separator.effective_degree  # a variable between every item of one
+            else:
+                degree = max(source.degree, separator.degree)
+            scale = min(source.scale + source.iterations * separator.scale, _CAP)
+            return _Bound(size, size, scale, degree)
+        if name in _EXPANDING_FILTERS:
+            grown = source.times(_EXPANDING_FILTERS[name])
+            return _Bound(grown.size, grown.size, grown.scale, grown.degree)
+        if name in _SHAPE_FILTERS:
             widest = source
             for argument in arguments:
                 widest = widest.widest(argument)
             return widest
         return _SMALL
+
+
+def _const_type() -> type:
+    from jinja2 import nodes
+
+    return nodes.Const
+
+
+def _construct_name(node: "nodes.Node") -> str:
+    """What a diagnostic names so its column can be found on the line: a filter, a
+    statement keyword, a variable, or the operator."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Filter):
+        return node.name
+    if isinstance(node, nodes.FilterBlock):
+        return "filter"
+    if isinstance(node, nodes.For):
+        return "for"
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Concat):
+        return "~"
+    if isinstance(node, nodes.Add):
+        return "+"
+    if isinstance(node, nodes.Call) and isinstance(node.node, nodes.Getattr):
+        return node.node.attr
+    if isinstance(node, (nodes.Getattr,)):
+        return node.attr
+    return "{{"
 
 
 def check_variables(analysis: TemplateAnalysis, declared: list[str]) -> list[TemplateProblem]:

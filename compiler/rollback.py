@@ -33,7 +33,7 @@ def plan_rollback(
         return plan_abort(release, current, reason, trigger, evidence)
     if to is not None:
         # An explicit revision is restored whole: every later change to the file is reverted.
-        content = target.known_good.content or b""
+        content = _named(target.known_good.content or b"", name)
         reverted = [revision.commit for revision in target.reverted]
     else:
         content, reverted = _revert_traffic_changes(current, target, name)
@@ -124,3 +124,17 @@ def _revert_traffic_changes(
             )
         reverted.append(revision.commit)
     return content, reverted
+
+
+def _named(content: bytes, name: str) -> bytes:
+    """A revision from before a `git mv` names the release as its old file did: restored
+    whole, it keeps the name the file has now (the rename is not a traffic change)."""
+    named = history._parse(content) if content else None
+    if not isinstance(named, dict) or named.get("name") in (None, name):
+        return content
+    from compiler.edit import edit_document
+
+    def rename(data: dict) -> None:
+        data["name"] = name  # route.model, the clients' contract, stays as that revision had it
+
+    return edit_document(content, rename)

@@ -17,7 +17,7 @@ from compiler.registry.check import registry_fields
 from compiler.diagnostics import Diagnostic
 from compiler.load import FieldPath, LoadedDocument, LoadLimits, load_bytes
 from compiler.model import build_release, dotted
-from compiler.secrets import find_secrets
+from compiler.secrets import SecretFinding, find_secrets, find_secrets_in_values
 from compiler.spec import METRICS, SELF_HOSTED_PROVIDERS, Release, duration_seconds
 
 
@@ -230,6 +230,8 @@ def _prompt_diagnostics(release: Release, report: _Reporter, root: Path) -> Iter
         if isinstance(raw, prompts.TemplateProblem):
             yield report.at(path + ("template",), raw.code, raw.message)
             continue
+        # Templates are copied verbatim into rendered/: a key in one would ship with it.
+        yield from _secret_diagnostics(Path(ref.template).as_posix(), raw.decode("utf-8", errors="replace"))
         actual = prompts.sha256_hex(raw)
         if actual != ref.sha256:
             yield report.at(
@@ -246,17 +248,31 @@ def _prompt_diagnostics(release: Release, report: _Reporter, root: Path) -> Iter
 
 
 def _secret_diagnostics(display_path: str, text: str) -> list[Diagnostic]:
+    return _secret_findings_diagnostics(display_path, find_secrets(text))
+
+
+def _secret_findings_diagnostics(display_path: str, findings: list[SecretFinding]) -> list[Diagnostic]:
+    """RELC401 with the kind and a preview that shows no secret character."""
     return [
         Diagnostic(
             display_path,
             finding.line,
             finding.column,
             "RELC401",
-            f"this looks like a literal {finding.label}; remove it from the file (and rotate it: Git keeps history) "
-            "and name the environment variable that holds it in model.api_key_env",
+            f"this looks like a literal {finding.label} ({finding.preview}); remove it from the file (and rotate it: "
+            "Git keeps history) and name the environment variable that holds it in model.api_key_env",
         )
-        for finding in find_secrets(text)
+        for finding in findings
     ]
+
+
+def _value_secret_diagnostics(document: LoadedDocument) -> list[Diagnostic]:
+    """Secrets that YAML escapes or folding hide from the raw text, at their value."""
+
+    def place(path: FieldPath, is_key: bool) -> tuple[int, int]:
+        return document.key_position_of(path) if is_key else document.position_of(path)
+
+    return _secret_findings_diagnostics(document.path, find_secrets_in_values(document.data, document.text, place))
 
 
 @dataclass
@@ -275,6 +291,7 @@ def check_release_bytes(raw: bytes, display_path: str, root: Path, limits: LoadL
     document, diagnostics = load_bytes(raw, display_path, limits)
     if document is None:
         return FileCheck(None, None, sorted(set(diagnostics + secrets)))
+    secrets += _value_secret_diagnostics(document)
     release, diagnostics = build_release(document)
     if release is None:
         return FileCheck(document, None, sorted(set(diagnostics + secrets)))

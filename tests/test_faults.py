@@ -5,6 +5,7 @@ name a cluster its CDS lacks); a second run then completes."""
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 import shutil
 import signal
@@ -116,3 +117,81 @@ def test_builds_killed_at_random_points_leave_envoy_consistent(tmp_path: Path) -
     assert _build(root).wait(timeout=300) == 0, "a build after the kills completes"
     check = subprocess.run([sys.executable, "-m", "compiler", "check"], cwd=root, capture_output=True, timeout=300)
     assert check.returncode == 0, check.stderr
+
+
+CHANGE_KILLS = 20
+
+
+def _relc(root: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "compiler", *arguments], cwd=root, capture_output=True, text=True, timeout=120)
+
+
+def _git(root: Path, *arguments: str) -> str:
+    return subprocess.run(["git", *arguments], cwd=root, capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+
+
+def _whole_commit(root: Path, commit: str) -> str | None:
+    """None when `commit`'s release files and rendered/ agree (`relc check` in a clean
+    worktree of it): a commit is never made of half a change."""
+    worktree = root.parent / f"check-{commit[:12]}"
+    _git(root, "worktree", "add", "--quiet", "--detach", str(worktree), commit)
+    try:
+        checked = _relc(worktree, "check")
+        return None if checked.returncode == 0 else checked.stdout + checked.stderr
+    finally:
+        _git(root, "worktree", "remove", "--force", str(worktree))
+
+
+@pytest.mark.parametrize("command", ["rollback", "promote"])
+def test_rollback_and_promote_killed_at_random_points_leave_head_or_the_whole_commit(tmp_path: Path, command: str) -> None:
+    """SIGKILL of the whole process group (relc and the git it runs), as a crash or the
+    OOM killer would: HEAD is the old commit or a whole new one, the next `relc build`
+    renders HEAD and leaves the tree clean, and a rerun completes."""
+    from tests.conftest import CHAT_TRIGGERS
+    from tests.support import Repository, release_text
+
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1") + CHAT_TRIGGERS)
+    repository.commit("Publish chat v2")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1) + CHAT_TRIGGERS)
+    start = repository.commit("Start rollout of chat v2")
+    root = repository.root
+    arguments = (command, "chat", "--reason", "fault test") if command == "rollback" else (command, "chat")
+    started = time.monotonic()
+    assert _relc(root, *arguments).returncode == 0
+    duration = time.monotonic() - started
+    generator = random.Random(f"{command}-20261125")
+    outcomes = {"killed": 0, "finished": 0, "committed": 0, "index.lock": 0}
+    for kill in range(CHANGE_KILLS):
+        _git(root, "reset", "--quiet", "--hard", start)
+        process = subprocess.Popen([sys.executable, "-m", "compiler", *arguments], cwd=root, start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        time.sleep(generator.uniform(0.1, 0.9) * duration)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            outcomes["killed"] += 1
+        else:
+            outcomes["finished"] += 1
+        process.wait(timeout=60)
+        head = _git(root, "rev-parse", "HEAD")
+        if head != start:
+            outcomes["committed"] += 1
+            assert _git(root, "rev-parse", "HEAD~1") == start, f"kill {kill + 1}: one commit, on top of the start"
+            assert _whole_commit(root, head) is None, f"kill {kill + 1}: a half-made commit"
+        index_lock = root / ".git" / "index.lock"
+        build = _relc(root, "build")
+        if index_lock.exists():
+            # git itself was killed mid-commit: relc says so and what to do, and writes nothing.
+            outcomes["index.lock"] += 1
+            assert build.returncode == 1 and "index.lock" in build.stderr and "Traceback" not in build.stderr, build.stderr
+            index_lock.unlink()  # as the message asks, once no git runs
+            build = _relc(root, "build")
+        assert build.returncode == 0, f"kill {kill + 1}: {build.stderr}"
+        assert _git(root, "status", "--porcelain", "--untracked-files=all") == "", f"kill {kill + 1}: rendered/ or the release differs from HEAD"
+        assert not (root / ".git" / "relc.lock").exists()
+        if head == start:
+            rerun = _relc(root, *arguments)
+            assert rerun.returncode == 0, f"kill {kill + 1}: the rerun failed: {rerun.stderr}"
+            assert _whole_commit(root, _git(root, "rev-parse", "HEAD")) is None
+    print(f"relc {command}: {outcomes}")
+    assert outcomes["killed"] >= CHANGE_KILLS // 3, outcomes

@@ -172,25 +172,27 @@ def test_require_committable_refuses_untracked_files_in_the_owned_folder(history
 
 def test_file_history_is_newest_first_with_times_and_subjects(history: tuple[Repository, list[str]]) -> None:
     repository, commits = history
-    assert git.file_history(repository.root, "HEAD", "releases/chat.yaml") == [
-        Commit(commits[2], T0 + 120, "Replace chat by talk"),
-        Commit(commits[1], T0 + 60, "Change chat"),
-        Commit(commits[0], T0, "Add chat"),
+    chat = "releases/chat.yaml"
+    assert git.file_history(repository.root, "HEAD", chat) == [
+        Commit(commits[2], T0 + 120, "Replace chat by talk", chat),
+        Commit(commits[1], T0 + 60, "Change chat", chat),
+        Commit(commits[0], T0, "Add chat", chat),
     ]
-    assert git.file_history(repository.root, "HEAD~1", "releases/chat.yaml") == [
-        Commit(commits[1], T0 + 60, "Change chat"),
-        Commit(commits[0], T0, "Add chat"),
+    assert git.file_history(repository.root, "HEAD~1", chat) == [
+        Commit(commits[1], T0 + 60, "Change chat", chat),
+        Commit(commits[0], T0, "Add chat", chat),
     ]
     assert git.file_history(repository.root, "HEAD", "releases/none.yaml") == []
     with pytest.raises(GitError, match="no commit `nope`"):
         git.file_history(repository.root, "nope", "releases/chat.yaml")
 
 
-def test_file_history_does_not_follow_renames(history: tuple[Repository, list[str]]) -> None:
+def test_file_history_follows_a_git_mv(history: tuple[Repository, list[str]]) -> None:
     repository, commits = history
     repository.git("mv", "releases/talk.yaml", "releases/speech.yaml")
     moved = repository.commit("Rename talk", build=False, when=T0 + 180)
-    assert [c.sha for c in git.file_history(repository.root, "HEAD", "releases/speech.yaml")] == [moved]
+    found = git.file_history(repository.root, "HEAD", "releases/speech.yaml")
+    assert [(c.sha, c.path) for c in found] == [(moved, "releases/speech.yaml"), (commits[2], "releases/talk.yaml")]
 
 
 def test_file_history_counts_a_merged_change_from_its_merge(history: tuple[Repository, list[str]]) -> None:
@@ -202,7 +204,8 @@ def test_file_history_counts_a_merged_change_from_its_merge(history: tuple[Repos
     repository.git("merge", "-q", "--no-ff", "-m", "Merge feature", "feature", when=T0 + 400)
     merge = repository.head()
     history_of_talk = git.file_history(repository.root, "HEAD", "releases/talk.yaml")
-    assert history_of_talk == [Commit(merge, T0 + 400, "Merge feature"), Commit(commits[2], T0 + 120, "Replace chat by talk")]
+    talk = "releases/talk.yaml"
+    assert history_of_talk == [Commit(merge, T0 + 400, "Merge feature", talk), Commit(commits[2], T0 + 120, "Replace chat by talk", talk)]
     assert side not in [c.sha for c in history_of_talk]
 
 

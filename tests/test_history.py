@@ -141,3 +141,62 @@ def test_a_merged_step_counts_from_the_merge_not_from_the_branch_commit(reposito
     assert f"  promote:  {ready}" in result.stdout
     refused = run_relc("promote", "chat", cwd=repository.root)
     assert refused.returncode == 1 and "its hold ends at" in refused.stderr
+
+
+def _renamed_mid_rollout(tmp_path: Path) -> tuple[Repository, str]:
+    """chat publishes v2, starts its rollout, then its file is moved with `git mv` to
+    support.yaml (and renamed inside); the commit that published v2, for --to."""
+
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1"))
+    published = repository.commit("Publish chat v2")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start rollout of chat v2")
+    repository.git("mv", "releases/chat.yaml", "releases/support.yaml")
+    (repository.root / "releases" / "support.yaml").write_text(repository.read("support").replace("name: chat", "name: support"))
+    repository.commit("Rename chat to support")
+    return repository, published
+
+
+def test_a_release_moved_with_git_mv_keeps_its_history(tmp_path: Path) -> None:
+
+    repository, published = _renamed_mid_rollout(tmp_path)
+    root = repository.root
+    audit = run_relc("history", "support", cwd=root)
+    assert audit.returncode == 0, audit.stderr
+    assert "Publish chat v2" in audit.stdout and "Start rollout of chat v2" in audit.stdout
+
+    # Rollback finds the known-good revision from before the rename and reverts the rollout
+    # (without following the rename it found none, and aborted the rollout instead).
+    rolled = run_relc("rollback", "support", "--reason", "test", cwd=root)
+    assert rolled.returncode == 0, rolled.stderr
+    assert repository.git("log", "-1", "--format=%s") == 'Revert "Start rollout of chat v2"'
+    assert "candidate" not in repository.read("support") and "name: support" in repository.read("support")
+    assert run_relc("check", cwd=root).returncode == 0
+
+    # --to a commit from before the rename restores it whole, under the name the file has now.
+    repository.git("reset", "--quiet", "--hard", "HEAD~1")
+    restored = run_relc("rollback", "support", "--to", published, "--reason", "test", cwd=root)
+    assert restored.returncode == 0, restored.stderr
+    assert "name: support" in repository.read("support") and "candidate" not in repository.read("support")
+    assert run_relc("check", cwd=root).returncode == 0
+
+
+def test_a_rename_is_no_way_to_change_a_published_bundle(tmp_path: Path) -> None:
+
+    repository, _ = _renamed_mid_rollout(tmp_path)
+    root = repository.root
+    path = root / "releases" / "support.yaml"
+    path.write_text(path.read_text().replace("temperature: 0.2", "temperature: 0.9", 1))
+    assert run_relc("build", cwd=root).returncode == 0
+    changed = run_relc("check", "--base", "HEAD", cwd=root)
+    assert changed.returncode == 1 and "RELC701" in changed.stdout and "bundle `v1` was published" in changed.stdout
+
+    # Moved and changed in the same pull request: the base has only chat.yaml.
+    repository.git("reset", "--quiet", "--hard", "HEAD~1")
+    repository.git("mv", "releases/chat.yaml", "releases/other.yaml")
+    moved = root / "releases" / "other.yaml"
+    moved.write_text(moved.read_text().replace("name: chat", "name: other").replace("temperature: 0.2", "temperature: 0.9", 1))
+    assert run_relc("build", cwd=root).returncode == 0
+    both = run_relc("check", "--base", "HEAD", cwd=root)
+    assert both.returncode == 1 and "RELC701" in both.stdout, both.stdout + both.stderr

@@ -151,3 +151,74 @@ def test_a_set_inside_a_loop_does_not_carry_between_iterations() -> None:
 def test_loops_over_data_count_once() -> None:
     template = "{% for d in docs %}{% for p in d.passages %}{{ p.text|truncate(100) }}{% endfor %}{% endfor %}"
     assert analyze_template(template.encode()).problems == ()
+
+
+def _doubling(step: str, count: int) -> str:
+    """`{% set a1 = STEP(x) %}...{{ aN }}`: each name built from the one before."""
+    sets = "".join("{% set a" + str(i + 1) + " = " + step.replace("A", f"a{i}") + " %}" for i in range(count))
+    return sets.replace("a0", "x") + "{{ a" + str(count) + " }}"
+
+
+# Each grows exponentially (or as a high power) with its input, yet passed `validate`:
+# found by trying the bound (issue #16). Each must be a RELC307 or RELC306 at its line.
+BYPASSES = {
+    "chained tojson": ("{{ x" + "|tojson" * 40 + " }}", "RELC307", "`tojson` can render"),
+    "tojson in a set": ("{% set y = x" + "|tojson" * 40 + " %}{{ q }}", "RELC307", "`tojson` can render"),
+    "list and string": ("{{ x" + "|list|string" * 20 + " }}", "RELC307", "`string` can render"),
+    "escape and string": ("{{ x" + "|e|string" * 20 + " }}", "RELC307", "`string` can render"),
+    "doubling a variable with ~": (_doubling("A ~ A", 40), "RELC307", "`~` can render"),
+    "doubling with +": (_doubling("A + A", 40), "RELC307", "`+` can render"),
+    "joining a variable with itself": (_doubling("A|join(A)", 10), "RELC307", "`join` nests"),
+    "recursive loop": ("{% for i in [1, 2] recursive %}{{ loop([1, 2]) }}{% endfor %}", "RELC306", "`recursive` loops"),
+    "recursive loop over data": ("{% for i in xs recursive %}{{ loop(i.children) }}{% endfor %}", "RELC306", "`recursive`"),
+    "huge tojson indent": ("{{ x|tojson(indent=999999999) }}", "RELC307", "`tojson` takes `indent`"),
+    "huge positional indent": ("{{ x|tojson(999999999) }}", "RELC307", "`tojson` takes `indent`"),
+    "indent from a variable": ("{{ x|tojson(indent=n) }}", "RELC307", "`tojson` takes `indent`"),
+    "indent through map": ("{{ xs|map('tojson', indent=999999999)|join }}", "RELC307", "`tojson` takes `indent`"),
+    "filter named by a variable": ("{{ xs|map(f)|join }}", "RELC306", "`map` must name"),
+    "round computing 10**precision": ("{{ x|float|round(999999999, 'ceil') }}", "RELC307", "`round` takes"),
+    "string repetition": ("{{ x * 999999999 }}", "RELC307", "repetition with `*`"),
+    "literal loops around a variable": ("{% for a in [1, 2] %}" * 40 + "{{ x }}" + "{% endfor %}" * 40, "RELC307", "`for` can"),
+    "loops over variables nested deep": ("{% for a in x %}" * 30 + "{{ a }}" + "{% endfor %}" * 30, "RELC307", "`for` nests"),
+    "chained map tojson": ("{{ xs" + "|map('tojson')|list" * 10 + " }}", "RELC307", "can render"),
+    "an integer of 5,000 digits": ("{{ " + "9" * 5000 + " }}", "RELC304", "number too long"),
+    "a filter block doubling": ("{% filter tojson %}" * 40 + "{{ x }}" + "{% endfilter %}" * 40, "RELC307", "can render"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BYPASSES))
+def test_output_bound_bypasses_are_refused(name: str) -> None:
+    template, code, message = BYPASSES[name]
+    problems = analyze_template(("Intro line.\n" + template + "\n").encode()).problems
+    assert [(p.code, p.line) for p in problems] == [(code, 2 if "digits" not in name else 2)], problems
+    assert message in problems[0].message
+
+
+def test_the_bound_names_the_construct_and_its_column() -> None:
+    from compiler.prompts import problem_column
+
+    raw = b"Intro.\nAnswer: {{ question|tojson|tojson|tojson|tojson|tojson }}\n"
+    (problem,) = analyze_template(raw).problems
+    assert problem.line == 2 and problem_column(raw, problem) == raw.splitlines()[1].decode().index("tojson") + 1
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ messages|tojson }} {{ doc|tojson|e }} {{ x|tojson(indent=2) }} {{ x|round(2) }}",
+        "{% for m in messages %}<|{{ m.role }}|>{{ m.content|trim }}{% for p in m.parts %}{{ p.text|e }}{% endfor %}{% endfor %}",
+        "{% for m in messages %}{{ system }}: {{ m }}{% endfor %}",  # another variable per item: quadratic, allowed
+        "{% for lang in ['en', 'fr', 'de'] %}{{ lang }}: {{ question|tojson }}{% endfor %}",
+        "{{ (a ~ b ~ c)|upper }} {{ tags|join(', ') }} {{ xs|map(attribute='name')|join(sep) }}",
+    ],
+)
+def test_ordinary_templates_stay_within_the_bound(template: str) -> None:
+    assert analyze_template(template.encode()).problems == ()
+
+
+def test_range_and_lipsum_are_not_there_to_call() -> None:
+    """Templates run with no globals: `range(10**9)` and `lipsum(10**9)` are undeclared names."""
+    for template in ("{{ range(999999999)|join }}", "{{ lipsum(999999999) }}"):
+        analysis = analyze_template(template.encode())
+        assert analysis.problems == ()
+        assert [p.code for p in check_variables(analysis, [])] == ["RELC305"]

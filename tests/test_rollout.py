@@ -154,14 +154,15 @@ def test_a_promoted_stable_with_no_known_good_revision_is_a_clear_error(tmp_path
     _unchanged(repository, refused)
 
 
-def test_a_renamed_release_has_history_only_under_its_new_name(repository: Repository) -> None:
+def test_a_renamed_release_keeps_its_history_under_its_new_name(repository: Repository) -> None:
     repository.git("mv", "releases/chat.yaml", "releases/assistant.yaml")
     repository.write("assistant", repository.read("assistant").replace("chat", "assistant"))
     repository.commit("Rename chat to assistant")
 
-    # History is not followed across the rename, so the rollback aborts the rollout in the file.
+    # History follows the rename (`git mv`), so the rollback reverts to the known-good revision.
     assert run_relc("rollback", "assistant", cwd=repository.root).returncode == 0
-    assert repository.git("log", "-1", "--format=%s") == "Abort rollout of assistant: all traffic back to v1"
+    assert repository.git("log", "-1", "--format=%s") == "Roll back assistant: v2 -> v1"
+    assert "name: assistant" in repository.read("assistant")
     assert run_relc("rollback", "chat", cwd=repository.root).returncode == 2  # no such release now
 
 

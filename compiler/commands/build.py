@@ -15,6 +15,9 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.gateways import reload_on_move_files
     from compiler.render import RENDERED_DIR, render_tree
 
+    from compiler.changes import recover_interrupted_change
+
+    recover_interrupted_change(ROOT)  # render HEAD's releases, not a killed promote's half-written file
     result = validated_releases(reporter, quiet=True, allow_no_releases=True, use_cache=not arguments.no_cache, render=True)
     if not result.ok:
         reporter.note("relc: nothing written: fix the errors above, then build again")

@@ -16,7 +16,9 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
         registry = registry_for_sync(arguments.registry)  # a missing URI refuses before anything is done
     if not arguments.dry_run:
         from compiler import git
+        from compiler.changes import recover_interrupted_change
 
+        recover_interrupted_change(ROOT)  # a killed promote or rollback left files half-written
         git.require_committable(ROOT)  # before planning: a dirty tree would be planned on
     from compiler.rollback import plan_rollback
 
