@@ -93,14 +93,19 @@ def test_the_proxy_falls_back_rolls_back_on_its_own_metrics_and_reloads_without_
             before = servers["v2"].requests
             return set(_send(proxy, 40)) == {(200, "v1")} and servers["v2"].requests == before
 
-        assert not candidate_untouched(), "the proxy dropped the candidate before it reloaded"
+        # LiteLLM cools a failing deployment down for a few seconds by itself: with the candidate
+        # healthy again, the old config sends it its share, and only the reload takes that away.
+        servers["v2"].fail = False
+        proxy.wait_until(lambda: not candidate_untouched(), "the old config never sent the candidate its share", seconds=60)
         traffic = Traffic(proxy)
         traffic.start()
         proxy.reload()  # what `relc watch --after-delivery "systemctl reload litellm"` does
         proxy.wait_until(candidate_untouched, "the reloaded proxy still sends requests to the candidate", seconds=120)
         traffic.stopped.set()
         traffic.join(timeout=60)
-        assert set(traffic.outcomes) == {(200, "v1")}, traffic.outcomes  # nothing refused, nothing failed
+        # Nothing refused, nothing failed (until the new worker serves, the old one still
+        # sends the now healthy candidate its share).
+        assert {status for status, _ in traffic.outcomes} == {200}, traffic.outcomes
     finally:
         prometheus.stop()
         proxy.stop()
