@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NoReturn
 
 import yaml
 
@@ -251,12 +251,7 @@ class LiteLLMProxy:
     def __init__(self, config: Path, log: Path) -> None:
         binary = Path(sys.executable).parent / "litellm"
         if not binary.exists():
-            import pytest
-
-            message = "the LiteLLM proxy is not installed: scripts/test installs the `litellm-proxy` extra"
-            if os.environ.get("CI"):
-                pytest.fail(message)
-            pytest.skip(message)
+            missing_tool("the LiteLLM proxy is not installed: scripts/test installs the `litellm-proxy` extra")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(log, "w")
@@ -424,16 +419,21 @@ class Repository:
         return (self.root / "releases" / f"{name}.yaml").read_text()
 
 
-def require_binary(name: str) -> str:
-    """A system tool the test set-up installs; missing it fails in CI and skips elsewhere."""
+def missing_tool(message: str, required: bool = False) -> NoReturn:
+    """A tool or server the test set-up installs is missing: a failure in CI (or when
+    `required`), where scripts/test must have installed it; a skip elsewhere."""
     import pytest
 
+    if required or os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_binary(name: str) -> str:
+    """A system tool the test set-up installs; missing it fails in CI and skips elsewhere."""
     path = shutil.which(name)
     if path is None:
-        message = f"`{name}` is not installed: scripts/test installs it (Debian package)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_tool(f"`{name}` is not installed: scripts/test installs it (Debian package)")
     return path
 
 

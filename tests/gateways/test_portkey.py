@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import shutil
 import subprocess
 import time
@@ -25,7 +24,7 @@ from jsonschema import Draft202012Validator
 from compiler.gateways import renderers
 from compiler.spec import Gateway
 from tests.conftest import REPO, run_relc
-from tests.support import LocalServer, Repository, Upstream, free_port, relc, stop_process, upstreams, wait_while_running, write_live_release
+from tests.support import LocalServer, Repository, Upstream, free_port, missing_tool, relc, stop_process, upstreams, wait_while_running, write_live_release
 
 SCHEMA = json.loads((REPO / "compiler" / "gateways" / "portkey-config.schema.json").read_text())
 VALIDATOR = Draft202012Validator(SCHEMA)
@@ -273,21 +272,15 @@ def test_the_schema_refuses_what_portkey_refuses(what: str, mutation: Any) -> No
 # The real gateway.
 
 
-def _missing(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 class Portkey:
     """The real `@portkey-ai/gateway` (start-server) on 127.0.0.1, on a port of its own."""
 
     def __init__(self, work: Path) -> None:
         node = shutil.which("node")
         if node is None:
-            _missing("`node` is not installed: scripts/test installs it (Debian package nodejs)")
+            missing_tool("`node` is not installed: scripts/test installs it (Debian package nodejs)")
         if not START_SERVER.is_file():
-            _missing("the Portkey gateway is not installed: run tests/portkey/install (scripts/test does)")
+            missing_tool("the Portkey gateway is not installed: run tests/portkey/install (scripts/test does)")
         self.port = free_port()
         self.log = open(work / "portkey.log", "w")
         # loopback.mjs keeps start-server, which passes no host to listen(), on 127.0.0.1.

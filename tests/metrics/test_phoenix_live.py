@@ -18,7 +18,7 @@ from compiler.metrics import MetricError, MetricQuery
 from compiler.metrics.phoenix import PhoenixSource
 from compiler.metrics.quality import span_attributes
 from tests.conftest import REPO, run_relc
-from tests.support import Repository, free_port, release_text, stop_process, wait_while_running
+from tests.support import Repository, free_port, missing_tool, release_text, stop_process, wait_while_running
 
 pytestmark = pytest.mark.live
 
@@ -30,10 +30,7 @@ def phoenix_python() -> Path:
     root = Path(os.environ.get("RELC_PHOENIX_VENV", REPO / ".venv-phoenix"))
     python = root / "bin" / "python"
     if not (root / "bin" / "phoenix").exists():
-        message = f"the Phoenix server is not installed in {root}: run tests/phoenix/install"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_tool(f"the Phoenix server is not installed in {root}: run tests/phoenix/install")
     return python
 
 

@@ -9,15 +9,14 @@ from typing import Iterator
 import pytest
 
 from tests.registry.mlflow_server import MlflowServer, mlflow_binary
+from tests.support import missing_tool
 
 
 def require_mlflow() -> str:
     binary = mlflow_binary()
     if binary is None:
-        message = "the MLflow server is not installed: tests/mlflow/install (run by scripts/test) puts it in .venv-mlflow/"
-        if os.environ.get("CI") or os.environ.get("RELC_REQUIRE_MLFLOW"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_tool("the MLflow server is not installed: tests/mlflow/install (run by scripts/test) puts it in .venv-mlflow/",
+                     required=bool(os.environ.get("RELC_REQUIRE_MLFLOW")))  # fmt: skip
     return binary
 
 
