@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from compiler.errors import UsageError
 from compiler.reporter import Reporter
@@ -110,6 +111,26 @@ def _check_registry(result: "ValidationResult", uri: str) -> None:
     failed = {d.path for d in diagnostics}
     result.releases = [c for c in result.releases if c.path not in failed]
     result.diagnostics = sorted(set(result.diagnostics) | set(diagnostics), key=lambda d: (d.path, d.line, d.column, d.code))
+
+
+def run_change(arguments: argparse.Namespace, reporter: Reporter, plan: Callable[[], "ReleaseChange"]) -> int:
+    """The body of `relc promote` and `relc rollback`: check, plan, commit (or show), then
+    move the registry's aliases with --sync-registry."""
+    registry = None
+    if arguments.sync_registry:
+        from compiler.registry.sync import registry_for_sync
+
+        registry = registry_for_sync(arguments.registry)  # a missing URI refuses before anything is done
+    if not arguments.dry_run:
+        from compiler import git
+        from compiler.changes import recover_interrupted_change
+
+        recover_interrupted_change(ROOT)  # a killed promote or rollback left files half-written
+        git.require_committable(ROOT)  # before planning: a dirty tree would be planned on
+    status = carry_out(plan(), arguments.dry_run, reporter)
+    if registry is not None and not arguments.dry_run:
+        sync_registry_after(arguments.name, registry, reporter)  # after the commit: a registry down never blocks it
+    return status
 
 
 def carry_out(change: "ReleaseChange", dry_run: bool, reporter: Reporter) -> int:
