@@ -88,6 +88,19 @@ def shadow_steps(release: Release) -> list[int]:
     return [index for index, step in enumerate(release.rollout.steps) if step.shadow is not None]
 
 
+def cannot_mirror(release: Release, gateway: str, why: str) -> list[Unsupported]:
+    """RELC501 at each shadow step of a release, for a gateway that cannot mirror traffic."""
+    return [
+        Unsupported(
+            ("rollout", "steps", index),
+            "RELC501",
+            f"rollout.steps[{index}] is a shadow step, and {gateway} cannot mirror traffic ({why}): use a small "
+            f"canary step instead, or remove {gateway} from route.gateways",
+        )
+        for index in shadow_steps(release)
+    ]
+
+
 CAPABILITY_ROWS = ("canary", "shadow", "fallback", "retries", "timeouts")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from typing import TYPE_CHECKING
 
-from compiler.gateways import GatewayRenderer, Unsupported, shadow_steps
+from compiler.gateways import GatewayRenderer, Unsupported, cannot_mirror
 
 if TYPE_CHECKING:  # assembling cached fragments needs neither the spec nor pydantic
     from compiler.spec import Bundle, Release
@@ -250,15 +250,7 @@ def assemble(fragments: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def unsupported(release: Release) -> list[Unsupported]:
-    problems = [
-        Unsupported(
-            ("rollout", "steps", index),
-            "RELC501",
-            f"rollout.steps[{index}] is a shadow step, and kong cannot mirror traffic (neither Kong OSS nor Enterprise has "
-            "mirroring): use a small canary step instead, or remove kong from route.gateways",
-        )
-        for index in shadow_steps(release)
-    ]
+    problems = cannot_mirror(release, "kong", "neither Kong OSS nor Enterprise has mirroring")
     for index, bundle in enumerate(release.bundles):
         if bundle.model.provider not in PROVIDERS:
             problems.append(

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from typing import TYPE_CHECKING
 
-from compiler.gateways import GatewayRenderer, Unsupported, shadow_steps
+from compiler.gateways import GatewayRenderer, Unsupported, cannot_mirror
 
 if TYPE_CHECKING:  # assembling cached fragments needs neither the spec nor pydantic
     from compiler.spec import Bundle, Release
@@ -153,16 +153,7 @@ def _bundle_problem(index: int, bundle: Bundle) -> Unsupported | None:
 
 
 def unsupported(release: Release) -> list[Unsupported]:
-    problems = [
-        Unsupported(
-            ("rollout", "steps", index),
-            "RELC501",
-            f"rollout.steps[{index}] is a shadow step, and portkey cannot mirror traffic (its open-source gateway "
-            "routes each request to one target at a time): use a small canary step instead, or remove portkey "
-            "from route.gateways",
-        )
-        for index in shadow_steps(release)
-    ]
+    problems = cannot_mirror(release, "portkey", "its open-source gateway routes each request to one target at a time")
     for index, bundle in enumerate(release.bundles):
         problem = _bundle_problem(index, bundle)
         if problem is not None:
