@@ -20,7 +20,7 @@ from compiler.render import render_tree
 from compiler.traffic import FULL, traffic_state
 from compiler.validate import validate_paths
 from tests.conftest import REPO, run_relc, snapshot
-from tests.support import relc, write_live_release
+from tests.support import Repository, relc, write_live_release
 
 
 def _committed_rendered() -> dict[str, bytes]:
@@ -159,12 +159,15 @@ def test_yaml_output_reads_back_identically_in_yaml_1_1_and_1_2(data: Any) -> No
     assert diagnostics == [] and document is not None and document.data == data, text
 
 
+def _shadow_committed_then_canary(root: Path) -> None:
+    """The live release committed (rendered) at its shadow step, then moved to canary 30% on disk."""
+    write_live_release(root, {"v1": 9001, "v2": 9002}, 1, gateways="[envoy, litellm]")
+    Repository.adopt(root).commit("shadow")
+    write_live_release(root, {"v1": 9001, "v2": 9002}, 2, gateways="[envoy, litellm]")
+
+
 def test_plan_shows_traffic_before_and_after_a_base_revision(tmp_path: Path) -> None:
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 1, gateways="[envoy, litellm]")
-    assert relc(tmp_path, "build") == 0
-    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "shadow"]):
-        subprocess.run(["git", *command], cwd=tmp_path, check=True)
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 2, gateways="[envoy, litellm]")
+    _shadow_committed_then_canary(tmp_path)
     text = run_relc("plan", "--base", "HEAD", cwd=tmp_path)
     assert text.returncode == 0, text.stderr
     assert "live: step 1 of 3: shadow 50%, hold 1m -> step 2 of 3: canary 30%, hold 1m" in text.stdout
@@ -177,11 +180,7 @@ def test_plan_shows_traffic_before_and_after_a_base_revision(tmp_path: Path) -> 
 
 
 def test_plan_diffs_each_gateways_config_of_a_changed_release(tmp_path: Path) -> None:
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 1, gateways="[envoy, litellm]")
-    assert relc(tmp_path, "build") == 0
-    for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "shadow"]):
-        subprocess.run(["git", *command], cwd=tmp_path, check=True)
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 2, gateways="[envoy, litellm]")
+    _shadow_committed_then_canary(tmp_path)
     text = run_relc("plan", cwd=tmp_path).stdout
     envoy, litellm = text[text.index("  envoy config:"):text.index("  litellm config:")], text[text.index("  litellm config:"):]
     assert "--- envoy: live at HEAD" in envoy and "+++ envoy: live" in envoy
