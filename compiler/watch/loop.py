@@ -339,10 +339,10 @@ class Watcher:
         if decision.action == "rollback":
             self.commit_and_flip("rollback", decision, decided_at)
         elif decision.action == "alert":
-            from compiler.alert import alert_message
+            from compiler.alert import alert_message, incident
 
-            breached = tuple(sorted(check.trigger.name for check in decision.breached("alert")))
-            self.alert_message(("alert", decision.release, decision.subject or "", *breached), alert_message(decision))
+            # Keyed by release first, so incident_over("alert", release) ends them all.
+            self.alert_message(("alert", decision.release, incident(decision)), alert_message(decision))
             return
         self.incident_over("alert", decision.release)
         if decision.action == "promote" and self.options.promote:
