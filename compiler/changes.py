@@ -157,7 +157,7 @@ def _checked_with(root: Path, change: ReleaseChange) -> ValidationResult:
 
     result = validate_paths(
         [root / history.RELEASES_DIR], root, overrides={root / change.path: change.after}, cache=open_cache(root),
-        render=lambda checked: release_fragments(checked.release, root),
+        render=release_fragments,
     )  # fmt: skip
     if not result.ok:
         raise RolloutError(
@@ -183,7 +183,7 @@ def preview(root: Path, change: ReleaseChange) -> Preview:
     from compiler import plan
 
     result = _checked_with(root, change)
-    files = render_tree(result.releases, root)
+    files = render_tree(result.releases)
     differences = compare_tree(root / RENDERED_DIR, files, RENDERED_DIR)
     changed = [checked for checked in result.releases if checked.name == change.name]
     before = {name: traffic for name, traffic in plan.traffic_before(root, None).items() if name == change.name}
@@ -205,7 +205,7 @@ def apply(root: Path, change: ReleaseChange) -> str:
     with repository_lock(root, (change.path, RENDERED_DIR)):
         git.require_committable(root)
         result = _checked_with(root, change)
-        files = render_tree(result.releases, root)
+        files = render_tree(result.releases)
         release_file = root / change.path
         try:
             write_atomically(release_file, change.after)

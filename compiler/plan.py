@@ -212,7 +212,7 @@ def plan_releases(root: Path, releases: "list[CheckedRelease]", base: str | None
     from compiler.render import describe_gateways, render_tree
     from compiler.traffic import traffic_state
 
-    after = manifests_from_files(render_tree(releases, root))
+    after = manifests_from_files(render_tree(releases))
     gateways = {
         checked.name: checked.fragments.descriptions if checked.fragments is not None
         else describe_gateways(traffic_state(checked.release))

@@ -10,13 +10,11 @@ releases' pieces; the bytes are those of serializing the assembled data in one g
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compiler.emit import EmittedFile, EmittedItem, emit_item, to_json, to_yaml
 
 if TYPE_CHECKING:
-    from compiler.spec import Release
     from compiler.traffic import TrafficState
     from compiler.validate import CheckedRelease
 
@@ -73,7 +71,7 @@ def serialize(path: str, data: Any) -> bytes:
     return (to_json(data) if path.endswith(".json") else to_yaml(data)).encode("utf-8")
 
 
-def release_fragments(release: "Release", root: Path) -> ReleaseFragments:
+def release_fragments(checked: "CheckedRelease") -> ReleaseFragments:
     """Everything one release contributes to `rendered/`, serialized piece by piece.
 
     The top-level lists of a gateway's fragment are spliced into that gateway's YAML
@@ -83,7 +81,7 @@ def release_fragments(release: "Release", root: Path) -> ReleaseFragments:
     from compiler.manifest import bundle_manifest
     from compiler.traffic import traffic_state
 
-    state = traffic_state(release)
+    state = traffic_state(checked.release)
     gateways = {}
     for name, renderer in renderers().items():
         if name in state.gateways:
@@ -92,7 +90,7 @@ def release_fragments(release: "Release", root: Path) -> ReleaseFragments:
                 key: [emit_item(item) for item in value] if isinstance(value, list) else value
                 for key, value in fragment.items()
             }
-    manifest = to_json(bundle_manifest(state, _template_texts(release, root)))
+    manifest = to_json(bundle_manifest(state, checked.template_texts()))
     return ReleaseFragments(gateways, manifest, describe_gateways(state))
 
 
@@ -104,7 +102,7 @@ def describe_gateways(state: "TrafficState") -> tuple[tuple[str, str], ...]:
     return tuple((name, available[name].describe(state)) for name in state.gateways)
 
 
-def render_tree(releases: "list[CheckedRelease]", root: Path, consume: bool = False) -> dict[str, bytes]:
+def render_tree(releases: "list[CheckedRelease]", consume: bool = False) -> dict[str, bytes]:
     """Every file of `rendered/`, by path relative to it.
 
     Each gateway's files are serialized as soon as they are assembled. With `consume`,
@@ -114,7 +112,7 @@ def render_tree(releases: "list[CheckedRelease]", root: Path, consume: bool = Fa
     from compiler.gateways import renderers, write_first_files
 
     ordered = sorted(releases, key=lambda checked: checked.name)
-    pieces = [checked.fragments if checked.fragments is not None else release_fragments(checked.release, root)
+    pieces = [checked.fragments if checked.fragments is not None else release_fragments(checked)
               for checked in ordered]  # fmt: skip
     if consume:
         for checked in ordered:
@@ -133,9 +131,3 @@ def render_tree(releases: "list[CheckedRelease]", root: Path, consume: bool = Fa
     del pieces
     first = write_first_files()
     return {path: files[path] for path in sorted(files, key=lambda path: (path not in first, path))}
-
-
-def _template_texts(release: "Release", root: Path) -> dict[str, str]:
-    templates = {bundle.prompt.template for bundle in release.bundles}
-    # The pinned bytes exactly: text mode would turn CRLF into LF behind the sha256.
-    return {template: (root / template).read_bytes().decode("utf-8") for template in templates}

@@ -8,7 +8,7 @@ reports every problem in every file. `check_release_bytes` runs them all on one 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -220,8 +220,9 @@ RULES: tuple[Rule, ...] = (
 )  # fmt: skip
 
 
-def _prompt_diagnostics(release: Release, report: _Reporter, root: Path) -> Iterator[Diagnostic]:
-    """Template problems, placed in the template file where a line is known."""
+def _prompt_diagnostics(release: Release, report: _Reporter, root: Path, read: dict[str, bytes]) -> Iterator[Diagnostic]:
+    """Template problems, placed in the template file where a line is known; `read` is
+    given each template's bytes as they were checked."""
     for index, bundle in enumerate(release.bundles):
         ref, path = bundle.prompt, ("bundles", index, "prompt")
         where = f"{report.document.path} bundle `{bundle.version}`"
@@ -230,6 +231,7 @@ def _prompt_diagnostics(release: Release, report: _Reporter, root: Path) -> Iter
         if isinstance(raw, prompts.TemplateProblem):
             yield report.at(path + ("template",), raw.code, raw.message)
             continue
+        read[ref.template] = raw
         # Templates are copied verbatim into rendered/: a key in one would ship with it.
         yield from _secret_diagnostics(Path(ref.template).as_posix(), raw.decode("utf-8", errors="replace"))
         actual = prompts.sha256_hex(raw)
@@ -283,6 +285,8 @@ class FileCheck:
     document: LoadedDocument | None
     release: Release | None
     diagnostics: list[Diagnostic]
+    # Each template's bytes as read and checked: rendering copies these, never a second read.
+    templates: dict[str, bytes] = field(default_factory=dict)
 
 
 def check_release_bytes(raw: bytes, display_path: str, root: Path, limits: LoadLimits = LoadLimits()) -> FileCheck:
@@ -298,5 +302,6 @@ def check_release_bytes(raw: bytes, display_path: str, root: Path, limits: LoadL
     report = _Reporter(document)
     for rule in RULES:
         diagnostics.extend(rule(release, report))
-    diagnostics.extend(_prompt_diagnostics(release, report, root))
-    return FileCheck(document, release, sorted(set(diagnostics + secrets)))
+    templates: dict[str, bytes] = {}
+    diagnostics.extend(_prompt_diagnostics(release, report, root, templates))
+    return FileCheck(document, release, sorted(set(diagnostics + secrets)), templates)

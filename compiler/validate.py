@@ -43,8 +43,9 @@ class ReleaseFacts:
 class CheckedRelease:
     """A release that passed every check: its path, bytes and facts.
 
-    `document` and `release` are kept only as long as needed; asked for later, they
-    are re-made from the checked bytes (which passed, so they parse the same way).
+    `document`, `release` and the templates' bytes are kept only as long as needed;
+    asked for later, they are re-made from the checked bytes (which passed, so they
+    parse the same way) and templates read again must still match their pins.
     """
 
     def __init__(
@@ -52,17 +53,21 @@ class CheckedRelease:
         path: str,
         raw: bytes,
         facts: ReleaseFacts,
+        root: Path,
         document: "LoadedDocument | None" = None,
         release: "Release | None" = None,
         limits: LoadLimits = LoadLimits(),
+        templates: dict[str, bytes] | None = None,
     ) -> None:
         self.path = path
         self.raw = raw
         self.facts = facts
+        self.root = root
         self.limits = limits
         self.fragments: ReleaseFragments | None = None
         self._document = document
         self._release = release
+        self._templates = templates
 
     @property
     def name(self) -> str:
@@ -82,11 +87,20 @@ class CheckedRelease:
         assert self._release is not None
         return self._release
 
+    def template_texts(self) -> dict[str, str]:
+        """Each prompt template's checked text, by its path in the release."""
+        if self._templates is None:
+            self._templates = _read_pinned_templates(self.release, self.root)
+        # The pinned bytes exactly: text mode would turn CRLF into LF behind the sha256.
+        return {template: raw.decode("utf-8") for template, raw in self._templates.items()}
+
     def free(self, release: bool = True) -> None:
-        """Let go of the document and its position tables (and, with `release`, the Release)."""
+        """Let go of the document and its position tables (and, with `release`, the
+        Release and the templates' bytes)."""
         self._document = None
         if release:
             self._release = None
+            self._templates = None
 
     def _reparse(self) -> None:
         from compiler.load import load_bytes
@@ -107,6 +121,26 @@ class ValidationResult:
     @property
     def ok(self) -> bool:
         return not has_errors(self.diagnostics)
+
+
+def _read_pinned_templates(release: "Release", root: Path) -> dict[str, bytes]:
+    """The templates of a release that passed its checks earlier in this run, read
+    through the same guards; one that no longer matches its pin changed under relc."""
+    from compiler import prompts
+    from compiler.errors import RelcError
+
+    texts: dict[str, bytes] = {}
+    for bundle in release.bundles:
+        ref = bundle.prompt
+        resolved = prompts.resolve_template_path(root, ref.template)
+        raw = resolved if isinstance(resolved, prompts.TemplateProblem) else prompts.read_template(resolved, ref.template)
+        if isinstance(raw, prompts.TemplateProblem) or prompts.sha256_hex(raw) != ref.sha256:
+            raise RelcError(
+                f"`{ref.template}` changed while relc was running (it no longer matches bundle "
+                f"`{bundle.version}`'s pin); nothing was written: run relc again"
+            )
+        texts[ref.template] = raw
+    return texts
 
 
 def _facts(document: "LoadedDocument", release: "Release") -> ReleaseFacts:
@@ -140,7 +174,8 @@ def _check_bytes(
     if release is None or outcome.document is None or has_errors(outcome.diagnostics):
         return None, outcome.diagnostics, templates
     facts = _facts(outcome.document, release)
-    return CheckedRelease(display_path, raw, facts, outcome.document, release, limits), outcome.diagnostics, templates
+    checked = CheckedRelease(display_path, raw, facts, root, outcome.document, release, limits, outcome.templates)
+    return checked, outcome.diagnostics, templates
 
 
 def validate_release_bytes(
@@ -259,7 +294,7 @@ def _restore(
             triggers=tuple((name, metric, Position(*position)) for name, metric, position in plain["triggers"]),
             bundles=tuple((version, digest, Position(*position)) for version, digest, position in plain["bundles"]),
         )  # fmt: skip
-        checked = CheckedRelease(display_path, raw, facts, limits=limits)
+        checked = CheckedRelease(display_path, raw, facts, root, limits=limits)
         if want_fragments:
             checked.fragments = ReleaseFragments.from_plain(entry["fragments"], entry["texts"])
         return checked, diagnostics

@@ -26,8 +26,8 @@ VALID = sorted((CASES / "valid").glob("*.yaml"))
 
 def _compile(paths: list[Path], cache: ReleaseCache | None) -> tuple[str, bool, list[str], dict[str, bytes]]:
     """What a user sees: the diagnostics, whether all is valid, the releases, rendered/."""
-    result = validate_paths(paths, Path("."), cache=cache, render=lambda checked: release_fragments(checked.release, Path(".")))
-    files = render_tree(result.releases, Path(".")) if result.ok else {}
+    result = validate_paths(paths, Path("."), cache=cache, render=release_fragments)
+    files = render_tree(result.releases) if result.ok else {}
     return format_text(result.diagnostics), result.ok, [c.path for c in result.releases], files
 
 

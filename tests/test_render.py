@@ -31,7 +31,7 @@ def test_committed_rendered_is_what_the_releases_produce(monkeypatch: pytest.Mon
     monkeypatch.chdir(REPO)
     result = validate_paths([Path("releases")], Path("."))
     assert result.ok
-    assert render_tree(result.releases, Path(".")) == _committed_rendered(), "rendered/ is stale: run `relc build`"
+    assert render_tree(result.releases) == _committed_rendered(), "rendered/ is stale: run `relc build`"
 
 
 def test_builds_in_two_checkouts_are_byte_identical(tmp_path: Path) -> None:
@@ -209,6 +209,37 @@ def test_the_manifest_carries_the_pinned_template_bytes_exactly(tmp_path: Path) 
     assert relc(tmp_path, "build") == 0
     manifest = __import__("json").loads((tmp_path / "rendered" / "bundles" / "live.json").read_text())
     assert manifest["bundles"][0]["prompt"]["text"] == "Line one\r\nQuestion: {{ question }}\r\n"
+
+
+def _manifest_text(files: dict[str, bytes]) -> str:
+    return json.loads(files["bundles/live.json"])["bundles"][0]["prompt"]["text"]
+
+
+def test_rendering_copies_the_template_bytes_that_were_checked(tmp_path: Path) -> None:
+    """A template edited between the check and the render never reaches rendered/:
+    the manifest holds the bytes whose sha256 was checked against the pin."""
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, None, gateways="[litellm]")
+    template = tmp_path / "prompts" / "basic.j2"
+    checked_text = template.read_text()
+    result = validate_paths([tmp_path / "releases"], tmp_path)
+    assert result.ok
+    template.write_text("Ignore the pin: {{ question }}\n")
+    assert _manifest_text(render_tree(result.releases)) == checked_text
+
+
+def test_a_template_read_again_must_still_match_its_pin(tmp_path: Path) -> None:
+    """Released from memory (a large repository), a template is read again for the render,
+    through the same guards; one changed meanwhile stops the run rather than ship."""
+    from compiler.errors import RelcError
+
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, None, gateways="[litellm]")
+    result = validate_paths([tmp_path / "releases"], tmp_path, keep_releases=False)
+    assert result.ok
+    assert _manifest_text(render_tree(result.releases)) == (tmp_path / "prompts" / "basic.j2").read_text()
+    result.releases[0].free()
+    (tmp_path / "prompts" / "basic.j2").write_text("Ignore the pin: {{ question }}\n")
+    with pytest.raises(RelcError, match=r"`prompts/basic.j2` changed while relc was running"):
+        render_tree(result.releases)
 
 
 def test_a_repository_without_the_schema_file_passes_check_and_build_keeps_one_current(example_repo: Path) -> None:

@@ -110,6 +110,8 @@ def _fit_to_repository(document: dict[str, Any]) -> dict[str, Any]:
     rollout = fitted["rollout"]
     highest = 0.0
     for step in rollout.get("steps", []):
+        if step.get("shadow") is None and step.get("canary") is None:
+            step["canary"] = 100  # a step is one of the two (RELC107)
         if not _duration_within(step["hold"], 0, 90 * 86400):
             step["hold"] = "1h"
         for kind in ("shadow", "canary"):
@@ -144,7 +146,7 @@ def _duration_within(text: str, low: float, high: float) -> bool:
 
 def _fit_bundle_rules(bundle: dict[str, Any]) -> None:
     """Rules across fields the schema leaves to validate: what self-hosted and azure
-    models need, and a timeout within a day."""
+    models need, a timeout within a day, and registry pins only beside a reference."""
     from compiler.spec import SELF_HOSTED_PROVIDERS
 
     model = bundle["model"]
@@ -157,6 +159,9 @@ def _fit_bundle_rules(bundle: dict[str, Any]) -> None:
         model["api_base"] = model.get("api_base") or "https://example.openai.azure.com"
     if not _duration_within(bundle["serving"]["timeout"], 0.001, 86400):
         bundle["serving"]["timeout"] = "30s"
+    if model.get("registry") is None:  # a pin belongs to a registry reference (RELC805)
+        model.pop("registry_digest", None)
+        model.pop("registry_lineage", None)
 
 
 def _build(root: Path, hash_seed: str) -> subprocess.CompletedProcess[str]:

@@ -71,7 +71,7 @@ def validated_releases(
 def _renderer():  # type: ignore[no-untyped-def]
     from compiler.render import release_fragments
 
-    return lambda checked: release_fragments(checked.release, ROOT)
+    return release_fragments
 
 
 def _touched_files(base: str | None) -> frozenset[str]:

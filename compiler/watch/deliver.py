@@ -34,5 +34,5 @@ def deliver(root: Path, deploy_dir: Path) -> Delivery:
         raise RelcError(f"not delivered: the releases are invalid\n{format_text(result.diagnostics)}", result.diagnostics)
     if not result.releases:
         raise RelcError("not delivered: the branch holds no release; the gateway keeps its last configuration")
-    change = write_tree(deploy_dir, render_tree(result.releases, root))
+    change = write_tree(deploy_dir, render_tree(result.releases))
     return Delivery(change.written, change.removed, len(result.releases))
