@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from compiler.diagnostics import define
 from compiler.spec import Gateway, Identifier, Metric
 
 if TYPE_CHECKING:
@@ -173,6 +174,15 @@ def answered_metrics(source: MetricSourceConfig, gateways: tuple[str, ...] | lis
         return set(load_queries(str(root / chosen)))
     except MetricError:
         return set()  # the query file's own problem is reported when the source is opened
+
+
+RELC213 = define(
+    "RELC213",
+    title="no metric source answers the trigger's metric",
+    meaning="`relc.yaml` names metric sources, and none answers this trigger's metric for the release's "
+            "gateways: it would hold forever on \"no data\" (checked only where `relc.yaml` exists)",
+    fix="add a source that answers it, or list the metric in a source's `metrics`",
+)
 
 
 def unfed_triggers(config: RepositoryConfig, releases: list["CheckedRelease"], root: Path) -> list["Diagnostic"]:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from compiler.diagnostics import Diagnostic, describe_value
+from compiler.diagnostics import Diagnostic, define, describe_value
 from compiler.load import FieldPath, LoadedDocument
 from compiler.spec import DURATION_PATTERN, REGISTRY_VERSION_PATTERN, Release
 
@@ -32,6 +32,38 @@ _PATTERN_HINTS = {
     r"^\S(?:[^\n\r\t]*\S)?$": "a name without leading or trailing spaces, tabs or line breaks",
     REGISTRY_VERSION_PATTERN: "a version number such as 7",
 }
+
+# The spec: each pydantic error becomes one of these (`_message`).
+RELC101 = define(
+    "RELC101",
+    title="required field missing",
+    meaning="required field missing (also `api_base` and `weights_digest` for self-hosted providers, `api_base` "
+            "for `azure`)",
+    fix="add the field",
+)
+RELC102 = define("RELC102", title="unknown field", fix="the message suggests the closest known name")
+RELC103 = define("RELC103", title="wrong type", fix="the message says what was expected and how to write it")
+RELC104 = define("RELC104", title="value not allowed", fix="use one of the listed values")
+RELC105 = define(
+    "RELC105",
+    title="value out of range",
+    meaning="value out of range (also empty lists, NaN, percentages with more than two decimals, and durations: "
+            "timeouts 1ms-1d, holds up to 90d, windows 1s-90d)",
+    fix="use a value inside the range shown",
+)
+RELC106 = define(
+    "RELC106",
+    title="malformed value",
+    meaning="malformed value (duration, digest, version, variable name, URL)",
+    fix="the message shows the expected form",
+)
+RELC107 = define(
+    "RELC107",
+    title="step must be exactly one of shadow or canary",
+    meaning="step must be exactly one of `shadow` or `canary`",
+    fix="write `{shadow: N, hold: D}` or `{canary: N, hold: D}`",
+)
+
 
 _TYPE_NAMES = {
     "string_type": "a string",

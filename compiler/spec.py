@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from compiler.diagnostics import define
+
 API_VERSION = "relc/v1"
 
 # At most 9 digits a part (31 years in seconds): found by the fuzz target, a 5,000-digit
@@ -73,6 +75,15 @@ def url_problem(url: str) -> None:
 # An alias (`champion`, `@latest`) or a stage (`Production`) moves, so a bundle that named
 # one would change behaviour without a commit.
 REGISTRY_VERSION_PATTERN = r"^[1-9][0-9]{0,17}$"
+
+
+RELC801 = define(
+    "RELC801",
+    title="registry reference names an alias or stage, not a version",
+    meaning="`version` names an alias (`champion`, `@latest`) or a stage (`Production`), which move in the "
+            "registry without a commit",
+    fix="name the version number the alias points to now (`version: 7`)",
+)
 
 
 class MlflowVersion(_Strict):
