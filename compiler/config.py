@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compiler.diagnostics import define
-from compiler.spec import Gateway, Identifier, Metric
+from compiler.spec import Gateway, Identifier, Metric, pattern
 
 if TYPE_CHECKING:
     from compiler.diagnostics import Diagnostic
@@ -55,11 +55,16 @@ class AnnotationConfig(_Strict):
     )
 
 
+SOURCE_URL_PATTERN = pattern(
+    r"^((phoenix|langfuse)\+)?https?://\S+$", "an http:// or https:// URL, or one that starts `phoenix+` or `langfuse+`"
+)
+
+
 class MetricSourceConfig(_Strict):
     """One metric source: a Prometheus server, a quality monitor, or a snapshot file (JSON or CSV)."""
 
     name: Identifier = Field(description="A name for messages.", examples=["prometheus"])
-    url: Annotated[str, Field(pattern=r"^((phoenix|langfuse)\+)?https?://\S+$")] | None = Field(
+    url: Annotated[str, Field(pattern=SOURCE_URL_PATTERN)] | None = Field(
         default=None,
         description="A Prometheus server (`http://...`), or a quality monitor: Arize Phoenix "
         "(`phoenix+http://HOST:PORT?project=NAME`) or Langfuse (`langfuse+https://HOST`, keys in "
