@@ -61,7 +61,11 @@ class LoadedDocument:
 
 
 # Reading a file: the loader stops at the first of these.
-RELC001 = define("RELC001", title="file cannot be read", fix="check the path and permissions")
+RELC001 = define(
+    "RELC001",
+    title="file cannot be read",
+    fix="check the path and permissions",
+)
 RELC002 = define(
     "RELC002",
     title="file is larger than the size limit",
@@ -73,7 +77,11 @@ RELC003 = define(
     title="file is not valid UTF-8",
     fix="save it as UTF-8; the position is that of the first bad byte",
 )
-RELC004 = define("RELC004", title="file is empty", fix="a release starts with `apiVersion: relc/v1`")
+RELC004 = define(
+    "RELC004",
+    title="file is empty",
+    fix="a release starts with `apiVersion: relc/v1`",
+)
 RELC005 = define(
     "RELC005",
     title="YAML syntax error",
@@ -109,7 +117,11 @@ RELC010 = define(
     meaning=f"nesting deeper than the limit ({LoadLimits.max_depth} levels)",
     fix="flatten the file",
 )
-RELC011 = define("RELC011", title="more than one YAML document", fix="one release per file, no second `---`")
+RELC011 = define(
+    "RELC011",
+    title="more than one YAML document",
+    fix="one release per file, no second `---`",
+)
 RELC012 = define(
     "RELC012",
     title="mapping key is not a string",

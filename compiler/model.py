@@ -27,9 +27,21 @@ RELC101 = define(
             "for `azure`)",
     fix="add the field",
 )
-RELC102 = define("RELC102", title="unknown field", fix="the message suggests the closest known name")
-RELC103 = define("RELC103", title="wrong type", fix="the message says what was expected and how to write it")
-RELC104 = define("RELC104", title="value not allowed", fix="use one of the listed values")
+RELC102 = define(
+    "RELC102",
+    title="unknown field",
+    fix="the message suggests the closest known name",
+)
+RELC103 = define(
+    "RELC103",
+    title="wrong type",
+    fix="the message says what was expected and how to write it",
+)
+RELC104 = define(
+    "RELC104",
+    title="value not allowed",
+    fix="use one of the listed values",
+)
 RELC105 = define(
     "RELC105",
     title="value out of range",

@@ -55,7 +55,11 @@ def _name_matches_file(release: Release, report: _Reporter) -> Iterator[Diagnost
         )
 
 
-RELC202 = define("RELC202", title="duplicate bundle version", fix="publish a new, unique version")
+RELC202 = define(
+    "RELC202",
+    title="duplicate bundle version",
+    fix="publish a new, unique version",
+)
 RELC210 = define(
     "RELC210",
     title="duplicate name in a list",
