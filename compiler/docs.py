@@ -72,18 +72,18 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--check", action="store_true", help="exit 1 if the committed page is stale; write nothing")
     mode.add_argument("--stdout", action="store_true", help="print the page instead of writing it")
     arguments = parser.parse_args(argv)
-    reporter, page = Reporter(), diagnostics_page()
-    if arguments.stdout:
-        reporter.out.write(page)
-        return EXIT_OK
+    reporter = Reporter()
     if arguments.check:
         if page_is_stale(Path(".")):
             reporter.note(STALE_MESSAGE)
             return EXIT_PROBLEMS
         return EXIT_OK
+    if arguments.stdout:
+        reporter.out.write(diagnostics_page())
+        return EXIT_OK
     from compiler.emit import write_atomically
 
-    write_atomically(DIAGNOSTICS_PAGE, page.encode("utf-8"))
+    write_atomically(DIAGNOSTICS_PAGE, diagnostics_page().encode("utf-8"))
     reporter.note(f"wrote {DIAGNOSTICS_PAGE.as_posix()}")
     return EXIT_OK
 
