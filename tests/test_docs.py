@@ -7,10 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from compiler import diagnostics
-from compiler.diagnostics import SECTIONS, Diagnostic, define, registered_codes, section_of
+from compiler.diagnostics import registered_codes, section_of
 from compiler.docs import DIAGNOSTICS_PAGE, REGENERATE, STALE_MESSAGE, diagnostics_page
 from compiler.prompts import ALLOWED_FILTERS, ALLOWED_METHODS
 from tests.conftest import REPO
@@ -48,47 +45,6 @@ def test_the_allowed_filters_and_methods_are_the_sandbox_s() -> None:
     filters = page.split("Allowed filters: ", 1)[1].split(".", 1)[0]
     methods = page.split("Allowed methods: ", 1)[1].split(".", 1)[0]
     assert filters.split(", ") == sorted(ALLOWED_FILTERS) and methods.split(", ") == sorted(ALLOWED_METHODS)
-
-
-def test_each_code_is_defined_in_a_module_its_section_names() -> None:
-    """A miss imports only the section's modules: a code defined elsewhere would be refused
-    in a process that had not imported its module (a diagnostic restored from the cache)."""
-    from importlib import import_module
-
-    for code in registered_codes().values():
-        section = section_of(code.code)
-        assert section is not None
-        owners = [name for name in section.modules if getattr(import_module(name), code.code, None) is code]
-        assert owners, f"{code.code} is not defined as a constant in any of {section.modules}"
-
-
-def test_importing_the_diagnostics_imports_no_rule_but_a_miss_finds_any_code() -> None:
-    modules = {name for section in SECTIONS for name in section.modules}
-    program = (
-        "import sys\n"
-        "from compiler.diagnostics import Diagnostic\n"
-        f"print(sorted(set(sys.modules) & {modules!r}))\n"
-        "print(Diagnostic('a.yaml', 1, 1, 'RELC703', 'm').code, 'compiler.gate' in sys.modules, 'compiler.model' in sys.modules)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env={"PYTHONPATH": str(REPO)})
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["[]", "RELC703 True False"]
-
-
-@pytest.mark.parametrize("code", ["RELC299", "RELC999", "RELC2011", "relc201", "E501"])
-def test_a_diagnostic_refuses_a_code_nobody_defined(code: str) -> None:
-    with pytest.raises(ValueError, match="unregistered diagnostic code"):
-        Diagnostic("a.yaml", 1, 1, code, "message")
-
-
-def test_a_code_is_defined_once_and_inside_a_section() -> None:
-    first = registered_codes()["RELC201"]
-    assert define("RELC201", title=first.title, meaning=first.meaning, fix=first.fix) == first  # a module imported again
-    with pytest.raises(ValueError, match="defined twice"):
-        define("RELC201", title="another problem", fix="another fix")
-    with pytest.raises(ValueError, match="not a code of any section"):
-        define("RELC999", title="no section", fix="none")
-    assert "RELC999" not in registered_codes() and diagnostics.lookup("RELC999") is None
 
 
 def test_the_readme_gateway_table_is_what_the_renderers_declare() -> None:
