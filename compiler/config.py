@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from compiler.spec import Gateway, Identifier, Metric
+from compiler.diagnostics import define
+from compiler.spec import Gateway, Identifier, Metric, pattern
 
 if TYPE_CHECKING:
     from compiler.diagnostics import Diagnostic
@@ -54,11 +55,16 @@ class AnnotationConfig(_Strict):
     )
 
 
+SOURCE_URL_PATTERN = pattern(
+    r"^((phoenix|langfuse)\+)?https?://\S+$", "an http:// or https:// URL, or one that starts `phoenix+` or `langfuse+`"
+)
+
+
 class MetricSourceConfig(_Strict):
     """One metric source: a Prometheus server, a quality monitor, or a snapshot file (JSON or CSV)."""
 
     name: Identifier = Field(description="A name for messages.", examples=["prometheus"])
-    url: Annotated[str, Field(pattern=r"^((phoenix|langfuse)\+)?https?://\S+$")] | None = Field(
+    url: Annotated[str, Field(pattern=SOURCE_URL_PATTERN)] | None = Field(
         default=None,
         description="A Prometheus server (`http://...`), or a quality monitor: Arize Phoenix "
         "(`phoenix+http://HOST:PORT?project=NAME`) or Langfuse (`langfuse+https://HOST`, keys in "
@@ -173,6 +179,15 @@ def answered_metrics(source: MetricSourceConfig, gateways: tuple[str, ...] | lis
         return set(load_queries(str(root / chosen)))
     except MetricError:
         return set()  # the query file's own problem is reported when the source is opened
+
+
+RELC213 = define(
+    "RELC213",
+    title="no metric source answers the trigger's metric",
+    meaning="`relc.yaml` names metric sources, and none answers this trigger's metric for the release's "
+            "gateways: it would hold forever on \"no data\" (checked only where `relc.yaml` exists)",
+    fix="add a source that answers it, or list the metric in a source's `metrics`",
+)
 
 
 def unfed_triggers(config: RepositoryConfig, releases: list["CheckedRelease"], root: Path) -> list["Diagnostic"]:

@@ -6,8 +6,10 @@ can report every problem in every file in whichever format the reader needs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
+from importlib import import_module
 from typing import Any, Iterable
 
 
@@ -17,74 +19,120 @@ class Severity(str, Enum):
 
 
 # Stable codes: tools and people match on these, so a code is never reused or renumbered.
-# docs/diagnostics.md explains each one; a test keeps that page and this table in step.
-CODES: dict[str, str] = {
-    # Reading and parsing the file.
-    "RELC001": "file cannot be read",
-    "RELC002": "file is larger than the size limit",
-    "RELC003": "file is not valid UTF-8",
-    "RELC004": "file is empty",
-    "RELC005": "YAML syntax error",
-    "RELC006": "duplicate key",
-    "RELC007": "explicit YAML tag",
-    "RELC008": "YAML directive",
-    "RELC009": "aliases expand past the budget",
-    "RELC010": "nesting deeper than the limit",
-    "RELC011": "more than one YAML document",
-    "RELC012": "mapping key is not a string",
-    "RELC013": "integer longer than the digit limit",
-    # The schema: shapes and types.
-    "RELC101": "required field missing",
-    "RELC102": "unknown field",
-    "RELC103": "wrong type",
-    "RELC104": "value not allowed",
-    "RELC105": "value out of range",
-    "RELC106": "malformed value",
-    "RELC107": "step must be exactly one of shadow or canary",
-    "RELC108": "field not allowed for this provider",
-    # Meaning across fields and files.
-    "RELC201": "name does not match the file name",
-    "RELC202": "duplicate bundle version",
-    "RELC203": "rollout names an unknown bundle",
-    "RELC204": "rollout roles name the same bundle",
-    "RELC205": "canary percentages decrease",
-    "RELC206": "current step out of range",
-    "RELC207": "rollout steps inconsistent with candidate",
-    "RELC208": "trigger threshold not sane for its metric",
-    "RELC209": "route.model used by another release",
-    "RELC210": "duplicate name in a list",
-    "RELC211": "trigger threshold missing or doubled",
-    "RELC212": "relative comparison options without relative_to_stable",
-    "RELC213": "no metric source answers the trigger's metric",
-    # Prompt templates.
-    "RELC301": "prompt template path escapes the repository",
-    "RELC302": "prompt template cannot be read",
-    "RELC303": "prompt template sha256 mismatch",
-    "RELC304": "prompt template syntax error",
-    "RELC305": "prompt template uses an undeclared variable",
-    "RELC306": "prompt template uses a construct the sandbox forbids",
-    "RELC307": "prompt template can render unbounded output",
-    # Gateways.
-    "RELC501": "gateway cannot express a rollout step",
-    "RELC502": "gateway cannot serve a bundle",
-    # Secrets.
-    "RELC401": "literal secret in a release",
-    # Generated files.
-    "RELC601": "generated file is stale (rendered/ or the schema)",
-    # History.
-    "RELC701": "published bundle changed in place",
-    "RELC702": "rollout skips a step",
-    "RELC703": "rollout advanced before its hold ended",
-    "RELC704": "bundle made stable without passing the rollout",
-    "RELC705": "a passed rollout step was edited",
-    # The model registry.
-    "RELC801": "registry reference names an alias or stage, not a version",
-    "RELC802": "registry version does not exist",
-    "RELC803": "registry version is archived or deleted",
-    "RELC804": "registry drift: the version changed since it was pinned",
-    "RELC805": "registry_digest without a registry reference",
-    "RELC806": "registry version is not ready",
-}
+# Each is defined (`define`) in the module that owns its rule, with the words of its row in
+# docs/diagnostics.md, which `python -m compiler.docs` generates from these definitions.
+
+
+@dataclass(frozen=True)
+class Code:
+    """A stable code and its documentation: `title` names the problem in a few words;
+    `meaning` (the title when not given) and `fix` are its row in docs/diagnostics.md."""
+
+    code: str
+    title: str
+    meaning: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Section:
+    """The codes of one hundred (RELC2xx: `hundred` 2), a stage of the pipeline, and the
+    modules that define them: a miss imports only these, so a start-up stays cheap."""
+
+    hundred: int
+    heading: str
+    modules: tuple[str, ...]
+    intro: str = ""
+    trailing: str = ""
+
+    @property
+    def title(self) -> str:
+        return f"{self.heading} (RELC{self.hundred}xx)"
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section(
+        0, "Reading the file", ("compiler.load",),
+        intro="Loading stops at the first of these: the rest of the file cannot be trusted.",
+    ),
+    Section(
+        1, "The spec", ("compiler.model", "compiler.rules"),
+        intro="Shapes and types, as in `schemas/release.schema.json`. Types are strict: `\"5\"` is not a\n"
+        "number and `no` is not `false`.",
+    ),
+    Section(2, "Meaning", ("compiler.rules", "compiler.validate", "compiler.config")),
+    Section(
+        3, "Prompt templates", ("compiler.prompts",),
+        intro="Reported at the template file's line; the message names the release and bundle using it.",
+    ),
+    Section(4, "Secrets", ("compiler.secrets",)),
+    Section(
+        5, "Gateways", ("compiler.gateways",),
+        intro="A gateway listed in `route.gateways` must be able to express every step and serve every\n"
+        "bundle of the release; relc never drops a step silently. The README's gateway table says\n"
+        "what each gateway supports.",
+    ),
+    Section(6, "Generated files", ("compiler.commands.check",)),
+    Section(
+        7, "History", ("compiler.immutability", "compiler.gate"),
+        intro="Checked by `relc check --base REV` against every commit in the history of REV (the\n"
+        "pull request's base), which needs full history (`fetch-depth: 0`).",
+        trailing="RELC702-705 are the rollout gate: a change may advance one step after its hold, promote\n"
+        "at the last step, or go back (rollback, abort) at any time. An explicit override turns\n"
+        "them into warnings that say OVERRIDDEN with the reason: a commit trailer\n"
+        "`Relc-Override: <release>: <reason>` (or `Relc-Override: <reason>` for every release)\n"
+        "on a commit of the pull request, a `Relc-Forced: true` trailer (what `relc promote\n"
+        "--force` writes), or `relc check --override REASON`, which a workflow can map from a\n"
+        "pull request label.",
+    ),
+    Section(
+        8, "The model registry", ("compiler.registry.check", "compiler.spec"),
+        intro="A bundle may name its model's version in a registry: `model.registry: {mlflow: {name,\n"
+        "version}}`. RELC801 and RELC805 are checked offline; the others only when `relc validate`\n"
+        "is given a registry (`--registry URI` or `RELC_MLFLOW_URI`). Without one, validation says\n"
+        "how many references it did not check, and exits 0 when nothing else is wrong.",
+    ),
+)  # fmt: skip
+
+_CODE_FORM = re.compile(r"RELC([0-9])[0-9]{2}")
+_DEFINED: dict[str, Code] = {}
+
+
+def section_of(code: str) -> Section | None:
+    """The section a code belongs to by its number, or None for no code relc could have."""
+    matched = _CODE_FORM.fullmatch(code)
+    return next((s for s in SECTIONS if s.hundred == int(matched.group(1))), None) if matched else None
+
+
+def define(code: str, *, title: str, fix: str, meaning: str = "") -> Code:
+    """Register a code beside the rule that reports it; refused when malformed, outside
+    every section or defined twice with other words."""
+    section = section_of(code)
+    if section is None:
+        raise ValueError(f"{code} is not a code of any section of docs/diagnostics.md")
+    definition = Code(code, title, meaning or title, fix)
+    if _DEFINED.setdefault(code, definition) != definition:
+        raise ValueError(f"{code} is defined twice")
+    return definition
+
+
+def lookup(code: str) -> Code | None:
+    """The definition of `code`: on a first miss, its section's modules are imported
+    (once; a cached diagnostic can name a code whose rule did not run in this process)."""
+    found = _DEFINED.get(code)
+    if found is None and (section := section_of(code)) is not None:
+        for module in section.modules:
+            import_module(module)
+        found = _DEFINED.get(code)
+    return found
+
+
+def registered_codes() -> dict[str, Code]:
+    """Every code, in order: imports every defining module (for the docs and tests)."""
+    for section in SECTIONS:
+        for module in section.modules:
+            import_module(module)
+    return dict(sorted(_DEFINED.items()))
 
 
 @dataclass(frozen=True, order=True)
@@ -99,7 +147,7 @@ class Diagnostic:
     severity: Severity = Severity.ERROR
 
     def __post_init__(self) -> None:
-        if self.code not in CODES:
+        if self.code not in _DEFINED and lookup(self.code) is None:
             raise ValueError(f"unregistered diagnostic code {self.code}")
         # Any message may echo input; a literal key in it must never reach a log.
         from compiler.secrets import redact

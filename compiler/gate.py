@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compiler import git, history
-from compiler.diagnostics import Diagnostic, Severity
+from compiler.diagnostics import Diagnostic, Severity, define
 from compiler.validate import CheckedRelease
 
 if TYPE_CHECKING:
@@ -69,6 +69,34 @@ def _parsed_release(content: bytes, path: str) -> Release | None:
 
     document, _ = load_bytes(content, path)
     return build_release(document)[0] if document is not None else None
+
+
+RELC702 = define(
+    "RELC702",
+    title="rollout skips a step",
+    meaning="the pull request advances a rollout by more than one step",
+    fix="promote one step at a time (`relc promote`), or override visibly (below)",
+)
+RELC703 = define(
+    "RELC703",
+    title="rollout advanced before its hold ended",
+    meaning="the pull request advances a rollout before the current step's hold ended (timed from the commit "
+            "that entered the step on the base branch)",
+    fix="wait for the hold (the message says when it ends), or override",
+)
+RELC704 = define(
+    "RELC704",
+    title="bundle made stable without passing the rollout",
+    meaning="a bundle becomes stable without passing the rollout's steps (a candidate promoted before its last "
+            "step, or a new stable with no rollout)",
+    fix="roll it out step by step, or override",
+)
+RELC705 = define(
+    "RELC705",
+    title="a passed rollout step was edited",
+    meaning="a rollout step the base branch has already passed was edited",
+    fix="leave passed steps as they are; change the steps still to come",
+)
 
 
 def _step_problems(root: Path, base_commit: str, before: Release, after: Release, now: float) -> list[tuple[tuple, str, str]]:

@@ -12,12 +12,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from compiler import git
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, define
 from compiler.history import Publication, published_bundles
 from compiler.validate import CheckedRelease
 
 if TYPE_CHECKING:
     from compiler.cache import ReleaseCache
+
+
+RELC701 = define(
+    "RELC701",
+    title="published bundle changed in place",
+    meaning="a bundle version published on the base branch (ever, even if removed since) comes back with other "
+            "content; the message names the commit that published it and the fields that differ",
+    fix="restore the bundle's content and publish the change as a new version",
+)
 
 
 def _differences(published: Any, current: Any, prefix: str = "") -> Iterator[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from compiler.diagnostics import Diagnostic, describe_value
+from compiler.diagnostics import Diagnostic, define, describe_value
 
 FieldPath = tuple[str | int, ...]
 
@@ -58,6 +58,81 @@ class LoadedDocument:
             if position is not None:
                 return position
         return self.position_of(path)
+
+
+# Reading a file: the loader stops at the first of these.
+RELC001 = define(
+    "RELC001",
+    title="file cannot be read",
+    fix="check the path and permissions",
+)
+RELC002 = define(
+    "RELC002",
+    title="file is larger than the size limit",
+    meaning=f"file is larger than the size limit ({LoadLimits.max_bytes // 2**20} MiB)",
+    fix="a release is a short file; split it or remove generated content",
+)
+RELC003 = define(
+    "RELC003",
+    title="file is not valid UTF-8",
+    fix="save it as UTF-8; the position is that of the first bad byte",
+)
+RELC004 = define(
+    "RELC004",
+    title="file is empty",
+    fix="a release starts with `apiVersion: relc/v1`",
+)
+RELC005 = define(
+    "RELC005",
+    title="YAML syntax error",
+    meaning="YAML syntax error (also an alias naming no anchor)",
+    fix="fix the YAML at the position shown",
+)
+RELC006 = define(
+    "RELC006",
+    title="duplicate key",
+    fix="each key appears once in a mapping; every duplicate is reported",
+)
+RELC007 = define(
+    "RELC007",
+    title="explicit YAML tag",
+    meaning="explicit YAML tag (`!!python/...`, `!include`, `!!str`)",
+    fix="release files hold plain data; quote a value to make it a string",
+)
+RELC008 = define(
+    "RELC008",
+    title="YAML directive",
+    meaning="YAML directive (`%YAML 1.1`, `%TAG`)",
+    fix="remove it: files are read as YAML 1.2, where `yes`/`no` are strings",
+)
+RELC009 = define(
+    "RELC009",
+    title="aliases expand past the budget",
+    meaning=f"aliases expand past the budget ({LoadLimits.max_nodes:,} values)",
+    fix="write values out instead of multiplying them with aliases",
+)
+RELC010 = define(
+    "RELC010",
+    title="nesting deeper than the limit",
+    meaning=f"nesting deeper than the limit ({LoadLimits.max_depth} levels)",
+    fix="flatten the file",
+)
+RELC011 = define(
+    "RELC011",
+    title="more than one YAML document",
+    fix="one release per file, no second `---`",
+)
+RELC012 = define(
+    "RELC012",
+    title="mapping key is not a string",
+    fix="quote keys such as `1:` or `true:`; no collections as keys",
+)
+RELC013 = define(
+    "RELC013",
+    title="integer longer than the digit limit",
+    meaning="integer longer than the digit limit (100 digits)",
+    fix="no field takes such a number: write the value the field means",
+)
 
 
 class _LoadError(Exception):

@@ -15,23 +15,53 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from compiler.diagnostics import Diagnostic, describe_value
+from compiler.diagnostics import Diagnostic, define, describe_value
 from compiler.load import FieldPath, LoadedDocument
-from compiler.spec import DURATION_PATTERN, REGISTRY_VERSION_PATTERN, Release
+from compiler.spec import DURATION_PATTERN, PATTERN_HINTS, Release
 
-_PATTERN_HINTS = {
-    DURATION_PATTERN: "a duration such as `90s`, `30m`, `2h` or `1d` (at most 9 digits a part)",
-    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$": "lower-case letters, digits and inner dashes, at most 63 characters",
-    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$": "letters, digits, `.`, `_` and `-`, starting with a letter or digit",
-    r"^[0-9a-f]{64}$": "64 lower-case hex digits",
-    r"^sha256:[0-9a-f]{64}$": "`sha256:` followed by 64 lower-case hex digits",
-    r"^[A-Z_][A-Z0-9_]*$": "an environment variable name such as `OPENAI_API_KEY`",
-    r"^https?://[^\s/]+(?:/\S*)?$": "an http:// or https:// URL",
-    r"^[A-Za-z_][A-Za-z0-9_]*$": "a Jinja2 variable name",
-    r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,127}$": "letters, digits and `._/:-`, at most 128 characters",
-    r"^\S(?:[^\n\r\t]*\S)?$": "a name without leading or trailing spaces, tabs or line breaks",
-    REGISTRY_VERSION_PATTERN: "a version number such as 7",
-}
+# The spec: each pydantic error becomes one of these (`_message`).
+RELC101 = define(
+    "RELC101",
+    title="required field missing",
+    meaning="required field missing (also `api_base` and `weights_digest` for self-hosted providers, `api_base` "
+            "for `azure`)",
+    fix="add the field",
+)
+RELC102 = define(
+    "RELC102",
+    title="unknown field",
+    fix="the message suggests the closest known name",
+)
+RELC103 = define(
+    "RELC103",
+    title="wrong type",
+    fix="the message says what was expected and how to write it",
+)
+RELC104 = define(
+    "RELC104",
+    title="value not allowed",
+    fix="use one of the listed values",
+)
+RELC105 = define(
+    "RELC105",
+    title="value out of range",
+    meaning="value out of range (also empty lists, NaN, percentages with more than two decimals, and durations: "
+            "timeouts 1ms-1d, holds up to 90d, windows 1s-90d)",
+    fix="use a value inside the range shown",
+)
+RELC106 = define(
+    "RELC106",
+    title="malformed value",
+    meaning="malformed value (duration, digest, version, variable name, URL)",
+    fix="the message shows the expected form",
+)
+RELC107 = define(
+    "RELC107",
+    title="step must be exactly one of shadow or canary",
+    meaning="step must be exactly one of `shadow` or `canary`",
+    fix="write `{shadow: N, hold: D}` or `{canary: N, hold: D}`",
+)
+
 
 _TYPE_NAMES = {
     "string_type": "a string",
@@ -155,7 +185,7 @@ def _message(
         limit = context.get("max_length")
         return "RELC105", f"{where} is too long (at most {limit})"
     if kind == "string_pattern_mismatch":
-        hint = _PATTERN_HINTS.get(context.get("pattern", ""), f"matching `{context.get('pattern')}`")
+        hint = PATTERN_HINTS.get(context.get("pattern", ""), f"matching `{context.get('pattern')}`")
         return "RELC106", f"{where} must be {hint}, got {describe_value(value)}"
     if kind == "finite_number":
         return "RELC105", f"{where} must be a finite number, got {value}"

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from compiler import files
+from compiler.diagnostics import define
 
 if TYPE_CHECKING:
     from jinja2 import nodes
@@ -36,6 +37,59 @@ ALLOWED_METHODS = frozenset(
     "upper lower strip lstrip rstrip title capitalize split splitlines startswith endswith items keys values get".split()
 )
 JINJA_GLOBALS = frozenset({"range", "lipsum", "dict", "cycler", "joiner", "namespace"})
+
+
+# Template problems (the pin, RELC303, is compared where the release names the template: compiler.rules).
+RELC301 = define(
+    "RELC301",
+    title="prompt template path escapes the repository",
+    meaning="template path escapes the repository (absolute, `..`, or a symbolic link pointing outside)",
+    fix="keep templates inside the repository",
+)
+RELC302 = define(
+    "RELC302",
+    title="prompt template cannot be read",
+    meaning=f"template cannot be read (missing, over {MAX_TEMPLATE_BYTES // 1024} KiB, not UTF-8)",
+    fix="check the path",
+)
+RELC303 = define(
+    "RELC303",
+    title="prompt template sha256 mismatch",
+    meaning="template's sha256 differs from `prompt.sha256`",
+    fix="for a new bundle, set the pin to the digest shown; a published bundle never changes: restore the file "
+        "and publish a new version",
+)
+RELC304 = define(
+    "RELC304",
+    title="prompt template syntax error",
+    meaning="template syntax error, or an unknown test",
+    fix="fix the template at the line shown",
+)
+RELC305 = define(
+    "RELC305",
+    title="prompt template uses an undeclared variable",
+    meaning="template uses a variable not in `prompt.variables`, or a Jinja global (`range`, `lipsum`...)",
+    fix="declare the variable, or remove its use",
+)
+RELC306 = define(
+    "RELC306",
+    title="prompt template uses a construct the sandbox forbids",
+    meaning="a construct the sandbox forbids: `_private` attributes, `attr`/`format` and other filters outside "
+            "the allowlist, `.format()` and other methods outside the allowlist, "
+            "`include`/`import`/`extends`/`macro`/`call`/`block`, `recursive` loops, `map` with a filter name "
+            "that is not a literal",
+    fix="keep templates to text, `{{ }}`, `if`, `for`, `set`, `with` and the allowed filters",
+)
+RELC307 = define(
+    "RELC307",
+    title="prompt template can render unbounded output",
+    meaning="template can render unbounded output: `*`, `**`, `%`, nested literal loops or self-concatenation "
+            "past 1 MiB; its variables rendered more than 1,000 times over (chained "
+            "`tojson`/`escape`/`list`/`string`, doubling with `~`, `+` or `join`, literal loops around them); "
+            "loops or joins over variables that print other variables nested past the square of the input size; "
+            "`tojson(indent=)` other than a literal 0 to 8, `round(precision)` other than a literal 0 to 15",
+    fix="keep prompt text linear in its inputs",
+)
 
 
 @dataclass(frozen=True)

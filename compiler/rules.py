@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator
 
 from compiler import prompts
 from compiler.registry.check import registry_fields
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, define
 from compiler.load import FieldPath, LoadedDocument, LoadLimits, load_bytes
 from compiler.model import build_release, dotted
 from compiler.secrets import SecretFinding, find_secrets, find_secrets_in_values
@@ -39,12 +39,33 @@ class _Reporter:
 Rule = Callable[[Release, _Reporter], Iterable[Diagnostic]]
 
 
+RELC201 = define(
+    "RELC201",
+    title="name does not match the file name",
+    meaning="`name` does not match the file name",
+    fix="rename the file or the release",
+)
+
+
 def _name_matches_file(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
     stem = Path(report.document.path).name.removesuffix(".yaml").removesuffix(".yml")
     if release.name != stem:
         yield report.at(
             ("name",), "RELC201", f"name `{release.name}` does not match the file name; rename the file to `{release.name}.yaml` or the release to `{stem}`"
         )
+
+
+RELC202 = define(
+    "RELC202",
+    title="duplicate bundle version",
+    fix="publish a new, unique version",
+)
+RELC210 = define(
+    "RELC210",
+    title="duplicate name in a list",
+    meaning="duplicate name in a list (trigger names, gateways, owners, prompt variables)",
+    fix="remove the duplicate",
+)
 
 
 def _unique_lists(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
@@ -70,6 +91,20 @@ def _unique_lists(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
             yield report.at(item_path, code, f"duplicate {what} `{value}` (also {dotted(path)}[{seen[value]}]); each must be unique")
 
 
+RELC203 = define(
+    "RELC203",
+    title="rollout names an unknown bundle",
+    meaning="`rollout.stable/candidate/previous` names an unknown bundle",
+    fix="name a version listed in `bundles`",
+)
+RELC204 = define(
+    "RELC204",
+    title="rollout roles name the same bundle",
+    meaning="two rollout roles name the same bundle",
+    fix="stable, candidate and previous are different bundles",
+)
+
+
 def _rollout_references(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
     versions = [bundle.version for bundle in release.bundles]
     roles = {"stable": release.rollout.stable, "candidate": release.rollout.candidate, "previous": release.rollout.previous}
@@ -86,6 +121,25 @@ def _rollout_references(release: Release, report: _Reporter) -> Iterator[Diagnos
             yield report.at(
                 ("rollout", role), "RELC204", f"rollout.{role} and rollout.{others[0]} both name `{version}`; each role needs its own bundle"
             )
+
+
+RELC205 = define(
+    "RELC205",
+    title="canary percentages decrease",
+    fix="canary steps only grow; to go back, roll back",
+)
+RELC206 = define(
+    "RELC206",
+    title="current step out of range",
+    meaning="`rollout.step` is past the last step (steps count from 1)",
+    fix="set a step that exists",
+)
+RELC207 = define(
+    "RELC207",
+    title="rollout steps inconsistent with candidate",
+    meaning="a candidate without steps, or a step without a candidate",
+    fix="add steps, or remove the step",
+)
 
 
 def _rollout_steps(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
@@ -119,6 +173,14 @@ def _rollout_steps(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
                 f"canary steps must not decrease: {step.canary:g}% after {last_canary[1]:g}% in steps[{last_canary[0]}]",
             )
         last_canary = (index, step.canary)
+
+
+RELC108 = define(
+    "RELC108",
+    title="field not allowed for this provider",
+    meaning="field not allowed for this provider (`weights_digest` on a hosted provider)",
+    fix="remove it",
+)
 
 
 def _provider_fields(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
@@ -174,6 +236,28 @@ def _threshold_problem(unit: str, mode: str | None, value: float) -> str | None:
     if unit == "count" and value < 0:
         return "a count cannot be negative"
     return None
+
+
+RELC208 = define(
+    "RELC208",
+    title="trigger threshold not sane for its metric",
+    meaning="trigger threshold not sane for its metric (rates and scores in 0-1, latencies above 0, ratios above "
+            "0)",
+    fix="write 2% as `0.02`; latencies are seconds",
+)
+RELC211 = define(
+    "RELC211",
+    title="trigger threshold missing or doubled",
+    meaning="a trigger has both or neither of `max` and `min`",
+    fix="give exactly one threshold",
+)
+RELC212 = define(
+    "RELC212",
+    title="relative comparison options without relative_to_stable",
+    meaning="`relative_mode` without `relative_to_stable: true`, or `statistical_test` without a relative "
+            "`difference` comparison",
+    fix="add `relative_to_stable: true` (difference mode for a statistical test), or remove the option",
+)
 
 
 def _triggers(release: Release, report: _Reporter) -> Iterator[Diagnostic]:

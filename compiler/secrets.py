@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from compiler.diagnostics import define
+
 
 def _is_jwt(token: str) -> bool:
     """A JWT's header is base64url JSON naming its algorithm; random `ey...` text is not."""
@@ -135,6 +137,18 @@ def _matches(text: str) -> list[_Match]:
 def _finding(match: _Match) -> SecretFinding:
     shown = next((kind.shown for kind in SECRET_KINDS if kind.label == match.kind), 0)
     return SecretFinding(match.line, match.column, match.kind, preview(match.text, shown))
+
+
+RELC401 = define(
+    "RELC401",
+    title="literal secret in a release",
+    meaning="a literal credential (OpenAI `sk-`, Anthropic `sk-ant-`, AWS access key ids `AKIA...` and the "
+            "secret access key beside one, Google `AIza...`, GitHub, Hugging Face, Slack, Groq tokens, JSON Web "
+            "Tokens, private keys) in a release file, comments included, in a value once YAML escapes are undone "
+            "(`\"\\x73k-...\"`), or in a prompt template; the message shows the kind, the place and a preview "
+            "with no secret character (`sk-ant-…` (45 characters))",
+    fix="remove it, rotate it (Git keeps history), and name its environment variable in `model.api_key_env`",
+)
 
 
 def find_secrets(text: str) -> list[SecretFinding]:

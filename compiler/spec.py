@@ -15,11 +15,28 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from compiler.diagnostics import define
+
 API_VERSION = "relc/v1"
+
+# The words a RELC106 message uses for each field pattern ("must be <hint>"), filled by
+# `pattern`: a pattern is only ever written with its hint, and a test finds every pattern
+# in the published schemas here.
+PATTERN_HINTS: dict[str, str] = {}
+
+
+def pattern(regex: str, hint: str) -> str:
+    """`regex`, for a field's `pattern=`, registered with the words that explain it."""
+    if PATTERN_HINTS.setdefault(regex, hint) != hint:
+        raise ValueError(f"pattern {regex} already has the hint {PATTERN_HINTS[regex]!r}")
+    return regex
+
 
 # At most 9 digits a part (31 years in seconds): found by the fuzz target, a 5,000-digit
 # duration matched and then crashed int().
-DURATION_PATTERN = r"^(?:[0-9]{1,9}(?:ms|s|m|h|d))+$"
+DURATION_PATTERN = pattern(
+    r"^(?:[0-9]{1,9}(?:ms|s|m|h|d))+$", "a duration such as `90s`, `30m`, `2h` or `1d` (at most 9 digits a part)"
+)
 _DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -42,9 +59,22 @@ Duration = Annotated[
     ),
 ]
 Percent = Annotated[float, Field(ge=0, le=100)]
-Identifier = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")]
-Version = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+IDENTIFIER_PATTERN = pattern(
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", "lower-case letters, digits and inner dashes, at most 63 characters"
+)
+VERSION_PATTERN = pattern(
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", "letters, digits, `.`, `_` and `-`, starting with a letter or digit"
+)
+SHA256_PATTERN = pattern(r"^[0-9a-f]{64}$", "64 lower-case hex digits")
+DIGEST_PATTERN = pattern(r"^sha256:[0-9a-f]{64}$", "`sha256:` followed by 64 lower-case hex digits")
+ENV_VAR_PATTERN = pattern(r"^[A-Z_][A-Z0-9_]*$", "an environment variable name such as `OPENAI_API_KEY`")
+URL_PATTERN = pattern(r"^https?://[^\s/]+(?:/\S*)?$", "an http:// or https:// URL")
+VARIABLE_PATTERN = pattern(r"^[A-Za-z_][A-Za-z0-9_]*$", "a Jinja2 variable name")
+PUBLIC_MODEL_PATTERN = pattern(r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,127}$", "letters, digits and `._/:-`, at most 128 characters")
+REGISTERED_NAME_PATTERN = pattern(r"^\S(?:[^\n\r\t]*\S)?$", "a name without leading or trailing spaces, tabs or line breaks")
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
+Version = Annotated[str, Field(pattern=VERSION_PATTERN)]
+Sha256 = Annotated[str, Field(pattern=SHA256_PATTERN)]
 
 Provider = Literal[
     "openai", "azure", "anthropic", "bedrock", "vertex_ai", "gemini", "mistral", "vllm", "tgi", "openai_compatible"
@@ -72,7 +102,16 @@ def url_problem(url: str) -> None:
 # A registry version is a number: MLflow numbers a registered model's versions 1, 2, 3...
 # An alias (`champion`, `@latest`) or a stage (`Production`) moves, so a bundle that named
 # one would change behaviour without a commit.
-REGISTRY_VERSION_PATTERN = r"^[1-9][0-9]{0,17}$"
+REGISTRY_VERSION_PATTERN = pattern(r"^[1-9][0-9]{0,17}$", "a version number such as 7")
+
+
+RELC801 = define(
+    "RELC801",
+    title="registry reference names an alias or stage, not a version",
+    meaning="`version` names an alias (`champion`, `@latest`) or a stage (`Production`), which move in the "
+            "registry without a commit",
+    fix="name the version number the alias points to now (`version: 7`)",
+)
 
 
 class MlflowVersion(_Strict):
@@ -81,7 +120,7 @@ class MlflowVersion(_Strict):
     name: str = Field(
         min_length=1,
         max_length=256,
-        pattern=r"^\S(?:[^\n\r\t]*\S)?$",
+        pattern=REGISTERED_NAME_PATTERN,
         description="The registered model's name in MLflow.",
         examples=["support-chat-llm"],
     )
@@ -152,7 +191,7 @@ class ModelRef(_Strict):
     )
     api_base: str | None = Field(
         default=None,
-        pattern=r"^https?://[^\s/]+(?:/\S*)?$",
+        pattern=URL_PATTERN,
         description="Base URL of the serving endpoint; required for self-hosted providers.",
         examples=["http://vllm-llama.serving.svc:8000/v1"],
     )
@@ -167,7 +206,7 @@ class ModelRef(_Strict):
 
     api_key_env: str | None = Field(
         default=None,
-        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        pattern=ENV_VAR_PATTERN,
         description="Name of the environment variable that holds the API key. Never the key itself.",
         examples=["OPENAI_API_KEY"],
     )
@@ -179,7 +218,7 @@ class ModelRef(_Strict):
     )
     weights_digest: str | None = Field(
         default=None,
-        pattern=r"^sha256:[0-9a-f]{64}$",
+        pattern=DIGEST_PATTERN,
         description="Content digest of self-hosted weights, so a bundle pins exact weights.",
         examples=["sha256:" + "4f" * 32],
     )
@@ -191,7 +230,7 @@ class ModelRef(_Strict):
     )
     registry_digest: str | None = Field(
         default=None,
-        pattern=r"^sha256:[0-9a-f]{64}$",
+        pattern=DIGEST_PATTERN,
         description="Digest of the registry version's source and run, written by `relc pin`: a version changed in "
         "place in the registry no longer matches it (registry drift).",
         examples=["sha256:" + "a1" * 32],
@@ -215,7 +254,7 @@ class PromptRef(_Strict):
         description="sha256 of the template file's bytes; `relc validate` prints the right value when it differs.",
         examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
     )
-    variables: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(
+    variables: list[Annotated[str, Field(pattern=VARIABLE_PATTERN)]] = Field(
         default_factory=list,
         description="Every variable the template may use; using any other is an error.",
         examples=[["question", "documents"]],
@@ -425,7 +464,7 @@ class Route(_Strict):
     """What clients call, and which gateways carry it."""
 
     model: str = Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:-]{0,127}$",
+        pattern=PUBLIC_MODEL_PATTERN,
         description="The public model name clients request; unique across all releases.",
         examples=["support-chat"],
     )

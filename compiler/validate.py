@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from compiler.diagnostics import Diagnostic, Severity, has_errors
+from compiler.diagnostics import Diagnostic, Severity, define, has_errors
 from compiler import files
 from compiler.files import FileReadError, read_input_file
 from compiler.load import LoadLimits, Position
@@ -320,6 +320,14 @@ Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]
 
 def _ignore(count: int) -> None:
     pass
+
+
+RELC209 = define(
+    "RELC209",
+    title="route.model used by another release",
+    meaning="`route.model` is already served by another release",
+    fix="each public model name belongs to one release",
+)
 
 
 def _unique_route_models(releases: list[CheckedRelease], touched: Touched = frozenset()) -> Iterator[Diagnostic]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compiler.commands.common import ROOT, validated_releases
-from compiler.diagnostics import Diagnostic, has_errors
+from compiler.diagnostics import Diagnostic, define, has_errors
 from compiler.errors import EXIT_OK, EXIT_PROBLEMS
 from compiler.reporter import Reporter
 
@@ -25,6 +25,15 @@ class CheckReport:
 
     diagnostics: list[Diagnostic] = field(default_factory=list)
     differences: list["FileDifference"] = field(default_factory=list)
+
+
+RELC601 = define(
+    "RELC601",
+    title="generated file is stale (rendered/ or the schema)",
+    meaning="`rendered/` differs from what the releases produce, or `schemas/release.schema.json` from the "
+            "models (`relc check`)",
+    fix="run `relc build` (or `relc schema`) and commit the result",
+)
 
 
 def check_generated(

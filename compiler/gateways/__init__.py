@@ -12,11 +12,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from compiler.diagnostics import define
 from compiler.load import FieldPath
 
 if TYPE_CHECKING:  # types only: assembling cached fragments needs neither (nor pydantic)
     from compiler.spec import Release
     from compiler.traffic import TrafficState
+
+
+# What a gateway cannot do is said, never dropped (`Unsupported` carries one of these).
+RELC501 = define(
+    "RELC501",
+    title="gateway cannot express a rollout step",
+    meaning="a gateway cannot express a rollout step (kong has no traffic mirroring, so no shadow steps)",
+    fix="use a small canary step, or a gateway that mirrors (envoy, litellm)",
+)
+RELC502 = define(
+    "RELC502",
+    title="gateway cannot serve a bundle",
+    meaning="a gateway cannot serve a bundle (envoy needs an `api_base`, one path per release; kong cannot "
+            "configure bedrock or vertex_ai credentials)",
+    fix="set what the message names, or remove the gateway from `route.gateways`",
+)
 
 
 @dataclass(frozen=True)

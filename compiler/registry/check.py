@@ -8,13 +8,50 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, Protocol
 
-from compiler.diagnostics import Diagnostic
+from compiler.diagnostics import Diagnostic, define
 from compiler.registry import Registry, VersionFacts, references
 
 if TYPE_CHECKING:
     from compiler.load import FieldPath
     from compiler.spec import Release
     from compiler.validate import CheckedRelease
+
+
+RELC802 = define(
+    "RELC802",
+    title="registry version does not exist",
+    meaning="the registered model, or that version of it, does not exist in the registry (never registered, or "
+            "deleted with no later version to tell)",
+    fix="register the version, or name one that exists",
+)
+RELC803 = define(
+    "RELC803",
+    title="registry version is archived or deleted",
+    meaning="the version is archived (MLflow's deprecated `Archived` stage) or was deleted (later versions "
+            "exist, this one is gone)",
+    fix="publish a bundle that names a live version",
+)
+RELC804 = define(
+    "RELC804",
+    title="registry drift: the version changed since it was pinned",
+    meaning="registry drift: the version's source or run no longer match `registry_digest`, or its lineage (run, "
+            "source, data and code tags) no longer matches `registry_lineage`, so the registry's version was "
+            "changed in place (for example the registered model deleted and registered again)",
+    fix="find out who changed it; register the intended model as a new version and publish a bundle that names "
+        "it (`relc pin` records its digest)",
+)
+RELC805 = define(
+    "RELC805",
+    title="registry_digest without a registry reference",
+    meaning="`registry_digest` or `registry_lineage` is set but the model has no `registry` reference",
+    fix="remove them, or add the `registry` reference they belong to",
+)
+RELC806 = define(
+    "RELC806",
+    title="registry version is not ready",
+    meaning="the version's registration is pending or failed (`PENDING_REGISTRATION`, `FAILED_REGISTRATION`)",
+    fix="wait for the registration to finish, or register it again",
+)
 
 
 class _Reporter(Protocol):
