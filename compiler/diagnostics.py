@@ -154,6 +154,21 @@ class Diagnostic:
 
         object.__setattr__(self, "message", redact(self.message))
 
+    @classmethod
+    def restored(cls, path: str, line: int, column: int, code: str, message: str, severity: str) -> "Diagnostic":
+        """A diagnostic relc made and stored (a cache entry, keyed by relc's own code and
+        checksummed): its code was registered and its message redacted when it was made,
+        so the rule modules need not be imported again to restore it."""
+        if not (isinstance(path, str) and isinstance(code, str) and isinstance(message, str)):
+            raise TypeError("a stored diagnostic holds strings")
+        if type(line) is not int or type(column) is not int or section_of(code) is None:
+            raise ValueError("a stored diagnostic holds a position and a code")
+        made = object.__new__(cls)
+        for name, value in (("path", path), ("line", line), ("column", column), ("code", code),
+                            ("message", message), ("severity", Severity(severity))):  # fmt: skip
+            object.__setattr__(made, name, value)
+        return made
+
     def as_text(self) -> str:
         return f"{self.path}:{self.line}:{self.column}: {self.severity.value} {self.code}: {self.message}"
 

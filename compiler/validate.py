@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from compiler.diagnostics import Diagnostic, Severity, define, has_errors
+from compiler.diagnostics import Diagnostic, define, has_errors
 from compiler import files
 from compiler.files import FileReadError, read_input_file
 from compiler.load import LoadLimits, Position
@@ -281,8 +281,7 @@ def _restore(
         for template, fingerprint in entry["templates"].items():
             if template_fingerprint(root, template) != fingerprint:
                 return None
-        diagnostics = [Diagnostic(path, line, column, code, message, Severity(severity))
-                       for path, line, column, code, message, severity in entry["diagnostics"]]  # fmt: skip
+        diagnostics = [Diagnostic.restored(*stored) for stored in entry["diagnostics"]]
         plain = entry["facts"]
         if plain is None:
             return None, diagnostics
