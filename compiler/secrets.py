@@ -164,6 +164,8 @@ def find_secrets_in_values(data: Any, raw_text: str, place: Place) -> list[Secre
     """Credentials that only show in the loaded values (after YAML unescaping and line
     folding), placed at the value (or key) by `place(path, is_key)`; one the raw text
     already shows is left to the raw scan, which knows its exact column."""
+    if not _may_hold_secret("\n".join(_all_strings(data))):
+        return []  # the common case, decided in one pass: no value holds a marker
     in_raw = {match.text for match in _matches(raw_text)}
     findings: list[SecretFinding] = []
     for path, value, is_key in _strings(data, ()):
@@ -175,6 +177,22 @@ def find_secrets_in_values(data: Any, raw_text: str, place: Place) -> list[Secre
             if len(findings) == MAX_FINDINGS:
                 return findings
     return findings
+
+
+def _all_strings(data: Any) -> list[str]:
+    """Every string in loaded data, keys included, without the paths `_strings` tracks."""
+    found: list[str] = []
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict):
+            found.extend(key for key in value if isinstance(key, str))
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return found
 
 
 def _strings(value: Any, path: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str, bool]]:
