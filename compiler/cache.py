@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 # Bump when an entry's layout or meaning changes: older entries are then ignored.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 CACHE_FOLDER = "relc-cache"
 _HEADER = b"relc-cache"
 # The libraries whose behaviour shapes a result (messages, parsing, template analysis).
@@ -92,13 +92,12 @@ class ReleaseCache:
 
 def encode_entry(entry: dict[str, Any], key: str) -> bytes:
     """A header line (format, key, digest of the payload), then the payload: one line of
-    JSON, then the entry's `texts` (rendered fragments) back to back, which JSON would
-    escape and unescape at a cost that shows at thousands of releases."""
-    texts = entry.get("texts", [])
-    meta = {**{name: value for name, value in entry.items() if name != "texts"}, "key": key,
-            "text_lengths": [len(text) for text in texts]}  # fmt: skip
+    JSON, then the entry's `blobs` (packed rendered fragments) back to back."""
+    blobs = entry.get("blobs", [])
+    meta = {**{name: value for name, value in entry.items() if name != "blobs"}, "key": key,
+            "blob_lengths": [len(blob) for blob in blobs]}  # fmt: skip
     payload = json.dumps(meta, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode() + b"\n"
-    payload += "".join(texts).encode("utf-8")
+    payload += b"".join(blobs)
     checksum = hashlib.sha256(payload).hexdigest()
     return b"%s %d %s %s\n" % (_HEADER, CACHE_FORMAT, key.encode(), checksum.encode()) + payload
 
@@ -111,22 +110,21 @@ def decode_entry(raw: bytes, key: str) -> dict[str, Any] | None:
         return None
     if parts[2] != key.encode() or parts[3] != hashlib.sha256(payload).hexdigest().encode():
         return None
-    meta, newline, blob = payload.partition(b"\n")
+    meta, newline, joined = payload.partition(b"\n")
     try:
         entry = json.loads(meta)
-        joined = blob.decode("utf-8")
     except ValueError:
         return None
     if not newline or not isinstance(entry, dict) or entry.get("key") != key:
         return None
-    lengths = entry.pop("text_lengths", None)
+    lengths = entry.pop("blob_lengths", None)
     if not isinstance(lengths, list) or not all(isinstance(n, int) and n >= 0 for n in lengths) or sum(lengths) != len(joined):
         return None
-    texts, start = [], 0
+    blobs, start = [], 0
     for length in lengths:
-        texts.append(joined[start : start + length])
+        blobs.append(joined[start : start + length])
         start += length
-    entry["texts"] = texts
+    entry["blobs"] = blobs
     return entry
 
 

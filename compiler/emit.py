@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 
 def write_atomically(target: Path, content: bytes) -> None:
@@ -149,7 +149,8 @@ def to_yaml(data: Any) -> str:
     """Deterministic block YAML for plain data: sorted keys, fixed floats, safe quoting."""
     lines: list[str] = []
     _emit(data, "", lines, "")
-    return "\n".join(lines) + "\n"
+    lines.append("")  # the final newline, without a second copy of the whole text
+    return "\n".join(lines)
 
 
 def to_json(data: Any) -> str:
@@ -177,24 +178,35 @@ def existing_files(folder: Path) -> dict[str, Path]:
     }
 
 
-def write_tree(folder: Path, files: dict[str, bytes], move_anyway: frozenset[str] = frozenset()) -> TreeChange:
+Files = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
+
+
+def _items(files: Files) -> Iterable[tuple[str, bytes]]:
+    return files.items() if isinstance(files, Mapping) else files
+
+
+def write_tree(folder: Path, files: Files, move_anyway: frozenset[str] = frozenset()) -> TreeChange:
     """Make `folder` hold exactly `files`, each file replaced atomically, in the given order.
 
     Everything is written and flushed in a staging folder beside the files first; only
     then is each changed file renamed into place, so every file is always whole and file
     watchers (Envoy) see one move per file. Unchanged files are not touched at all.
+    `files` may be a stream of (path, bytes) (`render.render_files`): each file is
+    compared and staged as it comes, so the tree is never held whole; the files a
+    gateway reloads on a move are held, and moved last in the order its transition
+    gives (`gateways.write_phases`). An error while the stream runs moves nothing.
     A crash leaves a staging folder that the next run removes, and a tree of whole files
     that the next `relc build` (or `relc check`) sets right.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    from compiler.gateways import write_phases
-
     with _folder_lock(folder):
-        # Gateways that read several files get early writes, so every state they can read is whole.
-        phases, files = write_phases(folder, files)
-        for phase in phases:
-            _place(folder, phase)
-        return _write_tree_locked(folder, files, move_anyway)
+        for leftover in folder.glob(STAGING_PREFIX + "*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
+        try:
+            return _write_tree_locked(folder, staging, files, move_anyway)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _place(folder: Path, files: dict[str, bytes]) -> None:
@@ -227,32 +239,55 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
-def _write_tree_locked(folder: Path, files: dict[str, bytes], move_anyway: frozenset[str]) -> TreeChange:
-    for leftover in folder.glob(STAGING_PREFIX + "*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+def _write_tree_locked(folder: Path, staging: Path, files: Files, move_anyway: frozenset[str]) -> TreeChange:
+    from compiler.gateways import reload_on_move_files, write_phases
+
     existing = existing_files(folder)
-    changed = [path for path, content in files.items() if path not in existing or existing[path].read_bytes() != content]
-    # Unchanged bytes, but perhaps written in place (by git): only a move makes a file watch reload.
-    moved = [path for path in files if path in move_anyway and path not in changed]
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
-    try:
-        to_place = [path for path in files if path in changed or path in moved]  # in the given order
-        for path in to_place:
-            staged = staging / path
-            staged.parent.mkdir(parents=True, exist_ok=True)
-            _write_synced(staged, files[path])
-        for path in to_place:
-            target = folder / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / path, target)
-        removed = sorted(set(existing) - set(files))
-        for path in removed:
-            (folder / path).unlink()
-        _remove_empty_folders(folder)
-        _sync_folder(folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return TreeChange(tuple(changed), tuple(removed), len(files) - len(changed))
+    watched = reload_on_move_files()
+    held: dict[str, bytes] = {}
+    order: list[str] = []
+    changed: set[str] = set()
+    to_place: list[str] = []
+
+    def stage(path: str, content: bytes) -> None:
+        if path not in existing or not same_bytes(existing[path], content):
+            changed.add(path)
+        elif path not in move_anyway:
+            return  # the same bytes; only a file rewritten in place (by git) is moved anyway, for its watcher
+        staged = staging / path
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        _write_synced(staged, content)
+        to_place.append(path)
+
+    spool = staging / ".held"
+    for path, content in _items(files):
+        order.append(path)
+        if path in watched:
+            # Set aside on disk, not in memory, while the rest of the tree streams by.
+            (spool / path).parent.mkdir(parents=True, exist_ok=True)
+            (spool / path).write_bytes(content)
+            held[path] = b""
+        else:
+            stage(path, content)
+        del content
+    held = {path: (spool / path).read_bytes() for path in held}
+    # Gateways that read several files get early writes, so every state they can read is whole.
+    phases, held = write_phases(folder, held)
+    for phase in phases:
+        _place(folder, phase)
+    existing = existing_files(folder)
+    for path, content in held.items():
+        stage(path, content)
+    for path in to_place:
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / path, target)
+    removed = sorted(set(existing) - set(order))
+    for path in removed:
+        (folder / path).unlink()
+    _remove_empty_folders(folder)
+    _sync_folder(folder)
+    return TreeChange(tuple(path for path in order if path in changed), tuple(removed), len(order) - len(changed))
 
 
 def _write_synced(path: Path, content: bytes) -> None:
@@ -305,20 +340,42 @@ class FileDifference:
     diff: str
 
 
-def compare_tree(folder: Path, files: dict[str, bytes], label: str) -> list[FileDifference]:
-    """How `folder` differs from `files`, with a unified diff for each differing file."""
+def compare_tree(folder: Path, files: Files, label: str) -> list[FileDifference]:
+    """How `folder` differs from `files` (a mapping, or a stream compared as it comes),
+    with a unified diff for each differing file, by path."""
     existing = existing_files(folder)
     differences = []
-    for path in sorted(set(existing) | set(files)):
-        on_disk = existing[path].read_bytes() if path in existing else None
-        expected = files.get(path)
-        if on_disk == expected:
-            continue
-        status = "missing" if on_disk is None else "extra" if expected is None else "stale"
-        before = (on_disk or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
-        after = (expected or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
-        differences.append(FileDifference(path, status, unified_diff(before, after, f"a/{label}/{path}", f"b/{label}/{path}")))
-    return differences
+    for path, expected in _items(files):
+        found = existing.pop(path, None)
+        if found is None or not same_bytes(found, expected):
+            differences.append(_difference(path, found.read_bytes() if found is not None else None, expected, label))
+    differences += [_difference(path, existing[path].read_bytes(), None, label) for path in existing]
+    return sorted(differences, key=lambda difference: difference.path)
+
+
+def same_bytes(path: Path, content: bytes) -> bool:
+    """Whether the file holds exactly `content`, read a block at a time: a gateway file of
+    ten thousand releases is not read whole beside its new bytes. Unreadable is different."""
+    view = memoryview(content)
+    offset = 0
+    try:
+        if path.stat().st_size != len(content):
+            return False
+        with open(path, "rb") as stream:
+            while block := stream.read(1 << 20):
+                if view[offset : offset + len(block)] != block:
+                    return False
+                offset += len(block)
+    except OSError:
+        return False
+    return offset == len(content)
+
+
+def _difference(path: str, on_disk: bytes | None, expected: bytes | None, label: str) -> FileDifference:
+    status = "missing" if on_disk is None else "extra" if expected is None else "stale"
+    before = (on_disk or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+    after = (expected or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+    return FileDifference(path, status, unified_diff(before, after, f"a/{label}/{path}", f"b/{label}/{path}"))
 
 
 _HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")

@@ -182,7 +182,7 @@ def sha256_hex(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=512)  # templates shared by many releases; each entry holds its bytes
 def analyze_template(raw: bytes) -> TemplateAnalysis:
     """Parse and statically check a template; the same bytes always give the same result."""
     from jinja2 import TemplateSyntaxError

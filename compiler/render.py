@@ -9,8 +9,10 @@ releases' pieces; the bytes are those of serializing the assembled data in one g
 
 from __future__ import annotations
 
+import json
+import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from compiler.emit import EmittedFile, EmittedItem, emit_item, to_json, to_yaml
 
@@ -23,42 +25,90 @@ RENDERED_DIR = "rendered"
 
 @dataclass(frozen=True)
 class ReleaseFragments:
-    """One release's share of `rendered/`: each gateway's fragment, its list items already
-    emitted as YAML, and the bundle manifest's whole JSON text."""
+    """One release's share of `rendered/`, kept compressed until its files are assembled.
 
-    gateways: dict[str, dict[str, Any]]
-    manifest: str
+    Each gateway's fragment (its list items already emitted as YAML) and the bundle
+    manifest's JSON text are packed with zlib: a repository's releases must all be
+    rendered before any gateway file can be assembled, and as text, ten thousand
+    releases' fragments cost more memory than the files they become. The packed bytes
+    are also what the cache stores (`to_plain`).
+    """
+
+    # Each gateway's packed fragment (see `pack_fragment`), by gateway name.
+    gateways: dict[str, bytes]
+    manifest: bytes
     # What `relc plan` says of each gateway the release lists, in its order.
     descriptions: tuple[tuple[str, str], ...] = ()
 
-    def to_plain(self, texts: list[str]) -> dict[str, Any]:
-        """JSON-ready form, for the cache: each emitted text is appended to `texts` and
+    @classmethod
+    def pack(cls, gateways: dict[str, dict[str, Any]], manifest: str, descriptions: tuple[tuple[str, str], ...]) -> "ReleaseFragments":
+        packed = {name: pack_fragment(fragment) for name, fragment in gateways.items()}
+        return cls(packed, zlib.compress(manifest.encode("utf-8"), _LEVEL), descriptions)
+
+    def gateway(self, name: str) -> dict[str, Any] | None:
+        """The gateway's fragment as its renderer made it, or None when the release does not list it."""
+        packed = self.gateways.get(name)
+        return unpack_fragment(packed) if packed is not None else None
+
+    def manifest_text(self) -> str:
+        return zlib.decompress(self.manifest).decode("utf-8")
+
+    def to_plain(self, blobs: list[bytes]) -> dict[str, Any]:
+        """JSON-ready form, for the cache: each packed piece is appended to `blobs` and
         named by its index there."""
 
-        def stored(text: str) -> int:
-            texts.append(text)
-            return len(texts) - 1
+        def stored(blob: bytes) -> int:
+            blobs.append(blob)
+            return len(blobs) - 1
 
-        gateways = {
-            gateway: {key: {"items": [stored(item.text) for item in value]} if _is_emitted_list(value) else {"data": value}
-                      for key, value in fragment.items()}  # fmt: skip
-            for gateway, fragment in self.gateways.items()
-        }
+        gateways = {name: stored(packed) for name, packed in self.gateways.items()}
         return {"gateways": gateways, "manifest": stored(self.manifest), "descriptions": [list(d) for d in self.descriptions]}
 
     @classmethod
-    def from_plain(cls, plain: dict[str, Any], texts: list[str]) -> "ReleaseFragments":
-        """The inverse of `to_plain`; raises on anything else (a damaged cache entry)."""
-        gateways: dict[str, dict[str, Any]] = {}
-        for gateway, fragment in plain["gateways"].items():
-            gateways[gateway] = {}
-            for key, value in fragment.items():
-                if "items" in value:
-                    gateways[gateway][key] = [EmittedItem(texts[index]) for index in value["items"]]
-                else:
-                    gateways[gateway][key] = value["data"]
+    def from_plain(cls, plain: dict[str, Any], blobs: list[bytes]) -> "ReleaseFragments":
+        """The inverse of `to_plain`; raises on anything else (a damaged cache entry).
+        The pieces stay packed, as the entry's checksum vouches for them."""
+        gateways = {str(name): blobs[index] for name, index in plain["gateways"].items()}
         descriptions = tuple((str(gateway), str(text)) for gateway, text in plain["descriptions"])
-        return cls(gateways, texts[plain["manifest"]], descriptions)
+        return cls(gateways, blobs[plain["manifest"]], descriptions)
+
+
+_LEVEL = 1  # zlib's fastest: these are small, repetitive texts, and a build makes thousands
+
+
+def pack_fragment(fragment: dict[str, Any]) -> bytes:
+    """A gateway fragment as one zlib stream: a line of JSON naming each key's data, or
+    the lengths of its emitted items, then the items' texts back to back (JSON would
+    escape them all)."""
+    layout: dict[str, Any] = {}
+    texts: list[str] = []
+    for key, value in fragment.items():
+        if _is_emitted_list(value):
+            layout[key] = {"items": [len(item.text) for item in value]}
+            texts.extend(item.text for item in value)
+        else:
+            layout[key] = {"data": value}
+    head = json.dumps(layout, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return zlib.compress(f"{head}\n{''.join(texts)}".encode("utf-8"), _LEVEL)
+
+
+def unpack_fragment(packed: bytes) -> dict[str, Any]:
+    """The inverse of `pack_fragment`; raises ValueError (zlib.error, JSON) on anything else."""
+    head, _, joined = zlib.decompress(packed).decode("utf-8").partition("\n")
+    fragment: dict[str, Any] = {}
+    start = 0
+    for key, value in json.loads(head).items():
+        if "items" in value:
+            items = []
+            for length in value["items"]:
+                items.append(EmittedItem(joined[start : start + length]))
+                start += length
+            fragment[key] = items
+        else:
+            fragment[key] = value["data"]
+    if start != len(joined):
+        raise ValueError("a packed fragment's texts do not match its layout")
+    return fragment
 
 
 def _is_emitted_list(value: Any) -> bool:
@@ -91,7 +141,7 @@ def release_fragments(checked: "CheckedRelease") -> ReleaseFragments:
                 for key, value in fragment.items()
             }
     manifest = to_json(bundle_manifest(state, checked.template_texts()))
-    return ReleaseFragments(gateways, manifest, describe_gateways(state))
+    return ReleaseFragments.pack(gateways, manifest, describe_gateways(state))
 
 
 def describe_gateways(state: "TrafficState") -> tuple[tuple[str, str], ...]:
@@ -102,32 +152,42 @@ def describe_gateways(state: "TrafficState") -> tuple[tuple[str, str], ...]:
     return tuple((name, available[name].describe(state)) for name in state.gateways)
 
 
-def render_tree(releases: "list[CheckedRelease]", consume: bool = False) -> dict[str, bytes]:
-    """Every file of `rendered/`, by path relative to it.
+def render_tree(releases: "list[CheckedRelease]") -> dict[str, bytes]:
+    """Every file of `rendered/`, by path relative to it, in the order they are written."""
+    return dict(render_files(releases))
 
-    Each gateway's files are serialized as soon as they are assembled. With `consume`,
-    the releases' fragments are let go as they are used (a later render re-makes them),
-    so the fragments and the files they become are not both held whole.
+
+def render_files(releases: "list[CheckedRelease]") -> Iterator[tuple[str, bytes]]:
+    """Every file of `rendered/` as (path, bytes), one at a time: the files gateways
+    need written first, then the rest by path.
+
+    A consumer that writes or compares each file as it comes (`emit.write_tree`,
+    `emit.compare_tree`) never holds the whole tree, and only one gateway's fragments
+    are unpacked at a time.
     """
     from compiler.gateways import renderers, write_first_files
 
     ordered = sorted(releases, key=lambda checked: checked.name)
     pieces = [checked.fragments if checked.fragments is not None else release_fragments(checked)
               for checked in ordered]  # fmt: skip
-    if consume:
-        for checked in ordered:
-            checked.fragments = None
-    files: dict[str, bytes] = {}
-    for name, renderer in renderers().items():
-        fragments = [piece.gateways[name] for piece in pieces if name in piece.gateways]
-        if fragments:
-            files.update((path, serialize(path, data)) for path, data in renderer.assemble(fragments).items())
-        del fragments
-        if consume:
-            pieces = [ReleaseFragments({k: v for k, v in p.gateways.items() if k != name}, p.manifest, p.descriptions)
-                      for p in pieces]  # fmt: skip
-    for checked, piece in zip(ordered, pieces):
-        files[f"bundles/{checked.name}.json"] = piece.manifest.encode("utf-8")
-    del pieces
     first = write_first_files()
-    return {path: files[path] for path in sorted(files, key=lambda path: (path not in first, path))}
+
+    def assembled(name: str) -> dict[str, bytes]:
+        """A gateway's files, serialized, in path order."""
+        fragments = [fragment for piece in pieces if (fragment := piece.gateway(name)) is not None]
+        if not fragments:
+            return {}
+        data = renderers()[name].assemble(fragments)
+        del fragments
+        return {path: serialize(path, value) for path, value in sorted(data.items())}
+
+    held: dict[str, dict[str, bytes]] = {}
+    for name, renderer in renderers().items():
+        if first.intersection(renderer.write_first):
+            files = held[name] = assembled(name)
+            yield from ((path, files.pop(path)) for path in sorted(first.intersection(files)))
+    for path, index in sorted((f"bundles/{checked.name}.json", index) for index, checked in enumerate(ordered)):
+        yield path, pieces[index].manifest_text().encode("utf-8")
+    # Gateway names order their folders, and every one sorts after `bundles/`.
+    for name in sorted(renderers()):
+        yield from (held.pop(name) if name in held else assembled(name)).items()

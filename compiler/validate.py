@@ -9,6 +9,7 @@ unchanged release is recognised from its digest and costs no parse at all.
 from __future__ import annotations
 
 import os
+import zlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ class ReleaseFacts:
     triggers: tuple[tuple[str, str, Position], ...]
     # Each bundle's version, content digest, and where its version is written.
     bundles: tuple[tuple[str, str, Position], ...]
+    # How many bundles name their model in a registry (`relc validate` says how many it did not check).
+    registry_references: int = 0
 
 
 class CheckedRelease:
@@ -60,7 +63,8 @@ class CheckedRelease:
         templates: dict[str, bytes] | None = None,
     ) -> None:
         self.path = path
-        self.raw = raw
+        self._raw: bytes | None = raw
+        self._packed_raw = b""
         self.facts = facts
         self.root = root
         self.limits = limits
@@ -94,13 +98,21 @@ class CheckedRelease:
         # The pinned bytes exactly: text mode would turn CRLF into LF behind the sha256.
         return {template: raw.decode("utf-8") for template, raw in self._templates.items()}
 
+    @property
+    def raw(self) -> bytes:
+        """The checked bytes of the release file."""
+        return self._raw if self._raw is not None else zlib.decompress(self._packed_raw)
+
     def free(self, release: bool = True) -> None:
         """Let go of the document and its position tables (and, with `release`, the
-        Release and the templates' bytes)."""
+        Release and the templates' bytes, and keep the file's bytes compressed: ten
+        thousand releases wait in memory for the gateway files to be assembled)."""
         self._document = None
         if release:
             self._release = None
             self._templates = None
+            if self._raw is not None:
+                self._packed_raw, self._raw = zlib.compress(self._raw, 1), None
 
     def _reparse(self) -> None:
         from compiler.load import load_bytes
@@ -159,6 +171,7 @@ def _facts(document: "LoadedDocument", release: "Release") -> ReleaseFacts:
             (bundle.version, bundle_digest(bundle), document.position_of(("bundles", index, "version")))
             for index, bundle in enumerate(release.bundles)
         ),
+        registry_references=sum(1 for bundle in release.bundles if bundle.model.registry is not None),
     )
 
 
@@ -258,15 +271,16 @@ def _entry(checked: CheckedRelease | None, diagnostics: list[Diagnostic], templa
             "name": f.name, "route_model": f.route_model, "route_model_position": list(f.route_model_position),
             "gateways": list(f.gateways), "triggers": [[name, metric, list(position)] for name, metric, position in f.triggers],
             "bundles": [[version, digest, list(position)] for version, digest, position in f.bundles],
+            "registry_references": f.registry_references,
         }  # fmt: skip
-    texts: list[str] = []
-    fragments = checked.fragments.to_plain(texts) if checked is not None and checked.fragments is not None else None
+    blobs: list[bytes] = []
+    fragments = checked.fragments.to_plain(blobs) if checked is not None and checked.fragments is not None else None
     return {
         "templates": templates,
         "diagnostics": [[d.path, d.line, d.column, d.code, d.message, d.severity.value] for d in diagnostics],
         "facts": facts,
         "fragments": fragments,
-        "texts": texts,
+        "blobs": blobs,
     }
 
 
@@ -292,10 +306,11 @@ def _restore(
             gateways=tuple(plain["gateways"]),
             triggers=tuple((name, metric, Position(*position)) for name, metric, position in plain["triggers"]),
             bundles=tuple((version, digest, Position(*position)) for version, digest, position in plain["bundles"]),
+            registry_references=int(plain["registry_references"]),
         )  # fmt: skip
         checked = CheckedRelease(display_path, raw, facts, root, limits=limits)
         if want_fragments:
-            checked.fragments = ReleaseFragments.from_plain(entry["fragments"], entry["texts"])
+            checked.fragments = ReleaseFragments.from_plain(entry["fragments"], entry["blobs"])
         return checked, diagnostics
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None

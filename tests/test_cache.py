@@ -117,7 +117,7 @@ def _poison(folder: Path, salt: str) -> None:
         target = folder / key[:2] / f"{key}.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         lie = {"templates": {}, "diagnostics": [[path.as_posix(), 1, 1, "RELC201", "poisoned", "error"]],
-               "facts": None, "fragments": None, "texts": []}  # fmt: skip
+               "facts": None, "fragments": None, "blobs": []}  # fmt: skip
         target.write_bytes(encode_entry(lie, key))
 
 
@@ -245,3 +245,34 @@ def test_outside_a_repository_the_cache_is_in_the_user_cache_folder(example_repo
     assert run_relc("validate", cwd=example_repo).returncode == 0
     assert _entries(xdg / "relc")
     assert not [p for p in example_repo.rglob("*") if "relc-cache" in p.as_posix()], "never in the tree"
+
+
+@pytest.mark.parametrize("command", [["validate"], ["build"], ["check"]])
+def test_a_warm_run_parses_no_release(
+    example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Every release answered from the cache costs no parse, whatever the command asks of
+    it afterwards (validate counts the registry references it did not check)."""
+    from compiler import load, rules
+    from compiler.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.delenv("RELC_MLFLOW_URI", raising=False)
+    monkeypatch.chdir(example_repo)
+    assert main(["build"]) == 0
+    cold = capsys.readouterr()
+
+    parse = load.load_bytes
+
+    def refuse(raw: bytes, path: str, *rest: object) -> object:
+        if path.startswith("releases/"):
+            raise AssertionError(f"{path}, answered from the cache, was parsed again")
+        return parse(raw, path, *rest)  # relc.yaml is read on every run
+
+    monkeypatch.setattr(load, "load_bytes", refuse)
+    monkeypatch.setattr(rules, "load_bytes", refuse)
+    assert main(command) == 0
+    warm = capsys.readouterr()
+    if command == ["validate"]:
+        assert "not checked" in warm.err + warm.out, warm
+    assert "Traceback" not in cold.err + warm.err

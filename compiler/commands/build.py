@@ -13,7 +13,7 @@ from compiler.reporter import Reporter
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.emit import existing_files, write_tree
     from compiler.gateways import reload_on_move_files
-    from compiler.render import RENDERED_DIR, render_tree
+    from compiler.render import RENDERED_DIR, render_files
 
     from compiler.changes import recover_interrupted_change
 
@@ -29,7 +29,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
             "routes); nothing was written. If every release really is gone, run `relc build --allow-empty`"
         )
     watched = reload_on_move_files()
-    change = write_tree(output, render_tree(result.releases, consume=True), move_anyway=_rewritten_in_place(output, watched))
+    change = write_tree(output, render_files(result.releases), move_anyway=_rewritten_in_place(output, watched))
     _remember_identities(output, watched)
     _refresh_schema(reporter, arguments.no_cache)
     reporter.note(

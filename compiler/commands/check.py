@@ -46,7 +46,7 @@ def check_generated(
     """Stale rendered/ files and schema as RELC601; against `base`, changed published
     bundles (RELC701) and rollout moves past the gate (RELC702-705)."""
     from compiler.emit import compare_tree
-    from compiler.render import RENDERED_DIR, render_tree
+    from compiler.render import RENDERED_DIR, render_files
     from compiler.schema import SCHEMA_PATH, schema_is_stale
 
     report = CheckReport()
@@ -59,7 +59,7 @@ def check_generated(
         report.diagnostics.append(
             Diagnostic(SCHEMA_PATH.as_posix(), 1, 1, "RELC601", f"{SCHEMA_PATH.as_posix()} is stale: run `relc schema` and commit it")
         )
-    report.differences = compare_tree(root / RENDERED_DIR, render_tree(releases, consume=True), RENDERED_DIR)
+    report.differences = compare_tree(root / RENDERED_DIR, render_files(releases), RENDERED_DIR)
     report.diagnostics += [
         Diagnostic(f"{RENDERED_DIR}/{d.path}", 1, 1, "RELC601",
                    f"{RENDERED_DIR}/{d.path} is {d.status}: run `relc build` and commit {RENDERED_DIR}/")  # fmt: skip
