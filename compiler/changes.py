@@ -18,7 +18,7 @@ from typing import Iterator
 from compiler import git, history
 from compiler.emit import compare_tree, write_atomically, write_tree
 from compiler.errors import RelcError, UsageError
-from compiler.render import RENDERED_DIR, render_tree
+from compiler.render import RENDERED_DIR, render_files, render_manifests, render_tree
 from compiler.reporter import format_text
 from compiler.spec import Release
 from compiler.validate import ValidationResult, validate_paths
@@ -183,11 +183,10 @@ def preview(root: Path, change: ReleaseChange) -> Preview:
     from compiler import plan
 
     result = _checked_with(root, change)
-    files = render_tree(result.releases)
-    differences = compare_tree(root / RENDERED_DIR, files, RENDERED_DIR)
+    differences = compare_tree(root / RENDERED_DIR, render_files(result.releases), RENDERED_DIR)
     changed = [checked for checked in result.releases if checked.name == change.name]
     before = {name: traffic for name, traffic in plan.traffic_before(root, None).items() if name == change.name}
-    after = {name: traffic for name, traffic in plan.manifests_from_files(files).items() if name == change.name}
+    after = plan.manifests_from_files(render_manifests(changed))
     from compiler.traffic import traffic_state
 
     from compiler.render import describe_gateways
@@ -205,7 +204,7 @@ def apply(root: Path, change: ReleaseChange) -> str:
     with repository_lock(root, (change.path, RENDERED_DIR)):
         git.require_committable(root)
         result = _checked_with(root, change)
-        files = render_tree(result.releases)
+        files = render_tree(result.releases)  # whole before anything is written: a render error then writes nothing
         release_file = root / change.path
         try:
             write_atomically(release_file, change.after)

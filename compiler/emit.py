@@ -181,7 +181,7 @@ def existing_files(folder: Path) -> dict[str, Path]:
 Files = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
 
 
-def _items(files: Files) -> Iterable[tuple[str, bytes]]:
+def items_of(files: Files) -> Iterable[tuple[str, bytes]]:
     return files.items() if isinstance(files, Mapping) else files
 
 
@@ -260,7 +260,7 @@ def _write_tree_locked(folder: Path, staging: Path, files: Files, move_anyway: f
         to_place.append(path)
 
     spool = staging / ".held"
-    for path, content in _items(files):
+    for path, content in items_of(files):
         order.append(path)
         if path in watched:
             # Set aside on disk, not in memory, while the rest of the tree streams by.
@@ -345,7 +345,7 @@ def compare_tree(folder: Path, files: Files, label: str) -> list[FileDifference]
     with a unified diff for each differing file, by path."""
     existing = existing_files(folder)
     differences = []
-    for path, expected in _items(files):
+    for path, expected in items_of(files):
         found = existing.pop(path, None)
         if found is None or not same_bytes(found, expected):
             differences.append(_difference(path, found.read_bytes() if found is not None else None, expected, label))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 
 if TYPE_CHECKING:
+    from compiler.emit import Files
     from compiler.validate import CheckedRelease
     from compiler.traffic import TrafficState
 
@@ -88,10 +89,13 @@ def traffic_from_manifest(manifest: dict[str, Any]) -> ReleaseTraffic:
     )
 
 
-def manifests_from_files(files: dict[str, bytes]) -> dict[str, ReleaseTraffic]:
-    """Release name -> traffic, from `bundles/<name>.json` entries of a rendered tree."""
+def manifests_from_files(files: "Files") -> dict[str, ReleaseTraffic]:
+    """Release name -> traffic, from `bundles/<name>.json` entries of a rendered tree (a
+    mapping, or a stream of (path, bytes))."""
+    from compiler.emit import items_of
+
     traffic = {}
-    for path, content in files.items():
+    for path, content in items_of(files):
         if path.startswith("bundles/") and path.endswith(".json"):
             manifest = json.loads(content)
             traffic[manifest["release"]] = traffic_from_manifest(manifest)
@@ -195,8 +199,8 @@ def traffic_before(root: Path, base: str | None) -> dict[str, ReleaseTraffic]:
     from compiler.render import RENDERED_DIR
 
     if base is None:
-        on_disk = existing_files(root / RENDERED_DIR)
-        return manifests_from_files({path: file.read_bytes() for path, file in on_disk.items()})
+        on_disk = existing_files(root / RENDERED_DIR / "bundles")  # the gateway files say nothing more
+        return manifests_from_files({f"bundles/{path}": file.read_bytes() for path, file in on_disk.items()})
     from compiler import git
 
     commit = git.resolve_revision(root, base)
@@ -209,10 +213,10 @@ def plan_releases(root: Path, releases: "list[CheckedRelease]", base: str | None
     each changed release's rendered config diffed against `base` (default: HEAD)."""
     from dataclasses import replace
 
-    from compiler.render import describe_gateways, render_tree
+    from compiler.render import describe_gateways, render_manifests
     from compiler.traffic import traffic_state
 
-    after = manifests_from_files(render_tree(releases))
+    after = manifests_from_files(render_manifests(releases))
     gateways = {
         checked.name: checked.fragments.descriptions if checked.fragments is not None
         else describe_gateways(traffic_state(checked.release))

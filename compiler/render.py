@@ -157,6 +157,14 @@ def render_tree(releases: "list[CheckedRelease]") -> dict[str, bytes]:
     return dict(render_files(releases))
 
 
+def render_manifests(releases: "list[CheckedRelease]") -> Iterator[tuple[str, bytes]]:
+    """Only the `bundles/<release>.json` files of `rendered/`: what a plan compares, without
+    assembling any gateway file."""
+    for checked in sorted(releases, key=lambda checked: checked.name):
+        piece = checked.fragments if checked.fragments is not None else release_fragments(checked)
+        yield f"bundles/{checked.name}.json", piece.manifest_text().encode("utf-8")
+
+
 def render_files(releases: "list[CheckedRelease]") -> Iterator[tuple[str, bytes]]:
     """Every file of `rendered/` as (path, bytes), one at a time: the files gateways
     need written first, then the rest by path.
