@@ -105,6 +105,12 @@ def real_path(path: str | Path) -> str:
     return os.path.join(folder, tail)
 
 
+def within(folder: str, path: str) -> bool:
+    """Whether `path` is `folder` or inside it; both absolute and normalised (a string
+    test: `os.path.commonpath` costs more than the file read, once per file)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
 def forget_real_folders() -> None:
     """Start a run afresh: a folder may have become a link since the last one (`relc watch`)."""
     _REAL_FOLDERS.clear()

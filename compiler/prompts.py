@@ -161,7 +161,7 @@ def resolve_template_path(root: Path, template: str) -> Path | TemplateProblem:
     path = root / template
     real_root = files.real_path(root)
     real_path = files.real_path(os.path.join(root, template))
-    if real_path != real_root and not real_path.startswith(real_root.rstrip("/") + "/"):
+    if not files.within(real_root, real_path):
         return TemplateProblem(
             "RELC301", f"template path `{template}` resolves outside the repository through a symbolic link"
         )

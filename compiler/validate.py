@@ -321,8 +321,7 @@ def _outside_repository(path: Path, root: Path) -> str | None:
     if path.is_symlink():
         return "is a symbolic link; a release must be a regular file in the repository (a link could read any file)"
     real_root, real_path = files.real_path(root), files.real_path(path)
-    inside = os.path.commonpath([os.path.abspath(root), os.path.abspath(path)]) == os.path.abspath(root)
-    if inside and os.path.commonpath([real_root, real_path]) != real_root:
+    if files.within(os.path.abspath(root), os.path.abspath(path)) and not files.within(real_root, real_path):
         return "resolves outside the repository through a symbolic link; keep releases inside it"
     return None
 
