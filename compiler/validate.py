@@ -41,6 +41,8 @@ class ReleaseFacts:
     bundles: tuple[tuple[str, str, Position], ...]
     # How many bundles name their model in a registry (`relc validate` says how many it did not check).
     registry_references: int = 0
+    # The bundle being rolled out, if any: what `relc watch` and `relc status --in-progress` ask.
+    candidate: str | None = None
 
 
 class CheckedRelease:
@@ -172,6 +174,7 @@ def _facts(document: "LoadedDocument", release: "Release") -> ReleaseFacts:
             for index, bundle in enumerate(release.bundles)
         ),
         registry_references=sum(1 for bundle in release.bundles if bundle.model.registry is not None),
+        candidate=release.rollout.candidate,
     )
 
 
@@ -271,7 +274,7 @@ def _entry(checked: CheckedRelease | None, diagnostics: list[Diagnostic], templa
             "name": f.name, "route_model": f.route_model, "route_model_position": list(f.route_model_position),
             "gateways": list(f.gateways), "triggers": [[name, metric, list(position)] for name, metric, position in f.triggers],
             "bundles": [[version, digest, list(position)] for version, digest, position in f.bundles],
-            "registry_references": f.registry_references,
+            "registry_references": f.registry_references, "candidate": f.candidate,
         }  # fmt: skip
     blobs: list[bytes] = []
     fragments = checked.fragments.to_plain(blobs) if checked is not None and checked.fragments is not None else None
@@ -307,6 +310,7 @@ def _restore(
             triggers=tuple((name, metric, Position(*position)) for name, metric, position in plain["triggers"]),
             bundles=tuple((version, digest, Position(*position)) for version, digest, position in plain["bundles"]),
             registry_references=int(plain["registry_references"]),
+            candidate=None if plain["candidate"] is None else str(plain["candidate"]),
         )  # fmt: skip
         checked = CheckedRelease(display_path, raw, facts, root, limits=limits)
         if want_fragments:

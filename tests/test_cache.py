@@ -247,7 +247,7 @@ def test_outside_a_repository_the_cache_is_in_the_user_cache_folder(example_repo
     assert not [p for p in example_repo.rglob("*") if "relc-cache" in p.as_posix()], "never in the tree"
 
 
-@pytest.mark.parametrize("command", [["validate"], ["build"], ["check"]])
+@pytest.mark.parametrize("command", [["validate"], ["build"], ["check"], ["status", "--in-progress", "--format", "names"]])
 def test_a_warm_run_parses_no_release(
     example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
@@ -275,4 +275,6 @@ def test_a_warm_run_parses_no_release(
     warm = capsys.readouterr()
     if command == ["validate"]:
         assert "not checked" in warm.err + warm.out, warm
+    if command[0] == "status":  # the scheduled workflow's list of rollouts in progress
+        assert warm.out.split() == ["doc-summarizer", "help-center", "support-chat"], warm
     assert "Traceback" not in cold.err + warm.err

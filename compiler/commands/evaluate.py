@@ -57,6 +57,8 @@ def _unmatched_rows(source: object) -> list[str]:
     ]
     if not snapshots:
         return []
-    releases = validate_paths([ROOT / "releases"], ROOT).releases
-    versions = {c.release.name: {b.version for b in c.release.bundles} for c in releases}
+    from compiler.cache import open_cache
+
+    releases = validate_paths([ROOT / "releases"], ROOT, cache=open_cache(ROOT), keep_releases=False).releases
+    versions = {c.name: {version for version, _, _ in c.facts.bundles} for c in releases}
     return [problem for snapshot in snapshots for problem in snapshot.unmatched(versions)]

@@ -13,14 +13,15 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     from compiler.status import format_status, release_status, status_records
 
     paths = [f"releases/{arguments.name}.yaml"] if arguments.name else []
-    result = validated_releases(reporter, paths, quiet=True)
+    # From the cache's facts: the scheduled workflow lists the rollouts in progress on every run.
+    result = validated_releases(reporter, paths, quiet=True, use_cache=True, keep_releases=False)
     if not result.ok:
         return EXIT_PROBLEMS
-    checked = sorted(result.releases, key=lambda c: c.release.name)
+    checked = sorted(result.releases, key=lambda c: c.name)
     if arguments.in_progress:
-        checked = [c for c in checked if c.release.rollout.candidate is not None]
+        checked = [c for c in checked if c.facts.candidate is not None]
     if arguments.format == "names":
-        reporter.result("".join(f"{c.release.name}\n" for c in checked), None)
+        reporter.result("".join(f"{c.name}\n" for c in checked), None)
         return EXIT_OK
     statuses = [release_status(ROOT, c) for c in checked]
     reporter.result(format_status(statuses), status_records(statuses))

@@ -23,13 +23,15 @@ class Delivery:
 
 def deliver(root: Path, deploy_dir: Path) -> Delivery:
     """Render the releases in `root` into `deploy_dir`; a RelcError when any is invalid."""
+    from compiler.cache import open_cache
     from compiler.emit import write_tree
-    from compiler.render import render_tree
+    from compiler.render import release_fragments, render_tree
     from compiler.reporter import format_text
     from compiler.validate import validate_paths
 
     releases_dir = root / "releases"
-    result = validate_paths([releases_dir] if releases_dir.is_dir() else [], root)
+    paths = [releases_dir] if releases_dir.is_dir() else []
+    result = validate_paths(paths, root, cache=open_cache(root), render=release_fragments)
     if not result.ok:
         raise RelcError(f"not delivered: the releases are invalid\n{format_text(result.diagnostics)}", result.diagnostics)
     if not result.releases:

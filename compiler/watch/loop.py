@@ -274,15 +274,18 @@ class Watcher:
         if head == self.registry_synced_head:
             return
         from compiler.registry import RegistryError, references
+        from compiler.cache import open_cache
         from compiler.registry.sync import sync_release
         from compiler.validate import validate_paths
 
         releases = self.root / "releases"
-        checked = validate_paths([releases], self.root).releases if releases.is_dir() else []
+        result = validate_paths([releases], self.root, cache=open_cache(self.root), keep_releases=False) if releases.is_dir() else None
+        checked = result.releases if result else []
         with self.health.lock:
             self.health.registry_pending = True
         try:
-            for release in sorted((c.release for c in checked if references(c.release)), key=lambda r: r.name):
+            named = sorted((c for c in checked if c.facts.registry_references), key=lambda c: c.name)
+            for release in (c.release for c in named if references(c.release)):
                 moves = sync_release(registry, release, head)
                 if moves:
                     self.log("registry_synced", release=release.name, commit=head, moves=[str(m) for m in moves])
@@ -298,13 +301,16 @@ class Watcher:
     # Evaluation and action.
 
     def evaluate_all(self) -> None:
+        from compiler.cache import open_cache
         from compiler.evaluate import evaluate
         from compiler.validate import validate_paths
 
         assert self.source is not None
         self.source.failures = 0
-        result = validate_paths([self.root / "releases"], self.root) if (self.root / "releases").is_dir() else None
-        names = sorted(c.release.name for c in (result.releases if result else []) if c.release.rollout.candidate)
+        # Every tick: from the cache's facts, an unchanged release costs no parse.
+        releases = self.root / "releases"
+        result = validate_paths([releases], self.root, cache=open_cache(self.root), keep_releases=False) if releases.is_dir() else None
+        names = sorted(c.name for c in (result.releases if result else []) if c.facts.candidate)
         for name in names:
             decision = evaluate(self.root, name, self.source, now=self.clock())
             decided_at = time.monotonic()
