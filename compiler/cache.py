@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +31,13 @@ _HEADER = b"relc-cache"
 _LIBRARIES = ("pydantic", "pydantic_core", "jinja2", "ruamel", "markupsafe")
 
 
+# Pruning: at most once a day, entries no run has used for 30 days are removed, so the
+# folder does not grow with every edit ever checked (git gc's way with loose objects).
+PRUNE_EVERY_SECONDS = 86400
+UNUSED_FOR_SECONDS = 30 * 86400
+_PRUNED_MARKER = ".pruned"
+
+
 class ReleaseCache:
     """Entries in one folder, one file each, named by their key."""
 
@@ -37,6 +45,7 @@ class ReleaseCache:
         self.folder = folder
         self.salt = salt
         self.writable = True
+        self.used: set[str] = set()  # the keys this run read or wrote: kept by a prune
 
     def key(self, *parts: bytes | str) -> str:
         digest = hashlib.sha256(self.salt.encode())
@@ -51,6 +60,7 @@ class ReleaseCache:
 
     def load(self, key: str) -> dict[str, Any] | None:
         """The entry stored under `key`, or None when there is none fit to use."""
+        self.used.add(key)
         # Plain string paths and an unbuffered read: a warm run loads thousands of entries.
         try:
             descriptor = os.open(f"{self.folder}/{key[:2]}/{key}.json", os.O_RDONLY)
@@ -69,6 +79,7 @@ class ReleaseCache:
     def store(self, key: str, entry: dict[str, Any]) -> None:
         """Write atomically (a temporary file renamed over); give up quietly when the
         folder refuses, as the cache only saves time."""
+        self.used.add(key)
         if not self.writable:
             return
         target = self._path(key)
@@ -88,6 +99,43 @@ class ReleaseCache:
                 raise
         except OSError:
             self.writable = False  # read-only or full: stop trying for this run
+
+
+    def prune(self, now: float | None = None) -> int:
+        """Remove the entries unused for UNUSED_FOR_SECONDS, and temporary files a killed
+        writer left, at most once every PRUNE_EVERY_SECONDS; the number removed. The
+        entries this run used are marked used first. Quiet on any file system error."""
+        now = time.time() if now is None else now
+        marker = self.folder / _PRUNED_MARKER
+        try:
+            if now - marker.stat().st_mtime < PRUNE_EVERY_SECONDS:
+                return 0
+        except OSError:
+            pass  # never pruned (or no folder yet)
+        if not self.writable or not self.folder.is_dir():
+            return 0
+        removed = 0
+        try:
+            marker.touch()
+            os.utime(marker, (now, now))
+            for key in self.used:
+                try:
+                    os.utime(self._path(key), (now, now))
+                except OSError:
+                    continue  # not stored (unwritable, or not cacheable)
+            for shard in os.scandir(self.folder):
+                if not shard.is_dir(follow_symlinks=False):
+                    continue
+                for entry in os.scandir(shard.path):
+                    unused_for = now - entry.stat(follow_symlinks=False).st_mtime
+                    stale_entry = entry.name.endswith(".json") and unused_for > UNUSED_FOR_SECONDS
+                    left_by_a_killed_writer = entry.name.endswith(".tmp") and unused_for > 3600
+                    if stale_entry or left_by_a_killed_writer:
+                        os.unlink(entry.path)
+                        removed += 1
+        except OSError:
+            self.writable = False
+        return removed
 
 
 def encode_entry(entry: dict[str, Any], key: str) -> bytes:

@@ -425,6 +425,8 @@ def validate_paths(
                 checked.free(release=render is not None or not keep_releases)
                 result.releases.append(checked)
             advance(1)
+    if cache is not None:
+        cache.prune()
     cross = list(_unique_route_models(result.releases, touched))
     if cross:
         failed = {d.path for d in cross}

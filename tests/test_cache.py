@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,34 @@ def test_a_warm_run_parses_no_release(
     if command[0] == "status":  # the scheduled workflow's list of rollouts in progress
         assert warm.out.split() == ["doc-summarizer", "help-center", "support-chat"], warm
     assert "Traceback" not in cold.err + warm.err
+
+
+def test_entries_unused_for_a_month_are_pruned_once_a_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder does not grow with every edit ever checked: a run keeps what it used,
+    removes what nothing used for 30 days (and a killed writer's temporary file), and
+    looks at most once a day. Pruned or not, results are the same."""
+    monkeypatch.chdir(REPO)
+    folder = tmp_path / "cache"
+    expected = _compile([Path("releases")], None)
+    assert _compile([Path("releases")], _cache(folder)) == expected
+    used = set(_entries(folder))
+    month_ago = time.time() - cache_module.UNUSED_FOR_SECONDS - 60
+    forgotten = folder / "ab" / ("ab" + "0" * 62 + ".json")
+    forgotten.parent.mkdir(exist_ok=True)
+    forgotten.write_bytes(b"an entry of a release edited long ago")
+    left = folder / "ab" / ".entry.x.tmp"
+    left.write_bytes(b"half")
+    recent = folder / "ab" / ("ab" + "1" * 62 + ".json")
+    recent.write_bytes(b"an entry another branch used yesterday")
+    for path in [*used, forgotten, left]:
+        os.utime(path, (month_ago, month_ago))
+    os.utime(recent, (time.time() - 86400, time.time() - 86400))
+    (folder / ".pruned").unlink(missing_ok=True)
+
+    assert _compile([Path("releases")], _cache(folder)) == expected
+    assert set(_entries(folder)) == used | {recent}, "used entries are kept (and marked used), unused ones go"
+    assert not left.exists()
+    forgotten.write_bytes(b"again")
+    os.utime(forgotten, (month_ago, month_ago))
+    assert _compile([Path("releases")], _cache(folder)) == expected
+    assert forgotten.exists(), "a second run the same day does not look again"
