@@ -7,10 +7,14 @@ make it read (and quote) any file on the machine, so every input goes through he
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 from compiler.errors import RelcError
+
+
+LINK_REFUSED = "is a symbolic link; inputs must be regular files (a link could read any file)"
 
 
 class FileReadError(RelcError):
@@ -28,15 +32,18 @@ def read_input_file(path: Path, max_bytes: int, follow_links: bool = False) -> b
     on the open descriptor, so nothing can be swapped in between the check and the read.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+    no_follow = getattr(os, "O_NOFOLLOW", 0)
     if not follow_links:
-        flags |= getattr(os, "O_NOFOLLOW", 0)
+        flags |= no_follow
     try:
-        if not follow_links and os.path.islink(path):
-            raise FileReadError("is a symbolic link; inputs must be regular files (a link could read any file)")
+        if not follow_links and not no_follow and os.path.islink(path):
+            raise FileReadError(LINK_REFUSED)
         descriptor = os.open(path, flags)
     except FileNotFoundError:
         raise FileReadError("does not exist") from None
     except OSError as error:
+        if error.errno == errno.ELOOP and not follow_links and os.path.islink(path):
+            raise FileReadError(LINK_REFUSED) from None  # O_NOFOLLOW met a link: no lstat before every open
         raise FileReadError(f"cannot be read: {error.strerror or error}") from None
     status = os.fstat(descriptor)
     if not stat.S_ISREG(status.st_mode):
@@ -85,12 +92,21 @@ def _kind(mode: int) -> str:
 
 # Folders resolved in this run: a repository's thousands of files share a few folders.
 _REAL_FOLDERS: dict[str, str] = {}
+# Whole paths resolved in this run: the root and each file are asked for several times.
+_REAL_PATHS: dict[str, str] = {}
 
 
 def real_path(path: str | Path) -> str:
-    """`os.path.realpath(path)`, with each folder resolved once per run (see
+    """`os.path.realpath(path)`, with each folder and path resolved once per run (see
     `forget_real_folders`); a file that is itself a link is resolved in full."""
     text = os.fspath(path)
+    known = _REAL_PATHS.get(text)
+    if known is None:
+        known = _REAL_PATHS[text] = _resolve(text)
+    return known
+
+
+def _resolve(text: str) -> str:
     if "/../" in f"/{text}/":
         return os.path.realpath(text)  # `..` after a link means the link's parent: no shortcut
     if "" not in _REAL_FOLDERS:
@@ -99,10 +115,23 @@ def real_path(path: str | Path) -> str:
     head, tail = os.path.split(absolute)
     if not tail or os.path.islink(absolute):
         return os.path.realpath(absolute)
-    folder = _REAL_FOLDERS.get(head)
-    if folder is None:
-        folder = _REAL_FOLDERS[head] = os.path.realpath(head)
-    return os.path.join(folder, tail)
+    return os.path.join(_real_folder(head), tail)
+
+
+def _real_folder(folder: str) -> str:
+    """The real path of an absolute, normalised folder: its parent's, plus its name
+    unless it is a link (one lstat for each folder not met before in this run)."""
+    known = _REAL_FOLDERS.get(folder)
+    if known is None:
+        parent, name = os.path.split(folder)
+        if not name:
+            known = folder  # the root
+        elif os.path.islink(folder):
+            known = os.path.realpath(folder)
+        else:
+            known = os.path.join(_real_folder(parent), name)
+        _REAL_FOLDERS[folder] = known
+    return known
 
 
 def within(folder: str, path: str) -> bool:
@@ -114,3 +143,4 @@ def within(folder: str, path: str) -> bool:
 def forget_real_folders() -> None:
     """Start a run afresh: a folder may have become a link since the last one (`relc watch`)."""
     _REAL_FOLDERS.clear()
+    _REAL_PATHS.clear()
