@@ -105,15 +105,15 @@ class CheckedRelease:
         """The checked bytes of the release file."""
         return self._raw if self._raw is not None else zlib.decompress(self._packed_raw)
 
-    def free(self, release: bool = True) -> None:
+    def free(self, release: bool = True, pack: bool = True) -> None:
         """Let go of the document and its position tables (and, with `release`, the
-        Release and the templates' bytes, and keep the file's bytes compressed: ten
-        thousand releases wait in memory for the gateway files to be assembled)."""
+        Release and the templates' bytes, and with `pack` keep the file's bytes
+        compressed: ten thousand releases wait in memory for the gateway files)."""
         self._document = None
         if release:
             self._release = None
             self._templates = None
-            if self._raw is not None:
+            if pack and self._raw is not None:
                 self._packed_raw, self._raw = zlib.compress(self._raw, 1), None
 
     def _reparse(self) -> None:
@@ -233,24 +233,48 @@ def _check_file(
 ) -> tuple[CheckedRelease | None, list[Diagnostic]]:
     """One file's result: from the cache when its entry still holds, else checked (and
     rendered, with `render`) and stored."""
+    found = _cached_result(path, root, limits, content, cache, render is not None)
+    if not isinstance(found, _Miss):
+        return found
+    return _compute(found.raw, found.display_path, root, limits, cache, found.key, render)
+
+
+@dataclass(frozen=True)
+class _Miss:
+    """A file whose result must be computed: its bytes, as displayed, and its cache key."""
+
+    raw: bytes
+    display_path: str
+    key: str | None
+
+
+def _cached_result(
+    path: Path, root: Path, limits: LoadLimits, content: bytes | None, cache: "ReleaseCache | None", want_fragments: bool
+) -> tuple[CheckedRelease | None, list[Diagnostic]] | _Miss:
+    """The file's result when it needs no check (unreadable, or its cache entry holds), else a miss."""
     display_path = display(path)
     raw = content if content is not None else _read_release(path, display_path, root, limits)
     if isinstance(raw, list):
         return None, raw
     if cache is None:
-        checked, diagnostics = validate_release_bytes(raw, display_path, root, limits)
-        if checked is not None and render is not None:
-            checked.fragments = render(checked)
-        return checked, diagnostics
+        return _Miss(raw, display_path, None)
     key = cache.key(display_path, raw, repr(limits))
     entry = cache.load(key)
-    restored = _restore(entry, raw, display_path, root, limits, render is not None) if entry is not None else None
-    if restored is not None:
-        return restored
+    restored = _restore(entry, raw, display_path, root, limits, want_fragments) if entry is not None else None
+    return restored if restored is not None else _Miss(raw, display_path, key)
+
+
+def _compute(
+    raw: bytes, display_path: str, root: Path, limits: LoadLimits, cache: "ReleaseCache | None", key: str | None,
+    render: Render | None,
+) -> tuple[CheckedRelease | None, list[Diagnostic]]:
+    """Check (and render) a file's bytes, and store the result under `key`."""
     checked, diagnostics, templates = _check_bytes(raw, display_path, root, limits)
     if checked is not None and render is not None:
         checked.fragments = render(checked)
-    cache.store(key, _entry(checked, diagnostics, {template: template_fingerprint(root, template) for template in templates}))
+    if cache is not None and key is not None:
+        fingerprints = {template: template_fingerprint(root, template) for template in templates}
+        cache.store(key, _entry(checked, diagnostics, fingerprints))
     return checked, diagnostics
 
 
@@ -330,6 +354,10 @@ def _outside_repository(path: Path, root: Path) -> str | None:
     return None
 
 
+# Release bytes kept as they are before later ones are kept compressed: compressing
+# every file costs a warm run of a thousand releases more than reading them.
+PLAIN_BYTES_HELD = 16 << 20
+
 Touched = frozenset[str] | Callable[[], frozenset[str]]
 # Given the number of files, a context whose value is told of each one checked.
 Progress = Callable[[int], AbstractContextManager[Callable[[int], None]]]
@@ -400,6 +428,7 @@ def validate_paths(
     render: Render | None = None,
     progress: "Progress | None" = None,
     keep_releases: bool = True,
+    jobs: int = 1,
 ) -> ValidationResult:
     """Check every release file under `paths`; prompt templates resolve against `root`.
 
@@ -410,21 +439,25 @@ def validate_paths(
     fragments are made while it is parsed, so the parse can be let go at once. `progress`
     makes the function told of each file checked, given their number (a progress bar).
     Without `keep_releases` (or with `render`), only facts are kept: `release` parses again if asked.
+    With `jobs` > 1, the files the cache does not hold are checked in that many worker
+    processes when there are enough of them (`compiler.parallel`); the result is the same.
     """
     files.forget_real_folders()
     files_to_check = discover_release_files(paths)
     result = ValidationResult()
     pending = {path.resolve(): content for path, content in (overrides or {}).items()}
+    # Parallel workers hand back facts and fragments, not a Release: only for callers that need no more.
+    workers = jobs if jobs > 1 and (render is not None or not keep_releases) and len(files_to_check) >= PARALLEL_MIN_FILES else 1
     with progress(len(files_to_check)) if progress is not None else nullcontext(_ignore) as advance:
-        for path in files_to_check:
-            content = pending.get(path.resolve()) if pending else None
-            checked, diagnostics = _check_file(path, root, limits, content, cache, render)
+        results = _results_in_order(files_to_check, pending, root, limits, cache, render, workers, advance)
+        held = 0
+        for checked, diagnostics in results:
             result.diagnostics.extend(diagnostics)
             if checked is not None:
+                held += len(checked.raw)
                 # Rendered, a release is needed no more; else the caller may have come for the Release.
-                checked.free(release=render is not None or not keep_releases)
+                checked.free(release=render is not None or not keep_releases, pack=held > PLAIN_BYTES_HELD)
                 result.releases.append(checked)
-            advance(1)
     if cache is not None:
         cache.prune()
     cross = list(_unique_route_models(result.releases, touched))
@@ -434,3 +467,97 @@ def validate_paths(
         result.diagnostics.extend(cross)
     result.diagnostics = sorted(set(result.diagnostics), key=lambda d: (d.path, d.line, d.column, d.code, d.message))
     return result
+
+
+# Below this many files, or this many cache misses, forking workers costs more than it saves.
+PARALLEL_MIN_FILES = 32
+PARALLEL_MIN_MISSES = 32
+# Files a worker takes at a time: fewer round trips, still an even share at the end.
+PARALLEL_CHUNK = 8
+
+Outcome = tuple[CheckedRelease | None, list[Diagnostic]]
+
+
+def _results_in_order(
+    files_to_check: list[Path], pending: dict[Path, bytes], root: Path, limits: LoadLimits,
+    cache: "ReleaseCache | None", render: Render | None, workers: int, advance: Callable[[int], None],
+) -> Iterator[Outcome]:
+    """Each file's outcome in file order. With `workers` > 1 the cache is asked first
+    and the misses, if there are enough, are checked in worker processes."""
+    if workers <= 1:
+        for path in files_to_check:
+            yield _check_file(path, root, limits, pending.get(path.resolve()) if pending else None, cache, render)
+            advance(1)
+        return
+    from compiler.parallel import can_fork
+
+    outcomes: list[Outcome | None] = []
+    misses: list[tuple[int, Path, bytes | None]] = []
+    for path in files_to_check:
+        content = pending.get(path.resolve()) if pending else None
+        found = _cached_result(path, root, limits, content, cache, render is not None)
+        if isinstance(found, _Miss):
+            misses.append((len(outcomes), path, content))  # its bytes are read again by whoever checks it
+            outcomes.append(None)
+        else:
+            outcomes.append(found)
+            advance(1)
+    computed: dict[int, Outcome] = {}
+    if len(misses) >= PARALLEL_MIN_MISSES and can_fork():
+        # The first miss is checked here, so the workers inherit every module and model it loaded.
+        (first, path, content), rest = misses[0], misses[1:]
+        computed[first] = _check_file(path, root, limits, content, cache, render)
+        advance(1)
+        computed.update(_check_in_workers(rest, root, limits, cache, render, workers, advance))
+    next_miss = 0
+    for index, outcome in enumerate(outcomes):
+        if outcome is None:
+            _, path, content = misses[next_miss]
+            next_miss += 1
+            outcome = computed.pop(index, None)
+            if outcome is None:
+                outcome = _check_file(path, root, limits, content, cache, render)
+                advance(1)
+        outcomes[index] = None  # let each result go once it is handed on
+        yield outcome
+
+
+# What a forked worker checks with: set before the fork, so a task is only a path.
+_WORKER_CONTEXT: tuple[Path, LoadLimits, "ReleaseCache | None", Render | None] | None = None
+
+
+def _check_in_workers(
+    misses: list[tuple[int, Path, bytes | None]], root: Path, limits: LoadLimits, cache: "ReleaseCache | None",
+    render: Render | None, workers: int, advance: Callable[[int], None],
+) -> dict[int, Outcome]:
+    """The misses' outcomes by index, checked (and stored in the cache) by worker
+    processes. When a worker fails, only the outcomes before its file are returned: the
+    caller checks the rest itself and meets the same problem in its own process, where
+    it is reported as usual."""
+    from compiler.parallel import map_in_workers
+
+    global _WORKER_CONTEXT
+    _WORKER_CONTEXT = (root, limits, cache, render)
+    computed: dict[int, Outcome] = {}
+    try:
+        tasks = [(path, content) for _, path, content in misses]
+        for position, (entry, raw, display_path) in enumerate(map_in_workers(_check_in_worker, tasks, workers, PARALLEL_CHUNK)):
+            outcome = _restore(entry, raw, display_path, root, limits, render is not None)
+            if outcome is None:
+                return computed
+            computed[misses[position][0]] = outcome
+            advance(1)
+    except Exception:  # noqa: BLE001 - re-met, and reported, by the serial check
+        return computed
+    finally:
+        _WORKER_CONTEXT = None
+    return computed
+
+
+def _check_in_worker(task: tuple[Path, bytes | None]) -> tuple[dict[str, Any], bytes, str]:
+    """In a worker: one file's outcome as a cache entry holds it, with its bytes."""
+    assert _WORKER_CONTEXT is not None, "set before the workers were forked"
+    root, limits, cache, render = _WORKER_CONTEXT
+    path, content = task
+    checked, diagnostics = _check_file(path, root, limits, content, cache, render)
+    return _entry(checked, diagnostics, {}), checked.raw if checked is not None else b"", display(path)

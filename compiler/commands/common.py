@@ -52,11 +52,13 @@ def validated_releases(
         cache = open_cache(ROOT)
     from functools import partial
 
+    from compiler.parallel import available_jobs
     from compiler.progress import progress
 
     result = validate_paths(
         release_paths, root=ROOT, touched=lambda: _touched_files(base), cache=cache, render=_renderer() if render else None,
         progress=partial(progress, label="checking releases", unit="release"), keep_releases=keep_releases,
+        jobs=available_jobs(),
     )  # fmt: skip
     _check_metric_sources(result)
     if registry:
