@@ -169,13 +169,25 @@ class TreeChange:
 
 
 def existing_files(folder: Path) -> dict[str, Path]:
+    """Every file under `folder` (links to files too, never into linked folders) by its
+    path relative to it, sorted, leaving out staging folders a killed build left."""
     if not folder.is_dir():
         return {}
-    return {
-        path.relative_to(folder).as_posix(): path
-        for path in folder.rglob("*")
-        if path.is_file() and not any(part.startswith(STAGING_PREFIX) for part in path.relative_to(folder).parts)
-    }
+    found: dict[str, Path] = {}
+    _collect_files(os.fspath(folder), "", found)
+    return dict(sorted(found.items()))
+
+
+def _collect_files(folder: str, prefix: str, found: dict[str, Path]) -> None:
+    # os.scandir knows each entry's kind without a stat: rendered/ holds a file per release.
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(STAGING_PREFIX):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                _collect_files(entry.path, f"{prefix}{entry.name}/", found)
+            elif entry.is_file():
+                found[prefix + entry.name] = Path(entry.path)
 
 
 Files = Mapping[str, bytes] | Iterable[tuple[str, bytes]]

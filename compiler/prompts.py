@@ -148,9 +148,12 @@ def _environment() -> "ImmutableSandboxedEnvironment":
     return environment
 
 
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+
+
 def resolve_template_path(root: Path, template: str) -> Path | TemplateProblem:
     """The template's file, refusing any path that could leave the repository."""
-    if any(ord(character) < 32 or ord(character) == 127 for character in template):
+    if _CONTROL_CHARACTER.search(template):
         # A NUL makes every file system call raise; no file name needs a control character.
         return TemplateProblem("RELC301", f"template path {template!r} holds a control character; name a file inside the repository")
     # String tests, not PurePosixPath: this runs for every template of every release.

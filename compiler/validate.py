@@ -400,9 +400,10 @@ def discover_release_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files.extend(
-                sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and (p.is_symlink() or p.is_file()))
-            )
+            with os.scandir(path) as entries:  # each entry's kind without a stat
+                named = [entry.name for entry in entries
+                         if os.path.splitext(entry.name)[1] in (".yaml", ".yml") and (entry.is_symlink() or entry.is_file())]  # fmt: skip
+            files.extend(path / name for name in sorted(named))
         else:
             files.append(path)
     return files
