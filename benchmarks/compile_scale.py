@@ -69,14 +69,13 @@ def _history(root: Path, releases: int) -> int:
         content = path.read_bytes()
         parts.append(f"M 100644 inline {path.relative_to(root).as_posix()}\ndata {len(content)}\n".encode() + content + b"\n")
     commits = min(10 * releases, 10_000)
-    texts = {index: (root / "releases" / f"release-{index}.yaml").read_text() for index in range(releases)}
     for number in range(commits):
         index = number % releases
         step = (number // releases) % 4 + 1
-        text = texts[index].replace("  step: 2\n", f"  step: {step}\n").replace(
-            f'owners: ["@acme/team-{index}"]', f'owners: ["@acme/team-{index}", "@acme/on-call-{number % 7}"]'
-        )
-        content = text.encode()
+        document = scale.release(index)
+        document["rollout"]["step"] = step
+        document["owners"].append(f"@acme/on-call-{number % 7}")
+        content = scale.release_file(document).encode()
         message = f"Move release-{index} to step {step}".encode()
         parts.append(
             f"commit refs/heads/main\ncommitter Bench <b@example.com> {clock + 60 * (number + 1)} +0000\n"

@@ -8,7 +8,7 @@ Builds a repository with git fast-import where every commit changes the release 
 from __future__ import annotations
 
 import argparse
-import hashlib
+import functools
 import shutil
 import statistics
 import subprocess
@@ -18,36 +18,23 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = (ROOT / "tests" / "cases" / "prompts" / "basic.j2").read_bytes()
-SHA = hashlib.sha256(TEMPLATE).hexdigest()
+sys.path.insert(0, str(ROOT))  # run as a script: tests/ is beside benchmarks/
+from tests import builder  # noqa: E402  (the tests' release builder)
+
+TEMPLATE = (ROOT / "tests" / "cases" / builder.BASIC_TEMPLATE).read_bytes()  # what the bundles pin
 
 
 def release(commit: int) -> bytes:
-    count = 2 + commit // 50
-    versions = [f"v{n}" for n in range(1, count + 1)]
-    bundles = "".join(
-        f"""  - version: {version}
-    model: {{provider: openai, name: model-{version}, api_key_env: OPENAI_API_KEY}}
-    prompt: {{template: prompts/basic.j2, sha256: {SHA}, variables: [question]}}
-    tokenizer: {{name: o200k_base, revision: "1"}}
-    serving: {{temperature: 0.2, max_tokens: 64, timeout: 10s}}
-"""
-        for version in versions[-20:]  # older bundles are retired from the file
-    )
-    return f"""apiVersion: relc/v1
-kind: Release
-name: chat
-owners: [team-{commit % 7}]
-route: {{model: chat, gateways: [litellm]}}
-bundles:
-{bundles}rollout:
-  stable: {versions[-2]}
-  candidate: {versions[-1]}
-  step: {1 + commit % 2}
-  steps:
-    - {{canary: 10, hold: 1h}}
-    - {{canary: 50, hold: 1h}}
-""".encode()
+    """The release file at `commit`: a bundle more every 50 commits, step and owners cycling."""
+    return _release(commit // 50, commit % 14)
+
+
+@functools.cache  # the file repeats with period 14 within each 50 commits: serialize each once
+def _release(window: int, phase: int) -> bytes:
+    versions = [f"v{n}" for n in range(1, window + 3)]
+    bundles = [builder.hosted_bundle(version) for version in versions[-20:]]  # older bundles are retired from the file
+    document = builder.release("chat", bundles, versions[-2], versions[-1], 1 + phase % 2, owners=[f"team-{phase % 7}"])
+    return builder.dump(document).encode()
 
 
 def fast_import_stream(commits: int) -> bytes:

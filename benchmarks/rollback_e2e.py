@@ -34,6 +34,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.builder import trigger  # noqa: E402
 from tests.support import (  # noqa: E402
     LITELLM_MASTER_KEY,
     ChatUpstream,
@@ -53,15 +54,12 @@ TARGETS = {
 }
 
 
-TRIGGERS = """triggers:
-  - {name: errors, metric: error_rate, max: 0.2, window: 5s, min_samples: 5, action: rollback}
-"""
+ERRORS = trigger("errors", "error_rate", max=0.2, window="5s", min_samples=5, action="rollback")
 
 
 def write_release(root: Path, ports: dict[str, int], step: int | None, gateway: str) -> None:
     """The tests' live release (step 2 is canary 30%), with a fast error-rate trigger."""
-    path = write_live_release(root, ports, step, gateways=f"[{gateway}]")
-    path.write_text(path.read_text() + TRIGGERS)
+    write_live_release(root, ports, step, [gateway], triggers=[ERRORS])
 
 
 class TimedUpstream(ChatUpstream):

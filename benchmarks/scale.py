@@ -18,6 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: tests/ is beside benchmarks/
+from tests import builder  # noqa: E402  (the tests' release builder)
+
 TEMPLATE = """You are the assistant for team {index}. Answer using only the passages below.
 {{% for passage in passages %}}
 [{{{{ loop.index }}}}] {{{{ passage.title }}}}: {{{{ passage.text | truncate(800) }}}}
@@ -26,67 +30,59 @@ TEMPLATE = """You are the assistant for team {index}. Answer using only the pass
 Question ({variant}): {{{{ question }}}}
 """
 
-BUNDLE = """  - version: {version}
-    description: Generated bundle {version} of release {index}.
-    model:
-      provider: vllm
-      name: acme/model-{index}-{version}
-      api_base: http://vllm-{index}-{version}.serving.svc:8000/v1
-      weights_digest: sha256:{digest}
-    prompt:
-      template: prompts/release-{index}/{template}.j2
-      sha256: {sha}
-      variables: [passages, question, tier]
-    retrieval: {{index: kb-{index}, version: "2026-11-01", top_k: 8}}
-    tokenizer: {{name: o200k_base, revision: tiktoken-0.8.0}}
-    serving: {{temperature: 0.2, max_tokens: 800, timeout: 30s, retries: 1}}
-"""
+SCHEMA_LINE = "# yaml-language-server: $schema=../schemas/release.schema.json\n"  # as editors want it
+TRIGGERS = [
+    builder.trigger("errors", "error_rate", max=0.02, window="10m", min_samples=200, action="rollback"),
+    builder.trigger("latency", "latency_p95", max=1.2, relative_to_stable=True, relative_mode="ratio", window="15m",
+                    min_samples=200, action="rollback"),
+    builder.trigger("quality", "eval_score", min=-0.02, relative_to_stable=True, window="1d", min_samples=300, action="alert"),
+    builder.trigger("escalations", "escalation_rate", max=0.08, window="1h", min_samples=100, action="alert"),
+]  # fmt: skip
+STEPS = [builder.canary(2, "30m"), builder.canary(10, "1h"), builder.canary(50, "2h"), builder.canary(100, "30m")]
 
-RELEASE = """# yaml-language-server: $schema=../schemas/release.schema.json
-apiVersion: relc/v1
-kind: Release
-name: release-{index}
-description: Generated release number {index} for the benchmark.
-owners: ["@acme/team-{index}"]
-route:
-  model: release-{index}
-  gateways: [litellm, envoy, kong]
-bundles:
-{bundles}rollout:
-  stable: v2
-  candidate: v3
-  previous: v1
-  step: 2
-  steps:
-    - {{canary: 2, hold: 30m}}
-    - {{canary: 10, hold: 1h}}
-    - {{canary: 50, hold: 2h}}
-    - {{canary: 100, hold: 30m}}
-triggers:
-  - {{name: errors, metric: error_rate, max: 0.02, window: 10m, min_samples: 200, action: rollback}}
-  - {{name: latency, metric: latency_p95, max: 1.2, relative_to_stable: true, relative_mode: ratio, window: 15m, min_samples: 200, action: rollback}}
-  - {{name: quality, metric: eval_score, min: -0.02, relative_to_stable: true, window: 1d, min_samples: 300, action: alert}}
-  - {{name: escalations, metric: escalation_rate, max: 0.08, window: 1h, min_samples: 100, action: alert}}
-"""
+
+def templates(index: int) -> dict[str, str]:
+    """Release `index`'s two prompt templates, by variant: its own, so no template check is shared."""
+    return {variant: TEMPLATE.format(index=index, variant=variant) for variant in ("a", "b")}
+
+
+def release(index: int) -> builder.Document:
+    """Release `index`: v2 stable, v3 at canary 10% (step 2), v1 previous, on all three gateways."""
+    digests = {variant: hashlib.sha256(text.encode()).hexdigest() for variant, text in templates(index).items()}
+
+    def bundle(version: str, template: str) -> builder.Document:
+        model = {"provider": "vllm", "name": f"acme/model-{index}-{version}", "api_base": f"http://vllm-{index}-{version}.serving.svc:8000/v1",
+                 "weights_digest": f"sha256:{index:064x}"}  # fmt: skip
+        prompt = {"template": f"prompts/release-{index}/{template}.j2", "sha256": digests[template], "variables": ["passages", "question", "tier"]}
+        return builder.bundle(
+            version, builder.BlockMapping(model), prompt=builder.BlockMapping(prompt),
+            description=f"Generated bundle {version} of release {index}.",
+            retrieval={"index": f"kb-{index}", "version": "2026-11-01", "top_k": 8},
+            tokenizer={"name": "o200k_base", "revision": "tiktoken-0.8.0"},
+            serving={"temperature": 0.2, "max_tokens": 800, "timeout": "30s", "retries": 1},
+        )  # fmt: skip
+
+    bundles = [bundle(version, template) for version, template in (("v1", "a"), ("v2", "a"), ("v3", "b"))]
+    return builder.release(
+        f"release-{index}", bundles, "v2", "v3", 2, "v1", steps=STEPS, triggers=TRIGGERS, gateways=["litellm", "envoy", "kong"],
+        owners=[f"@acme/team-{index}"], description=f"Generated release number {index} for the benchmark.",
+    )  # fmt: skip
+
+
+def release_file(document: builder.Document) -> str:
+    return SCHEMA_LINE + builder.dump(document)
 
 
 def generate(root: Path, count: int) -> None:
     (root / "releases").mkdir(parents=True)
     (root / "schemas").mkdir()
-    shutil.copy(Path(__file__).resolve().parent.parent / "schemas" / "release.schema.json", root / "schemas")
+    shutil.copy(ROOT / "schemas" / "release.schema.json", root / "schemas")
     for index in range(count):
         folder = root / "prompts" / f"release-{index}"
         folder.mkdir(parents=True)
-        digests = {}
-        for variant in ("a", "b"):
-            text = TEMPLATE.format(index=index, variant=variant)
+        for variant, text in templates(index).items():
             (folder / f"{variant}.j2").write_text(text)
-            digests[variant] = hashlib.sha256(text.encode()).hexdigest()
-        bundles = "".join(
-            BUNDLE.format(version=version, index=index, template=template, sha=digests[template], digest=f"{index:064x}")
-            for version, template in (("v1", "a"), ("v2", "a"), ("v3", "b"))
-        )
-        (root / "releases" / f"release-{index}.yaml").write_text(RELEASE.format(index=index, bundles=bundles))
+        (root / "releases" / f"release-{index}.yaml").write_text(release_file(release(index)))
 
 
 def timed(command: list[str], cwd: Path, runs: int) -> list[float]:

@@ -18,48 +18,43 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterator, NoReturn
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 import yaml
 
 from compiler.cli import main as relc_main
+from tests import builder
 from tests.conftest import CASES
 
-DIGEST = "sha256:" + "ab" * 32
+LIVE_STEPS = (builder.shadow(50, "1m"), builder.canary(30, "1m"), builder.canary(100, "1m"))
 
 
-def write_live_release(root: Path, ports: dict[str, int], step: int | None, gateways: str = "[envoy, litellm]") -> Path:
-    """A release of two self-hosted bundles served by upstreams on 127.0.0.1:<port>."""
+def write_release(root: Path, document: builder.Document) -> Path:
+    """`document` as releases/<name>.yaml in `root`, beside the prompt its bundles pin (basic.j2)."""
     (root / "prompts").mkdir(parents=True, exist_ok=True)
     shutil.copy(CASES / "prompts" / "basic.j2", root / "prompts" / "basic.j2")
-    sha = __import__("hashlib").sha256((root / "prompts" / "basic.j2").read_bytes()).hexdigest()
-    bundles = "".join(
-        f"""  - version: {version}
-    model: {{provider: vllm, name: served-{version}, api_base: "http://127.0.0.1:{port}/v1", weights_digest: "{DIGEST}"}}
-    prompt: {{template: prompts/basic.j2, sha256: {sha}, variables: [question]}}
-    tokenizer: {{name: test, revision: "1"}}
-    serving: {{temperature: 0.0, max_tokens: 16, timeout: 5s, retries: 0}}
-"""
-        for version, port in ports.items()
-    )
-    candidate = f"  candidate: v2\n  step: {step}\n" if step is not None else ""
-    text = f"""apiVersion: relc/v1
-kind: Release
-name: live
-owners: [tests]
-route: {{model: live, gateways: {gateways}}}
-bundles:
-{bundles}rollout:
-  stable: v1
-{candidate}  steps:
-    - {{shadow: 50, hold: 1m}}
-    - {{canary: 30, hold: 1m}}
-    - {{canary: 100, hold: 1m}}
-"""
-    path = root / "releases" / "live.yaml"
+    path = root / "releases" / f"{document['name']}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    path.write_text(builder.dump(document))
     return path
+
+
+def write_live_release(
+    root: Path,
+    ports: dict[str, int],
+    step: int | None,
+    gateways: Sequence[str] = ("envoy", "litellm"),
+    *,
+    previous: str | None = None,
+    steps: Sequence[dict[str, Any]] = LIVE_STEPS,
+    triggers: Sequence[dict[str, Any]] = (),
+) -> Path:
+    """A release of self-hosted bundles served by upstreams on 127.0.0.1:<port>: stable v1,
+    and candidate v2 while `step` is set (step 1 shadows 50%, 2 is canary 30%, 3 canary 100%)."""
+    bundles = [builder.self_hosted_bundle(version, f"http://127.0.0.1:{port}/v1") for version, port in ports.items()]
+    candidate = "v2" if step is not None else None
+    document = builder.release("live", bundles, "v1", candidate, step, previous, steps=steps, triggers=triggers, gateways=gateways)
+    return write_release(root, document)
 
 
 def relc(root: Path, *arguments: str) -> int:
@@ -326,41 +321,16 @@ def release_text(
     candidate: str | None = None,
     step: int | None = None,
     previous: str | None = None,
-    owners: str = "[tests]",
+    owners: Sequence[str] = ("tests",),
     temperature: dict[str, float] | None = None,
 ) -> str:
     """A small valid release of hosted bundles; each version has its own model name."""
-    sha = __import__("hashlib").sha256((CASES / "prompts" / "basic.j2").read_bytes()).hexdigest()
     temperatures = temperature or {}
-    bundles = "".join(
-        f"""  - version: {version}
-    model: {{provider: openai, name: model-{version}, api_key_env: OPENAI_API_KEY}}
-    prompt: {{template: prompts/basic.j2, sha256: {sha}, variables: [question]}}
-    tokenizer: {{name: o200k_base, revision: "1"}}
-    serving: {{temperature: {temperatures.get(version, 0.2)}, max_tokens: 64, timeout: 10s}}
-"""
-        for version in versions
-    )
-    roles = f"  stable: {stable}\n"
-    if candidate:
-        roles += f"  candidate: {candidate}\n"
-    if previous:
-        roles += f"  previous: {previous}\n"
-    if step is not None:
-        roles += f"  step: {step}\n"
-    return f"""apiVersion: relc/v1
-kind: Release
-name: {name}
-owners: {owners}
-route:
-  model: {name}
-  gateways: [litellm]
-bundles:
-{bundles}rollout:
-{roles}  steps:
-    - {{canary: 10, hold: 1h}}
-    - {{canary: 50, hold: 1h}}
-"""
+    bundles = [builder.hosted_bundle(version) for version in versions]
+    for bundle in bundles:
+        if bundle["version"] in temperatures:
+            bundle["serving"]["temperature"] = temperatures[bundle["version"]]
+    return builder.dump(builder.release(name, bundles, stable, candidate, step, previous, owners=owners))
 
 
 class Repository:

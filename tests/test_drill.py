@@ -49,9 +49,9 @@ def test_a_drill_that_passes_reports_traffic_warmth_and_the_real_validator(repos
 @pytest.mark.live
 def test_a_drill_validates_envoy_output_with_the_real_binary(tmp_path: Path) -> None:
     repository = Repository(tmp_path / "repo")
-    write_live_release(repository.root, {"v1": 9001, "v2": 9002}, step=None, gateways="[envoy]")
+    write_live_release(repository.root, {"v1": 9001, "v2": 9002}, step=None, gateways=["envoy"])
     repository.commit("Publish live")
-    write_live_release(repository.root, {"v1": 9001, "v2": 9002}, step=2, gateways="[envoy]")
+    write_live_release(repository.root, {"v1": 9001, "v2": 9002}, step=2, gateways=["envoy"])
     repository.commit("Start rollout of live")
     result = _untouched(repository, lambda: run_relc("drill", "live", cwd=repository.root))
     assert result.returncode == 0, result.stdout + result.stderr  # type: ignore[attr-defined]

@@ -11,39 +11,21 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.builder import canary, dump, release, self_hosted_bundle, trigger
 from tests.conftest import run_relc
-from tests.support import DIGEST, Envoy, Prometheus, Repository, Upstream, upstreams
+from tests.support import Envoy, Prometheus, Repository, Upstream, upstreams
 
 pytestmark = pytest.mark.live
 
-TEMPLATE_SHA = __import__("hashlib").sha256((Path(__file__).parent / "cases" / "prompts" / "basic.j2").read_bytes()).hexdigest()
+STEPS = [canary(30, "1m"), canary(60, "1m"), canary(100, "1m")]
+ERRORS = trigger("errors", "error_rate", max=0.1, window="20s", min_samples=20, action="rollback")
 
 
 def _release(ports: dict[str, int], step: int | None) -> str:
-    bundles = "".join(
-        f"""  - version: {version}
-    model: {{provider: vllm, name: served, api_base: "http://127.0.0.1:{port}/v1", weights_digest: "{DIGEST}"}}
-    prompt: {{template: prompts/basic.j2, sha256: {TEMPLATE_SHA}, variables: [question]}}
-    tokenizer: {{name: test, revision: "1"}}
-    serving: {{temperature: 0.0, max_tokens: 16, timeout: 5s, retries: 0}}
-"""
-        for version, port in ports.items()
-    )
-    return f"""apiVersion: relc/v1
-kind: Release
-name: live
-owners: [tests]
-route: {{model: live, gateways: [envoy]}}
-bundles:
-{bundles}rollout:
-  stable: v1
-{"" if step is None else f"  candidate: v2{chr(10)}  step: {step}{chr(10)}"}  steps:
-    - {{canary: 30, hold: 1m}}
-    - {{canary: 60, hold: 1m}}
-    - {{canary: 100, hold: 1m}}
-triggers:
-  - {{name: errors, metric: error_rate, max: 0.1, window: 20s, min_samples: 20, action: rollback}}
-"""
+    """v1 stable and v2 (candidate while `step` is set) on Envoy, rolled back on errors."""
+    bundles = [self_hosted_bundle(version, f"http://127.0.0.1:{port}/v1", name="served") for version, port in ports.items()]
+    candidate = "v2" if step is not None else None
+    return dump(release("live", bundles, "v1", candidate, step, steps=STEPS, triggers=[ERRORS], gateways=["envoy"]))
 
 
 def _drive(envoy: Envoy, condition: Any, failure: str, attempts: int = 120) -> None:

@@ -4,7 +4,7 @@ name a cluster its CDS lacks); a second run then completes."""
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import os
 import random
 import shutil
@@ -18,38 +18,25 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.builder import canary, dump, release, self_hosted_bundle
 from tests.conftest import CASES
 
 pytestmark = pytest.mark.live
 
 RELEASES = 300
 KILLS = 50
-TEMPLATE_SHA = hashlib.sha256((CASES / "prompts" / "basic.j2").read_bytes()).hexdigest()
 
 
+@functools.cache  # a state is written a hundred times: serialize each release once
 def _release(index: int, rolling_out: bool) -> str:
     """Release `index`: v1 stable; while rolling out, v2 at canary 30% (its own cluster)."""
-    bundles = "".join(
-        f"""  - version: {version}
-    model: {{provider: vllm, name: m, api_base: "http://10.{index // 250}.{index % 250}.{octet}:8000/v1", weights_digest: "sha256:{'ab' * 32}"}}
-    prompt: {{template: prompts/basic.j2, sha256: {TEMPLATE_SHA}, variables: [question]}}
-    tokenizer: {{name: t, revision: "1"}}
-    serving: {{temperature: 0.0, max_tokens: 16, timeout: 5s}}
-"""
+    bundles = [
+        self_hosted_bundle(version, f"http://10.{index // 250}.{index % 250}.{octet}:8000/v1", name="m",
+                           tokenizer={"name": "t", "revision": "1"}, serving={"temperature": 0.0, "max_tokens": 16, "timeout": "5s"})
         for version, octet in (("v1", 1), ("v2", 2))
-    )
-    candidate = "  candidate: v2\n  step: 1\n" if rolling_out else ""
-    return f"""apiVersion: relc/v1
-kind: Release
-name: r{index:03d}
-owners: [tests]
-route: {{model: r{index:03d}, gateways: [envoy]}}
-bundles:
-{bundles}rollout:
-  stable: v1
-{candidate}  steps:
-    - {{canary: 30, hold: 1m}}
-"""
+    ]  # fmt: skip
+    candidate, step = ("v2", 1) if rolling_out else (None, None)
+    return dump(release(f"r{index:03d}", bundles, "v1", candidate, step, steps=[canary(30, "1m")], gateways=["envoy"]))
 
 
 def _write_state(root: Path, rolling_out: bool) -> None:

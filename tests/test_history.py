@@ -109,7 +109,7 @@ def test_status_counts_the_hold_from_the_commit_that_entered_the_step(repository
     repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))
     entered = int(time.time()) - 600
     repository.commit("Promote", when=entered)
-    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2, owners="[tests, ops]"))
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2, owners=["tests", "ops"]))
     repository.commit("Add an owner", when=int(time.time()))
     result = run_relc("status", "chat", cwd=repository.root)
     assert "Promote)" in result.stdout, "the hold starts at the commit that entered the step, not the newest"

@@ -106,7 +106,7 @@ def test_check_fails_when_the_schema_is_stale(example_repo: Path) -> None:
 
 @pytest.mark.parametrize("step", [None, 1, 2, 3])
 def test_every_gateway_splits_exactly_all_traffic(tmp_path: Path, step: int | None) -> None:
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, step, gateways="[envoy, litellm]")
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, step, gateways=["envoy", "litellm"])
     assert relc(tmp_path, "build") == 0
     litellm = yaml.safe_load((tmp_path / "rendered" / "litellm" / "config.yaml").read_text())
     public = [d["litellm_params"]["weight"] for d in litellm["model_list"] if d["model_name"] == "live"]
@@ -117,7 +117,7 @@ def test_every_gateway_splits_exactly_all_traffic(tmp_path: Path, step: int | No
 
 
 def test_the_stable_bundle_stays_warm_at_every_step(tmp_path: Path) -> None:
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 3, gateways="[envoy, litellm]")  # canary 100%
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 3, gateways=["envoy", "litellm"])  # canary 100%
     assert relc(tmp_path, "build") == 0
     clusters = yaml.safe_load((tmp_path / "rendered" / "envoy" / "cds.yaml").read_text())["resources"]
     assert {cluster["name"] for cluster in clusters} == {"live@v1", "live@v2"}
@@ -161,9 +161,9 @@ def test_yaml_output_reads_back_identically_in_yaml_1_1_and_1_2(data: Any) -> No
 
 def _shadow_committed_then_canary(root: Path) -> None:
     """The live release committed (rendered) at its shadow step, then moved to canary 30% on disk."""
-    write_live_release(root, {"v1": 9001, "v2": 9002}, 1, gateways="[envoy, litellm]")
+    write_live_release(root, {"v1": 9001, "v2": 9002}, 1, gateways=["envoy", "litellm"])
     Repository.adopt(root).commit("shadow")
-    write_live_release(root, {"v1": 9001, "v2": 9002}, 2, gateways="[envoy, litellm]")
+    write_live_release(root, {"v1": 9001, "v2": 9002}, 2, gateways=["envoy", "litellm"])
 
 
 def test_plan_shows_traffic_before_and_after_a_base_revision(tmp_path: Path) -> None:
@@ -198,7 +198,7 @@ def test_plan_diffs_each_gateways_config_of_a_changed_release(tmp_path: Path) ->
 
 
 def test_the_manifest_carries_the_pinned_template_bytes_exactly(tmp_path: Path) -> None:
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, None, gateways="[litellm]")
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, None, gateways=["litellm"])
     template = tmp_path / "prompts" / "basic.j2"
     template.write_bytes(b"Line one\r\nQuestion: {{ question }}\r\n")
     release = tmp_path / "releases" / "live.yaml"
@@ -218,7 +218,7 @@ def _manifest_text(files: dict[str, bytes]) -> str:
 def test_rendering_copies_the_template_bytes_that_were_checked(tmp_path: Path) -> None:
     """A template edited between the check and the render never reaches rendered/:
     the manifest holds the bytes whose sha256 was checked against the pin."""
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, None, gateways="[litellm]")
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, None, gateways=["litellm"])
     template = tmp_path / "prompts" / "basic.j2"
     checked_text = template.read_text()
     result = validate_paths([tmp_path / "releases"], tmp_path)
@@ -232,7 +232,7 @@ def test_a_template_read_again_must_still_match_its_pin(tmp_path: Path) -> None:
     through the same guards; one changed meanwhile stops the run rather than ship."""
     from compiler.errors import RelcError
 
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, None, gateways="[litellm]")
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, None, gateways=["litellm"])
     result = validate_paths([tmp_path / "releases"], tmp_path, keep_releases=False)
     assert result.ok
     assert _manifest_text(render_tree(result.releases)) == (tmp_path / "prompts" / "basic.j2").read_text()

@@ -26,7 +26,7 @@ class State:
     candidate: str | None = None
     step: int | None = None
     previous: str | None = None
-    owners: str = "[tests]"
+    owners: tuple[str, ...] = ("tests",)
     next_version: int = 2
 
     def text(self) -> str:
@@ -55,7 +55,7 @@ def apply(state: State, operation: str) -> State | None:
         retired = next((v for v in state.versions if v not in live), None)
         return None if retired is None else replace(state, versions=tuple(v for v in state.versions if v != retired))
     if operation == "owners":
-        return replace(state, owners="[tests, oncall]" if state.owners == "[tests]" else "[tests]")
+        return replace(state, owners=("tests", "oncall") if state.owners == ("tests",) else ("tests",))
     raise ValueError(operation)
 
 

@@ -66,10 +66,10 @@ def test_rollback_of_one_commit_reads_like_git_revert(tmp_path: Path) -> None:
 
 
 def test_rollback_keeps_later_edits_that_did_not_change_traffic(repository: Repository) -> None:
-    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2, owners="[tests, oncall]"))
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2, owners=["tests", "oncall"]))
     repository.commit("Add the on-call team as owner")
     assert run_relc("rollback", "chat", cwd=repository.root).returncode == 0
-    assert repository.read("chat") == release_text("chat", ["v1"], stable="v1", owners="[tests, oncall]")
+    assert repository.read("chat") == release_text("chat", ["v1"], stable="v1", owners=["tests", "oncall"])
 
 
 def test_rollback_of_a_just_promoted_stable_returns_to_the_previous(repository: Repository) -> None:

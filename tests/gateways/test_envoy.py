@@ -83,7 +83,7 @@ def test_live_envoy_splits_mirrors_and_reloads_without_restart(tmp_path: Path, s
 
 
 def test_https_upstreams_are_verified_and_envoy_accepts_the_config(tmp_path: Path) -> None:
-    write_live_release(tmp_path, {"v1": 443, "v2": 8443}, 2, gateways="[envoy]")
+    write_live_release(tmp_path, {"v1": 443, "v2": 8443}, 2, gateways=["envoy"])
     release = tmp_path / "releases" / "live.yaml"
     release.write_text(release.read_text().replace("http://127.0.0.1:443", "https://a.models.example.com")
                        .replace("http://127.0.0.1:8443", "https://b.models.example.com:8443"))  # fmt: skip
@@ -158,7 +158,7 @@ def test_the_error_rate_counts_client_requests_not_retried_attempts(tmp_path: Pa
 
 
 def test_mirrored_requests_carry_the_shadow_bundles_host_and_retries_have_a_budget(tmp_path: Path) -> None:
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, step=1, gateways="[envoy]")  # shadow 50%
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, step=1, gateways=["envoy"])  # shadow 50%
     assert relc(tmp_path, "build") == 0
     route = yaml.safe_load((tmp_path / "rendered" / "envoy" / "rds.yaml").read_text())["resources"][0]
     mirror = route["virtual_hosts"][0]["routes"][0]["route"]["request_mirror_policies"][0]

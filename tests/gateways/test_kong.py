@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,9 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from tests.conftest import CASES, REPO
-from tests.support import relc, release_text, write_live_release
+from tests.builder import canary, hosted_bundle, release
+from tests.conftest import REPO
+from tests.support import LIVE_STEPS, relc, write_live_release, write_release
 
 SCHEMA = json.loads((REPO / "compiler" / "gateways" / "kong-deck.schema.json").read_text())
 VALIDATOR = Draft202012Validator(SCHEMA)
@@ -46,25 +46,18 @@ def examples(example_repo: Path) -> dict[str, Any]:
 
 def _self_hosted(root: Path, step: int | None, previous: bool = True) -> dict[str, Any]:
     """write_live_release for kong: its shadow step becomes canary 5; v0 is previous."""
-    path = write_live_release(root, {"v0": 9000, "v1": 9001, "v2": 9002}, step, gateways="[kong]")
-    text = path.read_text().replace("    - {shadow: 50, hold: 1m}\n", "    - {canary: 5, hold: 1m}\n")
-    if previous:
-        text = text.replace("  stable: v1\n", "  stable: v1\n  previous: v0\n")
-    path.write_text(text)
+    steps = [canary(5, "1m"), *LIVE_STEPS[1:]]
+    write_live_release(root, {"v0": 9000, "v1": 9001, "v2": 9002}, step, ["kong"], previous="v0" if previous else None, steps=steps)
     return _kong(root)
 
 
 def _hosted(root: Path, step: int | None) -> dict[str, Any]:
-    """release_text for kong: stable v1, candidate v2 while a step is set, previous v0 (whose
+    """Release `chat` of hosted bundles for kong: stable v1, candidate v2 while a step is set, previous v0 (whose
     timeout is 45s, the others' 10s); steps canary 0, canary 10, canary 100."""
-    (root / "prompts").mkdir(parents=True, exist_ok=True)
-    shutil.copy(CASES / "prompts" / "basic.j2", root / "prompts" / "basic.j2")
-    text = release_text("chat", ["v0", "v1", "v2"], stable="v1", candidate="v2" if step else None, step=step, previous="v0")
-    text = text.replace("gateways: [litellm]", "gateways: [kong]").replace("timeout: 10s", "timeout: 45s", 1)
-    text = text.replace("    - {canary: 10, hold: 1h}\n    - {canary: 50, hold: 1h}\n",
-                        "    - {canary: 0, hold: 1h}\n    - {canary: 10, hold: 1h}\n    - {canary: 100, hold: 1h}\n")  # fmt: skip
-    (root / "releases").mkdir(exist_ok=True)
-    (root / "releases" / "chat.yaml").write_text(text)
+    bundles = [hosted_bundle(version) for version in ("v0", "v1", "v2")]
+    bundles[0]["serving"]["timeout"] = "45s"
+    steps = [canary(0, "1h"), canary(10, "1h"), canary(100, "1h")]
+    write_release(root, release("chat", bundles, "v1", "v2" if step else None, step, "v0", steps=steps, gateways=["kong"]))
     return _kong(root)
 
 
@@ -128,12 +121,7 @@ def test_hosted_stable_and_previous_stay_failover_targets_at_every_step(tmp_path
 
 
 def test_a_release_with_one_live_bundle_uses_oss_ai_proxy(tmp_path: Path) -> None:
-    (tmp_path / "prompts").mkdir()
-    shutil.copy(CASES / "prompts" / "basic.j2", tmp_path / "prompts" / "basic.j2")
-    (tmp_path / "releases").mkdir()
-    (tmp_path / "releases" / "solo.yaml").write_text(
-        release_text("solo", ["v1"], stable="v1").replace("gateways: [litellm]", "gateways: [kong]")
-    )
+    write_release(tmp_path, release("solo", [hosted_bundle("v1")], "v1", gateways=["kong"]))
     plugins = _plugins(_kong(tmp_path)["services"][0])
     assert plugins["ai-proxy"]["model"]["name"] == "model-v1" and "ai-proxy-advanced" not in plugins
 
@@ -224,9 +212,7 @@ def test_the_schema_rejects_what_kong_rejects(examples: dict[str, Any], mutation
 
 
 def test_bundles_sharing_one_server_use_the_ai_plugins_not_upstream_targets(tmp_path: Path) -> None:
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9001}, 2, gateways="[kong]")
-    release = tmp_path / "releases" / "live.yaml"
-    release.write_text(release.read_text().replace("    - {shadow: 50, hold: 1m}\n", "    - {canary: 5, hold: 1m}\n"))
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9001}, 2, ["kong"], steps=[canary(5, "1m"), *LIVE_STEPS[1:]])
     document = _kong(tmp_path)
     assert "upstreams" not in document
     targets = _advanced(document)["targets"]

@@ -52,7 +52,7 @@ def _answered_by(router: Any, model: str, count: int) -> Counter[str]:
 
 
 def _rendered(tmp_path: Path, step: int | None) -> dict[str, Any]:
-    write_live_release(tmp_path, {"v1": 9, "v2": 9}, step, gateways="[litellm]")
+    write_live_release(tmp_path, {"v1": 9, "v2": 9}, step, gateways=["litellm"])
     assert relc(tmp_path, "build") == 0
     return yaml.safe_load((tmp_path / "rendered" / "litellm" / "config.yaml").read_text())
 

@@ -13,19 +13,17 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import run_relc
+from tests.builder import trigger
 from tests.support import LITELLM_MASTER_KEY, ChatUpstream, LiteLLMProxy, Prometheus, Repository, write_live_release
 
 pytestmark = pytest.mark.live
 
-TRIGGERS = """triggers:
-  - {name: errors, metric: error_rate, max: 0.2, window: 20s, min_samples: 10, action: rollback}
-"""
+ERRORS = trigger("errors", "error_rate", max=0.2, window="20s", min_samples=10, action="rollback")
 
 
 def _write(repository: Repository, ports: dict[str, int], step: int | None) -> None:
     """The tests' live release on LiteLLM alone (step 2 is canary 30%), with an error trigger."""
-    path = write_live_release(repository.root, ports, step, gateways="[litellm]")
-    path.write_text(path.read_text() + TRIGGERS)
+    write_live_release(repository.root, ports, step, ["litellm"], triggers=[ERRORS])
 
 
 @pytest.fixture

@@ -23,8 +23,12 @@ from jsonschema import Draft202012Validator
 
 from compiler.gateways import renderers
 from compiler.spec import Gateway
+from tests.builder import DIGEST, canary, hosted_bundle, release
 from tests.conftest import REPO, run_relc
-from tests.support import LocalServer, Repository, Upstream, free_port, missing_tool, relc, stop_process, upstreams, wait_while_running, write_live_release
+from tests.support import (
+    LIVE_STEPS, LocalServer, Repository, Upstream, free_port, missing_tool, relc, stop_process, upstreams, wait_while_running,
+    write_live_release, write_release,
+)  # fmt: skip
 
 SCHEMA = json.loads((REPO / "compiler" / "gateways" / "portkey-config.schema.json").read_text())
 VALIDATOR = Draft202012Validator(SCHEMA)
@@ -39,12 +43,8 @@ def _errors(config: Any) -> list[str]:
 
 def _canary_release(root: Path, ports: dict[str, int], step: int | None, previous: str | None = None) -> Path:
     """write_live_release with its shadow step made a 5% canary, for gateway `portkey` alone."""
-    path = write_live_release(root, ports, step, gateways="[portkey]")
-    text = path.read_text().replace("    - {shadow: 50, hold: 1m}\n", "    - {canary: 5, hold: 1m}\n")
-    if previous is not None:
-        text = text.replace("  stable: v1\n", f"  stable: v1\n  previous: {previous}\n")
-    path.write_text(text)
-    return path
+    steps = [canary(5, "1m"), *LIVE_STEPS[1:]]
+    return write_live_release(root, ports, step, ["portkey"], previous=previous, steps=steps)
 
 
 def _build(root: Path, release: str = "live") -> dict[str, Any]:
@@ -111,7 +111,7 @@ def test_a_full_canary_sends_everything_to_the_candidate_with_stable_behind_it(t
 
 
 def test_a_shadow_step_is_RELC501_never_dropped(tmp_path: Path) -> None:
-    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 2, gateways="[portkey]")
+    write_live_release(tmp_path, {"v1": 9001, "v2": 9002}, 2, ["portkey"])
     result = run_relc("validate", "--format", "json", cwd=tmp_path)
     assert result.returncode == 1
     problems = json.loads(result.stdout)
@@ -131,38 +131,21 @@ def test_the_plan_line_names_the_file_split_and_chains(tmp_path: Path) -> None:
     assert line == "`portkey/live.json` (x-portkey-config): loadbalance v1 70%, v2 30%; on 408, 429, 500, 502, 503, 504: v1 -> v0, v2 -> v1 -> v0"
 
 
-HOSTED = """apiVersion: relc/v1
-kind: Release
-name: hosted
-owners: [tests]
-route: {model: hosted, gateways: [portkey]}
-bundles:
-"""
-
-
-def _hosted_bundle(version: str, model: str, sha: str) -> str:
-    return f"""  - version: {version}
-    model: {model}
-    prompt: {{template: prompts/basic.j2, sha256: {sha}, variables: [question]}}
-    tokenizer: {{name: t, revision: "1"}}
-    serving: {{temperature: 0.3, top_p: 0.9, max_tokens: 100, timeout: 1500ms, retries: 3}}
-"""
-
-
-def _hosted_release(root: Path, models: dict[str, str]) -> None:
-    write_live_release(root, {"v1": 9001}, None, gateways="[portkey]")  # the prompt file
-    sha = __import__("hashlib").sha256((root / "prompts" / "basic.j2").read_bytes()).hexdigest()
-    bundles = "".join(_hosted_bundle(version, model, sha) for version, model in models.items())
-    versions = list(models)
-    rollout = f"rollout:\n  stable: {versions[0]}\n  candidate: {versions[1]}\n  step: 1\n  steps: [{{canary: 20, hold: 1m}}]\n"
-    (root / "releases" / "live.yaml").unlink()
-    (root / "releases" / "hosted.yaml").write_text(HOSTED + bundles + rollout)
+def _hosted_release(root: Path, models: dict[str, dict[str, str]]) -> None:
+    """Release `hosted` on portkey: a bundle a model, the first stable, the second its candidate at 20%."""
+    bundles = [
+        hosted_bundle(version, model=model, tokenizer={"name": "t", "revision": "1"},
+                      serving={"temperature": 0.3, "top_p": 0.9, "max_tokens": 100, "timeout": "1500ms", "retries": 3})
+        for version, model in models.items()
+    ]  # fmt: skip
+    stable, candidate = models
+    write_release(root, release("hosted", bundles, stable, candidate, 1, steps=[canary(20, "1m")], gateways=["portkey"]))
 
 
 def test_hosted_providers_name_their_key_variable_never_a_key(tmp_path: Path) -> None:
     _hosted_release(tmp_path, {
-        "a1": "{provider: anthropic, name: claude-x, api_key_env: ANTHROPIC_API_KEY}",
-        "o1": "{provider: openai, name: gpt-x, api_key_env: OPENAI_API_KEY, api_base: 'https://llm-proxy.example.com/v1/'}",
+        "a1": {"provider": "anthropic", "name": "claude-x", "api_key_env": "ANTHROPIC_API_KEY"},
+        "o1": {"provider": "openai", "name": "gpt-x", "api_key_env": "OPENAI_API_KEY", "api_base": "https://llm-proxy.example.com/v1/"},
     })  # fmt: skip
     config = _build(tmp_path, "hosted")
     stable, candidate = config["targets"]
@@ -180,15 +163,15 @@ def test_hosted_providers_name_their_key_variable_never_a_key(tmp_path: Path) ->
 @pytest.mark.parametrize(
     ("model", "field", "words"),
     [
-        ("{provider: azure, name: gpt, api_base: 'https://acme.openai.azure.com', api_key_env: AZURE_KEY}", "provider", "resource name"),
-        ("{provider: bedrock, name: claude}", "provider", "AWS access keys"),
-        ("{provider: vertex_ai, name: gemini}", "provider", "vertex_project_id"),
-        (f"{{provider: vllm, name: m, api_base: 'http://[::1]:8000/v1', weights_digest: 'sha256:{'ab' * 32}'}}", "api_base", "IPv6"),
-        (f"{{provider: vllm, name: m, api_base: 'http://user@vllm:8000/v1', weights_digest: 'sha256:{'ab' * 32}'}}", "api_base", "`@`"),
+        ({"provider": "azure", "name": "gpt", "api_base": "https://acme.openai.azure.com", "api_key_env": "AZURE_KEY"}, "provider", "resource name"),
+        ({"provider": "bedrock", "name": "claude"}, "provider", "AWS access keys"),
+        ({"provider": "vertex_ai", "name": "gemini"}, "provider", "vertex_project_id"),
+        ({"provider": "vllm", "name": "m", "api_base": "http://[::1]:8000/v1", "weights_digest": DIGEST}, "api_base", "IPv6"),
+        ({"provider": "vllm", "name": "m", "api_base": "http://user@vllm:8000/v1", "weights_digest": DIGEST}, "api_base", "`@`"),
     ],
 )  # fmt: skip
-def test_bundles_portkey_cannot_serve_are_RELC502(tmp_path: Path, model: str, field: str, words: str) -> None:
-    _hosted_release(tmp_path, {"ok": "{provider: openai, name: gpt-x, api_key_env: OPENAI_API_KEY}", "bad": model})
+def test_bundles_portkey_cannot_serve_are_RELC502(tmp_path: Path, model: dict[str, str], field: str, words: str) -> None:
+    _hosted_release(tmp_path, {"ok": {"provider": "openai", "name": "gpt-x", "api_key_env": "OPENAI_API_KEY"}, "bad": model})
     result = run_relc("validate", "--format", "json", cwd=tmp_path)
     problems = json.loads(result.stdout)
     assert [p["code"] for p in problems] == ["RELC502"], problems

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support import relc, write_live_release
+from tests.builder import canary
+from tests.support import LIVE_STEPS, relc, write_live_release
 
 PORTS = {"v0": 9100, "v1": 9101, "v2": 9102}
 
 
 def _release(root: Path, gateway: str, step: int | None) -> None:
-    path = write_live_release(root, PORTS, step, gateways=f"[{gateway}]")
-    text = path.read_text().replace("  stable: v1\n", "  stable: v1\n  previous: v0\n")
+    steps = list(LIVE_STEPS)
     if gateway == "portkey":  # it cannot mirror: its first step is a small canary instead
-        text = text.replace("{shadow: 50, hold: 1m}", "{canary: 10, hold: 1m}")
-    path.write_text(text)
+        steps[0] = canary(10, "1m")
+    write_live_release(root, PORTS, step, [gateway], previous="v0", steps=steps)
 
 
 def _defined(root: Path, gateway: str) -> set[str]:
