@@ -10,10 +10,13 @@ in a process running no other thread (a fork copies the locks other threads hold
 from __future__ import annotations
 
 import os
-import threading
-from typing import Callable, Iterable, Iterator, TypeVar
+import sys
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from compiler.errors import UsageError
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import AsyncResult
 
 JOBS_VARIABLE = "RELC_JOBS"
 MAX_JOBS = 64
@@ -40,18 +43,33 @@ def available_jobs() -> int:
 
 
 def can_fork() -> bool:
-    """Whether worker processes may be forked from this one now."""
-    import multiprocessing
+    """Whether worker processes may be forked from this one now (asked without importing
+    multiprocessing: a warm run that sends no task never needs it)."""
+    running = sys.modules.get("threading")  # not imported: no thread was started from Python
+    return hasattr(os, "fork") and sys.platform != "win32" and (running is None or running.active_count() == 1)
 
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
 
+class Workers:
+    """Forked worker processes, started when the first task is sent: a run that sends
+    none forks nothing. Leaving the `with` block stops them."""
 
-def map_in_workers(function: Callable[[Item], Result], items: Iterable[Item], jobs: int, chunk: int) -> Iterator[Result]:
-    """`map(function, items)` in `jobs` forked processes, results in the items' order.
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self._pool: Any = None
 
-    `function` must be a module-level function (it is sent by name). An exception in a
-    worker is raised here; leaving the loop early stops the workers."""
-    import multiprocessing
+    def send(self, function: Callable[[Item], Result], argument: Item) -> "AsyncResult[Result]":
+        """Run `function(argument)` in a worker; `.get()` on the answer gives its result or
+        raises its exception. `function` must be a module-level function (sent by name)."""
+        if self._pool is None:
+            import multiprocessing
 
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        yield from pool.imap(function, items, chunk)
+            self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
+        return self._pool.apply_async(function, (argument,))
+
+    def __enter__(self) -> "Workers":
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()

@@ -470,95 +470,89 @@ def validate_paths(
     return result
 
 
-# Below this many files, or this many cache misses, forking workers costs more than it saves.
+# Below this many files, forking workers costs more than it saves.
 PARALLEL_MIN_FILES = 32
-PARALLEL_MIN_MISSES = 32
-# Files a worker takes at a time: fewer round trips, still an even share at the end.
+# Misses a worker takes at a time after the first (sent alone, at once): fewer round trips.
 PARALLEL_CHUNK = 8
 
 Outcome = tuple[CheckedRelease | None, list[Diagnostic]]
+# A miss sent to the workers: its index among the files, its path, and the bytes that stand for it.
+Task = tuple[int, Path, bytes | None]
 
 
 def _results_in_order(
     files_to_check: list[Path], pending: dict[Path, bytes], root: Path, limits: LoadLimits,
     cache: "ReleaseCache | None", render: Render | None, workers: int, advance: Callable[[int], None],
 ) -> Iterator[Outcome]:
-    """Each file's outcome in file order. With `workers` > 1 the cache is asked first
-    and the misses, if there are enough, are checked in worker processes."""
-    if workers <= 1:
+    """Each file's outcome in file order. With `workers` > 1, each file the cache does not
+    hold is sent to worker processes as soon as it is met, so they check the misses
+    (and load the modules checking needs) while this process reads the cache's hits."""
+    from compiler.parallel import can_fork
+
+    if workers <= 1 or not can_fork():
         for path in files_to_check:
             yield _check_file(path, root, limits, pending.get(path.resolve()) if pending else None, cache, render)
             advance(1)
         return
-    from compiler.parallel import can_fork
+    from compiler.parallel import Workers
 
+    global _WORKER_CONTEXT
+    _WORKER_CONTEXT = (root, limits, cache, render)  # before the fork: the workers inherit it
     outcomes: list[Outcome | None] = []
-    misses: list[tuple[int, Path, bytes | None]] = []
-    for path in files_to_check:
-        content = pending.get(path.resolve()) if pending else None
-        found = _cached_result(path, root, limits, content, cache, render is not None)
-        if isinstance(found, _Miss):
-            misses.append((len(outcomes), path, content))  # its bytes are read again by whoever checks it
-            outcomes.append(None)
-        else:
-            outcomes.append(found)
-            advance(1)
-    computed: dict[int, Outcome] = {}
-    if len(misses) >= PARALLEL_MIN_MISSES and can_fork():
-        # The first miss is checked here, so the workers inherit every module and model it loaded.
-        (first, path, content), rest = misses[0], misses[1:]
-        computed[first] = _check_file(path, root, limits, content, cache, render)
-        advance(1)
-        computed.update(_check_in_workers(rest, root, limits, cache, render, workers, advance))
-    next_miss = 0
+    sent: list[tuple[list[Task], Any]] = []
+    try:
+        with Workers(workers) as pool:
+            batch: list[Task] = []
+            for path in files_to_check:
+                content = pending.get(path.resolve()) if pending else None
+                found = _cached_result(path, root, limits, content, cache, render is not None)
+                if isinstance(found, _Miss):
+                    batch.append((len(outcomes), path, content))  # its bytes are read again by the worker
+                    outcomes.append(None)
+                    if len(batch) >= (PARALLEL_CHUNK if sent else 1):
+                        sent.append((batch, pool.send(_check_in_worker, [(path, content) for _, path, content in batch])))
+                        batch = []
+                else:
+                    outcomes.append(found)
+                    advance(1)
+            if batch:
+                sent.append((batch, pool.send(_check_in_worker, [(path, content) for _, path, content in batch])))
+            for tasks, answer in sent:
+                for index, outcome in _answered(tasks, answer, root, limits, cache, render):
+                    outcomes[index] = outcome
+                    advance(1)
+    finally:
+        _WORKER_CONTEXT = None
     for index, outcome in enumerate(outcomes):
-        if outcome is None:
-            _, path, content = misses[next_miss]
-            next_miss += 1
-            outcome = computed.pop(index, None)
-            if outcome is None:
-                outcome = _check_file(path, root, limits, content, cache, render)
-                advance(1)
         outcomes[index] = None  # let each result go once it is handed on
+        assert outcome is not None, "every miss was answered"
         yield outcome
+
+
+def _answered(
+    tasks: list[Task], answer: Any, root: Path, limits: LoadLimits, cache: "ReleaseCache | None", render: Render | None
+) -> Iterator[tuple[int, Outcome]]:
+    """The outcomes of a batch a worker checked. When the worker failed, this process
+    checks the batch itself and meets the same problem, where it is reported as usual."""
+    try:
+        results = answer.get()
+        outcomes = [_restore(entry, raw, display_path, root, limits, render is not None) for entry, raw, display_path in results]
+    except Exception:  # noqa: BLE001 - re-met, and reported, by the check below
+        outcomes = [None] * len(tasks)
+    for (index, path, content), outcome in zip(tasks, outcomes):
+        yield index, outcome if outcome is not None else _check_file(path, root, limits, content, cache, render)
 
 
 # What a forked worker checks with: set before the fork, so a task is only a path.
 _WORKER_CONTEXT: tuple[Path, LoadLimits, "ReleaseCache | None", Render | None] | None = None
 
 
-def _check_in_workers(
-    misses: list[tuple[int, Path, bytes | None]], root: Path, limits: LoadLimits, cache: "ReleaseCache | None",
-    render: Render | None, workers: int, advance: Callable[[int], None],
-) -> dict[int, Outcome]:
-    """The misses' outcomes by index, checked (and stored in the cache) by worker
-    processes. When a worker fails, only the outcomes before its file are returned: the
-    caller checks the rest itself and meets the same problem in its own process, where
-    it is reported as usual."""
-    from compiler.parallel import map_in_workers
-
-    global _WORKER_CONTEXT
-    _WORKER_CONTEXT = (root, limits, cache, render)
-    computed: dict[int, Outcome] = {}
-    try:
-        tasks = [(path, content) for _, path, content in misses]
-        for position, (entry, raw, display_path) in enumerate(map_in_workers(_check_in_worker, tasks, workers, PARALLEL_CHUNK)):
-            outcome = _restore(entry, raw, display_path, root, limits, render is not None)
-            if outcome is None:
-                return computed
-            computed[misses[position][0]] = outcome
-            advance(1)
-    except Exception:  # noqa: BLE001 - re-met, and reported, by the serial check
-        return computed
-    finally:
-        _WORKER_CONTEXT = None
-    return computed
-
-
-def _check_in_worker(task: tuple[Path, bytes | None]) -> tuple[dict[str, Any], bytes, str]:
-    """In a worker: one file's outcome as a cache entry holds it, with its bytes."""
+def _check_in_worker(tasks: list[tuple[Path, bytes | None]]) -> list[tuple[dict[str, Any], bytes, str]]:
+    """In a worker: each file's outcome as a cache entry holds it, with its bytes."""
     assert _WORKER_CONTEXT is not None, "set before the workers were forked"
     root, limits, cache, render = _WORKER_CONTEXT
-    path, content = task
-    checked, diagnostics = _check_file(path, root, limits, content, cache, render)
-    return _entry(checked, diagnostics, {}), checked.raw if checked is not None else b"", display(path)
+    answers = []
+    for path, content in tasks:
+        checked, diagnostics = _check_file(path, root, limits, content, cache, render)
+        answers.append((_entry(checked, diagnostics, {}), checked.raw if checked is not None else b"", display(path)))
+    return answers

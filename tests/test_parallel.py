@@ -61,32 +61,39 @@ def test_workers_give_the_serial_result_with_and_without_the_cache(releases: Pat
     assert _compile(releases, 2, cache) == changed, "one miss among hits"
 
 
-def test_workers_really_run_when_there_are_enough_misses(releases: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    used: list[int] = []
-    real = parallel.map_in_workers
+def test_misses_go_to_the_workers_and_hits_stay_here(releases: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[str] = []
+    real = parallel.Workers.send
 
-    def counting(function, items, jobs, chunk):  # type: ignore[no-untyped-def]
-        tasks = list(items)
-        used.append(len(tasks))
-        return real(function, tasks, jobs, chunk)
+    def counting(self, function, tasks):  # type: ignore[no-untyped-def]
+        sent.extend(path.name for path, _ in tasks)
+        return real(self, function, tasks)
 
-    monkeypatch.setattr(parallel, "map_in_workers", counting)
-    _compile(releases, 2, None)
-    assert used == [40 + len(INVALID) - 1], "every miss but the first (checked in the parent) went to the workers"
-    used.clear()
-    monkeypatch.setattr(validate, "PARALLEL_MIN_MISSES", 10_000)
-    _compile(releases, 2, None)
-    assert used == [], "too few misses: checked in this process"
+    monkeypatch.setattr(parallel.Workers, "send", counting)
+    cache = ReleaseCache(tmp_path / "cache", open_cache(Path(".")).salt)
+    _compile(releases, 2, cache)
+    assert len(sent) == 40 + len(INVALID), "cold: every file was checked by a worker"
+    sent.clear()
+    _compile(releases, 2, cache)
+    assert sent == [], "warm: every outcome, valid or not, came from the cache"
+    (releases / "chat-011.yaml").write_text(release_text("chat-011", ["v1", "v2"], "v1", "v2", 2))
+    sent.clear()
+    _compile(releases, 2, cache)
+    assert "chat-011.yaml" in sent and not any(name.startswith("chat-") and name != "chat-011.yaml" for name in sent)
+    sent.clear()
+    monkeypatch.setattr(validate, "PARALLEL_MIN_FILES", 10_000)
+    result = validate_paths([releases], Path("."), cache=None, render=release_fragments, jobs=2)
+    assert sent == [] and len(result.releases) == 40, "a small repository is checked in this process"
 
 
-def test_a_failing_worker_leaves_the_rest_to_this_process(releases: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_worker_leaves_its_files_to_this_process(releases: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     serial = _compile(releases, 1, None)
     real = validate._check_in_worker
 
-    def failing(task):  # type: ignore[no-untyped-def]
-        if task[0].name == "chat-020.yaml":
+    def failing(tasks):  # type: ignore[no-untyped-def]
+        if any(path.name == "chat-020.yaml" for path, _ in tasks):
             raise RuntimeError("a worker failed")
-        return real(task)
+        return real(tasks)
 
     monkeypatch.setattr(validate, "_check_in_worker", failing)  # forked workers inherit the patch
     assert _compile(releases, 2, None) == serial
