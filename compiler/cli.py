@@ -421,6 +421,15 @@ def _reporter(arguments: argparse.Namespace) -> Reporter:
     return Reporter(output_format, prefix)
 
 
+def _error_reporter(arguments: argparse.Namespace) -> Reporter:
+    """The command's reporter for an error's diagnostics (with the same path prefix), or
+    a plain one when even that cannot be made (no repository to take paths from)."""
+    try:
+        return _reporter(arguments)
+    except RelcError:
+        return Reporter(getattr(arguments, "format", "text"))
+
+
 # Arguments that may name files relative to where relc was started.
 _PATH_ARGUMENTS = ("metrics", "queries", "deploy_dir")
 
@@ -476,7 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RelcError as error:
         # A message that already lists its diagnostics prints them once, in the message.
         if error.diagnostics and "\n" not in str(error):
-            Reporter(getattr(arguments, "format", "text")).diagnostics(error.diagnostics)
+            _error_reporter(arguments).diagnostics(error.diagnostics)
         print(f"relc: error: {error}", file=sys.stderr)
         return error.exit_status
     except OSError as error:  # the system refused (disk full, read-only folder): not a bug in relc

@@ -73,6 +73,9 @@ def test_annotations_name_files_from_the_repository_root(example_repo: Path) -> 
     assert result.stdout.startswith("::error file=deploy/releases/code-review.yaml,line=")
     text = run_relc("-C", "deploy", "validate", cwd=example_repo)
     assert text.stdout.startswith("releases/code-review.yaml:"), "text output stays relative to where relc runs"
+    refused = run_relc("-C", "deploy", "promote", "code-review", "--format", "github", cwd=example_repo)
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stdout.startswith("::error file=deploy/releases/code-review.yaml,line="), "an error's diagnostics too"
 
 
 @pytest.mark.parametrize(
