@@ -15,7 +15,7 @@ import ipaddress
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from compiler.gateways import GatewayRenderer, Unsupported
+from compiler.gateways import GatewayRenderer, MetricLabels, Unsupported
 
 if TYPE_CHECKING:  # assembling cached fragments needs neither the spec nor pydantic
     from compiler.spec import Release
@@ -53,6 +53,10 @@ def _stat_name(name: str) -> str:
 def metric_cluster(release: str, version: str) -> str:
     """The `envoy_cluster_name` label Envoy's metrics carry for one bundle's cluster."""
     return _stat_name(f"{release}@{version}")
+
+
+def _metric_labels(release: str, public_model: str, version: str) -> dict[str, str]:
+    return {"envoy_cluster": metric_cluster(release, version)}
 
 
 def _endpoint(live: LiveBundle) -> Endpoint:
@@ -382,5 +386,6 @@ RENDERER = GatewayRenderer(
     reload_on_move=("envoy/cds.yaml", "envoy/rds.yaml"),
     write_first=(CDS_FILE,),
     promql=promql,
+    metric_labels=MetricLabels(("envoy_cluster",), _metric_labels),
     transition=transition,
 )
