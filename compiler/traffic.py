@@ -22,6 +22,11 @@ def basis_points(percent: float) -> int:
     return round(percent * 100)
 
 
+def default_port_of(scheme: str) -> int:
+    """The port a URL means when it names none."""
+    return 443 if scheme == "https" else 80
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """An api_base, parsed once (the spec checked that it parses): what gateways address."""
@@ -33,7 +38,7 @@ class Endpoint:
 
     @property
     def default_port(self) -> int:
-        return 443 if self.scheme == "https" else 80
+        return default_port_of(self.scheme)
 
     @property
     def host_header(self) -> str:
@@ -50,7 +55,7 @@ class Endpoint:
 def endpoint_of(url: str) -> Endpoint:
     parts = urlsplit(url)
     scheme = parts.scheme
-    return Endpoint(scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80), parts.path.rstrip("/"))
+    return Endpoint(scheme, parts.hostname or "", parts.port or default_port_of(scheme), parts.path.rstrip("/"))
 
 
 @dataclass(frozen=True)

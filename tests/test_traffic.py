@@ -12,7 +12,7 @@ import yaml
 from compiler.load import load_bytes
 from compiler.model import build_release
 from compiler.spec import Release
-from compiler.traffic import FULL, Endpoint, basis_points, endpoint_of, step_label, step_text, traffic_state
+from compiler.traffic import FULL, Endpoint, basis_points, default_port_of, endpoint_of, step_label, step_text, traffic_state
 from tests.support import release_text, write_live_release
 
 
@@ -75,6 +75,7 @@ def test_endpoint_of_parses_what_gateways_address(
 def test_default_port_follows_the_scheme() -> None:
     assert Endpoint("http", "a", 1, "").default_port == 80
     assert Endpoint("https", "a", 1, "").default_port == 443
+    assert (default_port_of("http"), default_port_of("https")) == (80, 443)
 
 
 def test_step_text_and_label_wording() -> None:
