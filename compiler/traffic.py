@@ -8,7 +8,7 @@ so a rollback is only a routing change.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterable, Literal
 from urllib.parse import urlsplit
 
 from compiler.digest import bundle_digest
@@ -20,6 +20,11 @@ Role = Literal["stable", "candidate", "previous"]
 
 def basis_points(percent: float) -> int:
     return round(percent * 100)
+
+
+def percent_of(weight: int) -> float:
+    """Basis points as a percentage: 1250 -> 12.5."""
+    return weight * 100 / FULL
 
 
 def default_port_of(scheme: str) -> int:
@@ -78,10 +83,28 @@ class LiveBundle:
     def timeout_seconds(self) -> float:
         return duration_seconds(self.bundle.serving.timeout)
 
+    @property
+    def served_percent(self) -> float:
+        return percent_of(self.weight)
+
+    @property
+    def mirror_percent(self) -> float:
+        return percent_of(self.mirror_weight)
+
+
+def percent_text(percent: float) -> str:
+    """`12.5%`: how every output writes a share of traffic."""
+    return f"{percent:g}%"
+
+
+def shares_text(shares: Iterable[tuple[str, float]]) -> str:
+    """`v41 90%, v42 10%`: who answers what share, from (name, percent) pairs."""
+    return ", ".join(f"{name} {percent_text(percent)}" for name, percent in shares)
+
 
 def step_text(kind: str, percent: float) -> str:
     """`canary 10%`: how every output names a step."""
-    return f"{kind} {percent:g}%"
+    return f"{kind} {percent_text(percent)}"
 
 
 def step_label(number: int | None, count: int, kind: str = "", percent: float = 0, hold: str = "") -> str:
@@ -128,12 +151,12 @@ class TrafficState:
     @property
     def split_text(self) -> str:
         """`v41 90%, v42 10%`: who answers what share."""
-        return ", ".join(f"{live.version} {live.weight / 100:g}%" for live in self.answering)
+        return shares_text((live.version, live.served_percent) for live in self.answering)
 
     @property
     def mirror_text(self) -> str | None:
         mirrored = self.mirrored
-        return None if mirrored is None else f"{mirrored.mirror_weight / 100:g}% mirrored to {mirrored.version}"
+        return None if mirrored is None else f"{percent_text(mirrored.mirror_percent)} mirrored to {mirrored.version}"
 
     @property
     def step_label(self) -> str:

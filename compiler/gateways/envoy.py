@@ -363,10 +363,12 @@ def unsupported(release: Release) -> list[Unsupported]:
 
 
 def describe(state: TrafficState) -> str:
-    split = ", ".join(f"`{cluster_name(state, live.version)}` {live.weight / 100:g}%" for live in state.served if live.weight)
+    from compiler.traffic import percent_text, shares_text
+
+    split = shares_text((f"`{cluster_name(state, live.version)}`", live.served_percent) for live in state.answering)
     text = f"route `/{state.public_model}/`: {split}"
     if state.mirrored is not None:
-        text += f"; mirror {state.mirrored.mirror_weight / 100:g}% to `{cluster_name(state, state.mirrored.version)}`"
+        text += f"; mirror {percent_text(state.mirrored.mirror_percent)} to `{cluster_name(state, state.mirrored.version)}`"
     return text
 
 

@@ -179,9 +179,11 @@ def unsupported(release: Release) -> list[Unsupported]:
 
 def describe(state: TrafficState) -> str:
     """One line for `relc plan`: the public group's split and where failures go."""
+    from compiler.traffic import percent_text
+
     text = f"group `{state.public_model}`: {state.split_text}"
     if state.mirrored is not None:
-        text += f"; {state.mirrored.mirror_weight / 100:g}% also sent to `{pinned_group(state, state.mirrored.version)}` (silent_model)"
+        text += f"; {percent_text(state.mirrored.mirror_percent)} also sent to `{pinned_group(state, state.mirrored.version)}` (silent_model)"
     rules = render(state)["fallbacks"]
     if rules:
         chain = next(iter(rules[0].values()))
