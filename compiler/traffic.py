@@ -107,11 +107,16 @@ def step_text(kind: str, percent: float) -> str:
     return f"{kind} {percent_text(percent)}"
 
 
+def step_position(number: int, count: int) -> str:
+    """`step 2 of 4`: where a rollout stands."""
+    return f"step {number} of {count}"
+
+
 def step_label(number: int | None, count: int, kind: str = "", percent: float = 0, hold: str = "") -> str:
     """`step 2 of 4: canary 10%, hold 1h`, or the steady state."""
     if number is None:
         return "steady (no rollout)"
-    return f"step {number} of {count}: {step_text(kind, percent)}, hold {hold}"
+    return f"{step_position(number, count)}: {step_text(kind, percent)}, hold {hold}"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from compiler.traffic import (
     percent_text,
     shares_text,
     step_label,
+    step_position,
     step_text,
     traffic_state,
 )
@@ -97,11 +98,13 @@ def test_percentages_of_weights_read_as_the_weights_did() -> None:
     assert percent_text(percent_of(1250)) == "12.5%" and percent_text(percent_of(1)) == "0.01%"
 
 
-def test_shares_are_worded_once() -> None:
+def test_shares_and_positions_are_worded_once() -> None:
     assert shares_text([("v41", 90.0), ("v42", 10.0)]) == "v41 90%, v42 10%"
     assert shares_text([("`chat@v1`", 87.5)]) == "`chat@v1` 87.5%"
     assert shares_text([]) == ""
     assert percent_text(0.5) == "0.5%" and percent_text(100.0) == "100%"
+    assert step_position(2, 4) == "step 2 of 4"
+    assert step_label(2, 4, "canary", 10, "1h").startswith(step_position(2, 4) + ": ")
 
 
 def test_step_text_and_label_wording() -> None:
