@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.gateways.test_portkey import REFUSED, build_config, canary_release, leaf, sample_config, schema_errors
-from tests.support import LocalServer, Repository, Upstream, free_port, missing_tool, relc, stop_process, upstreams, wait_while_running
+from tests.support import LocalServer, Repository, Upstream, free_port, missing_tool, relc, stop_process, wait_while_running
 
 pytestmark = pytest.mark.live
 
@@ -90,11 +90,6 @@ def portkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portkey]:
         yield gateway
     finally:
         gateway.stop()
-
-
-@pytest.fixture
-def servers() -> Iterator[dict[str, Upstream]]:
-    yield from upstreams("v1", "v2")
 
 
 def _within_five_sigma(count: int, total: int, share: float) -> bool:
