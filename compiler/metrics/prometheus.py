@@ -5,8 +5,8 @@ rests on. Templates use `$window` (seconds, e.g. `600s`), `$release`, `$version`
 the labels each gateway's metrics carry for the bundle, which the gateway supplies
 (`metric_labels`: `$envoy_cluster`, and `$litellm_model_ids`, a regular expression).
 Ready-made sets, each supplied by its gateway module (`promql()` in gateways/envoy.py and
-litellm.py), read Envoy's and LiteLLM's own metrics for the configs relc renders. Errors, empty results
-and NaN are explicit: no data is never healthy.
+litellm.py), read Envoy's and LiteLLM's own metrics for the configs relc renders.
+Errors, empty results and NaN are explicit: no data is never healthy.
 """
 
 from __future__ import annotations
