@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 
 from compiler import git
 from compiler.errors import RelcError
+from compiler.plan import traffic_from_manifest
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,9 @@ class DrillReport:
 
 
 def _shares(served: dict[str, float]) -> str:
-    return ", ".join(f"{version} {share:g}%" for version, share in sorted(served.items())) or "nothing"
+    from compiler.traffic import shares_text
+
+    return shares_text(sorted(served.items())) or "nothing"
 
 
 class _Stages:
@@ -151,7 +154,7 @@ def _served(manifest_path: Path) -> dict[str, float]:
     if not manifest_path.is_file():
         return {}
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    return {b["version"]: float(b["served_percent"]) for b in manifest["bundles"] if b["served_percent"]}
+    return {share.version: share.served_percent for share in traffic_from_manifest(manifest).bundles if share.served_percent}
 
 
 def _deployed(manifest_path: Path) -> set[str]:

@@ -102,6 +102,7 @@ RELC705 = define(
 def _step_problems(root: Path, base_commit: str, before: Release, after: Release, now: float) -> list[tuple[tuple, str, str]]:
     """(field path, code, message) for each way `after` moves the rollout past the gate."""
     from compiler.spec import duration_seconds
+    from compiler.traffic import step_position
 
     old, new = before.rollout, after.rollout
     problems: list[tuple[tuple, str, str]] = []
@@ -111,7 +112,7 @@ def _step_problems(root: Path, base_commit: str, before: Release, after: Release
             old.candidate == new.stable and old.current_step is not None and old.current_step == len(old.steps)
         )
         if not promoted_at_end:
-            at = f"step {old.current_step} of {len(old.steps)}" if old.candidate == new.stable else "no rollout"
+            at = step_position(old.current_step, len(old.steps)) if old.candidate == new.stable else "no rollout"
             problems.append(((("rollout", "stable")), "RELC704",
                              f"`{new.stable}` becomes stable from {at} on the base branch, without passing the "
                              "rollout's steps: promote step by step with `relc promote`"))  # fmt: skip

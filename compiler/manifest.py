@@ -13,7 +13,7 @@ from typing import Any
 
 from compiler.digest import bundle_content
 from compiler.metrics.quality import span_attributes, trace_tags
-from compiler.traffic import FULL, TrafficState
+from compiler.traffic import TrafficState
 
 
 def bundle_manifest(state: TrafficState, template_texts: dict[str, str]) -> dict[str, Any]:
@@ -26,8 +26,8 @@ def bundle_manifest(state: TrafficState, template_texts: dict[str, str]) -> dict
                 "version": live.version,
                 "role": live.role,
                 "digest": live.digest,
-                "served_percent": live.weight * 100 / FULL,
-                "mirrored_percent": live.mirror_weight * 100 / FULL,
+                "served_percent": live.served_percent,
+                "mirrored_percent": live.mirror_percent,
                 **content,
                 "telemetry": {
                     "span_attributes": span_attributes(state.release, live.version),

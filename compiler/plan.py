@@ -113,12 +113,16 @@ def make_plan(
 
 
 def _percent(share: BundleShare | None, field: str) -> str:
+    from compiler.traffic import percent_text
+
     if share is None:
         return "-"
-    return f"{getattr(share, field):g}%"
+    return percent_text(getattr(share, field))
 
 
 def _rows(plan: ReleasePlan) -> list[tuple[str, str, str, str, str]]:
+    from compiler.traffic import percent_text
+
     versions = list(dict.fromkeys(b.version for traffic in (plan.after, plan.before) if traffic for b in traffic.bundles))
     rows = []
     for version in versions:
@@ -128,7 +132,7 @@ def _rows(plan: ReleasePlan) -> list[tuple[str, str, str, str, str]]:
         role = " -> ".join(dict.fromkeys(roles))
         mirrored = after.mirrored_percent if after else 0
         rows.append((version, role, _percent(before, "served_percent"), _percent(after, "served_percent"),
-                     f"{mirrored:g}%" if mirrored else ""))  # fmt: skip
+                     percent_text(mirrored) if mirrored else ""))  # fmt: skip
     return rows
 
 

@@ -10,12 +10,12 @@ from compiler.changes import ReleaseChange, RolloutError, current_release, trail
 from compiler.history import step_timing
 from compiler.spec import Release
 from compiler.times import format_span, format_utc
-from compiler.traffic import step_text
+from compiler.traffic import step_position, step_text
 
 
 def _describe_step(release: Release, number: int) -> str:
     step = release.rollout.steps[number - 1]
-    return f"step {number} of {len(release.rollout.steps)} ({step_text(step.kind, step.percent)})"
+    return f"{step_position(number, len(release.rollout.steps))} ({step_text(step.kind, step.percent)})"
 
 
 def plan_promote(

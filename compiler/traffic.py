@@ -8,7 +8,7 @@ so a rollback is only a routing change.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Iterable, Literal
 from urllib.parse import urlsplit
 
 from compiler.digest import bundle_digest
@@ -22,6 +22,16 @@ def basis_points(percent: float) -> int:
     return round(percent * 100)
 
 
+def percent_of(weight: int) -> float:
+    """Basis points as a percentage: 1250 -> 12.5."""
+    return weight * 100 / FULL
+
+
+def default_port_of(scheme: str) -> int:
+    """The port a URL means when it names none."""
+    return 443 if scheme == "https" else 80
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """An api_base, parsed once (the spec checked that it parses): what gateways address."""
@@ -33,7 +43,7 @@ class Endpoint:
 
     @property
     def default_port(self) -> int:
-        return 443 if self.scheme == "https" else 80
+        return default_port_of(self.scheme)
 
     @property
     def host_header(self) -> str:
@@ -50,7 +60,7 @@ class Endpoint:
 def endpoint_of(url: str) -> Endpoint:
     parts = urlsplit(url)
     scheme = parts.scheme
-    return Endpoint(scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80), parts.path.rstrip("/"))
+    return Endpoint(scheme, parts.hostname or "", parts.port or default_port_of(scheme), parts.path.rstrip("/"))
 
 
 @dataclass(frozen=True)
@@ -73,17 +83,40 @@ class LiveBundle:
     def timeout_seconds(self) -> float:
         return duration_seconds(self.bundle.serving.timeout)
 
+    @property
+    def served_percent(self) -> float:
+        return percent_of(self.weight)
+
+    @property
+    def mirror_percent(self) -> float:
+        return percent_of(self.mirror_weight)
+
+
+def percent_text(percent: float) -> str:
+    """`12.5%`: how every output writes a share of traffic."""
+    return f"{percent:g}%"
+
+
+def shares_text(shares: Iterable[tuple[str, float]]) -> str:
+    """`v41 90%, v42 10%`: who answers what share, from (name, percent) pairs."""
+    return ", ".join(f"{name} {percent_text(percent)}" for name, percent in shares)
+
 
 def step_text(kind: str, percent: float) -> str:
     """`canary 10%`: how every output names a step."""
-    return f"{kind} {percent:g}%"
+    return f"{kind} {percent_text(percent)}"
+
+
+def step_position(number: int, count: int) -> str:
+    """`step 2 of 4`: where a rollout stands."""
+    return f"step {number} of {count}"
 
 
 def step_label(number: int | None, count: int, kind: str = "", percent: float = 0, hold: str = "") -> str:
     """`step 2 of 4: canary 10%, hold 1h`, or the steady state."""
     if number is None:
         return "steady (no rollout)"
-    return f"step {number} of {count}: {step_text(kind, percent)}, hold {hold}"
+    return f"{step_position(number, count)}: {step_text(kind, percent)}, hold {hold}"
 
 
 @dataclass(frozen=True)
@@ -123,12 +156,12 @@ class TrafficState:
     @property
     def split_text(self) -> str:
         """`v41 90%, v42 10%`: who answers what share."""
-        return ", ".join(f"{live.version} {live.weight / 100:g}%" for live in self.answering)
+        return shares_text((live.version, live.served_percent) for live in self.answering)
 
     @property
     def mirror_text(self) -> str | None:
         mirrored = self.mirrored
-        return None if mirrored is None else f"{mirrored.mirror_weight / 100:g}% mirrored to {mirrored.version}"
+        return None if mirrored is None else f"{percent_text(mirrored.mirror_percent)} mirrored to {mirrored.version}"
 
     @property
     def step_label(self) -> str:

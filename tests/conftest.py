@@ -7,12 +7,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 if TYPE_CHECKING:
-    from tests.support import Repository
+    from tests.support import Repository, Upstream
 
 REPO = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).resolve().parent / "cases"
@@ -31,6 +31,14 @@ def example_repo(tmp_path: Path) -> Path:
         shutil.copytree(REPO / folder, tmp_path / folder)
     shutil.copy(REPO / "relc.yaml", tmp_path / "relc.yaml")
     return tmp_path
+
+
+@pytest.fixture
+def servers() -> "Iterator[dict[str, Upstream]]":
+    """Bundles v1 and v2 served on 127.0.0.1, each answering with its name (or 500 when told to fail)."""
+    from tests.support import upstreams
+
+    yield from upstreams("v1", "v2")
 
 
 def run_relc(*arguments: str, cwd: Path) -> subprocess.CompletedProcess[str]:

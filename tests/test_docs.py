@@ -53,6 +53,20 @@ def test_the_readme_gateway_table_is_what_the_renderers_declare() -> None:
     assert capability_table() in (REPO / "README.md").read_text()
 
 
+def test_the_readme_layout_names_every_file_of_the_package_and_every_top_level_folder() -> None:
+    readme = (REPO / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):].split("```")[1]
+    package = REPO / "compiler"
+    names = {
+        path.name + ("/" if path.is_dir() else "")
+        for path in package.rglob("*")
+        if "__pycache__" not in path.parts and path.name not in ("__init__.py", "__main__.py", "__pycache__")
+    }
+    names |= {f"{path.name}/" for path in REPO.iterdir() if path.is_dir() and not path.name.startswith(".")}
+    names |= {path.name for path in (REPO / "schemas").iterdir()} | {"relc.yaml"}
+    assert sorted(name for name in names if name not in layout) == []
+
+
 def test_the_readme_plan_example_is_what_relc_plan_prints(example_repo: Path) -> None:
     """The README's plan is a real change: support-chat promoted from 10% to 50%, its
     rendered config diffed against the commit before."""

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from tests.builder import canary, dump, release, self_hosted_bundle, trigger
 from tests.conftest import run_relc
-from tests.support import Envoy, Prometheus, Repository, Upstream, upstreams
+from tests.support import Envoy, Prometheus, Repository, Upstream
 
 pytestmark = pytest.mark.live
 
@@ -36,11 +36,6 @@ def _drive(envoy: Envoy, condition: Any, failure: str, attempts: int = 120) -> N
             return
         time.sleep(0.5)
     raise AssertionError(failure)
-
-
-@pytest.fixture
-def servers() -> Iterator[dict[str, Upstream]]:
-    yield from upstreams("v1", "v2")
 
 
 def test_evaluate_holds_promotes_and_rolls_back_on_live_metrics(tmp_path: Path, servers: dict[str, Upstream]) -> None:

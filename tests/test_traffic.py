@@ -12,7 +12,20 @@ import yaml
 from compiler.load import load_bytes
 from compiler.model import build_release
 from compiler.spec import Release
-from compiler.traffic import FULL, Endpoint, basis_points, endpoint_of, step_label, step_text, traffic_state
+from compiler.traffic import (
+    FULL,
+    Endpoint,
+    basis_points,
+    default_port_of,
+    endpoint_of,
+    percent_of,
+    percent_text,
+    shares_text,
+    step_label,
+    step_position,
+    step_text,
+    traffic_state,
+)
 from tests.support import release_text, write_live_release
 
 
@@ -75,6 +88,23 @@ def test_endpoint_of_parses_what_gateways_address(
 def test_default_port_follows_the_scheme() -> None:
     assert Endpoint("http", "a", 1, "").default_port == 80
     assert Endpoint("https", "a", 1, "").default_port == 443
+    assert (default_port_of("http"), default_port_of("https"), default_port_of("ftp")) == (80, 443, 80)
+
+
+def test_percentages_of_weights_read_as_the_weights_did() -> None:
+    """served_percent and mirror_percent replace `weight / 100` in every gateway: the same float."""
+    for weight in range(FULL + 1):
+        assert percent_of(weight) == weight / 100, weight
+    assert percent_text(percent_of(1250)) == "12.5%" and percent_text(percent_of(1)) == "0.01%"
+
+
+def test_shares_and_positions_are_worded_once() -> None:
+    assert shares_text([("v41", 90.0), ("v42", 10.0)]) == "v41 90%, v42 10%"
+    assert shares_text([("`chat@v1`", 87.5)]) == "`chat@v1` 87.5%"
+    assert shares_text([]) == ""
+    assert percent_text(0.5) == "0.5%" and percent_text(100.0) == "100%"
+    assert step_position(2, 4) == "step 2 of 4"
+    assert step_label(2, 4, "canary", 10, "1h").startswith(step_position(2, 4) + ": ")
 
 
 def test_step_text_and_label_wording() -> None:
@@ -207,3 +237,4 @@ def test_self_hosted_bundle_has_an_endpoint(tmp_path: Path) -> None:
     assert state.bundle("v1").timeout_seconds == 5
     assert state.mirror_text == "50% mirrored to v2"
     assert state.step_label == "step 1 of 3: shadow 50%, hold 1m"
+    assert (state.bundle("v1").served_percent, state.bundle("v2").served_percent, state.bundle("v2").mirror_percent) == (100, 0, 50)

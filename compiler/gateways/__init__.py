@@ -46,6 +46,17 @@ class Unsupported:
 
 
 @dataclass(frozen=True)
+class MetricLabels:
+    """How a gateway's metrics name one bundle, as PromQL placeholders (`$envoy_cluster`)."""
+
+    # The placeholders, known before any bundle is (query files are checked against them).
+    names: tuple[str, ...]
+    # (release, public model, version) -> {placeholder: text}, the text not yet escaped for a
+    # PromQL string; a placeholder the gateway's PromQL reads with `=~` holds a regular expression.
+    values: Callable[[str, str, str], dict[str, str]]
+
+
+@dataclass(frozen=True)
 class GatewayRenderer:
     """What every gateway module provides; its functions are pure."""
 
@@ -71,6 +82,8 @@ class GatewayRenderer:
     write_first: tuple[str, ...] = ()
     # The ready-made PromQL over the gateway's own metrics, `--queries <name>` (None: none).
     promql: Callable[[], dict[str, Any]] | None = None
+    # The labels or ids its metrics carry for a bundle, which `promql` reads (None: no metrics).
+    metric_labels: MetricLabels | None = None
 
 
 def write_phases(folder: Path, files: dict[str, bytes]) -> tuple[list[dict[str, bytes]], dict[str, bytes]]:
@@ -83,6 +96,11 @@ def write_phases(folder: Path, files: dict[str, bytes]) -> tuple[list[dict[str, 
             early, files = renderer.transition(existing, files)
             phases.extend(early)
     return phases, files
+
+
+def metric_labels() -> dict[str, MetricLabels]:
+    """Every gateway's metric labels, by gateway, in registry order."""
+    return {name: renderer.metric_labels for name, renderer in renderers().items() if renderer.metric_labels is not None}
 
 
 def write_first_files() -> frozenset[str]:

@@ -15,7 +15,7 @@ import ipaddress
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from compiler.gateways import GatewayRenderer, Unsupported
+from compiler.gateways import GatewayRenderer, MetricLabels, Unsupported
 
 if TYPE_CHECKING:  # assembling cached fragments needs neither the spec nor pydantic
     from compiler.spec import Release
@@ -53,6 +53,10 @@ def _stat_name(name: str) -> str:
 def metric_cluster(release: str, version: str) -> str:
     """The `envoy_cluster_name` label Envoy's metrics carry for one bundle's cluster."""
     return _stat_name(f"{release}@{version}")
+
+
+def _metric_labels(release: str, public_model: str, version: str) -> dict[str, str]:
+    return {"envoy_cluster": metric_cluster(release, version)}
 
 
 def _endpoint(live: LiveBundle) -> Endpoint:
@@ -359,10 +363,12 @@ def unsupported(release: Release) -> list[Unsupported]:
 
 
 def describe(state: TrafficState) -> str:
-    split = ", ".join(f"`{cluster_name(state, live.version)}` {live.weight / 100:g}%" for live in state.served if live.weight)
+    from compiler.traffic import percent_text, shares_text
+
+    split = shares_text((f"`{cluster_name(state, live.version)}`", live.served_percent) for live in state.answering)
     text = f"route `/{state.public_model}/`: {split}"
     if state.mirrored is not None:
-        text += f"; mirror {state.mirrored.mirror_weight / 100:g}% to `{cluster_name(state, state.mirrored.version)}`"
+        text += f"; mirror {percent_text(state.mirrored.mirror_percent)} to `{cluster_name(state, state.mirrored.version)}`"
     return text
 
 
@@ -382,5 +388,6 @@ RENDERER = GatewayRenderer(
     reload_on_move=("envoy/cds.yaml", "envoy/rds.yaml"),
     write_first=(CDS_FILE,),
     promql=promql,
+    metric_labels=MetricLabels(("envoy_cluster",), _metric_labels),
     transition=transition,
 )

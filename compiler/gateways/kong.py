@@ -68,10 +68,8 @@ def _auth(bundle: Bundle) -> dict[str, Any] | None:
     return {"header_name": "Authorization", "header_value": "Bearer " + secret_reference(variable)}
 
 
-def _model(bundle: Bundle) -> dict[str, Any]:
-    from compiler.traffic import endpoint_of
-
-    model, serving = bundle.model, bundle.serving
+def _model(live: LiveBundle) -> dict[str, Any]:
+    model, serving = live.bundle.model, live.bundle.serving
     provider = PROVIDERS[model.provider]
     options: dict[str, Any] = {"max_tokens": serving.max_tokens, "temperature": serving.temperature}
     if serving.top_p is not None:
@@ -80,8 +78,8 @@ def _model(bundle: Bundle) -> dict[str, Any]:
         options["anthropic_version"] = ANTHROPIC_VERSION
     if provider == "mistral":
         options["mistral_format"] = "openai"
-    if model.provider == "azure" and model.api_base:
-        options["azure_instance"] = endpoint_of(model.api_base).host.split(".")[0]
+    if model.provider == "azure" and live.endpoint is not None:
+        options["azure_instance"] = live.endpoint.host.split(".")[0]
         options["azure_deployment_id"] = model.name
         options["azure_api_version"] = model.api_version or "2024-06-01"
     elif model.api_base:
@@ -91,7 +89,7 @@ def _model(bundle: Bundle) -> dict[str, Any]:
 
 def _target(live: LiveBundle) -> dict[str, Any]:
     """One ai-proxy configuration (route type, model, auth) for a bundle."""
-    target: dict[str, Any] = {"route_type": ROUTE_TYPE, "model": _model(live.bundle)}
+    target: dict[str, Any] = {"route_type": ROUTE_TYPE, "model": _model(live)}
     auth = _auth(live.bundle)
     if auth is not None:
         target["auth"] = auth
@@ -164,18 +162,17 @@ def upstream_name(state: TrafficState) -> str:
     return f"{state.release}.relc.upstream"
 
 
-def _shared_url(bundles: list[Bundle]) -> tuple[str, str] | None:
-    """Scheme and path shared by every bundle, when all are self-hosted: upstream mode."""
+def _shared_url(state: TrafficState) -> tuple[str, str] | None:
+    """Scheme and path shared by every live bundle, when all are self-hosted: upstream mode."""
     from compiler.spec import SELF_HOSTED_PROVIDERS
-    from compiler.traffic import endpoint_of
 
-    if not all(bundle.model.provider in SELF_HOSTED_PROVIDERS and bundle.model.api_base for bundle in bundles):
+    if not all(live.bundle.model.provider in SELF_HOSTED_PROVIDERS and live.bundle.model.api_base for live in state.live):
         return None
-    endpoints = [endpoint_of(b.model.api_base or "") for b in bundles]
+    endpoints = [live.endpoint for live in state.live if live.endpoint is not None]
     urls = {(endpoint.scheme, endpoint.path) for endpoint in endpoints}
     addresses = {endpoint.address for endpoint in endpoints}
     # Targets are addresses: bundles sharing one server can only be told apart by model name (AI plugins).
-    return urls.pop() if len(urls) == 1 and len(addresses) == len(bundles) else None
+    return urls.pop() if len(urls) == 1 and len(addresses) == len(state.live) else None
 
 
 def _health_path(state: TrafficState, path: str) -> str:
@@ -217,7 +214,9 @@ def _upstream(state: TrafficState, scheme: str, path: str) -> dict[str, Any]:
 
 
 def render(state: TrafficState) -> dict[str, Any]:
-    shared = _shared_url([live.bundle for live in state.live])
+    from compiler.traffic import default_port_of
+
+    shared = _shared_url(state)
     reachable = list(state.answering) if shared is not None else _ai_targets(state)
     service: dict[str, Any] = {
         "name": state.release,
@@ -227,7 +226,7 @@ def render(state: TrafficState) -> dict[str, Any]:
     }
     if shared is not None:
         scheme, path = shared
-        service.update(host=upstream_name(state), port=443 if scheme == "https" else 80, protocol=scheme,
+        service.update(host=upstream_name(state), port=default_port_of(scheme), protocol=scheme,
                        path=path or "/", plugins=[])  # fmt: skip
         if scheme == "https":
             service["tls_verify"] = True  # Kong does not verify upstream certificates unless told to
@@ -265,7 +264,7 @@ def unsupported(release: Release) -> list[Unsupported]:
 
 
 def describe(state: TrafficState) -> str:
-    if _shared_url([live.bundle for live in state.live]) is not None:
+    if _shared_url(state) is not None:
         return f"upstream `{upstream_name(state)}`: weighted targets {state.split_text}"
     targets = _ai_targets(state)
     if len(targets) == 1:

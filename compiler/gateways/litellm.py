@@ -10,9 +10,10 @@ only one, carrying the shadow share, mirrors each call to the candidate.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
-from compiler.gateways import GatewayRenderer, Unsupported
+from compiler.gateways import GatewayRenderer, MetricLabels, Unsupported
 
 if TYPE_CHECKING:  # assembling cached fragments needs neither the spec nor pydantic
     from compiler.spec import Release
@@ -50,6 +51,12 @@ def metric_ids(public_model: str, version: str) -> list[str]:
     """The deployment ids (`model_id` label of LiteLLM's metrics) of one bundle's deployments."""
     base = public_id(public_model, version)
     return [base, f"{base}/mirrored", pinned_id(public_model, version)]
+
+
+def _metric_labels(release: str, public_model: str, version: str) -> dict[str, str]:
+    """`$litellm_model_ids`: a regular expression over the bundle's deployment ids (named
+    after `route.model`, not the release)."""
+    return {"litellm_model_ids": "|".join(re.escape(i) for i in metric_ids(public_model, version))}
 
 
 def _litellm_params(live: LiveBundle) -> dict[str, Any]:
@@ -172,9 +179,11 @@ def unsupported(release: Release) -> list[Unsupported]:
 
 def describe(state: TrafficState) -> str:
     """One line for `relc plan`: the public group's split and where failures go."""
+    from compiler.traffic import percent_text
+
     text = f"group `{state.public_model}`: {state.split_text}"
     if state.mirrored is not None:
-        text += f"; {state.mirrored.mirror_weight / 100:g}% also sent to `{pinned_group(state, state.mirrored.version)}` (silent_model)"
+        text += f"; {percent_text(state.mirrored.mirror_percent)} also sent to `{pinned_group(state, state.mirrored.version)}` (silent_model)"
     rules = render(state)["fallbacks"]
     if rules:
         chain = next(iter(rules[0].values()))
@@ -196,4 +205,5 @@ RENDERER = GatewayRenderer(
     render=render,
     assemble=assemble,
     promql=promql,
+    metric_labels=MetricLabels(("litellm_model_ids",), _metric_labels),
 )

@@ -1,18 +1,18 @@
 """Metrics from Prometheus' HTTP API (`/api/v1/query`), by PromQL templates per metric.
 
 Each metric has two queries: its value over the window and the number of samples it
-rests on. Templates use `$window` (seconds, e.g. `600s`), `$release`, `$version`,
-`$envoy_cluster` and `$litellm_model_ids` (a regular expression). Ready-made sets, each
-supplied by its gateway module (`promql()` in gateways/envoy.py and litellm.py), read
-Envoy's and LiteLLM's own metrics for the configs relc renders. Errors, empty results
-and NaN are explicit: no data is never healthy.
+rests on. Templates use `$window` (seconds, e.g. `600s`), `$release`, `$version`, and
+the labels each gateway's metrics carry for the bundle, which the gateway supplies
+(`metric_labels`: `$envoy_cluster`, and `$litellm_model_ids`, a regular expression).
+Ready-made sets, each supplied by its gateway module (`promql()` in gateways/envoy.py and
+litellm.py), read Envoy's and LiteLLM's own metrics for the configs relc renders.
+Errors, empty results and NaN are explicit: no data is never healthy.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -86,21 +86,30 @@ def load_queries(name_or_path: str) -> dict[str, QueryTemplate]:
             if unknown:
                 raise MetricError(
                     f"{name_or_path}: `{metric}.{part}` uses {', '.join(unknown)}; the placeholders are "
-                    f"{', '.join('$' + p for p in PLACEHOLDERS)} (write $$ for a literal $)"
+                    f"{', '.join('$' + p for p in placeholder_names())} (write $$ for a literal $)"
                 )
         queries[metric] = QueryTemplate(entry["value"], entry["samples"])
     return queries
 
 
-PLACEHOLDERS = ("window", "release", "version", "envoy_cluster", "litellm_model_ids")
+# Filled for every bundle whatever the gateway; each gateway adds the labels its metrics carry.
+BUNDLE_PLACEHOLDERS = ("window", "release", "version")
+
+
+def placeholder_names() -> tuple[str, ...]:
+    """Every placeholder a template may use: the bundle's, then each gateway's."""
+    from compiler.gateways import metric_labels
+
+    return BUNDLE_PLACEHOLDERS + tuple(name for labels in metric_labels().values() for name in labels.names)
 
 
 def _unknown_placeholders(text: str) -> list[str]:
     """`$name`s a template would not fill, and a `$` followed by nothing it can read."""
+    known = placeholder_names()
     unknown = []
     for match in Template.pattern.finditer(text):
         name = match.group("named") or match.group("braced")
-        if name is not None and name not in PLACEHOLDERS:
+        if name is not None and name not in known:
             unknown.append("$" + name)
         elif match.group("invalid") is not None:
             unknown.append(f"a lone `$` at offset {match.start()}")
@@ -114,16 +123,17 @@ def _promql_string(text: str) -> str:
 
 def placeholders(query: MetricQuery) -> dict[str, str]:
     """The labels each gateway's metrics carry for the bundle, as each gateway names them."""
-    from compiler.gateways import envoy, litellm
+    from compiler.gateways import metric_labels
 
-    ids = litellm.metric_ids(query.public_model, query.version)
-    return {
+    values = {
         "release": _promql_string(query.release),
         "version": _promql_string(query.version),
         "window": f"{max(int(query.window_seconds), 1)}s",
-        "envoy_cluster": _promql_string(envoy.metric_cluster(query.release, query.version)),
-        "litellm_model_ids": _promql_string("|".join(re.escape(i) for i in ids)),
     }
+    for labels in metric_labels().values():
+        gateway_values = labels.values(query.release, query.public_model, query.version)
+        values.update({name: _promql_string(gateway_values[name]) for name in labels.names})
+    return values
 
 
 class PrometheusSource:

@@ -6,13 +6,12 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
 
 from tests.conftest import REPO
-from tests.support import Envoy, Upstream, relc, upstreams, validate_with_envoy, write_live_release
+from tests.support import Envoy, Upstream, relc, validate_with_envoy, write_live_release
 
 pytestmark = pytest.mark.live
 
@@ -35,11 +34,6 @@ def test_every_rollout_step_renders_a_config_envoy_accepts(tmp_path: Path, step:
     assert relc(tmp_path, "build") == 0
     result = validate_with_envoy(tmp_path / "rendered", tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-@pytest.fixture
-def servers() -> Iterator[dict[str, Upstream]]:
-    yield from upstreams("v1", "v2")
 
 
 def _settled(upstream: Upstream, seconds: float = 5) -> int:
