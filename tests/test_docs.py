@@ -54,16 +54,22 @@ def test_the_readme_gateway_table_is_what_the_renderers_declare() -> None:
 
 
 def test_the_readme_layout_names_every_file_of_the_package_and_every_top_level_folder() -> None:
+    import subprocess
+
     readme = (REPO / "README.md").read_text()
     layout = readme[readme.index("## Layout"):].split("```")[1]
-    package = REPO / "compiler"
-    names = {
-        path.name + ("/" if path.is_dir() else "")
-        for path in package.rglob("*")
-        if "__pycache__" not in path.parts and path.name not in ("__init__.py", "__main__.py", "__pycache__")
-    }
-    names |= {f"{path.name}/" for path in REPO.iterdir() if path.is_dir() and not path.name.startswith(".")}
-    names |= {path.name for path in (REPO / "schemas").iterdir()} | {"relc.yaml"}
+    # What the repository holds, as git tracks it: an install's egg-info or a venv is not layout.
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    names: set[str] = set()
+    for path in tracked:
+        parts = path.split("/")
+        if parts[0] == "compiler" and parts[-1] not in ("__init__.py", "__main__.py"):
+            names |= {f"{folder}/" for folder in parts[1:-1]} | {parts[-1]}
+        if len(parts) > 1 and not parts[0].startswith("."):
+            names.add(f"{parts[0]}/")
+        if parts[0] == "schemas":
+            names.add(parts[-1])
+    names.add("relc.yaml")
     assert sorted(name for name in names if name not in layout) == []
 
 
