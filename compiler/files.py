@@ -1,36 +1,67 @@
 """One safe way to read an input file: regular files only, size-limited, links refused.
 
-Release files, prompt templates and files named on the command line may come from a
-pull request. A FIFO or a device would block `relc` forever and a symbolic link could
-make it read (and quote) any file on the machine, so every input goes through here.
+Release files, prompt templates, `relc.yaml`, the committed schema, `rendered/` and
+files named on the command line may come from a pull request. A FIFO or a device would
+block `relc` forever and a symbolic link could make it read (and quote) any file on the
+machine, so every input goes through here.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 from compiler.errors import RelcError
 
 
 LINK_REFUSED = "is a symbolic link; inputs must be regular files (a link could read any file)"
+OUTSIDE_REFUSED = (
+    "resolves outside the repository through a symbolic link; inputs must be inside the repository "
+    "(a link could read any file)"
+)
 
 
 class FileReadError(RelcError):
-    """The file cannot be read as an input; the message says why, for the person."""
+    """The file cannot be read as an input; the message says why, for the person.
 
-    def __init__(self, message: str, too_large: bool = False) -> None:
+    The message is the end of a sentence ("is a named pipe ..."): the caller names the
+    file, as the person knows it. `outside` marks a path that leaves the repository."""
+
+    def __init__(self, message: str, too_large: bool = False, outside: bool = False) -> None:
         super().__init__(message)
         self.too_large = too_large
+        self.outside = outside
 
 
-def read_input_file(path: Path, max_bytes: int, follow_links: bool = False) -> bytes:
+def read_input_file(path: Path, max_bytes: int, follow_links: bool = False, inside: Path | None = None) -> bytes:
     """The bytes of a regular file of at most `max_bytes`.
 
     The file is opened without blocking (a FIFO opens at once) and checked with fstat
     on the open descriptor, so nothing can be swapped in between the check and the read.
+    With `inside` (the repository root), a path named inside it that resolves outside it
+    is refused, whether through a linked folder or, with `follow_links`, the file's own link.
     """
+    descriptor, status = open_input_file(path, max_bytes, follow_links, inside)
+    try:
+        raw = _read_all(descriptor, max_bytes + 1, status.st_size + 1)
+    except OSError as error:
+        raise FileReadError(f"cannot be read: {error.strerror or error}") from None
+    finally:
+        os.close(descriptor)
+    if len(raw) > max_bytes:
+        raise FileReadError(f"is over the {max_bytes}-byte limit", too_large=True)
+    return raw
+
+
+def open_input_file(
+    path: Path, max_bytes: int, follow_links: bool = False, inside: Path | None = None
+) -> tuple[int, os.stat_result]:
+    """`read_input_file`'s checks, leaving the descriptor open (the caller closes it) for
+    a caller that reads a block at a time; with the descriptor, its fstat."""
+    if inside is not None and escapes(path, inside):
+        raise FileReadError(OUTSIDE_REFUSED, outside=True)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
     no_follow = getattr(os, "O_NOFOLLOW", 0)
     if not follow_links:
@@ -52,15 +83,50 @@ def read_input_file(path: Path, max_bytes: int, follow_links: bool = False) -> b
     if status.st_size > max_bytes:
         os.close(descriptor)
         raise FileReadError(f"is {status.st_size} bytes, over the {max_bytes}-byte limit", too_large=True)
+    return descriptor, status
+
+
+def escapes(path: str | Path, root: str | Path) -> bool:
+    """Whether `path`, named inside the folder `root`, resolves outside it through a link.
+
+    A path named outside `root` (a file given on the command line) is not its concern.
+    Both are resolved through `real_path`, which a run has mostly done already, so the
+    common case costs no system call; the name is looked at only when that test fails."""
+    if within(real_path(root), real_path(path)):
+        return False
+    return within(os.path.abspath(root), os.path.abspath(path))
+
+
+def read_repository_file(path: Path, max_bytes: int, root: Path) -> bytes:
+    """A file of the repository at `root`, links followed only inside it; a refusal is a
+    whole sentence naming the file, for callers that let it reach the person."""
     try:
-        raw = _read_all(descriptor, max_bytes + 1, status.st_size + 1)
-    except OSError as error:
-        raise FileReadError(f"cannot be read: {error.strerror or error}") from None
-    finally:
-        os.close(descriptor)
-    if len(raw) > max_bytes:
-        raise FileReadError(f"is over the {max_bytes}-byte limit", too_large=True)
-    return raw
+        return read_input_file(path, max_bytes, follow_links=True, inside=root)
+    except FileReadError as error:
+        raise FileReadError(f"{repository_name(path, root)} {error}", error.too_large, error.outside) from None
+
+
+def repository_name(path: Path, root: Path) -> str:
+    """`path` as the repository names it (relative to `root`), or as given when outside it."""
+    relative = os.path.relpath(path, root)
+    return Path(path).as_posix() if relative.startswith("..") else Path(relative).as_posix()
+
+
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name`, a path a repository file gives relative to the repository root, could
+    name a file outside it ("path `/etc/passwd` is absolute; ..."), or None. String tests
+    only (this runs for every template of every release); links are `escapes`'s part."""
+    if _CONTROL_CHARACTER.search(name):
+        # A NUL makes every file system call raise; no file name needs a control character.
+        return f"path {name!r} holds a control character; name a file inside the repository"
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return f"path `{name}` is absolute; write it relative to the repository root"
+    if ".." in name.split("/") or "\\" in name:
+        return f"path `{name}` leaves its folder (`..`); name a file inside the repository"
+    return None
 
 
 def _read_all(descriptor: int, limit: int, expected: int) -> bytes:

@@ -12,9 +12,12 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from compiler.diagnostics import Diagnostic, define, describe_value
+
+if TYPE_CHECKING:
+    from compiler.files import FileReadError
 
 FieldPath = tuple[str | int, ...]
 
@@ -427,10 +430,15 @@ def load_file(path: Path, display_path: str, limits: LoadLimits = LoadLimits()) 
     try:
         raw = read_input_file(path, limits.max_bytes, follow_links=True)
     except FileReadError as error:
-        if error.too_large:
-            return None, [Diagnostic(display_path, 1, 1, "RELC002", f"file {error}")]
-        return None, [Diagnostic(display_path, 1, 1, "RELC001", f"the file {error}")]
+        return None, [refusal_diagnostic(display_path, error)]
     return load_bytes(raw, display_path, limits)
+
+
+def refusal_diagnostic(display_path: str, error: "FileReadError", limit_of: str = "") -> Diagnostic:
+    """The safe reader's refusal as RELC002 (over the size limit `limit_of` names) or RELC001."""
+    if error.too_large:
+        return Diagnostic(display_path, 1, 1, "RELC002", f"file {error}{limit_of}")
+    return Diagnostic(display_path, 1, 1, "RELC001", f"the file {error}")
 
 
 def _too_large(display_path: str, size: int, limits: LoadLimits) -> Diagnostic:

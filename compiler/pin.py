@@ -38,7 +38,7 @@ def pin_release(root: Path, name: str, registry: "Registry | None" = None) -> Pi
     if not path.exists():
         raise UsageError(f"no release `{name}`: {history.release_path(name)} does not exist")
     try:
-        raw = read_input_file(path, 1024 * 1024)
+        raw = read_input_file(path, 1024 * 1024, inside=root)
     except FileReadError as error:
         raise RelcError(f"{history.release_path(name)} {error}") from None
     document, diagnostics = load_bytes(raw, history.release_path(name))
@@ -50,8 +50,7 @@ def pin_release(root: Path, name: str, registry: "Registry | None" = None) -> Pi
         template = bundle.get("prompt", {}).get("template") if isinstance(bundle.get("prompt"), dict) else None
         if not isinstance(template, str):
             continue
-        resolved = prompts.resolve_template_path(root, template)
-        content = resolved if isinstance(resolved, prompts.TemplateProblem) else prompts.read_template(resolved, template)
+        content = prompts.template_bytes(root, template)
         if isinstance(content, prompts.TemplateProblem):
             raise RelcError(f"cannot pin bundle {bundle.get('version', index)}: {content.message}")
         digest = prompts.sha256_hex(content)

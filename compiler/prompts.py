@@ -10,15 +10,14 @@ multiply (nested literal loops, self-concatenation) is bounded.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from compiler import files
 from compiler.diagnostics import define
+from compiler.files import FileReadError, name_problem, read_input_file
 
 if TYPE_CHECKING:
     from jinja2 import nodes
@@ -150,36 +149,22 @@ def _environment() -> "ImmutableSandboxedEnvironment":
     return environment
 
 
-_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
+def template_bytes(root: Path, template: str) -> bytes | TemplateProblem:
+    """The bytes of the template a release names, or why it cannot be used: a name that
+    leaves the repository, a link out of it, or an unreadable file."""
+    problem = name_problem(template)
+    if problem is not None:
+        return TemplateProblem("RELC301", f"template {problem}")
+    return _read_template(root / template, template, root)
 
 
-def resolve_template_path(root: Path, template: str) -> Path | TemplateProblem:
-    """The template's file, refusing any path that could leave the repository."""
-    if _CONTROL_CHARACTER.search(template):
-        # A NUL makes every file system call raise; no file name needs a control character.
-        return TemplateProblem("RELC301", f"template path {template!r} holds a control character; name a file inside the repository")
-    # String tests, not PurePosixPath: this runs for every template of every release.
-    if template.startswith(("/", "\\")) or (len(template) > 1 and template[1] == ":"):
-        return TemplateProblem("RELC301", f"template path `{template}` is absolute; write it relative to the repository root")
-    if ".." in template.split("/") or "\\" in template:
-        return TemplateProblem("RELC301", f"template path `{template}` leaves its folder (`..`); name a file inside the repository")
-    path = root / template
-    real_root = files.real_path(root)
-    real_path = files.real_path(os.path.join(root, template))
-    if not files.within(real_root, real_path):
-        return TemplateProblem(
-            "RELC301", f"template path `{template}` resolves outside the repository through a symbolic link"
-        )
-    return path
-
-
-def read_template(path: Path, template: str) -> bytes | TemplateProblem:
-    """The template's bytes; links inside the repository are followed (the path was resolved)."""
-    from compiler.files import FileReadError, read_input_file
-
+def _read_template(path: Path, template: str, root: Path) -> bytes | TemplateProblem:
+    """The template's bytes; links are followed only while they stay inside `root`."""
     try:
-        return read_input_file(path, MAX_TEMPLATE_BYTES, follow_links=True)
+        return read_input_file(path, MAX_TEMPLATE_BYTES, follow_links=True, inside=root)
     except FileReadError as error:
+        if error.outside:
+            return TemplateProblem("RELC301", f"template path `{template}` resolves outside the repository through a symbolic link")
         return TemplateProblem("RELC302", f"template `{template}` {error}")
 
 

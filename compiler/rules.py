@@ -315,8 +315,7 @@ def _prompt_diagnostics(
     for index, bundle in enumerate(release.bundles):
         ref, path = bundle.prompt, ("bundles", index, "prompt")
         where = f"{report.document.path} bundle `{bundle.version}`"
-        resolved = prompts.resolve_template_path(root, ref.template)
-        raw = resolved if isinstance(resolved, prompts.TemplateProblem) else prompts.read_template(resolved, ref.template)
+        raw = prompts.template_bytes(root, ref.template)
         if isinstance(raw, prompts.TemplateProblem):
             yield report.at(path + ("template",), raw.code, raw.message)
             continue

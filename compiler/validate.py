@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from compiler.diagnostics import Diagnostic, define, has_errors
 from compiler import files
 from compiler.files import FileReadError, read_input_file
-from compiler.load import LoadLimits, Position
+from compiler.load import LoadLimits, Position, refusal_diagnostic
 
 if TYPE_CHECKING:
     from compiler.cache import ReleaseCache
@@ -146,8 +146,7 @@ def _read_pinned_templates(release: "Release", root: Path) -> dict[str, bytes]:
     texts: dict[str, bytes] = {}
     for bundle in release.bundles:
         ref = bundle.prompt
-        resolved = prompts.resolve_template_path(root, ref.template)
-        raw = resolved if isinstance(resolved, prompts.TemplateProblem) else prompts.read_template(resolved, ref.template)
+        raw = prompts.template_bytes(root, ref.template)
         if isinstance(raw, prompts.TemplateProblem) or prompts.sha256_hex(raw) != ref.sha256:
             raise RelcError(
                 f"`{ref.template}` changed while relc was running (it no longer matches bundle "
@@ -203,15 +202,11 @@ def validate_release_bytes(
 
 
 def _read_release(path: Path, display_path: str, root: Path, limits: LoadLimits) -> bytes | list[Diagnostic]:
-    outside = _outside_repository(path, root)
-    if outside:
-        return [Diagnostic(display_path, 1, 1, "RELC001", outside)]
+    # Release files come from pull requests: no link at all, and no linked folder out of the repository.
     try:
-        return read_input_file(path, limits.max_bytes)
+        return read_input_file(path, limits.max_bytes, inside=root)
     except FileReadError as error:
-        if error.too_large:
-            return [Diagnostic(display_path, 1, 1, "RELC002", f"file {error} for a release")]
-        return [Diagnostic(display_path, 1, 1, "RELC001", f"the file {error}")]
+        return [refusal_diagnostic(display_path, error, " for a release")]
 
 
 def validate_release_file(
@@ -296,8 +291,7 @@ def template_fingerprint(root: Path, template: str) -> str:
     cannot be read. Re-made on every use of a cache entry."""
     from compiler import prompts
 
-    resolved = prompts.resolve_template_path(root, template)
-    raw = resolved if isinstance(resolved, prompts.TemplateProblem) else prompts.read_template(resolved, template)
+    raw = prompts.template_bytes(root, template)
     if isinstance(raw, prompts.TemplateProblem):
         return f"problem {raw.code} {raw.message}"
     return "sha256 " + prompts.sha256_hex(raw)
@@ -355,16 +349,6 @@ def _restore(
         return checked, diagnostics
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None
-
-
-def _outside_repository(path: Path, root: Path) -> str | None:
-    """Release files come from pull requests: a link could make relc read (and quote) any file."""
-    if path.is_symlink():
-        return "is a symbolic link; a release must be a regular file in the repository (a link could read any file)"
-    real_root, real_path = files.real_path(root), files.real_path(path)
-    if files.within(os.path.abspath(root), os.path.abspath(path)) and not files.within(real_root, real_path):
-        return "resolves outside the repository through a symbolic link; keep releases inside it"
-    return None
 
 
 # Release bytes kept as they are before later ones are kept compressed: compressing

@@ -68,3 +68,33 @@ def test_a_metrics_snapshot_that_is_a_pipe_is_an_error(example_repo: Path) -> No
     result = run_relc("evaluate", "support-chat", "--metrics", "metrics.json", cwd=example_repo)
     assert result.returncode == 1
     assert "metrics.json: it is not a regular file (a named pipe)" in result.stderr
+
+
+def _repository_with_an_outside_secret(tmp_path: Path) -> tuple[Path, Path]:
+    secret = tmp_path / "outside" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("hunter2-outside-value\n")
+    repository = tmp_path / "repo"
+    repository.mkdir()
+    return repository, secret
+
+
+def test_inside_follows_a_link_that_stays_in_the_repository_and_refuses_one_that_leaves(tmp_path: Path) -> None:
+    repository, secret = _repository_with_an_outside_secret(tmp_path)
+    (repository / "real.txt").write_bytes(b"ok")
+    (repository / "near").symlink_to("real.txt")
+    (repository / "far").symlink_to(secret)
+    assert read_input_file(repository / "near", 100, follow_links=True, inside=repository) == b"ok"
+    with pytest.raises(FileReadError, match="resolves outside the repository through a symbolic link") as raised:
+        read_input_file(repository / "far", 100, follow_links=True, inside=repository)
+    assert raised.value.outside and "hunter2" not in str(raised.value)
+
+
+def test_inside_refuses_a_folder_linked_out_of_the_repository_even_when_links_are_not_followed(tmp_path: Path) -> None:
+    repository, secret = _repository_with_an_outside_secret(tmp_path)
+    (repository / "prompts").symlink_to(secret.parent)
+    with pytest.raises(FileReadError, match="resolves outside the repository") as raised:
+        read_input_file(repository / "prompts" / "secret.txt", 100, inside=repository)
+    assert raised.value.outside
+    # A file the person names outside the repository is theirs to read: no link is involved.
+    assert read_input_file(secret, 100, inside=repository) == b"hunter2-outside-value\n"
