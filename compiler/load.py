@@ -423,12 +423,15 @@ def load_bytes(raw: bytes, display_path: str, limits: LoadLimits = LoadLimits())
     return document, []
 
 
-def load_file(path: Path, display_path: str, limits: LoadLimits = LoadLimits()) -> tuple[LoadedDocument | None, list[Diagnostic]]:
-    """Read and parse one YAML input file through the safe reader (regular files only)."""
+def load_file(
+    path: Path, display_path: str, inside: Path | None, limits: LoadLimits = LoadLimits()
+) -> tuple[LoadedDocument | None, list[Diagnostic]]:
+    """Read one YAML input file through the safe reader and parse it. `inside`, the
+    repository it belongs to, is where links may lead (None: a file the person named)."""
     from compiler.files import FileReadError, read_input_file
 
     try:
-        raw = read_input_file(path, limits.max_bytes, follow_links=True)
+        raw = read_input_file(path, limits.max_bytes, follow_links=True, inside=inside)
     except FileReadError as error:
         return None, [refusal_diagnostic(display_path, error)]
     return load_bytes(raw, display_path, limits)

@@ -134,3 +134,69 @@ def test_annotation_names_are_checked(repository: Repository, source: str, messa
     result = run_relc("validate", cwd=repository.root)
     assert result.returncode == 1
     assert f"relc.yaml:4:5: error RELC106: metrics[0]: {message}" in result.stdout, result.stdout
+
+
+SECRET = "hunter2-outside-value"
+
+
+def _outside_secret(repository: Repository, name: str, text: str = f"{SECRET}\n") -> Path:
+    secret = repository.root.parent / "outside" / name
+    secret.parent.mkdir(exist_ok=True)
+    secret.write_text(text)
+    return secret
+
+
+def test_a_relc_yaml_linked_out_of_the_repository_is_refused_unread(repository: Repository) -> None:
+    (repository.root / "relc.yaml").symlink_to(_outside_secret(repository, "relc.yaml"))
+    result = run_relc("validate", cwd=repository.root)
+    assert result.returncode == 1
+    assert result.stdout.startswith("relc.yaml:1:1: error RELC001: the file resolves outside the repository through a symbolic link")
+    assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_relc_yaml_linked_inside_the_repository_is_read(repository: Repository) -> None:
+    (repository.root / "config").mkdir()
+    (repository.root / "config" / "relc.yaml").write_text("apiVersion: relc/v1\nkind: Config\nmetrics:\n  - {name: q, file: m.json}\n")
+    (repository.root / "relc.yaml").symlink_to("config/relc.yaml")
+    result = run_relc("validate", cwd=repository.root)
+    assert "relc.yaml:4:5: error RELC106: metrics[0]: a snapshot file must list the `metrics` it answers" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{name: q, file: /etc/passwd, metrics: [error_rate]}", "`file`: path `/etc/passwd` is absolute"),
+        ("{name: q, file: ../outside/m.json, metrics: [error_rate]}", "`file`: path `../outside/m.json` leaves its folder"),
+        ("{name: p, url: 'http://127.0.0.1:9', queries: {envoy: ../q.yaml}}", "`queries.envoy`: path `../q.yaml` leaves its folder"),
+    ],
+)
+def test_files_relc_yaml_names_must_be_in_the_repository(repository: Repository, source: str, message: str) -> None:
+    (repository.root / "relc.yaml").write_text(f"apiVersion: relc/v1\nkind: Config\nmetrics:\n  - {source}\n")
+    result = run_relc("validate", cwd=repository.root)
+    assert result.returncode == 1
+    assert f"relc.yaml:4:5: error RELC106: metrics[0]: {message}" in result.stdout, result.stdout
+
+
+def test_a_snapshot_file_relc_yaml_names_is_not_read_through_a_link_out(repository: Repository) -> None:
+    secret = _outside_secret(repository, "m.json", '{"metrics": [{"release": "' + SECRET + '"}]}')
+    (repository.root / "m.json").symlink_to(secret)
+    (repository.root / "relc.yaml").write_text(
+        "apiVersion: relc/v1\nkind: Config\nmetrics:\n  - {name: ops, file: m.json, metrics: [error_rate, thumbs_down_rate]}\n"
+    )
+    result = run_relc("evaluate", "chat", cwd=repository.root)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "cannot read metrics file m.json: it resolves outside the repository through a symbolic link" in result.stderr
+    assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_query_file_relc_yaml_names_is_not_read_through_a_link_out(repository: Repository) -> None:
+    secret = _outside_secret(repository, "q.yaml", f"{SECRET}: {{value: up, samples: up}}\n")
+    (repository.root / "q.yaml").symlink_to(secret)
+    (repository.root / "relc.yaml").write_text(
+        "apiVersion: relc/v1\nkind: Config\nmetrics:\n  - {name: p, url: 'http://127.0.0.1:9', queries: q.yaml, "
+        "metrics: [error_rate, thumbs_down_rate]}\n"
+    )
+    result = run_relc("evaluate", "chat", cwd=repository.root)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "cannot read query file q.yaml: the file resolves outside the repository" in result.stdout + result.stderr
+    assert SECRET not in result.stdout + result.stderr

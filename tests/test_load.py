@@ -99,7 +99,7 @@ def test_an_unreadable_file_is_a_diagnostic(tmp_path: Path) -> None:
     missing.symlink_to(tmp_path / "nowhere.yaml")
     checked, diagnostics = validate_release_file(missing, root=tmp_path)
     assert checked is None and [d.code for d in diagnostics] == ["RELC001"]
-    document, diagnostics = load_file(tmp_path / "nowhere.yaml", "nowhere.yaml")
+    document, diagnostics = load_file(tmp_path / "nowhere.yaml", "nowhere.yaml", inside=tmp_path)
     assert document is None and [d.code for d in diagnostics] == ["RELC001"]
 
 

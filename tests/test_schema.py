@@ -56,7 +56,7 @@ def test_every_example_in_the_schema_is_valid_for_its_field() -> None:
 
 
 def _data(path: Path) -> Any:
-    document, diagnostics = load_file(path, path.name)
+    document, diagnostics = load_file(path, path.name, inside=REPO)
     assert document is not None, diagnostics
     return document.data
 

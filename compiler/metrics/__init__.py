@@ -157,14 +157,14 @@ def open_configured(config: "RepositoryConfig", root: Path, timeout: float = 10.
         if entry.file is not None:
             from compiler.metrics.snapshot import SnapshotSource
 
-            snapshot = SnapshotSource.from_file(str(root / entry.file))
+            snapshot = SnapshotSource.from_file(str(root / entry.file), inside=root)
             routes.append((entry.name, _constant(frozenset(entry.metrics or ()), snapshot)))
         elif entry.url is not None and entry.url.startswith(MONITOR_SCHEMES):
             monitor = open_monitor(entry.url, timeout, entry.annotation_table())
             answered = frozenset(entry.metrics) if entry.metrics is not None else frozenset(monitor.answers())
             routes.append((entry.name, _constant(answered, monitor)))
         else:
-            routes.append((entry.name, _per_gateway(entry, timeout)))
+            routes.append((entry.name, _per_gateway(entry, timeout, root)))
     return RoutedSource(routes)
 
 
@@ -172,7 +172,9 @@ def _constant(answered: frozenset[str], source: MetricSource) -> Callable[[tuple
     return lambda gateways: (answered, source)
 
 
-def _per_gateway(entry: "MetricSourceConfig", timeout: float) -> Callable[[tuple[str, ...]], tuple[frozenset[str], MetricSource]]:
+def _per_gateway(
+    entry: "MetricSourceConfig", timeout: float, root: Path
+) -> Callable[[tuple[str, ...]], tuple[frozenset[str], MetricSource]]:
     """A Prometheus source whose queries follow the release's gateways, opened once per set."""
     from compiler.metrics.prometheus import PrometheusSource, load_queries
 
@@ -183,7 +185,7 @@ def _per_gateway(entry: "MetricSourceConfig", timeout: float) -> Callable[[tuple
         if chosen is None:
             return frozenset(), _NO_SOURCE
         if chosen not in opened:
-            opened[chosen] = PrometheusSource(entry.url or "", load_queries(chosen), timeout)
+            opened[chosen] = PrometheusSource(entry.url or "", load_queries(chosen, inside=root), timeout)
         answered = frozenset(entry.metrics) if entry.metrics is not None else frozenset(opened[chosen].queries)
         return answered, opened[chosen]
 

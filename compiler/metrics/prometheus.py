@@ -65,14 +65,15 @@ def query_sets() -> dict[str, dict[str, QueryTemplate]]:
     return {name: renderer.promql() for name, renderer in renderers().items() if renderer.promql is not None}
 
 
-def load_queries(name_or_path: str) -> dict[str, QueryTemplate]:
-    """A ready-made set by name, or a JSON/YAML file `{metric: {value: PROMQL, samples: PROMQL}}`."""
+def load_queries(name_or_path: str, inside: Path | None = None) -> dict[str, QueryTemplate]:
+    """A ready-made set by name, or a JSON/YAML file `{metric: {value: PROMQL, samples: PROMQL}}`
+    (with `inside`, a file of that repository, named relative to it, that no link may lead out of)."""
     sets = query_sets()
     if name_or_path in sets:
         return sets[name_or_path]
     from compiler.load import load_file
 
-    document, diagnostics = load_file(Path(name_or_path), name_or_path)
+    document, diagnostics = load_file(Path(name_or_path) if inside is None else inside / name_or_path, name_or_path, inside)
     if document is None:
         raise MetricError(f"cannot read query file {name_or_path}: {diagnostics[0].message if diagnostics else ''}")
     if not isinstance(document.data, dict):

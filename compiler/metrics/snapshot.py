@@ -40,12 +40,14 @@ class SnapshotSource:
     description: str
 
     @classmethod
-    def from_file(cls, location: str) -> "SnapshotSource":
+    def from_file(cls, location: str, inside: Path | None = None) -> "SnapshotSource":
+        """The snapshot at `location`; with `inside`, a file of that repository (`relc.yaml`
+        names it), which no link may lead out of."""
         from compiler.files import FileReadError, read_input_file
 
         path = Path(location)
         try:
-            text = read_input_file(path, MAX_SNAPSHOT_BYTES, follow_links=True).decode("utf-8")
+            text = read_input_file(path, MAX_SNAPSHOT_BYTES, follow_links=True, inside=inside).decode("utf-8")
         except FileReadError as error:
             raise MetricError(f"cannot read metrics file {location}: it {error}") from None
         except UnicodeDecodeError as error:
