@@ -183,7 +183,7 @@ def preview(root: Path, change: ReleaseChange) -> Preview:
     from compiler import plan
 
     result = _checked_with(root, change)
-    differences = compare_tree(root / RENDERED_DIR, render_files(result.releases), RENDERED_DIR)
+    differences = compare_tree(root / RENDERED_DIR, render_files(result.releases), RENDERED_DIR, inside=root)
     changed = [checked for checked in result.releases if checked.name == change.name]
     before = {name: traffic for name, traffic in plan.traffic_before(root, None).items() if name == change.name}
     after = plan.manifests_from_files(render_manifests(changed))
@@ -208,7 +208,7 @@ def apply(root: Path, change: ReleaseChange) -> str:
         release_file = root / change.path
         try:
             write_atomically(release_file, change.after)
-            write_tree(root / RENDERED_DIR, files)
+            write_tree(root / RENDERED_DIR, files, inside=root)
             return git.commit_paths(root, [change.path, RENDERED_DIR], change.message)
         except BaseException:
             # Put back what this run wrote, so a failed commit leaves the tree as it found it.

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from compiler import git
+from compiler.emit import MAX_RENDERED_BYTES
 from compiler.errors import RelcError
+from compiler.files import read_repository_file
 from compiler.plan import traffic_from_manifest
 
 
@@ -153,14 +155,14 @@ def _drill_identity() -> Iterator[None]:
 def _served(manifest_path: Path) -> dict[str, float]:
     if not manifest_path.is_file():
         return {}
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest = json.loads(read_repository_file(manifest_path, MAX_RENDERED_BYTES, manifest_path.parents[2]))  # root/rendered/bundles/
     return {share.version: share.served_percent for share in traffic_from_manifest(manifest).bundles if share.served_percent}
 
 
 def _deployed(manifest_path: Path) -> set[str]:
     if not manifest_path.is_file():
         return set()
-    return {b["version"] for b in json.loads(manifest_path.read_text(encoding="utf-8"))["bundles"]}
+    return {b["version"] for b in json.loads(read_repository_file(manifest_path, MAX_RENDERED_BYTES, manifest_path.parents[2]))["bundles"]}
 
 
 # The real tools, one per gateway. A tool that is not installed is reported as skipped.
@@ -256,7 +258,8 @@ def check_portkey(rendered: Path) -> GatewayCheck:
     schema = json.loads((Path(__file__).parent / "gateways" / "portkey-config.schema.json").read_text(encoding="utf-8"))
     validator = Draft202012Validator(schema)
     files = sorted((rendered / "portkey").glob("*.json"))
-    errors = [f"{file.name}: {error.message}" for file in files for error in validator.iter_errors(json.loads(file.read_text()))]
+    errors = [f"{file.name}: {error.message}" for file in files
+              for error in validator.iter_errors(json.loads(read_repository_file(file, MAX_RENDERED_BYTES, rendered.parent)))]
     return GatewayCheck("portkey", "failed" if errors else "ok", "; ".join(errors[:3]) or f"{len(files)} config(s) fit Portkey's schema")
 
 

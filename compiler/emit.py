@@ -168,26 +168,67 @@ class TreeChange:
     unchanged: int
 
 
+# The largest rendered/ file relc reads back (ten thousand releases make tens of MiB):
+# a file a pull request put there is not read whole past this.
+MAX_RENDERED_BYTES = 256 << 20
+
+
 def existing_files(folder: Path) -> dict[str, Path]:
-    """Every file under `folder` (links to files too, never into linked folders) by its
-    path relative to it, sorted, leaving out staging folders a killed build left."""
+    """Every regular file under `folder` by its path relative to it, sorted, leaving out
+    staging folders a killed build left (and links, which relc never writes: `existing_entries`)."""
+    return existing_entries(folder)[0]
+
+
+def existing_entries(folder: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """The regular files under `folder`, and what else stands there that is not a folder,
+    each by its path relative to it: a symbolic link (to a file or a folder, never
+    followed: it could lead anywhere) or a pipe or device. Those are foreign: relc
+    writes regular files only, so `compare_tree` reports them and `write_tree` replaces them."""
     if not folder.is_dir():
-        return {}
+        return {}, {}
     found: dict[str, Path] = {}
-    _collect_files(os.fspath(folder), "", found)
-    return dict(sorted(found.items()))
+    foreign: dict[str, str] = {}
+    _collect_files(os.fspath(folder), "", found, foreign)
+    return dict(sorted(found.items())), foreign
 
 
-def _collect_files(folder: str, prefix: str, found: dict[str, Path]) -> None:
+def _collect_files(folder: str, prefix: str, found: dict[str, Path], foreign: dict[str, str]) -> None:
     # os.scandir knows each entry's kind without a stat: rendered/ holds a file per release.
     with os.scandir(folder) as entries:
         for entry in entries:
             if entry.name.startswith(STAGING_PREFIX):
                 continue
-            if entry.is_dir(follow_symlinks=False):
-                _collect_files(entry.path, f"{prefix}{entry.name}/", found)
-            elif entry.is_file():
+            if entry.is_symlink():
+                foreign[prefix + entry.name] = "a symbolic link"
+            elif entry.is_dir(follow_symlinks=False):
+                _collect_files(entry.path, f"{prefix}{entry.name}/", found, foreign)
+            elif entry.is_file(follow_symlinks=False):
                 found[prefix + entry.name] = Path(entry.path)
+            else:
+                foreign[prefix + entry.name] = "not a regular file"
+
+
+def on_disk(path: Path) -> bytes | None:
+    """The bytes of the regular file relc wrote at `path`, or None when there is none:
+    missing, a link (never followed), anything but a regular file, or too large."""
+    from compiler.files import FileReadError, read_input_file
+
+    try:
+        return read_input_file(path, MAX_RENDERED_BYTES)
+    except FileReadError:
+        return None
+
+
+def _refuse_outside(folder: Path, inside: Path | None) -> None:
+    """rendered/ is the repository's: a link that takes it elsewhere would have relc
+    quote, overwrite and delete files outside the repository."""
+    from compiler.files import FileReadError, escapes, repository_name
+
+    if inside is not None and escapes(folder, inside):
+        raise FileReadError(
+            f"{repository_name(folder, inside)}/ resolves outside the repository through a symbolic link; relc reads "
+            "and writes it only inside the repository: replace the link with a folder", outside=True,
+        )  # fmt: skip
 
 
 Files = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
@@ -197,7 +238,9 @@ def items_of(files: Files) -> Iterable[tuple[str, bytes]]:
     return files.items() if isinstance(files, Mapping) else files
 
 
-def write_tree(folder: Path, files: Files, move_anyway: frozenset[str] = frozenset()) -> TreeChange:
+def write_tree(
+    folder: Path, files: Files, move_anyway: frozenset[str] = frozenset(), inside: Path | None = None
+) -> TreeChange:
     """Make `folder` hold exactly `files`, each file replaced atomically, in the given order.
 
     Everything is written and flushed in a staging folder beside the files first; only
@@ -208,8 +251,11 @@ def write_tree(folder: Path, files: Files, move_anyway: frozenset[str] = frozens
     gateway reloads on a move are held, and moved last in the order its transition
     gives (`gateways.write_phases`). An error while the stream runs moves nothing.
     A crash leaves a staging folder that the next run removes, and a tree of whole files
-    that the next `relc build` (or `relc check`) sets right.
+    that the next `relc build` (or `relc check`) sets right. A link or pipe in `folder`
+    is replaced like a stale file; with `inside` (the repository), `folder` itself may
+    not lead out of it.
     """
+    _refuse_outside(folder, inside)
     folder.mkdir(parents=True, exist_ok=True)
     with _folder_lock(folder):
         for leftover in folder.glob(STAGING_PREFIX + "*"):
@@ -254,7 +300,7 @@ def _folder_lock(folder: Path) -> Iterator[None]:
 def _write_tree_locked(folder: Path, staging: Path, files: Files, move_anyway: frozenset[str]) -> TreeChange:
     from compiler.gateways import reload_on_move_files, write_phases
 
-    existing = existing_files(folder)
+    existing, foreign = existing_entries(folder)
     watched = reload_on_move_files()
     held: dict[str, bytes] = {}
     order: list[str] = []
@@ -262,7 +308,7 @@ def _write_tree_locked(folder: Path, staging: Path, files: Files, move_anyway: f
     to_place: list[str] = []
 
     def stage(path: str, content: bytes) -> None:
-        if path not in existing or not same_bytes(existing[path], content):
+        if path in foreign or path not in existing or not same_bytes(existing[path], content):
             changed.add(path)
         elif path not in move_anyway:
             return  # the same bytes; only a file rewritten in place (by git) is moved anyway, for its watcher
@@ -283,23 +329,34 @@ def _write_tree_locked(folder: Path, staging: Path, files: Files, move_anyway: f
             stage(path, content)
         del content
     held = {path: (spool / path).read_bytes() for path in held}
+    _clear_linked_folders(folder, foreign, order)
     # Gateways that read several files get early writes, so every state they can read is whole.
     phases, held = write_phases(folder, held)
     for phase in phases:
         _place(folder, phase)
-    existing = existing_files(folder)
+    existing, foreign = existing_entries(folder)
     for path, content in held.items():
         stage(path, content)
     for path in to_place:
         target = folder / path
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging / path, target)
-    removed = sorted(set(existing) - set(order))
+    removed = sorted((set(existing) | set(foreign)) - set(order))
     for path in removed:
         (folder / path).unlink()
     _remove_empty_folders(folder)
     _sync_folder(folder)
     return TreeChange(tuple(path for path in order if path in changed), tuple(removed), len(order) - len(changed))
+
+
+def _clear_linked_folders(folder: Path, foreign: dict[str, str], order: list[str]) -> None:
+    """Remove the links that stand where a folder of the new tree goes: files moved
+    into place must never go through one (to wherever it leads)."""
+    if not foreign:
+        return
+    folders = {path[:end] for path in order for end in range(len(path)) if path[end] == "/"}
+    for path in sorted(set(foreign) & folders):
+        (folder / path).unlink()
 
 
 def _write_synced(path: Path, content: bytes) -> None:
@@ -352,34 +409,61 @@ class FileDifference:
     diff: str
 
 
-def compare_tree(folder: Path, files: Files, label: str) -> list[FileDifference]:
+def compare_tree(folder: Path, files: Files, label: str, inside: Path | None = None) -> list[FileDifference]:
     """How `folder` differs from `files` (a mapping, or a stream compared as it comes),
-    with a unified diff for each differing file, by path."""
-    existing = existing_files(folder)
+    with a unified diff for each differing file, by path. A link or pipe there is a
+    difference too, and never read; with `inside`, `folder` may not lead out of it."""
+    _refuse_outside(folder, inside)
+    existing, foreign = existing_entries(folder)
     differences = []
     for path, expected in items_of(files):
+        if path in foreign:
+            differences.append(_foreign_difference(path, foreign.pop(path), expected, label))
+            continue
         found = existing.pop(path, None)
         if found is None or not same_bytes(found, expected):
-            differences.append(_difference(path, found.read_bytes() if found is not None else None, expected, label))
-    differences += [_difference(path, existing[path].read_bytes(), None, label) for path in existing]
+            differences.append(_difference(path, _shown(found), expected, label))
+    differences += [_difference(path, _shown(existing[path]), None, label) for path in existing]
+    differences += [_foreign_difference(path, kind, None, label) for path, kind in foreign.items()]
     return sorted(differences, key=lambda difference: difference.path)
 
 
+def _shown(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    content = on_disk(path)
+    # Swapped for something else since the listing, or too large to quote: said, not read.
+    return content if content is not None else b"(not shown: no longer a regular file, or over the size limit)\n"
+
+
+def _foreign_difference(path: str, kind: str, expected: bytes | None, label: str) -> FileDifference:
+    after = (expected or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+    return FileDifference(path, kind, unified_diff([], after, f"a/{label}/{path} ({kind}, not read)", f"b/{label}/{path}"))
+
+
 def same_bytes(path: Path, content: bytes) -> bool:
-    """Whether the file holds exactly `content`, read a block at a time: a gateway file of
-    ten thousand releases is not read whole beside its new bytes. Unreadable is different."""
+    """Whether the regular file holds exactly `content`, read a block at a time: a gateway
+    file of ten thousand releases is not read whole beside its new bytes. A link, a pipe
+    or an unreadable file is different."""
+    from compiler.files import FileReadError, open_input_file
+
+    try:
+        descriptor, status = open_input_file(path, len(content))
+    except FileReadError:
+        return False
     view = memoryview(content)
     offset = 0
     try:
-        if path.stat().st_size != len(content):
+        if status.st_size != len(content):
             return False
-        with open(path, "rb") as stream:
-            while block := stream.read(1 << 20):
-                if view[offset : offset + len(block)] != block:
-                    return False
-                offset += len(block)
+        while block := os.read(descriptor, 1 << 20):
+            if view[offset : offset + len(block)] != block:
+                return False
+            offset += len(block)
     except OSError:
         return False
+    finally:
+        os.close(descriptor)
     return offset == len(content)
 
 

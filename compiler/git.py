@@ -233,7 +233,7 @@ def restore_paths(root: Path, paths: list[str]) -> None:
     index lock that a failed commit may be holding. Files under `paths` that HEAD does
     not have are removed: they can only be relc's (stray files were refused up front).
     """
-    from compiler.emit import write_atomically
+    from compiler.emit import same_bytes, write_atomically
 
     try:
         _git(root, "reset", "--quiet", "HEAD", "--", *paths)
@@ -248,7 +248,7 @@ def restore_paths(root: Path, paths: list[str]) -> None:
                 file.unlink()
         for name, content in committed.items():
             file = root / name
-            if not file.exists() or file.read_bytes() != content:
+            if not same_bytes(file, content):  # a link there is replaced, never read through
                 write_atomically(file, content)
 
 

@@ -199,12 +199,15 @@ def format_markdown(plans: list[ReleasePlan]) -> str:
 
 def traffic_before(root: Path, base: str | None) -> dict[str, ReleaseTraffic]:
     """What the gateways run before the change: rendered/ at `base`, or on disk."""
-    from compiler.emit import existing_files
+    from compiler.emit import MAX_RENDERED_BYTES, existing_files
+    from compiler.files import read_repository_file
     from compiler.render import RENDERED_DIR
 
     if base is None:
         on_disk = existing_files(root / RENDERED_DIR / "bundles")  # the gateway files say nothing more
-        return manifests_from_files({f"bundles/{path}": file.read_bytes() for path, file in on_disk.items()})
+        return manifests_from_files(
+            {f"bundles/{path}": read_repository_file(file, MAX_RENDERED_BYTES, root) for path, file in on_disk.items()}
+        )
     from compiler import git
 
     commit = git.resolve_revision(root, base)

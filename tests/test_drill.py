@@ -96,3 +96,15 @@ def test_a_drill_checks_portkey_configs_against_portkeys_schema(tmp_path: Path) 
     result = _untouched(repository, lambda: run_relc("drill", "chat", cwd=repository.root))
     assert result.returncode == 0, result.stdout + result.stderr  # type: ignore[attr-defined]
     assert "portkey: ok: 1 config(s) fit Portkey's schema" in result.stdout  # type: ignore[attr-defined]
+
+
+def test_a_bundle_manifest_linked_out_of_the_repository_is_refused_unread(repository: Repository) -> None:
+    secret = repository.root.parent / "outside.json"
+    secret.write_text(json.dumps({"bundles": [{"version": "hunter2-outside-value", "served_percent": 100}]}))
+    manifest = repository.root / "rendered" / "bundles" / "chat.json"
+    manifest.unlink()
+    manifest.symlink_to(secret)
+    result = run_relc("drill", "chat", cwd=repository.root)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "rendered/bundles/chat.json resolves outside the repository through a symbolic link" in result.stderr
+    assert "hunter2" not in result.stdout + result.stderr

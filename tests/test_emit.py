@@ -239,6 +239,51 @@ def test_compare_tree_of_a_missing_folder_lists_every_file_missing(tmp_path: Pat
     assert compare_tree(tmp_path / "absent", {}, "rendered") == []
 
 
+def test_compare_tree_reports_links_and_pipes_without_opening_them(tmp_path: Path) -> None:
+    folder = tmp_path / "rendered"
+    write_tree(folder, {"same.yaml": b"s\n"})
+    (tmp_path / "secret").write_bytes(b"s\n")  # the same bytes: still not relc's file
+    os.mkfifo(tmp_path / "pipe")
+    (folder / "linked.yaml").symlink_to(tmp_path / "secret")
+    (folder / "to-a-pipe.yaml").symlink_to(tmp_path / "pipe")  # opening it would block forever
+    os.mkfifo(folder / "pipe.yaml")
+    differences = compare_tree(folder, {"same.yaml": b"s\n", "linked.yaml": b"s\n", "to-a-pipe.yaml": b"p\n"}, "rendered")
+    assert [(d.path, d.status) for d in differences] == [
+        ("linked.yaml", "a symbolic link"), ("pipe.yaml", "not a regular file"), ("to-a-pipe.yaml", "a symbolic link")
+    ]
+    assert differences[0].diff.startswith("--- a/rendered/linked.yaml (a symbolic link, not read)\n+++ b/rendered/linked.yaml\n")
+
+
+def test_write_tree_replaces_links_and_pipes_with_files_and_never_writes_through_a_linked_folder(tmp_path: Path) -> None:
+    folder, outside = tmp_path / "rendered", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_bytes(b"keep\n")
+    folder.mkdir()
+    (folder / "a.yaml").symlink_to(outside / "secret")
+    (folder / "sub").symlink_to(outside)
+    os.mkfifo(folder / "gone.yaml")
+    change = write_tree(folder, {"a.yaml": b"keep\n", "sub/secret": b"new\n"})
+    assert change == TreeChange(("a.yaml", "sub/secret"), ("gone.yaml",), 0)
+    assert (outside / "secret").read_bytes() == b"keep\n" and sorted(os.listdir(outside)) == ["secret"]
+    assert not (folder / "a.yaml").is_symlink() and not (folder / "sub").is_symlink()
+    assert (folder / "sub" / "secret").read_bytes() == b"new\n" and not (folder / "gone.yaml").exists()
+
+
+def test_a_tree_folder_linked_out_of_the_repository_is_refused(tmp_path: Path) -> None:
+    from compiler.files import FileReadError
+
+    repository, outside = tmp_path / "repo", tmp_path / "outside"
+    repository.mkdir()
+    outside.mkdir()
+    (outside / "keep").write_bytes(b"k\n")
+    (repository / "rendered").symlink_to(outside)
+    with pytest.raises(FileReadError, match="rendered/ resolves outside the repository"):
+        write_tree(repository / "rendered", {"a.yaml": b"a\n"}, inside=repository)
+    with pytest.raises(FileReadError, match="rendered/ resolves outside the repository"):
+        compare_tree(repository / "rendered", {"a.yaml": b"a\n"}, "rendered", inside=repository)
+    assert os.listdir(outside) == ["keep"]
+
+
 def test_rewritten_since_tells_an_in_place_rewrite_from_relc_own_move(tmp_path: Path) -> None:
     folder = tmp_path / "rendered"
     paths = frozenset({"a.yaml", "b.yaml", "gone.yaml"})

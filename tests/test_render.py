@@ -369,3 +369,70 @@ def test_the_diff_of_a_stale_file_is_a_true_patch_and_difflibs_when_lines_are_un
         assert _apply(before, diff) == after
         if unique:
             assert diff == "".join(difflib.unified_diff(before, after, "a/x", "b/x"))
+
+
+SECRET = "hunter2-outside-value"
+
+
+def _outside_file(example_repo: Path) -> Path:
+    secret = example_repo.parent / f"{example_repo.name}-outside" / "secret.yaml"
+    secret.parent.mkdir()
+    secret.write_text(f"password: {SECRET}\n")
+    return secret
+
+
+def test_check_reports_a_link_in_rendered_without_reading_through_it_and_build_replaces_it(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    config = example_repo / "rendered" / "litellm" / "config.yaml"
+    config.unlink()
+    config.symlink_to(_outside_file(example_repo))
+    for format in ("text", "github"):
+        result = run_relc("check", "--format", format, cwd=example_repo)
+        assert result.returncode == 1
+        assert "rendered/litellm/config.yaml is a symbolic link: run `relc build`" in result.stdout
+        assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert "--- a/rendered/litellm/config.yaml (a symbolic link, not read)" in result.stdout
+    assert run_relc("build", cwd=example_repo).returncode == 0
+    assert not config.is_symlink() and SECRET not in config.read_text()
+    assert run_relc("check", cwd=example_repo).returncode == 0
+
+
+def test_build_never_writes_through_a_folder_link_in_rendered(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    outside = example_repo.parent / f"{example_repo.name}-outside-folder"
+    shutil.move(example_repo / "rendered" / "litellm", outside)
+    (example_repo / "rendered" / "litellm").symlink_to(outside)
+    before = snapshot(outside)
+    result = run_relc("check", cwd=example_repo)
+    assert result.returncode == 1 and "rendered/litellm is a symbolic link" in result.stdout
+    assert run_relc("build", cwd=example_repo).returncode == 0
+    assert snapshot(outside) == before, "build wrote through the link"
+    assert (example_repo / "rendered" / "litellm").is_dir() and not (example_repo / "rendered" / "litellm").is_symlink()
+    assert run_relc("check", cwd=example_repo).returncode == 0
+
+
+def test_a_rendered_folder_linked_out_of_the_repository_is_refused_by_check_and_build(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    outside = example_repo.parent / f"{example_repo.name}-outside-rendered"
+    shutil.move(example_repo / "rendered", outside)
+    (outside / "litellm" / "config.yaml").write_text(f"password: {SECRET}\n")
+    (example_repo / "rendered").symlink_to(outside)
+    before = snapshot(outside)
+    for command in ("check", "build", "plan"):
+        result = run_relc(command, cwd=example_repo)
+        assert result.returncode == 1, (command, result.stderr)
+        assert "resolves outside the repository through a symbolic link" in result.stderr  # plan names the file it met
+        assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr
+    assert snapshot(outside) == before, "nothing outside the repository was written or removed"
+
+
+def test_plan_never_reads_a_bundle_manifest_through_a_link(example_repo: Path) -> None:
+    assert relc(example_repo, "build") == 0
+    manifest = example_repo / "rendered" / "bundles" / "support-chat.json"
+    secret = _outside_file(example_repo).with_suffix(".json")
+    secret.write_text(manifest.read_text().replace('"release": "support-chat"', f'"release": "{SECRET}"'))
+    manifest.unlink()
+    manifest.symlink_to(secret)
+    result = run_relc("plan", cwd=example_repo)
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr

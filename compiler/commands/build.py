@@ -29,7 +29,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
             "routes); nothing was written. If every release really is gone, run `relc build --allow-empty`"
         )
     watched = reload_on_move_files()
-    change = write_tree(output, render_files(result.releases), move_anyway=_rewritten_in_place(output, watched))
+    change = write_tree(output, render_files(result.releases), _rewritten_in_place(output, watched), inside=ROOT)
     _remember_identities(output, watched)
     _refresh_schema(reporter, arguments.no_cache)
     reporter.note(

@@ -59,7 +59,7 @@ def check_generated(
         report.diagnostics.append(
             Diagnostic(SCHEMA_PATH.as_posix(), 1, 1, "RELC601", f"{SCHEMA_PATH.as_posix()} is stale: run `relc schema` and commit it")
         )
-    report.differences = compare_tree(root / RENDERED_DIR, render_files(releases), RENDERED_DIR)
+    report.differences = compare_tree(root / RENDERED_DIR, render_files(releases), RENDERED_DIR, inside=root)
     report.diagnostics += [
         Diagnostic(f"{RENDERED_DIR}/{d.path}", 1, 1, "RELC601",
                    f"{RENDERED_DIR}/{d.path} is {d.status}: run `relc build` and commit {RENDERED_DIR}/")  # fmt: skip

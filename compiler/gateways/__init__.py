@@ -89,10 +89,12 @@ class GatewayRenderer:
 def write_phases(folder: Path, files: dict[str, bytes]) -> tuple[list[dict[str, bytes]], dict[str, bytes]]:
     """Every gateway's early writes into `folder`, and the final files in an order safe for
     all of them. Only the files a gateway reloads are read."""
+    from compiler.emit import on_disk
+
     phases: list[dict[str, bytes]] = []
     for renderer in renderers().values():
         if renderer.transition is not None:
-            existing = {path: (folder / path).read_bytes() for path in renderer.reload_on_move if (folder / path).is_file()}
+            existing = {path: content for path in renderer.reload_on_move if (content := on_disk(folder / path)) is not None}
             early, files = renderer.transition(existing, files)
             phases.extend(early)
     return phases, files
