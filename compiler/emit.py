@@ -220,15 +220,10 @@ def on_disk(path: Path) -> bytes | None:
 
 
 def _refuse_outside(folder: Path, inside: Path | None) -> None:
-    """rendered/ is the repository's: a link that takes it elsewhere would have relc
-    quote, overwrite and delete files outside the repository."""
-    from compiler.files import FileReadError, escapes, repository_name
+    from compiler.files import refuse_folder_outside
 
-    if inside is not None and escapes(folder, inside):
-        raise FileReadError(
-            f"{repository_name(folder, inside)}/ resolves outside the repository through a symbolic link; relc reads "
-            "and writes it only inside the repository: replace the link with a folder", outside=True,
-        )  # fmt: skip
+    if inside is not None:
+        refuse_folder_outside(folder, inside)
 
 
 Files = Mapping[str, bytes] | Iterable[tuple[str, bytes]]

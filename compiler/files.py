@@ -97,6 +97,16 @@ def escapes(path: str | Path, root: str | Path) -> bool:
     return within(os.path.abspath(root), os.path.abspath(path))
 
 
+def refuse_folder_outside(folder: Path, root: Path) -> None:
+    """Refuse a folder of the repository that relc writes (rendered/, schemas/) when a link
+    takes it out of the repository: relc would write, quote and delete files there."""
+    if escapes(folder, root):
+        raise FileReadError(
+            f"{repository_name(folder, root)}/ resolves outside the repository through a symbolic link; relc reads "
+            "and writes it only inside the repository: replace the link with a folder", outside=True,
+        )  # fmt: skip
+
+
 def read_repository_file(path: Path, max_bytes: int, root: Path) -> bytes:
     """A file of the repository at `root`, links followed only inside it; a refusal is a
     whole sentence naming the file, for callers that let it reach the person."""

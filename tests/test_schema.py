@@ -29,6 +29,42 @@ def test_schema_check_command_detects_a_stale_schema(example_repo: Path) -> None
     assert (example_repo / SCHEMA_PATH).read_text() == schema_text()
 
 
+@pytest.mark.parametrize("target", ["/dev/zero", "outside"])
+def test_a_schema_linked_out_of_the_repository_is_reported_unread_and_replaced(example_repo: Path, target: str) -> None:
+    assert run_relc("build", cwd=example_repo).returncode == 0
+    if target == "outside":
+        target = str(example_repo.parent / "outside.json")
+        Path(target).write_text('{"hunter2-outside-value": 1}\n')
+    (example_repo / SCHEMA_PATH).unlink()
+    (example_repo / SCHEMA_PATH).symlink_to(target)
+    for command in (["check", "--no-cache"], ["schema", "--check"]):
+        result = run_relc(*command, cwd=example_repo)
+        assert result.returncode == 1, result.stderr
+        assert "schemas/release.schema.json resolves outside the repository through a symbolic link" in result.stdout + result.stderr
+        assert "hunter2" not in result.stdout + result.stderr and "internal error" not in result.stderr
+    assert run_relc("schema", cwd=example_repo).returncode == 0
+    assert not (example_repo / SCHEMA_PATH).is_symlink() and (example_repo / SCHEMA_PATH).read_text() == schema_text()
+    assert run_relc("check", cwd=example_repo).returncode == 0
+
+
+def test_a_schema_checked_out_with_crlf_line_ends_is_current(example_repo: Path) -> None:
+    path = example_repo / SCHEMA_PATH
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert run_relc("schema", "--check", cwd=example_repo).returncode == 0
+
+
+def test_schemas_linked_out_of_the_repository_are_never_written(example_repo: Path) -> None:
+    outside = example_repo.parent / "outside-schemas"
+    (example_repo / "schemas").rename(outside)
+    (example_repo / "schemas").symlink_to(outside)
+    before = {path.name: path.read_bytes() for path in outside.iterdir()}
+    (outside / "release.schema.json").write_text("{}\n")
+    before["release.schema.json"] = b"{}\n"
+    result = run_relc("schema", cwd=example_repo)
+    assert result.returncode == 1 and "schemas/ resolves outside the repository through a symbolic link" in result.stderr
+    assert {path.name: path.read_bytes() for path in outside.iterdir()} == before
+
+
 def _properties(schema: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     for owner_name, owner in [("Release", schema), *schema["$defs"].items()]:
         for name, definition in owner.get("properties", {}).items():

@@ -47,7 +47,7 @@ def check_generated(
     bundles (RELC701) and rollout moves past the gate (RELC702-705)."""
     from compiler.emit import compare_tree
     from compiler.render import RENDERED_DIR, render_files
-    from compiler.schema import SCHEMA_PATH, schema_is_stale
+    from compiler.schema import stale_schema
 
     report = CheckReport()
     if base:
@@ -55,10 +55,9 @@ def check_generated(
 
         report.diagnostics += immutability_diagnostics(root, base, releases, cache)
         report.diagnostics += _gate(root, base, releases, override)
-    if schema_is_stale(root, cache):
-        report.diagnostics.append(
-            Diagnostic(SCHEMA_PATH.as_posix(), 1, 1, "RELC601", f"{SCHEMA_PATH.as_posix()} is stale: run `relc schema` and commit it")
-        )
+    stale = stale_schema(root, cache)
+    if stale is not None:
+        report.diagnostics.append(Diagnostic(stale[0], 1, 1, "RELC601", stale[1]))
     report.differences = compare_tree(root / RENDERED_DIR, render_files(releases), RENDERED_DIR, inside=root)
     report.diagnostics += [
         Diagnostic(f"{RENDERED_DIR}/{d.path}", 1, 1, "RELC601",

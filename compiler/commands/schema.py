@@ -10,14 +10,18 @@ from compiler.reporter import Reporter
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
-    from compiler.schema import SCHEMA_PATH, schema_is_stale, schema_text, write_schema
+    from compiler.schema import SCHEMA_PATH, schema_text, stale_schema, write_schema
 
     if arguments.stdout:
         reporter.out.write(schema_text())
         return EXIT_OK
     if arguments.check:
-        if not (ROOT / SCHEMA_PATH).exists() or schema_is_stale(ROOT):
-            reporter.note(f"{SCHEMA_PATH} is stale: run `relc schema` and commit it")
+        if not (ROOT / SCHEMA_PATH).exists():
+            reporter.note(f"{SCHEMA_PATH} is missing: run `relc schema` and commit it")
+            return EXIT_PROBLEMS
+        stale = stale_schema(ROOT)
+        if stale is not None:
+            reporter.note(stale[1])
             return EXIT_PROBLEMS
         return EXIT_OK
     target = write_schema(ROOT)
