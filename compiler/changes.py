@@ -147,7 +147,7 @@ def current_release(root: Path, name: str) -> tuple[Release, bytes]:
     result = validate_paths([path], root)
     if not result.ok:
         raise RolloutError(f"{history.release_path(name)} is not valid; fix it first", result.diagnostics)
-    return result.releases[0].release, path.read_bytes()
+    return result.releases[0].release, result.releases[0].raw  # the bytes checked, not a second read
 
 
 def _checked_with(root: Path, change: ReleaseChange) -> ValidationResult:
