@@ -139,7 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="render every release into rendered/",
         description="Validate every release in releases/ and render the gateway configs and bundle manifests into "
         "rendered/. Nothing is written unless every release is valid; each changed file is replaced atomically "
-        "(Envoy picks up a new render without a restart) and files no release produces are removed.",
+        "(Envoy picks up a new render without a restart), files no release produces are removed, and a link "
+        "there is replaced by a file (never written through).",
     )
     build.add_argument("--format", choices=FORMATS, default="text", help="format of any diagnostics")
     _no_cache_option(build)
@@ -154,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="fail when rendered/ or schemas/ is stale (the CI gate)",
         description="Validate every release, re-render in memory and compare with rendered/ and the published "
-        "schema. Exit 1 with a unified diff when anything is stale; writes nothing.",
+        "schema. Exit 1 with a unified diff when anything is stale (a link in rendered/ is stale too, and never "
+        "read); writes nothing.",
     )
     check.add_argument("--format", choices=FORMATS, default="text", help="format of diagnostics")
     _no_cache_option(check)
