@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from compiler import prompts
 from compiler.registry.check import registry_fields
@@ -19,9 +19,6 @@ from compiler.load import FieldPath, LoadedDocument, LoadLimits, load_bytes
 from compiler.model import build_release, dotted
 from compiler.secrets import SecretFinding, find_secrets, find_secrets_in_values
 from compiler.spec import METRICS, SELF_HOSTED_PROVIDERS, Release, duration_seconds
-
-if TYPE_CHECKING:
-    from compiler.cache import ReleaseCache
 
 
 class _Reporter:
@@ -307,9 +304,7 @@ RULES: tuple[Rule, ...] = (
 )  # fmt: skip
 
 
-def _prompt_diagnostics(
-    release: Release, report: _Reporter, root: Path, read: dict[str, bytes], cache: "ReleaseCache | None"
-) -> Iterator[Diagnostic]:
+def _prompt_diagnostics(release: Release, report: _Reporter, root: Path, read: dict[str, bytes]) -> Iterator[Diagnostic]:
     """Template problems, placed in the template file where a line is known; `read` is
     given each template's bytes as they were checked."""
     for index, bundle in enumerate(release.bundles):
@@ -330,7 +325,7 @@ def _prompt_diagnostics(
                 f"`{ref.template}` has sha256 {actual}, but the bundle pins {ref.sha256}: for a new bundle set the pin "
                 "to the file's digest; for a published one restore the file and publish the change as a new version",
             )
-        analysis = prompts.remembered_analysis(raw, cache)
+        analysis = prompts.analyze_template(raw)
         for problem in (*analysis.problems, *prompts.check_variables(analysis, ref.variables)):
             template_path = Path(ref.template).as_posix()
             column = prompts.problem_column(raw, problem)
@@ -377,10 +372,8 @@ class FileCheck:
     templates: dict[str, bytes] = field(default_factory=dict)
 
 
-def check_release_bytes(
-    raw: bytes, display_path: str, root: Path, limits: LoadLimits = LoadLimits(), cache: "ReleaseCache | None" = None
-) -> FileCheck:
-    """Every check that needs only this file (and its templates); `cache` keeps template analyses."""
+def check_release_bytes(raw: bytes, display_path: str, root: Path, limits: LoadLimits = LoadLimits()) -> FileCheck:
+    """Every check that needs only this file (and its templates)."""
     secrets = _secret_diagnostics(display_path, raw.decode("utf-8", errors="replace")) if len(raw) <= limits.max_bytes else []
     document, diagnostics = load_bytes(raw, display_path, limits)
     if document is None:
@@ -393,5 +386,5 @@ def check_release_bytes(
     for rule in RULES:
         diagnostics.extend(rule(release, report))
     templates: dict[str, bytes] = {}
-    diagnostics.extend(_prompt_diagnostics(release, report, root, templates, cache))
+    diagnostics.extend(_prompt_diagnostics(release, report, root, templates))
     return FileCheck(document, release, sorted(set(diagnostics + secrets)), templates)

@@ -178,12 +178,12 @@ def _facts(document: "LoadedDocument", release: "Release") -> ReleaseFacts:
 
 
 def _check_bytes(
-    raw: bytes, display_path: str, root: Path, limits: LoadLimits, cache: "ReleaseCache | None" = None
+    raw: bytes, display_path: str, root: Path, limits: LoadLimits
 ) -> tuple[CheckedRelease | None, list[Diagnostic], tuple[str, ...]]:
     """The file's result, and the templates its checks read."""
     from compiler.rules import check_release_bytes
 
-    outcome = check_release_bytes(raw, display_path, root, limits, cache)
+    outcome = check_release_bytes(raw, display_path, root, limits)
     release = outcome.release
     templates = tuple(sorted({bundle.prompt.template for bundle in release.bundles})) if release is not None else ()
     if release is None or outcome.document is None or has_errors(outcome.diagnostics):
@@ -256,20 +256,7 @@ def _cached_result(
     key = cache.key(display_path, raw, repr(limits))
     entry = cache.load(key)
     restored = _restore(entry, raw, display_path, root, limits, want_fragments) if entry is not None else None
-    if restored is None:
-        return _Miss(raw, display_path, key)
-    _mark_analyses_used(cache, entry)
-    return restored
-
-
-def _mark_analyses_used(cache: "ReleaseCache", entry: dict[str, Any]) -> None:
-    """A release kept in the cache keeps its templates' analyses too (a prune spares
-    them): its next change is checked without parsing the templates again."""
-    from compiler.prompts import analysis_key
-
-    for fingerprint in entry["templates"].values():
-        if fingerprint.startswith("sha256 "):
-            cache.used.add(analysis_key(cache, fingerprint.removeprefix("sha256 ")))
+    return restored if restored is not None else _Miss(raw, display_path, key)
 
 
 def _compute(
@@ -277,7 +264,7 @@ def _compute(
     render: Render | None,
 ) -> tuple[CheckedRelease | None, list[Diagnostic]]:
     """Check (and render) a file's bytes, and store the result under `key`."""
-    checked, diagnostics, templates = _check_bytes(raw, display_path, root, limits, cache)
+    checked, diagnostics, templates = _check_bytes(raw, display_path, root, limits)
     if checked is not None and render is not None:
         checked.fragments = render(checked)
     if cache is not None and key is not None:
