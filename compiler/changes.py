@@ -13,15 +13,17 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from compiler import git, history
 from compiler.emit import compare_tree, write_atomically, write_tree
 from compiler.errors import RelcError, UsageError
 from compiler.render import RENDERED_DIR, render_files, render_manifests, render_tree
 from compiler.reporter import format_text
-from compiler.spec import Release
 from compiler.validate import ValidationResult, validate_paths
+
+if TYPE_CHECKING:
+    from compiler.spec import Release
 
 
 class RolloutError(RelcError):
