@@ -101,6 +101,19 @@ def repository_lock(root: Path, writing: tuple[str, ...] = ()) -> Iterator[None]
         path.unlink(missing_ok=True)
 
 
+def _git_locks_left(root: Path) -> list[Path]:
+    """The lock files a `git commit` takes (index, HEAD, and the branch HEAD names) that exist."""
+    git_dir = git.git_dir(root)
+    candidates = [git_dir / "index.lock", git_dir / "HEAD.lock"]
+    try:
+        head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        head = ""
+    if head.startswith("ref: refs/") and ".." not in head:
+        candidates.append(git_dir / f"{head.removeprefix('ref: ')}.lock")
+    return [lock for lock in candidates if lock.exists()]
+
+
 def _read_lock(path: Path) -> tuple[int, list[str]]:
     """The holder's process id and the paths it was writing (none for an old or torn lock)."""
     try:
@@ -113,14 +126,16 @@ def _read_lock(path: Path) -> tuple[int, list[str]]:
 def _undo_interrupted_change(root: Path, holder: int, paths: list[str]) -> None:
     """A relc killed between writing and committing left files that no commit has: put
     them back as HEAD has them (if its commit landed, they already are). Git's own
-    index lock, left by a git killed with it, needs a person to say no git runs."""
+    locks (the index's, HEAD's, the branch's), left by a git killed with it, need a
+    person to say no git runs."""
     if not paths:
         return
-    index_lock = git.git_dir(root) / "index.lock"
-    if index_lock.exists():
+    locks = _git_locks_left(root)
+    if locks:
+        named = " and ".join(str(lock) for lock in locks)
         raise RolloutError(
-            f"a relc (process {holder}) was stopped while committing and git's {index_lock} remains: once no git "
-            f"command runs, remove it and run relc again; relc will then put {', '.join(paths)} back as HEAD has them"
+            f"a relc (process {holder}) was stopped while committing and git's {named} remain: once no git "
+            f"command runs, remove them and run relc again; relc will then put {', '.join(paths)} back as HEAD has them"
         )
     git.restore_paths(root, paths)
     for written in paths:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_relc
 from tests.support import Repository, release_text
 
@@ -44,9 +46,11 @@ def test_a_rerun_of_the_change_completes(tmp_path: Path) -> None:
     assert repository.git("status", "--porcelain", "--untracked-files=all") == ""
 
 
-def test_gits_own_stale_index_lock_is_reported_and_the_undo_waits_for_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lock", ["index.lock", "HEAD.lock", "refs/heads/main.lock"])
+def test_gits_own_stale_lock_is_reported_and_the_undo_waits_for_it(lock: str, tmp_path: Path) -> None:
+    """A git killed in the middle of relc's commit leaves its index, HEAD or branch lock."""
     repository = _interrupted(tmp_path)
-    index_lock = repository.root / ".git" / "index.lock"
+    index_lock = repository.root / ".git" / lock
     index_lock.write_text("")
     blocked = run_relc("build", cwd=repository.root)
     assert blocked.returncode == 1 and "Traceback" not in blocked.stderr

@@ -43,6 +43,9 @@ def _compile(releases: Path, jobs: int, cache: ReleaseCache | None) -> tuple[str
 
 @pytest.fixture
 def releases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # Other tests' HTTP servers may still run threads in this process, and relc then (rightly)
+    # forks nothing; these threads hold no lock a worker needs, so the tests fork anyway.
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)
     folder = _many_releases(tmp_path / "repo", 40)
     monkeypatch.chdir(tmp_path / "repo")
     return folder.relative_to(tmp_path / "repo")
@@ -97,6 +100,20 @@ def test_a_failing_worker_leaves_its_files_to_this_process(releases: Path, monke
 
     monkeypatch.setattr(validate, "_check_in_worker", failing)  # forked workers inherit the patch
     assert _compile(releases, 2, None) == serial
+
+
+def test_no_worker_is_forked_while_another_thread_runs() -> None:
+    import threading
+
+    assert parallel.can_fork() == (threading.active_count() == 1)
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait, args=(10,))
+    thread.start()
+    try:
+        assert not parallel.can_fork(), "a fork would copy the locks the other thread holds"
+    finally:
+        release.set()
+        thread.join()
 
 
 def test_jobs_come_from_relc_jobs_or_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
