@@ -3,8 +3,9 @@
 An entry is found by a digest of everything a release's result depends on: its bytes
 and path, the repository root, relc's version and code, the cache format, and the
 versions of the libraries that check it. Its prompt templates are named inside the
-entry with their digests and re-read on every use, so a template shared by many
-releases invalidates each of them when it changes. Checks across releases (a unique
+entry with their digests and stamps (size, times, inode). A template is re-read on
+every use unless it is still the very file its stamp describes, so a template shared
+by many releases invalidates each of them when it changes. Checks across releases (a unique
 `route.model`) are made on every run from facts the entries keep.
 
 The cache is an optimisation only: an entry that is missing, truncated, corrupted,
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 # Bump when an entry's layout or meaning changes: older entries are then ignored.
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 CACHE_FOLDER = "relc-cache"
 _HEADER = b"relc-cache"
 # The libraries whose behaviour shapes a result (messages, parsing, template analysis).

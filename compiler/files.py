@@ -12,6 +12,7 @@ import errno
 import os
 import re
 import stat
+import time
 from pathlib import Path
 from compiler.errors import RelcError
 
@@ -43,6 +44,13 @@ def read_input_file(path: Path, max_bytes: int, follow_links: bool = False, insi
     With `inside` (the repository root), a path named inside it that resolves outside it
     is refused, whether through a linked folder or, with `follow_links`, the file's own link.
     """
+    return read_input_file_and_status(path, max_bytes, follow_links, inside)[0]
+
+
+def read_input_file_and_status(
+    path: Path, max_bytes: int, follow_links: bool = False, inside: Path | None = None
+) -> tuple[bytes, os.stat_result]:
+    """`read_input_file`, with the fstat of the file read, taken before its bytes were."""
     descriptor, status = open_input_file(path, max_bytes, follow_links, inside)
     try:
         raw = _read_all(descriptor, max_bytes + 1, status.st_size + 1)
@@ -52,7 +60,42 @@ def read_input_file(path: Path, max_bytes: int, follow_links: bool = False, insi
         os.close(descriptor)
     if len(raw) > max_bytes:
         raise FileReadError(f"is over the {max_bytes}-byte limit", too_large=True)
-    return raw
+    return raw, status
+
+
+# A file's stamp is only trusted once its times are this far in the past: a file
+# rewritten within one tick of the clock that stamps it keeps its times (git's "racy"
+# files), and some file systems keep times to the second.
+SETTLED_AFTER_NS = 2_000_000_000
+
+
+def settled_stamp(status: os.stat_result) -> list[int] | None:
+    """What identifies a regular file's bytes without reading them (size, times, inode),
+    or None while its times are too recent to tell a later rewrite apart."""
+    recent = time.time_ns() - SETTLED_AFTER_NS
+    if not stat.S_ISREG(status.st_mode) or status.st_mtime_ns >= recent or status.st_ctime_ns >= recent:
+        return None
+    return [status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev]
+
+
+def still_stamped(path: str, root: Path, stamp: list[int]) -> bool:
+    """Whether `path`, named inside `root`, is still the regular file `stamp` describes,
+    inside `root`: one lstat, with folders resolved once a run. A link, or a file whose
+    folder is now a link out of the repository, is never taken as unchanged."""
+    if "/../" in f"/{path}/":
+        return False
+    try:
+        status = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(status.st_mode) or stamp != [
+        status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev
+    ]:  # fmt: skip
+        return False
+    if "" not in _REAL_FOLDERS:
+        _REAL_FOLDERS[""] = os.getcwd()
+    folder = os.path.dirname(os.path.normpath(os.path.join(_REAL_FOLDERS[""], path)))
+    return within(real_path(root), _real_folder(folder))
 
 
 def open_input_file(

@@ -10,6 +10,7 @@ multiply (nested literal loops, self-concatenation) is bounded.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from compiler.diagnostics import define
-from compiler.files import FileReadError, name_problem, read_input_file
+from compiler.files import FileReadError, name_problem, read_input_file_and_status
 
 if TYPE_CHECKING:
     from jinja2 import nodes
@@ -150,20 +151,26 @@ def _environment() -> "ImmutableSandboxedEnvironment":
 def template_bytes(root: Path, template: str) -> bytes | TemplateProblem:
     """The bytes of the template a release names, or why it cannot be used: a name that
     leaves the repository, a link out of it, or an unreadable file."""
+    return template_bytes_and_status(root, template)[0]
+
+
+def template_bytes_and_status(root: Path, template: str) -> tuple[bytes | TemplateProblem, os.stat_result | None]:
+    """`template_bytes`, with the fstat of the file read (None when it was not read)."""
     problem = name_problem(template)
     if problem is not None:
-        return TemplateProblem("RELC301", f"template {problem}")
+        return TemplateProblem("RELC301", f"template {problem}"), None
     return _read_template(root / template, template, root)
 
 
-def _read_template(path: Path, template: str, root: Path) -> bytes | TemplateProblem:
+def _read_template(path: Path, template: str, root: Path) -> tuple[bytes | TemplateProblem, os.stat_result | None]:
     """The template's bytes; links are followed only while they stay inside `root`."""
     try:
-        return read_input_file(path, MAX_TEMPLATE_BYTES, follow_links=True, inside=root)
+        return read_input_file_and_status(path, MAX_TEMPLATE_BYTES, follow_links=True, inside=root)
     except FileReadError as error:
         if error.outside:
-            return TemplateProblem("RELC301", f"template path `{template}` resolves outside the repository through a symbolic link")
-        return TemplateProblem("RELC302", f"template `{template}` {error}")
+            problem = TemplateProblem("RELC301", f"template path `{template}` resolves outside the repository through a symbolic link")
+            return problem, None
+        return TemplateProblem("RELC302", f"template `{template}` {error}"), None
 
 
 def sha256_hex(raw: bytes) -> str:

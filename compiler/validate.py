@@ -268,23 +268,35 @@ def _compute(
     if checked is not None and render is not None:
         checked.fragments = render(checked)
     if cache is not None and key is not None:
-        fingerprints = {template: template_fingerprint(root, template) for template in templates}
+        fingerprints = {template: list(template_fingerprint(root, template)) for template in templates}
         cache.store(key, _entry(checked, diagnostics, fingerprints))
     return checked, diagnostics
 
 
-def template_fingerprint(root: Path, template: str) -> str:
+def template_fingerprint(root: Path, template: str) -> tuple[str, list[int] | None]:
     """What a release's checks and render read of a template: its digest, or why it
-    cannot be read. Re-made on every use of a cache entry."""
+    cannot be read; and the file's stamp, when it has settled (`files.settled_stamp`)."""
     from compiler import prompts
+    from compiler.files import settled_stamp
 
-    raw = prompts.template_bytes(root, template)
+    raw, status = prompts.template_bytes_and_status(root, template)
     if isinstance(raw, prompts.TemplateProblem):
-        return f"problem {raw.code} {raw.message}"
-    return "sha256 " + prompts.sha256_hex(raw)
+        return f"problem {raw.code} {raw.message}", None
+    return "sha256 " + prompts.sha256_hex(raw), settled_stamp(status) if status is not None else None
 
 
-def _entry(checked: CheckedRelease | None, diagnostics: list[Diagnostic], templates: dict[str, str]) -> dict[str, Any]:
+def _template_unchanged(root: Path, template: str, fingerprint: str, stamp: list[int] | None) -> bool:
+    """Whether a template still reads as an entry recorded it. A file still bearing the
+    stamp it had when read is not read again: a warm run of a thousand releases would
+    otherwise spend most of its time reading their templates."""
+    from compiler.files import still_stamped
+
+    if stamp is not None and still_stamped(os.path.join(root, template), root, stamp):
+        return True
+    return template_fingerprint(root, template)[0] == fingerprint
+
+
+def _entry(checked: CheckedRelease | None, diagnostics: list[Diagnostic], templates: dict[str, list[Any]]) -> dict[str, Any]:
     facts = None
     if checked is not None:
         f = checked.facts
@@ -313,8 +325,8 @@ def _restore(
     from compiler.render import ReleaseFragments
 
     try:
-        for template, fingerprint in entry["templates"].items():
-            if template_fingerprint(root, template) != fingerprint:
+        for template, (fingerprint, stamp) in entry["templates"].items():
+            if not _template_unchanged(root, template, fingerprint, stamp):
                 return None
         diagnostics = [Diagnostic.restored(*stored) for stored in entry["diagnostics"]]
         plain = entry["facts"]

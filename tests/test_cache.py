@@ -186,6 +186,80 @@ def test_a_template_many_releases_share_invalidates_each_of_them(tmp_path: Path,
     assert _compile([Path("releases")], cache) == repinned
 
 
+def _settled_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trust a template's stamp as soon as it is read: tests write their files just before."""
+    monkeypatch.setattr("compiler.files.SETTLED_AFTER_NS", 0)
+
+
+def test_a_warm_run_reads_no_template_that_kept_its_stamp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "repo"
+    _shared_template_repository(root, 4)
+    monkeypatch.chdir(root)
+    _settled_at_once(monkeypatch)
+    cache = _cache(tmp_path / "cache")
+    expected = _compile([Path("releases")], cache)
+    assert expected[1]
+
+    def refuse(*arguments: object) -> None:
+        raise AssertionError("a template that kept its stamp was read again")
+
+    monkeypatch.setattr("compiler.prompts.template_bytes_and_status", refuse)
+    assert _compile([Path("releases")], cache) == expected
+
+
+def test_a_template_replaced_by_one_of_the_same_size_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "repo"
+    _shared_template_repository(root, 3)
+    monkeypatch.chdir(root)
+    _settled_at_once(monkeypatch)
+    cache = _cache(tmp_path / "cache")
+    assert _compile([Path("releases")], cache)[1]
+    changed = SHARED.replace(b"{{ question }}", b"{{ question}} ")
+    assert len(changed) == len(SHARED) and changed != SHARED
+    replacement = root / "prompts" / ".shared.j2.new"
+    replacement.write_bytes(changed)
+    os.replace(replacement, root / "prompts" / "shared.j2")  # as git checks a file out: a new inode
+    unpinned = _compile([Path("releases")], None)
+    assert unpinned[0].count("RELC303") == 6
+    assert _compile([Path("releases")], cache) == unpinned
+
+
+def test_a_template_folder_moved_out_behind_a_link_is_refused_as_without_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Moving a folder keeps its files' stamps: the stamp alone must not vouch for a
+    template that now resolves outside the repository."""
+    root = tmp_path / "repo"
+    _shared_template_repository(root, 2)
+    monkeypatch.chdir(root)
+    _settled_at_once(monkeypatch)
+    cache = _cache(tmp_path / "cache")
+    assert _compile([Path("releases")], cache)[1]
+    (root / "prompts").rename(tmp_path / "outside")
+    (root / "prompts").symlink_to(tmp_path / "outside", target_is_directory=True)
+    from compiler import files
+
+    files.forget_real_folders()  # a new run, as every command starts
+    refused = _compile([Path("releases")], None)
+    assert "RELC301" in refused[0] and not refused[1]
+    files.forget_real_folders()
+    assert _compile([Path("releases")], cache) == refused
+
+
+def test_a_template_written_moments_ago_is_not_stamped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file rewritten within the clock's tick keeps its times: until they settle, it
+    is read on every run."""
+    from compiler.validate import template_fingerprint
+
+    (tmp_path / "fresh.j2").write_bytes(SHARED)
+    old = time.time() - 3600
+    os.utime(tmp_path / "fresh.j2", (old, old))  # an old mtime; the change time stays now
+    fingerprint, stamp = template_fingerprint(tmp_path, "fresh.j2")
+    assert fingerprint == "sha256 " + hashlib.sha256(SHARED).hexdigest() and stamp is None
+    _settled_at_once(monkeypatch)
+    assert template_fingerprint(tmp_path, "fresh.j2")[1] is not None
+
+
 def test_a_deleted_release_leaves_the_others_and_nothing_of_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "repo"
     _shared_template_repository(root, 3)
