@@ -47,9 +47,10 @@ class ReleaseCache:
         self.salt = salt
         self.writable = True
         self.used: set[str] = set()  # the keys this run read or wrote: kept by a prune
+        self._salted = hashlib.sha256(salt.encode())  # copied for each key: the salt is long
 
     def key(self, *parts: bytes | str) -> str:
-        digest = hashlib.sha256(self.salt.encode())
+        digest = self._salted.copy()
         for part in parts:
             data = part.encode("utf-8", "surrogateescape") if isinstance(part, str) else part
             digest.update(len(data).to_bytes(8, "big"))

@@ -404,20 +404,38 @@ class FileDifference:
     diff: str
 
 
-def compare_tree(folder: Path, files: Files, label: str, inside: Path | None = None) -> list[FileDifference]:
+class KnownCurrent(bytes):
+    """Stands for a file's bytes in what `compare_tree` is given: the caller knows the
+    file there already holds them (`compiler.fresh`), so they are neither made nor read."""
+
+
+KNOWN_CURRENT = KnownCurrent()
+
+
+def compare_tree(
+    folder: Path, files: Files, label: str, inside: Path | None = None, matched: dict[str, os.stat_result] | None = None
+) -> list[FileDifference]:
     """How `folder` differs from `files` (a mapping, or a stream compared as it comes),
     with a unified diff for each differing file, by path. A link or pipe there is a
-    difference too, and never read; with `inside`, `folder` may not lead out of it."""
+    difference too, and never read; with `inside`, `folder` may not lead out of it.
+    `matched` is given the status of each file found equal, taken before it was read."""
     _refuse_outside(folder, inside)
     existing, foreign = existing_entries(folder)
     differences = []
     for path, expected in items_of(files):
+        if isinstance(expected, KnownCurrent):
+            existing.pop(path, None)
+            foreign.pop(path, None)  # a link at the listing, a file bearing the stamp since
+            continue
         if path in foreign:
             differences.append(_foreign_difference(path, foreign.pop(path), expected, label))
             continue
         found = existing.pop(path, None)
-        if found is None or not same_bytes(found, expected):
+        status = _status_if_same(found, expected) if found is not None else None
+        if status is None:
             differences.append(_difference(path, _shown(found), expected, label))
+        elif matched is not None:
+            matched[path] = status
     differences += [_difference(path, _shown(existing[path]), None, label) for path in existing]
     differences += [_foreign_difference(path, kind, None, label) for path, kind in foreign.items()]
     return sorted(differences, key=lambda difference: difference.path)
@@ -440,26 +458,31 @@ def same_bytes(path: Path, content: bytes) -> bool:
     """Whether the regular file holds exactly `content`, read a block at a time: a gateway
     file of ten thousand releases is not read whole beside its new bytes. A link, a pipe
     or an unreadable file is different."""
+    return _status_if_same(path, content) is not None
+
+
+def _status_if_same(path: Path, content: bytes) -> os.stat_result | None:
+    """`same_bytes`, giving the file's status (taken before its bytes were read) when it holds `content`."""
     from compiler.files import FileReadError, open_input_file
 
     try:
         descriptor, status = open_input_file(path, len(content))
     except FileReadError:
-        return False
+        return None
     view = memoryview(content)
     offset = 0
     try:
         if status.st_size != len(content):
-            return False
+            return None
         while block := os.read(descriptor, 1 << 20):
             if view[offset : offset + len(block)] != block:
-                return False
+                return None
             offset += len(block)
     except OSError:
-        return False
+        return None
     finally:
         os.close(descriptor)
-    return offset == len(content)
+    return status if offset == len(content) else None
 
 
 def _difference(path: str, on_disk: bytes | None, expected: bytes | None, label: str) -> FileDifference:

@@ -92,10 +92,21 @@ def still_stamped(path: str, root: Path, stamp: list[int]) -> bool:
         status.st_size, status.st_mtime_ns, status.st_ctime_ns, status.st_ino, status.st_dev
     ]:  # fmt: skip
         return False
-    if "" not in _REAL_FOLDERS:
-        _REAL_FOLDERS[""] = os.getcwd()
-    folder = os.path.dirname(os.path.normpath(os.path.join(_REAL_FOLDERS[""], path)))
-    return within(real_path(root), _real_folder(folder))
+    return _folder_inside(os.path.dirname(path), os.fspath(root))
+
+
+# Whether a folder (as named) leads to a place inside a root, by both: asked once a run.
+_FOLDERS_INSIDE: dict[tuple[str, str], bool] = {}
+
+
+def _folder_inside(folder: str, root: str) -> bool:
+    known = _FOLDERS_INSIDE.get((folder, root))
+    if known is None:
+        if "" not in _REAL_FOLDERS:
+            _REAL_FOLDERS[""] = os.getcwd()
+        absolute = os.path.normpath(os.path.join(_REAL_FOLDERS[""], folder))
+        known = _FOLDERS_INSIDE[folder, root] = within(real_path(root), _real_folder(absolute))
+    return known
 
 
 def open_input_file(
@@ -263,3 +274,4 @@ def forget_real_folders() -> None:
     """Start a run afresh: a folder may have become a link since the last one (`relc watch`)."""
     _REAL_FOLDERS.clear()
     _REAL_PATHS.clear()
+    _FOLDERS_INSIDE.clear()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from compiler.emit import EmittedFile, EmittedItem, emit_item, to_json, to_yaml
 
@@ -175,27 +175,56 @@ def render_files(releases: "list[CheckedRelease]") -> Iterator[tuple[str, bytes]
     """
     from compiler.gateways import renderers, write_first_files
 
-    ordered = sorted(releases, key=lambda checked: checked.name)
-    pieces = [checked.fragments if checked.fragments is not None else release_fragments(checked)
-              for checked in ordered]  # fmt: skip
+    ordered, pieces = _pieces_in_order(releases)
     first = write_first_files()
-
-    def assembled(name: str) -> dict[str, bytes]:
-        """A gateway's files, serialized, in path order."""
-        fragments = [fragment for piece in pieces if (fragment := piece.gateway(name)) is not None]
-        if not fragments:
-            return {}
-        data = renderers()[name].assemble(fragments)
-        del fragments
-        return {path: serialize(path, value) for path, value in sorted(data.items())}
-
     held: dict[str, dict[str, bytes]] = {}
     for name, renderer in renderers().items():
         if first.intersection(renderer.write_first):
-            files = held[name] = assembled(name)
+            files = held[name] = _assembled(name, pieces)
             yield from ((path, files.pop(path)) for path in sorted(first.intersection(files)))
     for path, index in sorted((f"bundles/{checked.name}.json", index) for index, checked in enumerate(ordered)):
         yield path, pieces[index].manifest_text().encode("utf-8")
     # Gateway names order their folders, and every one sorts after `bundles/`.
     for name in sorted(renderers()):
-        yield from (held.pop(name) if name in held else assembled(name)).items()
+        yield from (held.pop(name) if name in held else _assembled(name, pieces)).items()
+
+
+@dataclass(frozen=True)
+class RenderUnit:
+    """Files of `rendered/` made from the same packed pieces alone: one release's bundle
+    manifest, or one gateway's files. The same `inputs` (for the same relc) make the same
+    files, so files known to hold a unit's bytes need not be made again (`fresh`)."""
+
+    name: str
+    inputs: tuple[bytes, ...]
+    make: Callable[[], dict[str, bytes]]
+
+
+def render_units(releases: "list[CheckedRelease]") -> Iterator[RenderUnit]:
+    """Every file of `rendered/`, as the units it is made in: each manifest, then each gateway."""
+    from compiler.gateways import renderers
+
+    ordered, pieces = _pieces_in_order(releases)
+    for checked, piece in zip(ordered, pieces):
+        path = f"bundles/{checked.name}.json"
+        yield RenderUnit(path, (piece.manifest,), lambda path=path, piece=piece: {path: piece.manifest_text().encode("utf-8")})
+    for name in sorted(renderers()):
+        inputs = tuple(piece.gateways[name] for piece in pieces if name in piece.gateways)
+        yield RenderUnit(f"gateway {name}", inputs, lambda name=name: _assembled(name, pieces))
+
+
+def _pieces_in_order(releases: "list[CheckedRelease]") -> tuple["list[CheckedRelease]", list[ReleaseFragments]]:
+    ordered = sorted(releases, key=lambda checked: checked.name)
+    return ordered, [checked.fragments if checked.fragments is not None else release_fragments(checked) for checked in ordered]
+
+
+def _assembled(name: str, pieces: list[ReleaseFragments]) -> dict[str, bytes]:
+    """A gateway's files, serialized, in path order."""
+    from compiler.gateways import renderers
+
+    fragments = [fragment for piece in pieces if (fragment := piece.gateway(name)) is not None]
+    if not fragments:
+        return {}
+    data = renderers()[name].assemble(fragments)
+    del fragments
+    return {path: serialize(path, value) for path, value in sorted(data.items())}

@@ -285,15 +285,26 @@ def template_fingerprint(root: Path, template: str) -> tuple[str, list[int] | No
     return "sha256 " + prompts.sha256_hex(raw), settled_stamp(status) if status is not None else None
 
 
+# Each template as this run found it (its fingerprint), by root and name: releases share
+# a few templates, and each is looked at once a run (`validate_paths` starts afresh).
+_TEMPLATES_SEEN: dict[tuple[str, str], str] = {}
+
+
 def _template_unchanged(root: Path, template: str, fingerprint: str, stamp: list[int] | None) -> bool:
     """Whether a template still reads as an entry recorded it. A file still bearing the
     stamp it had when read is not read again: a warm run of a thousand releases would
     otherwise spend most of its time reading their templates."""
     from compiler.files import still_stamped
 
-    if stamp is not None and still_stamped(os.path.join(root, template), root, stamp):
-        return True
-    return template_fingerprint(root, template)[0] == fingerprint
+    seen_key = (os.fspath(root), template)
+    seen = _TEMPLATES_SEEN.get(seen_key)
+    if seen is None:
+        if stamp is not None and still_stamped(os.path.join(root, template), root, stamp):
+            seen = fingerprint  # the very file the entry read, so the bytes it read
+        else:
+            seen = template_fingerprint(root, template)[0]
+        _TEMPLATES_SEEN[seen_key] = seen
+    return seen == fingerprint
 
 
 def _entry(checked: CheckedRelease | None, diagnostics: list[Diagnostic], templates: dict[str, list[Any]]) -> dict[str, Any]:
@@ -440,6 +451,7 @@ def validate_paths(
     processes when there are enough of them (`compiler.parallel`); the result is the same.
     """
     files.forget_real_folders()
+    _TEMPLATES_SEEN.clear()
     files_to_check = discover_release_files(paths)
     result = ValidationResult()
     pending = {path.resolve(): content for path, content in (overrides or {}).items()}

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import compiler
+from compiler import files
 from compiler import cache as cache_module
 from compiler.cache import ReleaseCache, encode_entry, open_cache
 from compiler.load import LoadLimits
@@ -205,6 +206,26 @@ def test_a_warm_run_reads_no_template_that_kept_its_stamp(tmp_path: Path, monkey
 
     monkeypatch.setattr("compiler.prompts.template_bytes_and_status", refuse)
     assert _compile([Path("releases")], cache) == expected
+
+
+def test_a_template_many_releases_share_is_looked_at_once_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "repo"
+    _shared_template_repository(root, 6)
+    monkeypatch.chdir(root)
+    _settled_at_once(monkeypatch)
+    cache = _cache(tmp_path / "cache")
+    expected = _compile([Path("releases")], cache)
+    looked_at: list[str] = []
+    stamped = files.still_stamped
+
+    def counted(path: str, *arguments: object) -> bool:
+        looked_at.append(path)
+        return stamped(path, *arguments)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("compiler.files.still_stamped", counted)
+    for run in (1, 2):
+        assert _compile([Path("releases")], cache) == expected
+        assert looked_at == ["./prompts/shared.j2"] * run, "once a run, not once a release"
 
 
 def test_a_template_replaced_by_one_of_the_same_size_is_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

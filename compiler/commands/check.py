@@ -45,8 +45,8 @@ def check_generated(
 ) -> CheckReport:
     """Stale rendered/ files and schema as RELC601; against `base`, changed published
     bundles (RELC701) and rollout moves past the gate (RELC702-705)."""
-    from compiler.emit import compare_tree
-    from compiler.render import RENDERED_DIR, render_files
+    from compiler.fresh import compare_rendered
+    from compiler.render import RENDERED_DIR
     from compiler.schema import stale_schema
 
     report = CheckReport()
@@ -58,7 +58,7 @@ def check_generated(
     stale = stale_schema(root, cache)
     if stale is not None:
         report.diagnostics.append(Diagnostic(stale[0], 1, 1, "RELC601", stale[1]))
-    report.differences = compare_tree(root / RENDERED_DIR, render_files(releases), RENDERED_DIR, inside=root)
+    report.differences = compare_rendered(root, releases, cache)
     report.diagnostics += [
         Diagnostic(f"{RENDERED_DIR}/{d.path}", 1, 1, "RELC601",
                    f"{RENDERED_DIR}/{d.path} is {d.status}: run `relc build` and commit {RENDERED_DIR}/")  # fmt: skip
