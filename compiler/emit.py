@@ -226,6 +226,15 @@ def _refuse_outside(folder: Path, inside: Path | None) -> None:
         refuse_folder_outside(folder, inside)
 
 
+class KnownCurrent(bytes):
+    """Stands for a file's bytes in what `compare_tree` or `write_tree` is given: the
+    caller knows the file there already holds them (`compiler.fresh`), so they are
+    neither made nor read."""
+
+
+KNOWN_CURRENT = KnownCurrent()
+
+
 Files = Mapping[str, bytes] | Iterable[tuple[str, bytes]]
 
 
@@ -234,7 +243,8 @@ def items_of(files: Files) -> Iterable[tuple[str, bytes]]:
 
 
 def write_tree(
-    folder: Path, files: Files, move_anyway: frozenset[str] = frozenset(), inside: Path | None = None
+    folder: Path, files: Files, move_anyway: frozenset[str] = frozenset(), inside: Path | None = None,
+    matched: dict[str, os.stat_result] | None = None,
 ) -> TreeChange:
     """Make `folder` hold exactly `files`, each file replaced atomically, in the given order.
 
@@ -248,7 +258,9 @@ def write_tree(
     A crash leaves a staging folder that the next run removes, and a tree of whole files
     that the next `relc build` (or `relc check`) sets right. A link or pipe in `folder`
     is replaced like a stale file; with `inside` (the repository), `folder` itself may
-    not lead out of it.
+    not lead out of it. A file given as KNOWN_CURRENT is left as it is (never one a
+    gateway reloads, nor one of `move_anyway`); `matched` is given the status of each
+    file found equal, as `compare_tree` gives it.
     """
     _refuse_outside(folder, inside)
     folder.mkdir(parents=True, exist_ok=True)
@@ -257,7 +269,7 @@ def write_tree(
             shutil.rmtree(leftover, ignore_errors=True)
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=folder))
         try:
-            return _write_tree_locked(folder, staging, files, move_anyway)
+            return _write_tree_locked(folder, staging, files, move_anyway, matched)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -292,7 +304,9 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
-def _write_tree_locked(folder: Path, staging: Path, files: Files, move_anyway: frozenset[str]) -> TreeChange:
+def _write_tree_locked(
+    folder: Path, staging: Path, files: Files, move_anyway: frozenset[str], matched: dict[str, os.stat_result] | None
+) -> TreeChange:
     from compiler.gateways import reload_on_move_files, write_phases
 
     existing, foreign = existing_entries(folder)
@@ -303,9 +317,12 @@ def _write_tree_locked(folder: Path, staging: Path, files: Files, move_anyway: f
     to_place: list[str] = []
 
     def stage(path: str, content: bytes) -> None:
-        if path in foreign or path not in existing or not same_bytes(existing[path], content):
+        status = _status_if_same(existing[path], content) if path in existing and path not in foreign else None
+        if status is None:
             changed.add(path)
         elif path not in move_anyway:
+            if matched is not None:
+                matched[path] = status
             return  # the same bytes; only a file rewritten in place (by git) is moved anyway, for its watcher
         staged = staging / path
         staged.parent.mkdir(parents=True, exist_ok=True)
@@ -315,6 +332,10 @@ def _write_tree_locked(folder: Path, staging: Path, files: Files, move_anyway: f
     spool = staging / ".held"
     for path, content in items_of(files):
         order.append(path)
+        if isinstance(content, KnownCurrent):
+            if path in watched or path in move_anyway:
+                raise ValueError(f"{path}: its bytes are needed, not only known")
+            continue
         if path in watched:
             # Set aside on disk, not in memory, while the rest of the tree streams by.
             (spool / path).parent.mkdir(parents=True, exist_ok=True)
@@ -402,14 +423,6 @@ class FileDifference:
     path: str
     status: str  # "missing", "stale" or "extra"
     diff: str
-
-
-class KnownCurrent(bytes):
-    """Stands for a file's bytes in what `compare_tree` is given: the caller knows the
-    file there already holds them (`compiler.fresh`), so they are neither made nor read."""
-
-
-KNOWN_CURRENT = KnownCurrent()
 
 
 def compare_tree(

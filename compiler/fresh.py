@@ -1,12 +1,13 @@
-"""Compare `rendered/` with what the releases make, skipping the files known current.
+"""Which files of `rendered/` are known to hold what the releases make, without making them.
 
 Making a gateway's files means unpacking every release's fragment and serializing them
 all; on a warm `relc check` of a thousand releases that, and reading back a thousand
-manifests, is most of the run. So after a comparison, a memo in the release cache
-records each unit (`render.RenderUnit`: a manifest, or a gateway's files) whose files
-all matched: a digest of its inputs (with relc's code, through the cache's salt) and each
-file's stamp as it was read (`files.settled_stamp`). Next time, a unit made from the same
-inputs whose files still bear those stamps is current: neither made nor read.
+manifests, is most of the run. So after `check` compares (or `build` writes) rendered/,
+a memo in the release cache records each unit (`render.RenderUnit`: a manifest, or a
+gateway's files) whose files all matched: a digest of its inputs (with relc's code,
+through the cache's salt) and each file's stamp as it was read (`files.settled_stamp`).
+Next time, a unit made from the same inputs whose files still bear those stamps is
+current: neither made nor read.
 
 Like the rest of the cache this is an optimisation only. A file rewritten since (even
 with the same size) has another stamp, a stamp too recent to tell a rewrite apart is not
@@ -22,12 +23,73 @@ from typing import TYPE_CHECKING, Any, Iterator
 if TYPE_CHECKING:
     from compiler.cache import ReleaseCache
     from compiler.emit import FileDifference
+    from compiler.render import RenderUnit
     from compiler.validate import CheckedRelease
 
 _MEMO = "rendered files known current"
 _UNIT = "rendered unit"
 # A unit's key, and each of its files' stamps by path.
 Memo = dict[str, dict[str, list[int]]]
+
+
+class RenderedMemo:
+    """The memo of one `rendered/` folder, for one run: what it vouched for, and what
+    was made, so `remember` can record what this run found."""
+
+    def __init__(self, root: Path, folder: Path, cache: "ReleaseCache") -> None:
+        from compiler.files import real_path
+
+        self.root, self.folder, self.cache = root, folder, cache
+        self.key = cache.key(_MEMO, real_path(folder))
+        self.known = _load(cache, self.key)
+        self.vouched: Memo = {}
+        self.made: list[tuple[str, list[str]]] = []
+
+    def files(self, releases: "list[CheckedRelease]", never: frozenset[str] = frozenset()) -> Iterator[tuple[str, bytes]]:
+        """Every file of `rendered/`, in `render_files`' order: KNOWN_CURRENT for those of
+        a unit the memo vouches for, else its bytes. A unit with a file in `never` is
+        always made (a file whose bytes the caller needs)."""
+        from compiler.gateways import renderers
+        from compiler.render import render_units
+
+        units = list(render_units(releases))
+        # As `render_files`: first the files each gateway writes first, in the registry's order.
+        registry = list(renderers())
+        early = sorted((unit for unit in units if unit.write_first), key=lambda unit: registry.index(unit.gateway))
+        held = {unit.name: self._files_of(unit, never) for unit in early}
+        written_first: set[str] = set()
+        for unit in early:
+            first = sorted((item for item in held[unit.name] if item[0] in unit.write_first), key=lambda item: item[0])
+            written_first.update(path for path, _ in first)
+            yield from first
+        for unit in units:
+            unit_files = held.pop(unit.name) if unit.name in held else self._files_of(unit, never)
+            yield from ((path, content) for path, content in unit_files if path not in written_first)
+
+    def _files_of(self, unit: "RenderUnit", never: frozenset[str]) -> list[tuple[str, bytes]]:
+        """A unit's files by path: KNOWN_CURRENT for each when the memo vouches for it, else made."""
+        from compiler.emit import KNOWN_CURRENT
+
+        key = self.cache.key(_UNIT, unit.name, *unit.inputs)
+        stamps = self.known.get(key)
+        if stamps is not None and never.isdisjoint(stamps) and self._still_stamped(stamps):
+            self.vouched[key] = stamps
+            return [(path, KNOWN_CURRENT) for path in sorted(stamps)]
+        files = unit.make()
+        self.made.append((key, list(files)))
+        return list(files.items())
+
+    def _still_stamped(self, stamps: dict[str, list[int]]) -> bool:
+        from compiler.files import still_stamped
+
+        return all(still_stamped(os.path.join(self.folder, path), self.root, stamp) for path, stamp in stamps.items())
+
+    def remember(self, matched: dict[str, os.stat_result]) -> None:
+        """Record the units vouched for, and those made whose files were all found equal
+        (`matched`: their status as read); written only when that changed."""
+        memo = {**self.vouched, **_all_matched(self.made, matched)}
+        if memo != self.known:
+            self.cache.store(self.key, {"units": memo})
 
 
 def compare_rendered(root: Path, releases: "list[CheckedRelease]", cache: "ReleaseCache | None") -> list["FileDifference"]:
@@ -39,44 +101,14 @@ def compare_rendered(root: Path, releases: "list[CheckedRelease]", cache: "Relea
     folder = root / RENDERED_DIR
     if cache is None:
         return compare_tree(folder, render_files(releases), RENDERED_DIR, inside=root)
-    from compiler.files import real_path
-
-    memo_key = cache.key(_MEMO, real_path(folder))
-    known = _load(cache, memo_key)
-    vouched: Memo = {}
-    made: list[tuple[str, list[str]]] = []
+    memo = RenderedMemo(root, folder, cache)
     matched: dict[str, os.stat_result] = {}
-    stream = _files_not_vouched_for(root, folder, releases, cache, known, vouched, made)
-    differences = compare_tree(folder, stream, RENDERED_DIR, inside=root, matched=matched)
-    memo = {**vouched, **_newly_current(made, matched)}
-    if memo != known:
-        cache.store(memo_key, {"units": memo})
+    differences = compare_tree(folder, memo.files(releases), RENDERED_DIR, inside=root, matched=matched)
+    memo.remember(matched)
     return differences
 
 
-def _files_not_vouched_for(
-    root: Path, folder: Path, releases: "list[CheckedRelease]", cache: "ReleaseCache",
-    known: Memo, vouched: Memo, made: list[tuple[str, list[str]]],
-) -> Iterator[tuple[str, bytes]]:
-    """Every file of `rendered/`: KNOWN_CURRENT for those of a unit the memo vouches for
-    (added to `vouched`), else its bytes (its unit added to `made`)."""
-    from compiler.emit import KNOWN_CURRENT
-    from compiler.files import still_stamped
-    from compiler.render import render_units
-
-    for unit in render_units(releases):
-        key = cache.key(_UNIT, unit.name, *unit.inputs)
-        stamps = known.get(key)
-        if stamps is not None and all(still_stamped(os.path.join(folder, path), root, stamp) for path, stamp in stamps.items()):
-            vouched[key] = stamps
-            yield from ((path, KNOWN_CURRENT) for path in stamps)
-            continue
-        files = unit.make()
-        made.append((key, list(files)))
-        yield from files.items()
-
-
-def _newly_current(made: list[tuple[str, list[str]]], matched: dict[str, os.stat_result]) -> Memo:
+def _all_matched(made: list[tuple[str, list[str]]], matched: dict[str, os.stat_result]) -> Memo:
     """The units whose files were all found equal, each file stamped as it was read;
     a unit with a file too recently written to stamp is left out."""
     from compiler.files import settled_stamp

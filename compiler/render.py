@@ -198,10 +198,15 @@ class RenderUnit:
     name: str
     inputs: tuple[bytes, ...]
     make: Callable[[], dict[str, bytes]]
+    # The gateway whose files these are ("" for a manifest), and those of its files that
+    # `render_files` yields before all others (`Renderer.write_first`).
+    gateway: str = ""
+    write_first: tuple[str, ...] = ()
 
 
 def render_units(releases: "list[CheckedRelease]") -> Iterator[RenderUnit]:
-    """Every file of `rendered/`, as the units it is made in: each manifest, then each gateway."""
+    """Every file of `rendered/`, as the units it is made in: each manifest, then each
+    gateway's files, in the order of `render_files` but for the files written first."""
     from compiler.gateways import renderers
 
     ordered, pieces = _pieces_in_order(releases)
@@ -210,7 +215,7 @@ def render_units(releases: "list[CheckedRelease]") -> Iterator[RenderUnit]:
         yield RenderUnit(path, (piece.manifest,), lambda path=path, piece=piece: {path: piece.manifest_text().encode("utf-8")})
     for name in sorted(renderers()):
         inputs = tuple(piece.gateways[name] for piece in pieces if name in piece.gateways)
-        yield RenderUnit(f"gateway {name}", inputs, lambda name=name: _assembled(name, pieces))
+        yield RenderUnit(f"gateway {name}", inputs, lambda name=name: _assembled(name, pieces), name, renderers()[name].write_first)
 
 
 def _pieces_in_order(releases: "list[CheckedRelease]") -> tuple["list[CheckedRelease]", list[ReleaseFragments]]:

@@ -12,9 +12,9 @@ import pytest
 
 from compiler import files
 from compiler.cache import ReleaseCache, open_cache
-from compiler.emit import write_tree
-from compiler.fresh import compare_rendered
-from compiler.gateways import renderers
+from compiler.emit import TreeChange, write_tree
+from compiler.fresh import RenderedMemo, compare_rendered
+from compiler.gateways import reload_on_move_files, renderers
 from compiler.render import release_fragments, render_files
 from compiler.validate import CheckedRelease, validate_paths
 
@@ -163,3 +163,67 @@ def test_files_written_moments_ago_are_not_vouched_for(
     for _ in range(2):
         assert _differences(releases, cache) == []
     assert sorted(made) == sorted([*renderers()] * 2), "every gateway made on both runs"
+
+
+def _build(releases: list[CheckedRelease], cache: ReleaseCache) -> tuple[TreeChange, list[str]]:
+    """What `relc build` writes with the memo, and the gateways it had to assemble."""
+    from compiler import render
+
+    made: list[str] = []
+    assemble = render._assembled
+
+    def counted(name: str, pieces: list[render.ReleaseFragments]) -> dict[str, bytes]:
+        made.append(name)
+        return assemble(name, pieces)
+
+    files.forget_real_folders()
+    memo = RenderedMemo(Path("."), Path("rendered"), cache)
+    matched: dict[str, os.stat_result] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("compiler.render._assembled", counted)
+        change = write_tree(Path("rendered"), memo.files(releases, never=reload_on_move_files()), inside=Path("."), matched=matched)
+    memo.remember(matched)
+    return change, made
+
+
+def _tree() -> dict[str, bytes]:
+    return {path.as_posix(): path.read_bytes() for path in sorted(Path("rendered").rglob("*")) if path.is_file()}
+
+
+def test_a_warm_build_makes_only_the_files_a_gateway_reloads(built: list[CheckedRelease], cache: ReleaseCache) -> None:
+    before = _tree()
+    assert _differences(built, cache) == []  # check remembers every unit
+    change, made = _build(built, cache)
+    assert not change.written and not change.removed and change.unchanged == len(before)
+    assert made == ["envoy"], "Envoy's files are compared for its transition; every other unit is vouched for"
+    assert _tree() == before
+
+
+def test_a_build_with_the_memo_writes_what_one_without_it_writes(built: list[CheckedRelease], cache: ReleaseCache) -> None:
+    assert _differences(built, cache) == []
+    releases = _change_a_release(built)
+    _rewrite_in_place(releases)
+    change, _ = _build(releases, cache)
+    assert "litellm/config.yaml" in change.written
+    assert _differences(releases, None) == [], "rendered/ is what the changed releases make"
+
+
+def test_a_file_a_gateway_reloads_is_never_taken_as_known(built: list[CheckedRelease], tmp_path: Path) -> None:
+    from compiler.emit import KNOWN_CURRENT
+
+    (watched, *_) = sorted(reload_on_move_files())
+    with pytest.raises(ValueError, match="needed"):
+        write_tree(Path("rendered"), [(watched, KNOWN_CURRENT)], inside=Path("."))
+    assert (Path("rendered") / watched).is_file(), "nothing was written or removed"
+
+
+def test_the_files_come_in_the_order_render_files_gives_them(built: list[CheckedRelease], cache: ReleaseCache) -> None:
+    """`build` reports what it wrote in this order, with the cache as without it."""
+    expected = [path for path, _ in render_files(built)]
+    cold = RenderedMemo(Path("."), Path("rendered"), cache)
+    assert [path for path, _ in cold.files(built)] == expected
+    assert _differences(built, cache) == []
+    files.forget_real_folders()
+    warm = RenderedMemo(Path("."), Path("rendered"), cache)
+    assert [path for path, _ in warm.files(built)] == expected
+    assert warm.vouched, "the second time, units were vouched for"

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler.commands.common import ROOT, validated_releases
 from compiler.errors import EXIT_OK, EXIT_PROBLEMS, RelcError
 from compiler.reporter import Reporter
 
+if TYPE_CHECKING:
+    from compiler.emit import TreeChange
+    from compiler.validate import CheckedRelease
+
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
-    from compiler.emit import existing_files, write_tree
+    from compiler.emit import existing_files
     from compiler.gateways import reload_on_move_files
-    from compiler.render import RENDERED_DIR, render_files
+    from compiler.render import RENDERED_DIR
 
     from compiler.changes import recover_interrupted_change
 
@@ -29,7 +35,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
             "routes); nothing was written. If every release really is gone, run `relc build --allow-empty`"
         )
     watched = reload_on_move_files()
-    change = write_tree(output, render_files(result.releases), _rewritten_in_place(output, watched), inside=ROOT)
+    change = _write_rendered(output, result.releases, watched, _rewritten_in_place(output, watched), arguments.no_cache)
     _remember_identities(output, watched)
     _refresh_schema(reporter, arguments.no_cache)
     reporter.note(
@@ -41,6 +47,26 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     for path in change.removed:
         reporter.note(f"  removed {RENDERED_DIR}/{path}")
     return EXIT_OK
+
+
+def _write_rendered(
+    output: Path, releases: list["CheckedRelease"], watched: frozenset[str], move_anyway: frozenset[str], no_cache: bool
+) -> "TreeChange":
+    """Write rendered/; with the cache, the units its memo vouches for are neither made
+    nor read (`compiler.fresh`), save those holding a file whose bytes the write needs."""
+    from compiler.emit import write_tree
+    from compiler.render import render_files
+
+    if no_cache:
+        return write_tree(output, render_files(releases), move_anyway, inside=ROOT)
+    from compiler.cache import open_cache
+    from compiler.fresh import RenderedMemo
+
+    memo = RenderedMemo(ROOT, output, open_cache(ROOT))
+    matched: dict[str, os.stat_result] = {}
+    change = write_tree(output, memo.files(releases, never=watched | move_anyway), move_anyway, inside=ROOT, matched=matched)
+    memo.remember(matched)
+    return change
 
 
 IDENTITIES_FILE = "relc-rendered-identities.json"
