@@ -47,6 +47,7 @@ class ReleaseCache:
         self.salt = salt
         self.writable = True
         self.used: set[str] = set()  # the keys this run read or wrote: kept by a prune
+        self._shards_made: set[str] = set()  # shard folders known to exist: one mkdir each a run
         self._salted = hashlib.sha256(salt.encode())  # copied for each key: the salt is long
 
     def key(self, *parts: bytes | str) -> str:
@@ -90,7 +91,9 @@ class ReleaseCache:
         except (TypeError, ValueError):
             return  # not JSON (cannot happen with relc's own data): simply not cached
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if key[:2] not in self._shards_made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                self._shards_made.add(key[:2])
             descriptor, temporary = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=target.parent)
             try:
                 with os.fdopen(descriptor, "wb") as stream:

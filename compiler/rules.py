@@ -7,6 +7,7 @@ reports every problem in every file. `check_release_bytes` runs them all on one 
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,19 +305,28 @@ RULES: tuple[Rule, ...] = (
 )  # fmt: skip
 
 
-def _prompt_diagnostics(release: Release, report: _Reporter, root: Path, read: dict[str, bytes]) -> Iterator[Diagnostic]:
+def _prompt_diagnostics(
+    release: Release, report: _Reporter, root: Path, read: dict[str, bytes], statuses: dict[str, os.stat_result]
+) -> Iterator[Diagnostic]:
     """Template problems, placed in the template file where a line is known; `read` is
-    given each template's bytes as they were checked."""
+    given each template's bytes as they were checked, and `statuses` the file's status
+    as it was read. A template that several bundles name is read once."""
     for index, bundle in enumerate(release.bundles):
         ref, path = bundle.prompt, ("bundles", index, "prompt")
         where = f"{report.document.path} bundle `{bundle.version}`"
-        raw = prompts.template_bytes(root, ref.template)
-        if isinstance(raw, prompts.TemplateProblem):
-            yield report.at(path + ("template",), raw.code, raw.message)
-            continue
-        read[ref.template] = raw
-        # Templates are copied verbatim into rendered/: a key in one would ship with it.
-        yield from _secret_diagnostics(Path(ref.template).as_posix(), raw.decode("utf-8", errors="replace"))
+        raw: bytes | prompts.TemplateProblem
+        if ref.template in read:
+            raw = read[ref.template]
+        else:
+            raw, status = prompts.template_bytes_and_status(root, ref.template)
+            if isinstance(raw, prompts.TemplateProblem):
+                yield report.at(path + ("template",), raw.code, raw.message)
+                continue
+            read[ref.template] = raw
+            if status is not None:
+                statuses[ref.template] = status
+            # Templates are copied verbatim into rendered/: a key in one would ship with it.
+            yield from _secret_diagnostics(Path(ref.template).as_posix(), raw.decode("utf-8", errors="replace"))
         actual = prompts.sha256_hex(raw)
         if actual != ref.sha256:
             yield report.at(
@@ -370,6 +380,8 @@ class FileCheck:
     diagnostics: list[Diagnostic]
     # Each template's bytes as read and checked: rendering copies these, never a second read.
     templates: dict[str, bytes] = field(default_factory=dict)
+    # Each of those templates' status, taken as it was read: the cache stamps the entry with it.
+    template_statuses: dict[str, os.stat_result] = field(default_factory=dict)
 
 
 def check_release_bytes(raw: bytes, display_path: str, root: Path, limits: LoadLimits = LoadLimits()) -> FileCheck:
@@ -386,5 +398,6 @@ def check_release_bytes(raw: bytes, display_path: str, root: Path, limits: LoadL
     for rule in RULES:
         diagnostics.extend(rule(release, report))
     templates: dict[str, bytes] = {}
-    diagnostics.extend(_prompt_diagnostics(release, report, root, templates))
-    return FileCheck(document, release, sorted(set(diagnostics + secrets)), templates)
+    statuses: dict[str, os.stat_result] = {}
+    diagnostics.extend(_prompt_diagnostics(release, report, root, templates, statuses))
+    return FileCheck(document, release, sorted(set(diagnostics + secrets)), templates, statuses)

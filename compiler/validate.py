@@ -179,18 +179,35 @@ def _facts(document: "LoadedDocument", release: "Release") -> ReleaseFacts:
 
 def _check_bytes(
     raw: bytes, display_path: str, root: Path, limits: LoadLimits
-) -> tuple[CheckedRelease | None, list[Diagnostic], tuple[str, ...]]:
-    """The file's result, and the templates its checks read."""
+) -> tuple[CheckedRelease | None, list[Diagnostic], dict[str, list[Any]]]:
+    """The file's result, and the fingerprint of each template its checks read."""
     from compiler.rules import check_release_bytes
 
     outcome = check_release_bytes(raw, display_path, root, limits)
     release = outcome.release
-    templates = tuple(sorted({bundle.prompt.template for bundle in release.bundles})) if release is not None else ()
+    templates = sorted({bundle.prompt.template for bundle in release.bundles}) if release is not None else []
+    fingerprints = {template: _fingerprint_as_checked(root, template, outcome.templates, outcome.template_statuses)
+                    for template in templates}  # fmt: skip
     if release is None or outcome.document is None or has_errors(outcome.diagnostics):
-        return None, outcome.diagnostics, templates
+        return None, outcome.diagnostics, fingerprints
     facts = _facts(outcome.document, release)
     checked = CheckedRelease(display_path, raw, facts, root, outcome.document, release, limits, outcome.templates)
-    return checked, outcome.diagnostics, templates
+    return checked, outcome.diagnostics, fingerprints
+
+
+def _fingerprint_as_checked(
+    root: Path, template: str, read: dict[str, bytes], statuses: dict[str, os.stat_result]
+) -> list[Any]:
+    """A template's fingerprint from the very bytes and status the checks used (no second
+    read, which could meet a newer file than the one checked); read afresh only for a
+    template the checks could not use."""
+    from compiler import prompts
+    from compiler.files import settled_stamp
+
+    if template not in read:
+        return list(template_fingerprint(root, template))
+    status = statuses.get(template)
+    return ["sha256 " + prompts.sha256_hex(read[template]), settled_stamp(status) if status is not None else None]
 
 
 def validate_release_bytes(
@@ -264,11 +281,10 @@ def _compute(
     render: Render | None,
 ) -> tuple[CheckedRelease | None, list[Diagnostic]]:
     """Check (and render) a file's bytes, and store the result under `key`."""
-    checked, diagnostics, templates = _check_bytes(raw, display_path, root, limits)
+    checked, diagnostics, fingerprints = _check_bytes(raw, display_path, root, limits)
     if checked is not None and render is not None:
         checked.fragments = render(checked)
     if cache is not None and key is not None:
-        fingerprints = {template: list(template_fingerprint(root, template)) for template in templates}
         cache.store(key, _entry(checked, diagnostics, fingerprints))
     return checked, diagnostics
 
