@@ -11,7 +11,8 @@ by many releases invalidates each of them when it changes. Checks across release
 The cache is an optimisation only: an entry that is missing, truncated, corrupted,
 written by another version or unreadable is ignored and recomputed, and a cache that
 cannot be written (a read-only folder) is skipped. Entries live under `.git/` (never
-in the tree) or, outside a repository, in `$XDG_CACHE_HOME/relc`.
+in the tree) or, outside a repository, in `$XDG_CACHE_HOME/relc`: one file each, or,
+when a run writes many (a cold build), packed many to a file behind an index line.
 """
 
 from __future__ import annotations
@@ -32,6 +33,22 @@ _HEADER = b"relc-cache"
 _LIBRARIES = ("pydantic", "pydantic_core", "jinja2", "ruamel", "markupsafe")
 
 
+# Entries many at a time (a cold build) are written into packs: one file for up to
+# PACK_MAX_ENTRIES entries, since creating a file costs more here than checking a
+# release's templates. A run with fewer new entries than PACK_MIN_ENTRIES writes them
+# loose, so editing one release now and then does not pile up packs; beyond MAX_PACKS,
+# the least recently used packs go.
+PACKS_FOLDER = "packs"
+PACK_MIN_ENTRIES = 32
+PACK_MAX_ENTRIES = 256
+MAX_PACKS = 64
+_PACK_HEADER = b"relc-pack"
+# A pack's header line is shorter than this; its index (256 keys take about 25 KB) is
+# never read past the second.
+_PACK_HEADER_LIMIT = 128
+_PACK_INDEX_LIMIT = 4 << 20
+
+
 # Pruning: at most once a day, entries no run has used for 30 days are removed, so the
 # folder does not grow with every edit ever checked (git gc's way with loose objects).
 PRUNE_EVERY_SECONDS = 86400
@@ -49,6 +66,9 @@ class ReleaseCache:
         self.used: set[str] = set()  # the keys this run read or wrote: kept by a prune
         self._shards_made: set[str] = set()  # shard folders known to exist: one mkdir each a run
         self._salted = hashlib.sha256(salt.encode())  # copied for each key: the salt is long
+        self._pending: dict[str, bytes] = {}  # encoded entries `store_batched` holds for `flush`
+        self._packed: dict[str, tuple[int, int, int]] | None = None  # key -> (descriptor, offset, length)
+        self._pack_keys: dict[str, set[str]] = {}  # each pack's path -> the keys it holds
 
     def key(self, *parts: bytes | str) -> str:
         digest = self._salted.copy()
@@ -64,6 +84,16 @@ class ReleaseCache:
     def load(self, key: str) -> dict[str, Any] | None:
         """The entry stored under `key`, or None when there is none fit to use."""
         self.used.add(key)
+        if key in self._pending:
+            return decode_entry(self._pending[key], key)
+        packed = self._pack_index().get(key)
+        if packed is not None:
+            try:
+                found = decode_entry(os.pread(*packed), key)
+            except OSError:
+                found = None
+            if found is not None:
+                return found
         # Plain string paths and an unbuffered read: a warm run loads thousands of entries.
         try:
             descriptor = os.open(f"{self.folder}/{key[:2]}/{key}.json", os.O_RDONLY)
@@ -85,15 +115,64 @@ class ReleaseCache:
         self.used.add(key)
         if not self.writable:
             return
-        target = self._path(key)
         try:
             content = encode_entry(entry, key)
         except (TypeError, ValueError):
             return  # not JSON (cannot happen with relc's own data): simply not cached
+        self._write(self._path(key), content)
+
+    def store_batched(self, key: str, entry: dict[str, Any]) -> None:
+        """`store`, kept for `flush` to write with the others of this run (a pack when
+        there are many); written at once when PACK_MAX_ENTRIES wait."""
+        self.used.add(key)
+        if not self.writable:
+            return
         try:
-            if key[:2] not in self._shards_made:
+            self._pending[key] = encode_entry(entry, key)
+        except (TypeError, ValueError):
+            return  # not JSON (cannot happen with relc's own data): simply not cached
+        if len(self._pending) >= PACK_MAX_ENTRIES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what `store_batched` holds: loose when it is little, else as one pack."""
+        pending, self._pending = self._pending, {}
+        if len(pending) < PACK_MIN_ENTRIES:
+            for key, content in pending.items():
+                self._write(self._path(key), content)
+            return
+        index, offset = [], 0
+        for key, content in pending.items():
+            index.append([key, offset, len(content)])
+            offset += len(content)
+        listing = json.dumps(index, separators=(",", ":")).encode() + b"\n"
+        header = b"%s %d %d %d\n" % (_PACK_HEADER, CACHE_FORMAT, len(index), len(listing))
+        data = header + listing + b"".join(pending.values())
+        folder = self.folder / PACKS_FOLDER
+        self._write(folder / f"{hashlib.sha256(data).hexdigest()[:32]}.pack", data)
+        self._evict_packs(folder)
+        self._forget_packs()  # the next load reads the index again, with this pack
+
+    def __del__(self) -> None:
+        self._forget_packs()  # a long `relc watch` opens a cache on every round
+
+    def _forget_packs(self) -> None:
+        for descriptor in {descriptor for descriptor, _, _ in (getattr(self, "_packed", None) or {}).values()}:
+            try:
+                os.close(descriptor)
+            except OSError:
+                pass  # closed already
+        self._packed, self._pack_keys = None, {}
+
+    def _write(self, target: Path, content: bytes) -> None:
+        """Write atomically (a temporary file renamed over); give up quietly when the
+        folder refuses, as the cache only saves time."""
+        if not self.writable:
+            return
+        try:
+            if target.parent.name not in self._shards_made:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self._shards_made.add(key[:2])
+                self._shards_made.add(target.parent.name)
             descriptor, temporary = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=target.parent)
             try:
                 with os.fdopen(descriptor, "wb") as stream:
@@ -105,6 +184,38 @@ class ReleaseCache:
         except OSError:
             self.writable = False  # read-only or full: stop trying for this run
 
+    def _evict_packs(self, folder: Path) -> None:
+        """Beyond MAX_PACKS, remove the packs least recently written or marked used."""
+        try:
+            packs = sorted((entry.stat().st_mtime, entry.path) for entry in os.scandir(folder) if entry.name.endswith(".pack"))
+            for _, path in packs[: max(0, len(packs) - MAX_PACKS)]:
+                os.unlink(path)
+        except OSError:
+            pass  # another run removed them first
+
+    def _pack_index(self) -> dict[str, tuple[int, int, int]]:
+        """Where each packed entry lies, from every pack's index line (read once a run);
+        a pack whose header or index is not as written is ignored."""
+        if self._packed is not None:
+            return self._packed
+        self._packed = {}
+        try:
+            names = sorted(entry.name for entry in os.scandir(self.folder / PACKS_FOLDER) if entry.name.endswith(".pack"))
+        except OSError:
+            return self._packed  # no packs yet
+        for name in names:
+            path = f"{self.folder}/{PACKS_FOLDER}/{name}"
+            try:
+                descriptor = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            located = _pack_locations(descriptor)
+            if not located:
+                os.close(descriptor)
+                continue
+            self._pack_keys[path] = set(located)
+            self._packed.update({key: (descriptor, length, offset) for key, (offset, length) in located.items()})
+        return self._packed
 
     def prune(self, now: float | None = None) -> int:
         """Remove the entries unused for UNUSED_FOR_SECONDS, and temporary files a killed
@@ -127,13 +238,17 @@ class ReleaseCache:
                 try:
                     os.utime(self._path(key), (now, now))
                 except OSError:
-                    continue  # not stored (unwritable, or not cacheable)
+                    continue  # packed, or not stored (unwritable, or not cacheable)
+            self._pack_index()
+            for pack, keys in self._pack_keys.items():
+                if not keys.isdisjoint(self.used):
+                    os.utime(pack, (now, now))
             for shard in os.scandir(self.folder):
                 if not shard.is_dir(follow_symlinks=False):
                     continue
                 for entry in os.scandir(shard.path):
                     unused_for = now - entry.stat(follow_symlinks=False).st_mtime
-                    stale_entry = entry.name.endswith(".json") and unused_for > UNUSED_FOR_SECONDS
+                    stale_entry = entry.name.endswith((".json", ".pack")) and unused_for > UNUSED_FOR_SECONDS
                     left_by_a_killed_writer = entry.name.endswith(".tmp") and unused_for > 3600
                     if stale_entry or left_by_a_killed_writer:
                         os.unlink(entry.path)
@@ -141,6 +256,33 @@ class ReleaseCache:
         except OSError:
             self.writable = False
         return removed
+
+
+def _pack_locations(descriptor: int) -> dict[str, tuple[int, int]]:
+    """Each key of a pack with the offset and length of its entry in the file; empty
+    when the header or the index is not what a pack holds. Only the header line and the
+    index are read (its length is in the header), not the entries."""
+    try:
+        header, newline, _ = os.pread(descriptor, _PACK_HEADER_LIMIT, 0).partition(b"\n")
+        parts = header.split(b" ")
+        if not newline or len(parts) != 4 or parts[0] != _PACK_HEADER or parts[1] != str(CACHE_FORMAT).encode():
+            return {}
+        if not (parts[2].isdigit() and parts[3].isdigit()) or int(parts[3]) > _PACK_INDEX_LIMIT:
+            return {}
+        listing = os.pread(descriptor, int(parts[3]), len(header) + 1)
+        index = json.loads(listing)
+    except (OSError, ValueError):
+        return {}
+    base = len(header) + 1 + len(listing)
+    if not listing.endswith(b"\n") or not isinstance(index, list) or len(index) != int(parts[2]):
+        return {}
+    located: dict[str, tuple[int, int]] = {}
+    for item in index:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+                and all(isinstance(n, int) and n >= 0 for n in item[1:])):  # fmt: skip
+            return {}
+        located[item[0]] = (base + item[1], item[2])
+    return located
 
 
 def encode_entry(entry: dict[str, Any], key: str) -> bytes:

@@ -285,7 +285,7 @@ def _compute(
     if checked is not None and render is not None:
         checked.fragments = render(checked)
     if cache is not None and key is not None:
-        cache.store(key, _entry(checked, diagnostics, fingerprints))
+        cache.store_batched(key, _entry(checked, diagnostics, fingerprints))
     return checked, diagnostics
 
 
@@ -345,15 +345,17 @@ def _entry(checked: CheckedRelease | None, diagnostics: list[Diagnostic], templa
 
 
 def _restore(
-    entry: dict[str, Any], raw: bytes, display_path: str, root: Path, limits: LoadLimits, want_fragments: bool
+    entry: dict[str, Any], raw: bytes, display_path: str, root: Path, limits: LoadLimits, want_fragments: bool,
+    templates_checked: bool = False,
 ) -> tuple[CheckedRelease | None, list[Diagnostic]] | None:
     """The result an entry holds, or None when it cannot be used (a template changed,
-    fragments are wanted and absent, or anything in it is not as written)."""
+    fragments are wanted and absent, or anything in it is not as written). With
+    `templates_checked` (an entry this run just made) its templates are not looked at again."""
     from compiler.render import ReleaseFragments
 
     try:
         for template, (fingerprint, stamp) in entry["templates"].items():
-            if not _template_unchanged(root, template, fingerprint, stamp):
+            if not templates_checked and not _template_unchanged(root, template, fingerprint, stamp):
                 return None
         diagnostics = [Diagnostic.restored(*stored) for stored in entry["diagnostics"]]
         plain = entry["facts"]
@@ -484,6 +486,7 @@ def validate_paths(
                 checked.free(release=render is not None or not keep_releases, pack=held > PLAIN_BYTES_HELD)
                 result.releases.append(checked)
     if cache is not None:
+        cache.flush()
         cache.prune()
     cross = list(_unique_route_models(result.releases, touched))
     if cross:
@@ -556,27 +559,51 @@ def _results_in_order(
 def _answered(
     tasks: list[Task], answer: Any, root: Path, limits: LoadLimits, cache: "ReleaseCache | None", render: Render | None
 ) -> Iterator[tuple[int, Outcome]]:
-    """The outcomes of a batch a worker checked. When the worker failed, this process
-    checks the batch itself and meets the same problem, where it is reported as usual."""
+    """The outcomes of a batch a worker checked, each stored in the cache by the bytes the
+    worker checked. When the worker failed, or could not read a file, this process checks
+    it itself and meets the same problem, where it is reported as usual."""
     try:
         results = answer.get()
-        outcomes = [_restore(entry, raw, display_path, root, limits, render is not None) for entry, raw, display_path in results]
+        outcomes = [
+            None if answered is None else _restored_answer(*answered, root, limits, cache, render is not None)
+            for answered in results
+        ]
     except Exception:  # noqa: BLE001 - re-met, and reported, by the check below
         outcomes = [None] * len(tasks)
     for (index, path, content), outcome in zip(tasks, outcomes):
         yield index, outcome if outcome is not None else _check_file(path, root, limits, content, cache, render)
 
 
+def _restored_answer(
+    entry: dict[str, Any], raw: bytes, display_path: str, root: Path, limits: LoadLimits,
+    cache: "ReleaseCache | None", want_fragments: bool,
+) -> Outcome | None:
+    """A worker's result for `raw`, as this process holds it, stored in the cache."""
+    outcome = _restore(entry, raw, display_path, root, limits, want_fragments, templates_checked=True)
+    if outcome is not None and cache is not None:
+        cache.store_batched(cache.key(display_path, raw, repr(limits)), entry)
+    return outcome
+
+
 # What a forked worker checks with: set before the fork, so a task is only a path.
 _WORKER_CONTEXT: tuple[Path, LoadLimits, "ReleaseCache | None", Render | None] | None = None
 
 
-def _check_in_worker(tasks: list[tuple[Path, bytes | None]]) -> list[tuple[dict[str, Any], bytes, str]]:
-    """In a worker: each file's outcome as a cache entry holds it, with its bytes."""
+def _check_in_worker(tasks: list[tuple[Path, bytes | None]]) -> list[tuple[dict[str, Any], bytes, str] | None]:
+    """In a worker: each file's outcome as a cache entry holds it, with the bytes checked
+    (None for a file it could not read). The parent stores the entries: a worker's
+    writes would be one file each, the parent's are packed."""
     assert _WORKER_CONTEXT is not None, "set before the workers were forked"
-    root, limits, cache, render = _WORKER_CONTEXT
-    answers = []
+    root, limits, _, render = _WORKER_CONTEXT
+    answers: list[tuple[dict[str, Any], bytes, str] | None] = []
     for path, content in tasks:
-        checked, diagnostics = _check_file(path, root, limits, content, cache, render)
-        answers.append((_entry(checked, diagnostics, {}), checked.raw if checked is not None else b"", display(path)))
+        display_path = display(path)
+        raw = content if content is not None else _read_release(path, display_path, root, limits)
+        if isinstance(raw, list):
+            answers.append(None)
+            continue
+        checked, diagnostics, fingerprints = _check_bytes(raw, display_path, root, limits)
+        if checked is not None and render is not None:
+            checked.fragments = render(checked)
+        answers.append((_entry(checked, diagnostics, fingerprints), raw, display_path))
     return answers

@@ -4,6 +4,7 @@ from another version or unwritable, every result is the same, byte for byte."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -405,3 +406,128 @@ def test_entries_unused_for_a_month_are_pruned_once_a_day(tmp_path: Path, monkey
     os.utime(forgotten, (month_ago, month_ago))
     assert _compile([Path("releases")], _cache(folder)) == expected
     assert forgotten.exists(), "a second run the same day does not look again"
+
+
+# Packs: entries a run writes many at a time share one file behind an index line.
+
+
+def _packs(folder: Path) -> list[Path]:
+    return sorted((folder / cache_module.PACKS_FOLDER).glob("*.pack"))
+
+
+@pytest.fixture
+def packing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pack even the example repository's handful of entries."""
+    monkeypatch.setattr(cache_module, "PACK_MIN_ENTRIES", 2)
+
+
+def test_a_run_with_many_new_entries_packs_them_and_the_next_run_reads_the_pack(
+    packing: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(REPO)
+    folder = tmp_path / "cache"
+    expected = _compile([Path("releases")], None)
+    assert _compile([Path("releases")], _cache(folder)) == expected
+    assert len(_packs(folder)) == 1 and not _entries(folder), "one pack, no loose entry"
+
+    def refuse(*arguments: object) -> None:
+        raise AssertionError("a packed release was checked again")
+
+    monkeypatch.setattr("compiler.rules.check_release_bytes", refuse)
+    monkeypatch.setattr("compiler.load.load_bytes", refuse)
+    assert _compile([Path("releases")], _cache(folder)) == expected
+
+
+def test_a_run_with_few_new_entries_writes_them_loose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Editing a release now and then must not leave a pack each time."""
+    monkeypatch.chdir(REPO)
+    folder = tmp_path / "cache"
+    _compile([Path("releases")], _cache(folder))
+    assert len(_entries(folder)) == len(list(Path("releases").glob("*.yaml"))) < cache_module.PACK_MIN_ENTRIES
+    assert not _packs(folder)
+
+
+def _damage_pack(pack: Path, how: str) -> None:
+    raw = pack.read_bytes()
+    header, _, rest = raw.partition(b"\n")
+    listing, _, data = rest.partition(b"\n")
+
+    def with_index(index: list[list[object]]) -> bytes:
+        listing = json.dumps(index).encode() + b"\n"
+        return b" ".join(header.split(b" ")[:3]) + b" %d\n" % len(listing) + listing + data
+
+    if how == "index byte flipped":
+        middle = len(header) + 1 + len(listing) // 2
+        pack.write_bytes(raw[:middle] + bytes([raw[middle] ^ 0x01]) + raw[middle + 1 :])
+    elif how == "entry byte flipped":
+        middle = len(raw) - len(data) // 2
+        pack.write_bytes(raw[:middle] + bytes([raw[middle] ^ 0x01]) + raw[middle + 1 :])
+    elif how == "entries swapped":  # well-formed entries, each where the index says another is
+        index = json.loads(listing)
+        first, second = index[0], index[1]
+        first[0], second[0] = second[0], first[0]
+        pack.write_bytes(with_index(index))
+    elif how == "offsets past the end":
+        pack.write_bytes(with_index([[key, offset + len(data), length] for key, offset, length in json.loads(listing)]))
+    elif how == "truncated":
+        pack.write_bytes(raw[: len(raw) * 2 // 3])
+    elif how == "foreign format":
+        pack.write_bytes(header.replace(b"relc-pack 3 ", b"relc-pack 99 ") + b"\n" + rest)
+    elif how == "count wrong":
+        parts = header.split(b" ")
+        pack.write_bytes(b" ".join([*parts[:2], parts[2] + b"0", parts[3]]) + b"\n" + rest)
+    elif how == "index length wrong":
+        parts = header.split(b" ")
+        pack.write_bytes(b" ".join([*parts[:3], b"%d" % (int(parts[3]) - 3)]) + b"\n" + rest)
+    elif how == "empty":
+        pack.write_bytes(b"")
+    elif how == "garbage":
+        pack.write_bytes(os.urandom(len(raw)))
+    elif how == "a folder":
+        pack.unlink()
+        pack.mkdir()
+
+
+@pytest.mark.parametrize("how", ["index byte flipped", "entry byte flipped", "entries swapped", "offsets past the end",
+                                 "truncated", "foreign format", "count wrong", "index length wrong", "empty", "garbage", "a folder"])  # fmt: skip
+def test_a_damaged_pack_never_changes_the_result(packing: None, how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    folder = tmp_path / "cache"
+    expected = _compile([Path("releases")], None)
+    _compile([Path("releases")], _cache(folder))
+    (pack,) = _packs(folder)
+    assert f"relc-pack {cache_module.CACHE_FORMAT} ".encode() in pack.read_bytes()[:20]
+    _damage_pack(pack, how)
+    assert _compile([Path("releases")], _cache(folder)) == expected
+    assert _compile([Path("releases")], _cache(folder)) == expected  # and after rewriting what it could
+
+
+def test_beyond_the_most_packs_kept_the_least_recently_used_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "MAX_PACKS", 2)
+    monkeypatch.setattr(cache_module, "PACK_MIN_ENTRIES", 1)
+    cache = _cache(tmp_path / "cache")
+    for run in range(4):
+        cache.store_batched(f"key-{run}", {"text": f"run {run}"})
+        cache.flush()
+        (made,) = [pack for pack in _packs(tmp_path / "cache") if f"run {run}".encode() in pack.read_bytes()]
+        written = time.time() - 3600 * (10 - run)  # each run an hour after the last
+        os.utime(made, (written, written))
+    assert len(_packs(tmp_path / "cache")) == 2
+    fresh = _cache(tmp_path / "cache")
+    assert [(entry or {}).get("text") for entry in (fresh.load(f"key-{run}") for run in range(4))] == [None, None, "run 2", "run 3"]
+
+
+def test_a_pack_unused_for_a_month_is_pruned_and_a_used_one_kept(packing: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    folder = tmp_path / "cache"
+    expected = _compile([Path("releases")], None)
+    _compile([Path("releases")], _cache(folder))
+    (used,) = _packs(folder)
+    forgotten = folder / cache_module.PACKS_FOLDER / ("0" * 32 + ".pack")
+    forgotten.write_bytes(b"relc-pack 3 0 3\n[]\n")  # the entries of releases edited long ago
+    month_ago = time.time() - cache_module.UNUSED_FOR_SECONDS - 60
+    for pack in (used, forgotten):
+        os.utime(pack, (month_ago, month_ago))
+    (folder / ".pruned").unlink(missing_ok=True)
+    assert _compile([Path("releases")], _cache(folder)) == expected
+    assert _packs(folder) == [used], "the pack this run read is kept (and marked used); the unused one goes"
