@@ -315,6 +315,8 @@ def _write_tree_locked(
     order: list[str] = []
     changed: set[str] = set()
     to_place: list[str] = []
+    folders_made: set[Path] = set()
+    writes = _StagedWrites(0o666 & ~_current_umask())
 
     def stage(path: str, content: bytes) -> None:
         status = _status_if_same(existing[path], content) if path in existing and path not in foreign else None
@@ -325,25 +327,31 @@ def _write_tree_locked(
                 matched[path] = status
             return  # the same bytes; only a file rewritten in place (by git) is moved anyway, for its watcher
         staged = staging / path
-        staged.parent.mkdir(parents=True, exist_ok=True)
-        _write_synced(staged, content)
+        if staged.parent not in folders_made:
+            staged.parent.mkdir(parents=True, exist_ok=True)
+            folders_made.add(staged.parent)
+        writes.write(staged, content)
         to_place.append(path)
 
     spool = staging / ".held"
-    for path, content in items_of(files):
-        order.append(path)
-        if isinstance(content, KnownCurrent):
-            if path in watched or path in move_anyway:
-                raise ValueError(f"{path}: its bytes are needed, not only known")
-            continue
-        if path in watched:
-            # Set aside on disk, not in memory, while the rest of the tree streams by.
-            (spool / path).parent.mkdir(parents=True, exist_ok=True)
-            (spool / path).write_bytes(content)
-            held[path] = b""
-        else:
-            stage(path, content)
-        del content
+    try:
+        for path, content in items_of(files):
+            order.append(path)
+            if isinstance(content, KnownCurrent):
+                if path in watched or path in move_anyway:
+                    raise ValueError(f"{path}: its bytes are needed, not only known")
+                continue
+            if path in watched:
+                # Set aside on disk, not in memory, while the rest of the tree streams by.
+                (spool / path).parent.mkdir(parents=True, exist_ok=True)
+                (spool / path).write_bytes(content)
+                held[path] = b""
+            else:
+                stage(path, content)
+            del content
+        writes.wait()  # every staged file whole and synced before anything moves
+    finally:
+        writes.close()
     held = {path: (spool / path).read_bytes() for path in held}
     _clear_linked_folders(folder, foreign, order)
     # Gateways that read several files get early writes, so every state they can read is whole.
@@ -352,7 +360,7 @@ def _write_tree_locked(
         _place(folder, phase)
     existing, foreign = existing_entries(folder)
     for path, content in held.items():
-        stage(path, content)
+        stage(path, content)  # a few files: `writes` is closed, so written here, in order
     for path in to_place:
         target = folder / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -375,12 +383,61 @@ def _clear_linked_folders(folder: Path, foreign: dict[str, str], order: list[str
         (folder / path).unlink()
 
 
-def _write_synced(path: Path, content: bytes) -> None:
+def _write_synced(path: Path, content: bytes, mode: int | None = None) -> None:
     with open(path, "wb") as stream:
         stream.write(content)
         stream.flush()
         os.fsync(stream.fileno())
-    os.chmod(path, 0o666 & ~_current_umask())
+    os.chmod(path, 0o666 & ~_current_umask() if mode is None else mode)
+
+
+class _StagedWrites:
+    """Staged files written and synced by a few threads while the caller makes the next:
+    creating and syncing a file is time spent in the kernel (0.3 to 0.9 ms a file here).
+    At most IN_FLIGHT files wait in memory. The mode is given, as the umask cannot be
+    read from several threads (reading it sets it). Once closed, writes happen at once."""
+
+    THREADS = 4
+    IN_FLIGHT = 64
+
+    def __init__(self, mode: int) -> None:
+        self.mode = mode
+        self._pool: Any = None
+        self._slots: Any = None
+        self._pending: list[Any] = []
+        self._closed = False
+
+    def write(self, path: Path, content: bytes) -> None:
+        if self._closed:
+            _write_synced(path, content, self.mode)
+            return
+        if self._pool is None:  # a run that writes nothing starts no thread
+            import threading
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool, self._slots = ThreadPoolExecutor(self.THREADS), threading.BoundedSemaphore(self.IN_FLIGHT)
+        self._slots.acquire()
+        try:
+            future = self._pool.submit(_write_synced, path, content, self.mode)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        self._pending.append(future)
+
+    def wait(self) -> None:
+        """Return once every file is written; raise the first write's error, if any."""
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+    def close(self) -> None:
+        """Stop the threads (after the writes under way): a fork later in the process
+        must find none (`parallel.can_fork`)."""
+        self._closed = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 def _sync_folder(folder: Path) -> None:
