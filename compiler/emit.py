@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import json.encoder
 import math
 import os
 import re
@@ -154,8 +155,70 @@ def to_yaml(data: Any) -> str:
 
 
 def to_json(data: Any) -> str:
-    """Deterministic JSON: sorted keys, two-space indent, trailing newline."""
-    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    """Deterministic JSON: sorted keys, two-space indent, trailing newline.
+
+    The bytes of `json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False,
+    allow_nan=False)`, made in half the time: with an indent, `json` encodes in pure
+    Python generators, and a build writes a manifest for every release. Data it does
+    not expect (a key that is not a string) goes to `json` itself, errors and all."""
+    parts: list[str] = []
+    try:
+        _json_parts(data, parts, "\n")
+    except _NotPlainJson:
+        return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    parts.append("\n")
+    return "".join(parts)
+
+
+class _NotPlainJson(Exception):
+    """A value `to_json`'s fast path leaves to `json.dumps`."""
+
+
+_encode_string = json.encoder.encode_basestring  # C-accelerated, for ensure_ascii=False
+
+
+def _json_parts(value: Any, parts: list[str], newline: str) -> None:
+    """Append `value` as indented JSON; `newline` is a line break with this level's indent."""
+    if isinstance(value, str):
+        parts.append(_encode_string(value))
+    elif value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif isinstance(value, int):
+        parts.append(int.__repr__(value))
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _NotPlainJson
+        parts.append(float.__repr__(value))
+    elif isinstance(value, dict):
+        if not value:
+            parts.append("{}")
+            return
+        if not all(type(key) is str for key in value):
+            raise _NotPlainJson
+        inner = newline + "  "
+        separator = "{" + inner
+        for key in sorted(value):
+            parts.append(separator + _encode_string(key) + ": ")
+            _json_parts(value[key], parts, inner)
+            separator = "," + inner
+        parts.append(newline + "}")
+    elif isinstance(value, (list, tuple)):
+        if not value:
+            parts.append("[]")
+            return
+        inner = newline + "  "
+        separator = "[" + inner
+        for item in value:
+            parts.append(separator)
+            _json_parts(item, parts, inner)
+            separator = "," + inner
+        parts.append(newline + "]")
+    else:
+        raise _NotPlainJson
 
 
 STAGING_PREFIX = ".relc-staging-"

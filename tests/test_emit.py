@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import stat
 import threading
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compiler import emit
 from compiler.emit import (
@@ -120,6 +123,31 @@ def test_to_json_is_sorted_indented_and_ends_with_a_newline() -> None:
     )
     with pytest.raises(ValueError):
         to_json({"a": float("inf")})
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES)
+def test_to_json_writes_the_bytes_json_dumps_writes(value: object) -> None:
+    """The fast path must never change a rendered byte: any plain data, any text."""
+    assert to_json(value) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+@pytest.mark.parametrize("value", [{1: "a"}, {"a": {None: 1}}, [{"a": float("nan")}], {"a": (1, 2)}, {"a": set()}])
+def test_to_json_gives_what_json_dumps_gives_for_data_it_does_not_expect(value: object) -> None:
+    try:
+        expected = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as error:
+        with pytest.raises(type(error)):
+            to_json(value)
+    else:
+        assert to_json(value) == expected
 
 
 def test_write_atomically_writes_the_content_and_makes_folders(tmp_path: Path) -> None:
