@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from compiler.diagnostics import define
 from compiler.files import FileReadError, name_problem, read_input_file_and_status
@@ -23,6 +23,8 @@ from compiler.files import FileReadError, name_problem, read_input_file_and_stat
 if TYPE_CHECKING:
     from jinja2 import nodes
     from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from compiler.cache import ReleaseCache
 
 MAX_TEMPLATE_BYTES = 256 * 1024
 MAX_STATIC_OUTPUT = 1024 * 1024
@@ -175,6 +177,49 @@ def _read_template(path: Path, template: str, root: Path) -> tuple[bytes | Templ
 
 def sha256_hex(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
+
+
+class RememberedAnalyses:
+    """`analyze_template`, kept in the release cache by the template's digest: a changed
+    release whose templates did not change is checked without loading Jinja at all.
+    Analyses made here wait in `made` for the caller to store (batched, in a pack when
+    many), so a worker process can hand them to the parent."""
+
+    def __init__(self, cache: "ReleaseCache") -> None:
+        self.cache = cache
+        self.made: dict[str, dict[str, Any]] = {}
+
+    def analysis(self, raw: bytes) -> TemplateAnalysis:
+        key = analysis_key(self.cache, sha256_hex(raw))
+        entry = self.made.get(key) or self.cache.load(key)
+        restored = _analysis_from_entry(entry) if entry is not None else None
+        if restored is not None:
+            return restored
+        analysis = analyze_template(raw)
+        problems = [[problem.code, problem.message, problem.line] for problem in analysis.problems]
+        self.made[key] = {"problems": problems, "used_variables": analysis.used_variables}
+        return analysis
+
+
+def analysis_key(cache: "ReleaseCache", template_sha256: str) -> str:
+    """Where the analysis of the template with this digest is kept."""
+    return cache.key("template analysis", template_sha256)
+
+
+def _analysis_from_entry(entry: dict[str, Any]) -> TemplateAnalysis | None:
+    """The analysis an entry holds, or None when it is not as `RememberedAnalyses` writes it."""
+    problems, used = entry.get("problems"), entry.get("used_variables")
+    if not isinstance(problems, list) or not isinstance(used, dict):
+        return None
+    restored = []
+    for problem in problems:
+        if not (isinstance(problem, list) and len(problem) == 3 and isinstance(problem[0], str) and isinstance(problem[1], str)
+                and (problem[2] is None or type(problem[2]) is int)):  # fmt: skip
+            return None
+        restored.append(TemplateProblem(problem[0], problem[1], problem[2]))
+    if not all(isinstance(name, str) and type(count) is int for name, count in used.items()):
+        return None
+    return TemplateAnalysis(tuple(restored), dict(used))
 
 
 @lru_cache(maxsize=512)  # templates shared by many releases; each entry holds its bytes

@@ -306,11 +306,13 @@ RULES: tuple[Rule, ...] = (
 
 
 def _prompt_diagnostics(
-    release: Release, report: _Reporter, root: Path, read: dict[str, bytes], statuses: dict[str, os.stat_result]
+    release: Release, report: _Reporter, root: Path, read: dict[str, bytes], statuses: dict[str, os.stat_result],
+    analyses: "prompts.RememberedAnalyses | None",
 ) -> Iterator[Diagnostic]:
     """Template problems, placed in the template file where a line is known; `read` is
     given each template's bytes as they were checked, and `statuses` the file's status
-    as it was read. A template that several bundles name is read once."""
+    as it was read. A template that several bundles name is read once; with `analyses`,
+    one analysed before (by its digest) is not parsed again."""
     for index, bundle in enumerate(release.bundles):
         ref, path = bundle.prompt, ("bundles", index, "prompt")
         where = f"{report.document.path} bundle `{bundle.version}`"
@@ -335,7 +337,7 @@ def _prompt_diagnostics(
                 f"`{ref.template}` has sha256 {actual}, but the bundle pins {ref.sha256}: for a new bundle set the pin "
                 "to the file's digest; for a published one restore the file and publish the change as a new version",
             )
-        analysis = prompts.analyze_template(raw)
+        analysis = analyses.analysis(raw) if analyses is not None else prompts.analyze_template(raw)
         for problem in (*analysis.problems, *prompts.check_variables(analysis, ref.variables)):
             template_path = Path(ref.template).as_posix()
             column = prompts.problem_column(raw, problem)
@@ -384,8 +386,12 @@ class FileCheck:
     template_statuses: dict[str, os.stat_result] = field(default_factory=dict)
 
 
-def check_release_bytes(raw: bytes, display_path: str, root: Path, limits: LoadLimits = LoadLimits()) -> FileCheck:
-    """Every check that needs only this file (and its templates)."""
+def check_release_bytes(
+    raw: bytes, display_path: str, root: Path, limits: LoadLimits = LoadLimits(),
+    analyses: "prompts.RememberedAnalyses | None" = None,
+) -> FileCheck:
+    """Every check that needs only this file (and its templates); `analyses` remembers
+    template analyses across runs."""
     secrets = _secret_diagnostics(display_path, raw.decode("utf-8", errors="replace")) if len(raw) <= limits.max_bytes else []
     document, diagnostics = load_bytes(raw, display_path, limits)
     if document is None:
@@ -399,5 +405,5 @@ def check_release_bytes(raw: bytes, display_path: str, root: Path, limits: LoadL
         diagnostics.extend(rule(release, report))
     templates: dict[str, bytes] = {}
     statuses: dict[str, os.stat_result] = {}
-    diagnostics.extend(_prompt_diagnostics(release, report, root, templates, statuses))
+    diagnostics.extend(_prompt_diagnostics(release, report, root, templates, statuses, analyses))
     return FileCheck(document, release, sorted(set(diagnostics + secrets)), templates, statuses)

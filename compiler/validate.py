@@ -177,22 +177,30 @@ def _facts(document: "LoadedDocument", release: "Release") -> ReleaseFacts:
     )
 
 
+# Template analyses a check made, by their cache key: stored beside the release's entry.
+Analyses = dict[str, dict[str, Any]]
+
+
 def _check_bytes(
-    raw: bytes, display_path: str, root: Path, limits: LoadLimits
-) -> tuple[CheckedRelease | None, list[Diagnostic], dict[str, list[Any]]]:
-    """The file's result, and the fingerprint of each template its checks read."""
+    raw: bytes, display_path: str, root: Path, limits: LoadLimits, cache: "ReleaseCache | None" = None
+) -> tuple[CheckedRelease | None, list[Diagnostic], dict[str, list[Any]], Analyses]:
+    """The file's result, the fingerprint of each template its checks read, and the
+    template analyses it made (with `cache`, which also gives those made before)."""
+    from compiler.prompts import RememberedAnalyses
     from compiler.rules import check_release_bytes
 
-    outcome = check_release_bytes(raw, display_path, root, limits)
+    analyses = RememberedAnalyses(cache) if cache is not None else None
+    outcome = check_release_bytes(raw, display_path, root, limits, analyses)
+    made = analyses.made if analyses is not None else {}
     release = outcome.release
     templates = sorted({bundle.prompt.template for bundle in release.bundles}) if release is not None else []
     fingerprints = {template: _fingerprint_as_checked(root, template, outcome.templates, outcome.template_statuses)
                     for template in templates}  # fmt: skip
     if release is None or outcome.document is None or has_errors(outcome.diagnostics):
-        return None, outcome.diagnostics, fingerprints
+        return None, outcome.diagnostics, fingerprints, made
     facts = _facts(outcome.document, release)
     checked = CheckedRelease(display_path, raw, facts, root, outcome.document, release, limits, outcome.templates)
-    return checked, outcome.diagnostics, fingerprints
+    return checked, outcome.diagnostics, fingerprints, made
 
 
 def _fingerprint_as_checked(
@@ -214,7 +222,7 @@ def validate_release_bytes(
     raw: bytes, display_path: str, root: Path, limits: LoadLimits = LoadLimits()
 ) -> tuple[CheckedRelease | None, list[Diagnostic]]:
     """Every check that needs only this file (and its templates)."""
-    checked, diagnostics, _ = _check_bytes(raw, display_path, root, limits)
+    checked, diagnostics, _, _ = _check_bytes(raw, display_path, root, limits)
     return checked, diagnostics
 
 
@@ -273,7 +281,20 @@ def _cached_result(
     key = cache.key(display_path, raw, repr(limits))
     entry = cache.load(key)
     restored = _restore(entry, raw, display_path, root, limits, want_fragments) if entry is not None else None
-    return restored if restored is not None else _Miss(raw, display_path, key)
+    if restored is None:
+        return _Miss(raw, display_path, key)
+    _mark_analyses_used(cache, entry)
+    return restored
+
+
+def _mark_analyses_used(cache: "ReleaseCache", entry: dict[str, Any]) -> None:
+    """A release kept in the cache keeps its templates' analyses too (a prune spares
+    them): its next change is checked without parsing its templates again."""
+    from compiler.prompts import analysis_key
+
+    for fingerprint, _ in entry["templates"].values():
+        if fingerprint.startswith("sha256 "):
+            cache.used.add(analysis_key(cache, fingerprint.removeprefix("sha256 ")))
 
 
 def _compute(
@@ -281,12 +302,19 @@ def _compute(
     render: Render | None,
 ) -> tuple[CheckedRelease | None, list[Diagnostic]]:
     """Check (and render) a file's bytes, and store the result under `key`."""
-    checked, diagnostics, fingerprints = _check_bytes(raw, display_path, root, limits)
+    checked, diagnostics, fingerprints, analyses = _check_bytes(raw, display_path, root, limits, cache)
     if checked is not None and render is not None:
         checked.fragments = render(checked)
     if cache is not None and key is not None:
-        cache.store_batched(key, _entry(checked, diagnostics, fingerprints))
+        _store(cache, key, _entry(checked, diagnostics, fingerprints), analyses)
     return checked, diagnostics
+
+
+def _store(cache: "ReleaseCache", key: str, entry: dict[str, Any], analyses: Analyses) -> None:
+    """A release's entry and the template analyses its check made, written with the others of the run."""
+    cache.store_batched(key, entry)
+    for analysis_key, analysis in analyses.items():
+        cache.store_batched(analysis_key, analysis)
 
 
 def template_fingerprint(root: Path, template: str) -> tuple[str, list[int] | None]:
@@ -575,13 +603,13 @@ def _answered(
 
 
 def _restored_answer(
-    entry: dict[str, Any], raw: bytes, display_path: str, root: Path, limits: LoadLimits,
+    entry: dict[str, Any], raw: bytes, display_path: str, analyses: Analyses, root: Path, limits: LoadLimits,
     cache: "ReleaseCache | None", want_fragments: bool,
 ) -> Outcome | None:
     """A worker's result for `raw`, as this process holds it, stored in the cache."""
     outcome = _restore(entry, raw, display_path, root, limits, want_fragments, templates_checked=True)
     if outcome is not None and cache is not None:
-        cache.store_batched(cache.key(display_path, raw, repr(limits)), entry)
+        _store(cache, cache.key(display_path, raw, repr(limits)), entry, analyses)
     return outcome
 
 
@@ -589,21 +617,21 @@ def _restored_answer(
 _WORKER_CONTEXT: tuple[Path, LoadLimits, "ReleaseCache | None", Render | None] | None = None
 
 
-def _check_in_worker(tasks: list[tuple[Path, bytes | None]]) -> list[tuple[dict[str, Any], bytes, str] | None]:
+def _check_in_worker(tasks: list[tuple[Path, bytes | None]]) -> list[tuple[dict[str, Any], bytes, str, Analyses] | None]:
     """In a worker: each file's outcome as a cache entry holds it, with the bytes checked
-    (None for a file it could not read). The parent stores the entries: a worker's
-    writes would be one file each, the parent's are packed."""
+    and the template analyses made (None for a file it could not read). The parent
+    stores them: a worker's writes would be one file each, the parent's are packed."""
     assert _WORKER_CONTEXT is not None, "set before the workers were forked"
-    root, limits, _, render = _WORKER_CONTEXT
-    answers: list[tuple[dict[str, Any], bytes, str] | None] = []
+    root, limits, cache, render = _WORKER_CONTEXT
+    answers: list[tuple[dict[str, Any], bytes, str, Analyses] | None] = []
     for path, content in tasks:
         display_path = display(path)
         raw = content if content is not None else _read_release(path, display_path, root, limits)
         if isinstance(raw, list):
             answers.append(None)
             continue
-        checked, diagnostics, fingerprints = _check_bytes(raw, display_path, root, limits)
+        checked, diagnostics, fingerprints, analyses = _check_bytes(raw, display_path, root, limits, cache)
         if checked is not None and render is not None:
             checked.fragments = render(checked)
-        answers.append((_entry(checked, diagnostics, fingerprints), raw, display_path))
+        answers.append((_entry(checked, diagnostics, fingerprints), raw, display_path, analyses))
     return answers

@@ -168,6 +168,33 @@ def _pin(root: Path, old: bytes, new: bytes) -> None:
         path.write_text(path.read_text().replace(before, after))
 
 
+@pytest.mark.parametrize("cold_run", ["serial", "workers"])
+def test_a_changed_release_with_unchanged_templates_is_checked_without_parsing_them(
+    cold_run: str, example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Template analyses are kept by the templates' digests: a pull request that moves a
+    rollout step re-checks its release but parses no template it did not touch, whether
+    the analyses were made in this process or handed back by a worker."""
+    from compiler import prompts, validate
+
+    monkeypatch.chdir(example_repo)
+    if cold_run == "workers":
+        monkeypatch.setattr(validate, "PARALLEL_MIN_FILES", 1)
+    cache_folder = tmp_path / "cache"
+    validate_paths([Path("releases")], Path("."), cache=_cache(cache_folder), render=release_fragments, jobs=2)
+    release = example_repo / "releases" / "support-chat.yaml"
+    release.write_text(release.read_text().replace("step: 2", "step: 3", 1))
+    expected = _compile([Path("releases")], None)
+    assert expected[1], "the change is valid"
+
+    def refuse() -> None:
+        raise AssertionError("a template that did not change was parsed again")
+
+    monkeypatch.setattr(prompts, "_environment", refuse)
+    prompts.analyze_template.cache_clear()
+    assert _compile([Path("releases")], _cache(cache_folder)) == expected
+
+
 def test_a_template_many_releases_share_invalidates_each_of_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = tmp_path / "repo"
     _shared_template_repository(root, 12)
@@ -443,7 +470,8 @@ def test_a_run_with_few_new_entries_writes_them_loose(tmp_path: Path, monkeypatc
     monkeypatch.chdir(REPO)
     folder = tmp_path / "cache"
     _compile([Path("releases")], _cache(folder))
-    assert len(_entries(folder)) == len(list(Path("releases").glob("*.yaml"))) < cache_module.PACK_MIN_ENTRIES
+    releases = len(list(Path("releases").glob("*.yaml")))
+    assert releases <= len(_entries(folder)) < cache_module.PACK_MIN_ENTRIES  # each release's, and its templates' analyses
     assert not _packs(folder)
 
 
