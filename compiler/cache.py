@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -40,11 +41,13 @@ _LIBRARIES = ("pydantic", "pydantic_core", "jinja2", "ruamel", "markupsafe")
 # the least recently used packs go.
 PACKS_FOLDER = "packs"
 PACK_MIN_ENTRIES = 32
-PACK_MAX_ENTRIES = 256
+PACK_MAX_ENTRIES = 2048
 MAX_PACKS = 64
+# Loads a run makes by searching each pack's index text before it parses them all.
+FEW_LOADS = 16
 _PACK_HEADER = b"relc-pack"
-# A pack's header line is shorter than this; its index (256 keys take about 25 KB) is
-# never read past the second.
+# A pack's header line is shorter than this; its index (2,048 keys take about 190 KB)
+# is never read past the second.
 _PACK_HEADER_LIMIT = 128
 _PACK_INDEX_LIMIT = 4 << 20
 
@@ -67,8 +70,12 @@ class ReleaseCache:
         self._shards_made: set[str] = set()  # shard folders known to exist: one mkdir each a run
         self._salted = hashlib.sha256(salt.encode())  # copied for each key: the salt is long
         self._pending: dict[str, bytes] = {}  # encoded entries `store_batched` holds for `flush`
-        self._packed: dict[str, tuple[int, int, int]] | None = None  # key -> (descriptor, offset, length)
-        self._pack_keys: dict[str, set[str]] = {}  # each pack's path -> the keys it holds
+        # Packs of this salt only: another relc's packs are never opened.
+        self._packs_folder = folder / PACKS_FOLDER / hashlib.sha256(salt.encode()).hexdigest()[:16]
+        self._packs: list[_Pack] | None = None  # opened at the first load
+        self._packed: dict[str, _Pack] | None = None  # every packed key, once many loads asked
+        self._loads = 0
+        self._written_packs: set[str] = set()  # never evicted by the run that wrote them
 
     def key(self, *parts: bytes | str) -> str:
         digest = self._salted.copy()
@@ -86,14 +93,9 @@ class ReleaseCache:
         self.used.add(key)
         if key in self._pending:
             return decode_entry(self._pending[key], key)
-        packed = self._pack_index().get(key)
-        if packed is not None:
-            try:
-                found = decode_entry(os.pread(*packed), key)
-            except OSError:
-                found = None
-            if found is not None:
-                return found
+        found = self._load_packed(key)
+        if found is not None:
+            return found
         # Plain string paths and an unbuffered read: a warm run loads thousands of entries.
         try:
             descriptor = os.open(f"{self.folder}/{key[:2]}/{key}.json", os.O_RDONLY)
@@ -148,21 +150,19 @@ class ReleaseCache:
         listing = json.dumps(index, separators=(",", ":")).encode() + b"\n"
         header = b"%s %d %d %d\n" % (_PACK_HEADER, CACHE_FORMAT, len(index), len(listing))
         data = header + listing + b"".join(pending.values())
-        folder = self.folder / PACKS_FOLDER
-        self._write(folder / f"{hashlib.sha256(data).hexdigest()[:32]}.pack", data)
-        self._evict_packs(folder)
-        self._forget_packs()  # the next load reads the index again, with this pack
+        target = self._packs_folder / f"{hashlib.sha256(data).hexdigest()[:32]}.pack"
+        self._write(target, data)
+        self._written_packs.add(os.fspath(target))
+        self._evict_packs()
+        self._close_packs()  # the next load opens them again, this one with them
 
     def __del__(self) -> None:
-        self._forget_packs()  # a long `relc watch` opens a cache on every round
+        self._close_packs()  # a long `relc watch` opens a cache on every round
 
-    def _forget_packs(self) -> None:
-        for descriptor in {descriptor for descriptor, _, _ in (getattr(self, "_packed", None) or {}).values()}:
-            try:
-                os.close(descriptor)
-            except OSError:
-                pass  # closed already
-        self._packed, self._pack_keys = None, {}
+    def _close_packs(self) -> None:
+        for pack in getattr(self, "_packs", None) or []:
+            pack.close()
+        self._packs, self._packed = None, None
 
     def _write(self, target: Path, content: bytes) -> None:
         """Write atomically (a temporary file renamed over); give up quietly when the
@@ -170,9 +170,9 @@ class ReleaseCache:
         if not self.writable:
             return
         try:
-            if target.parent.name not in self._shards_made:
+            if target.parent not in self._shards_made:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self._shards_made.add(target.parent.name)
+                self._shards_made.add(target.parent)
             descriptor, temporary = tempfile.mkstemp(prefix=".entry.", suffix=".tmp", dir=target.parent)
             try:
                 with os.fdopen(descriptor, "wb") as stream:
@@ -184,38 +184,65 @@ class ReleaseCache:
         except OSError:
             self.writable = False  # read-only or full: stop trying for this run
 
-    def _evict_packs(self, folder: Path) -> None:
-        """Beyond MAX_PACKS, remove the packs least recently written or marked used."""
+    def _all_packs(self) -> list[tuple[float, str]]:
+        """(modification time, path) of every pack, of any salt, oldest first."""
+        found = []
         try:
-            packs = sorted((entry.stat().st_mtime, entry.path) for entry in os.scandir(folder) if entry.name.endswith(".pack"))
-            for _, path in packs[: max(0, len(packs) - MAX_PACKS)]:
-                os.unlink(path)
+            for salt_folder in os.scandir(self.folder / PACKS_FOLDER):
+                if salt_folder.is_dir(follow_symlinks=False):
+                    found += [(entry.stat(follow_symlinks=False).st_mtime, entry.path)
+                              for entry in os.scandir(salt_folder.path) if entry.name.endswith(".pack")]  # fmt: skip
         except OSError:
-            pass  # another run removed them first
+            pass  # none yet, or another run removed some
+        return sorted(found)
 
-    def _pack_index(self) -> dict[str, tuple[int, int, int]]:
-        """Where each packed entry lies, from every pack's index line (read once a run);
-        a pack whose header or index is not as written is ignored."""
-        if self._packed is not None:
-            return self._packed
-        self._packed = {}
-        try:
-            names = sorted(entry.name for entry in os.scandir(self.folder / PACKS_FOLDER) if entry.name.endswith(".pack"))
-        except OSError:
-            return self._packed  # no packs yet
-        for name in names:
-            path = f"{self.folder}/{PACKS_FOLDER}/{name}"
+    def _evict_packs(self) -> None:
+        """Beyond MAX_PACKS (of any relc), remove those least recently written or marked
+        used, never one this run wrote."""
+        packs = [path for _, path in self._all_packs() if path not in self._written_packs]
+        for path in packs[: max(0, len(packs) + len(self._written_packs) - MAX_PACKS)]:
             try:
-                descriptor = os.open(path, os.O_RDONLY)
+                os.unlink(path)
             except OSError:
-                continue
-            located = _pack_locations(descriptor)
-            if not located:
-                os.close(descriptor)
-                continue
-            self._pack_keys[path] = set(located)
-            self._packed.update({key: (descriptor, length, offset) for key, (offset, length) in located.items()})
-        return self._packed
+                pass  # another run removed it first
+
+    def _opened_packs(self) -> list["_Pack"]:
+        """This salt's packs, opened at the first load; one whose header or index is not
+        as written is left closed."""
+        if self._packs is None:
+            self._packs = []
+            try:
+                names = sorted(entry.name for entry in os.scandir(self._packs_folder) if entry.name.endswith(".pack"))
+            except OSError:
+                names = []  # no packs yet
+            for name in names:
+                pack = _Pack.open(f"{self._packs_folder}/{name}")
+                if pack is not None:
+                    self._packs.append(pack)
+        return self._packs
+
+    def _load_packed(self, key: str) -> dict[str, Any] | None:
+        """The entry a pack holds under `key`. The first few loads of a run search each
+        pack's index text (a one-file validate parses no index); after that, every index
+        is parsed once into one table."""
+        packs = self._opened_packs()
+        if not packs:
+            return None
+        self._loads += 1
+        if self._packed is None and self._loads > FEW_LOADS:
+            self._packed = {}
+            for pack in reversed(packs):
+                self._packed.update(dict.fromkeys(pack.keys(), pack))
+        if self._packed is None:
+            candidates = packs
+        else:
+            candidates = [self._packed[key]] if key in self._packed else []
+        for pack in candidates:
+            raw = pack.read(key)
+            found = decode_entry(raw, key) if raw is not None else None
+            if found is not None:
+                return found
+        return None
 
     def prune(self, now: float | None = None) -> int:
         """Remove the entries unused for UNUSED_FOR_SECONDS, and temporary files a killed
@@ -239,16 +266,19 @@ class ReleaseCache:
                     os.utime(self._path(key), (now, now))
                 except OSError:
                     continue  # packed, or not stored (unwritable, or not cacheable)
-            self._pack_index()
-            for pack, keys in self._pack_keys.items():
-                if not keys.isdisjoint(self.used):
-                    os.utime(pack, (now, now))
+            for pack in self._opened_packs():
+                if not pack.keys().isdisjoint(self.used):
+                    os.utime(pack.path, (now, now))
+            for _, path in self._all_packs():
+                if now - os.stat(path).st_mtime > UNUSED_FOR_SECONDS:
+                    os.unlink(path)
+                    removed += 1
             for shard in os.scandir(self.folder):
-                if not shard.is_dir(follow_symlinks=False):
+                if not shard.is_dir(follow_symlinks=False) or shard.name == PACKS_FOLDER:
                     continue
                 for entry in os.scandir(shard.path):
                     unused_for = now - entry.stat(follow_symlinks=False).st_mtime
-                    stale_entry = entry.name.endswith((".json", ".pack")) and unused_for > UNUSED_FOR_SECONDS
+                    stale_entry = entry.name.endswith(".json") and unused_for > UNUSED_FOR_SECONDS
                     left_by_a_killed_writer = entry.name.endswith(".tmp") and unused_for > 3600
                     if stale_entry or left_by_a_killed_writer:
                         os.unlink(entry.path)
@@ -258,31 +288,73 @@ class ReleaseCache:
         return removed
 
 
-def _pack_locations(descriptor: int) -> dict[str, tuple[int, int]]:
-    """Each key of a pack with the offset and length of its entry in the file; empty
-    when the header or the index is not what a pack holds. Only the header line and the
-    index are read (its length is in the header), not the entries."""
-    try:
-        header, newline, _ = os.pread(descriptor, _PACK_HEADER_LIMIT, 0).partition(b"\n")
-        parts = header.split(b" ")
-        if not newline or len(parts) != 4 or parts[0] != _PACK_HEADER or parts[1] != str(CACHE_FORMAT).encode():
-            return {}
-        if not (parts[2].isdigit() and parts[3].isdigit()) or int(parts[3]) > _PACK_INDEX_LIMIT:
-            return {}
-        listing = os.pread(descriptor, int(parts[3]), len(header) + 1)
-        index = json.loads(listing)
-    except (OSError, ValueError):
-        return {}
-    base = len(header) + 1 + len(listing)
-    if not listing.endswith(b"\n") or not isinstance(index, list) or len(index) != int(parts[2]):
-        return {}
-    located: dict[str, tuple[int, int]] = {}
-    for item in index:
-        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
-                and all(isinstance(n, int) and n >= 0 for n in item[1:])):  # fmt: skip
-            return {}
-        located[item[0]] = (base + item[1], item[2])
-    return located
+class _Pack:
+    """A pack opened for reading: its index text, searched for a key or parsed whole."""
+
+    def __init__(self, path: str, descriptor: int, listing: bytes, base: int, count: int) -> None:
+        self.path, self.descriptor, self.listing, self.base, self.count = path, descriptor, listing, base, count
+        self._located: dict[str, tuple[int, int]] | None = None
+
+    @classmethod
+    def open(cls, path: str) -> "_Pack | None":
+        """The pack at `path`, or None when it cannot be read or its header is not what
+        a pack of this format holds (its index is looked at only when searched)."""
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            header, newline, _ = os.pread(descriptor, _PACK_HEADER_LIMIT, 0).partition(b"\n")
+            parts = header.split(b" ")
+            if (newline and len(parts) == 4 and parts[0] == _PACK_HEADER and parts[1] == str(CACHE_FORMAT).encode()
+                    and parts[2].isdigit() and parts[3].isdigit() and int(parts[3]) <= _PACK_INDEX_LIMIT):  # fmt: skip
+                listing = os.pread(descriptor, int(parts[3]), len(header) + 1)
+                if listing.endswith(b"\n"):
+                    return cls(path, descriptor, listing, len(header) + 1 + len(listing), int(parts[2]))
+        except OSError:
+            pass
+        os.close(descriptor)
+        return None
+
+    def read(self, key: str) -> bytes | None:
+        """The bytes the index gives for `key` (the entry checks its own key and checksum)."""
+        located = self._located.get(key) if self._located is not None else self._search(key)
+        if located is None:
+            return None
+        try:
+            return os.pread(self.descriptor, located[1], self.base + located[0])
+        except (OSError, ValueError, OverflowError):
+            return None
+
+    def _search(self, key: str) -> tuple[int, int] | None:
+        """Where the index text says `key`'s entry is, without parsing the rest of it."""
+        needle = b'["' + key.encode() + b'",'
+        at = self.listing.find(needle)
+        found = _INDEX_ITEM_TAIL.match(self.listing, at + len(needle)) if at >= 0 else None
+        return (int(found[1]), int(found[2])) if found else None
+
+    def keys(self) -> set[str]:
+        """Every key of the index; none when it is not a list of [key, offset, length]."""
+        if self._located is None:
+            self._located = {}
+            try:
+                index = json.loads(self.listing)
+                if isinstance(index, list) and len(index) == self.count:
+                    for key, offset, length in index:
+                        if type(key) is str and type(offset) is int and type(length) is int and offset >= 0 and length >= 0:
+                            self._located[key] = (offset, length)
+            except (ValueError, TypeError):
+                self._located = {}
+        return set(self._located)
+
+    def close(self) -> None:
+        try:
+            os.close(self.descriptor)
+        except OSError:
+            pass  # closed already
+
+
+_INDEX_ITEM_TAIL = re.compile(rb"(\d{1,15}),(\d{1,15})\]")
 
 
 def encode_entry(entry: dict[str, Any], key: str) -> bytes:

@@ -439,7 +439,7 @@ def test_entries_unused_for_a_month_are_pruned_once_a_day(tmp_path: Path, monkey
 
 
 def _packs(folder: Path) -> list[Path]:
-    return sorted((folder / cache_module.PACKS_FOLDER).glob("*.pack"))
+    return sorted((folder / cache_module.PACKS_FOLDER).rglob("*.pack"))
 
 
 @pytest.fixture
@@ -448,8 +448,14 @@ def packing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache_module, "PACK_MIN_ENTRIES", 2)
 
 
+@pytest.fixture(params=["searched", "parsed"])
+def index_reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's first loads search each pack's index text; later ones use it parsed."""
+    monkeypatch.setattr(cache_module, "FEW_LOADS", 1000 if request.param == "searched" else 0)
+
+
 def test_a_run_with_many_new_entries_packs_them_and_the_next_run_reads_the_pack(
-    packing: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    packing: None, index_reading: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(REPO)
     folder = tmp_path / "cache"
@@ -518,7 +524,9 @@ def _damage_pack(pack: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["index byte flipped", "entry byte flipped", "entries swapped", "offsets past the end",
                                  "truncated", "foreign format", "count wrong", "index length wrong", "empty", "garbage", "a folder"])  # fmt: skip
-def test_a_damaged_pack_never_changes_the_result(packing: None, how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_damaged_pack_never_changes_the_result(
+    packing: None, index_reading: None, how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(REPO)
     folder = tmp_path / "cache"
     expected = _compile([Path("releases")], None)
@@ -533,8 +541,8 @@ def test_a_damaged_pack_never_changes_the_result(packing: None, how: str, tmp_pa
 def test_beyond_the_most_packs_kept_the_least_recently_used_go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cache_module, "MAX_PACKS", 2)
     monkeypatch.setattr(cache_module, "PACK_MIN_ENTRIES", 1)
-    cache = _cache(tmp_path / "cache")
     for run in range(4):
+        cache = _cache(tmp_path / "cache")
         cache.store_batched(f"key-{run}", {"text": f"run {run}"})
         cache.flush()
         (made,) = [pack for pack in _packs(tmp_path / "cache") if f"run {run}".encode() in pack.read_bytes()]
@@ -551,7 +559,8 @@ def test_a_pack_unused_for_a_month_is_pruned_and_a_used_one_kept(packing: None, 
     expected = _compile([Path("releases")], None)
     _compile([Path("releases")], _cache(folder))
     (used,) = _packs(folder)
-    forgotten = folder / cache_module.PACKS_FOLDER / ("0" * 32 + ".pack")
+    forgotten = folder / cache_module.PACKS_FOLDER / "another-relc" / ("0" * 32 + ".pack")
+    forgotten.parent.mkdir()
     forgotten.write_bytes(b"relc-pack 3 0 3\n[]\n")  # the entries of releases edited long ago
     month_ago = time.time() - cache_module.UNUSED_FOR_SECONDS - 60
     for pack in (used, forgotten):
@@ -559,3 +568,18 @@ def test_a_pack_unused_for_a_month_is_pruned_and_a_used_one_kept(packing: None, 
     (folder / ".pruned").unlink(missing_ok=True)
     assert _compile([Path("releases")], _cache(folder)) == expected
     assert _packs(folder) == [used], "the pack this run read is kept (and marked used); the unused one goes"
+
+
+def test_a_run_never_evicts_the_packs_it_wrote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold build of a large repository writes many packs: all of them stay, however
+    few packs are kept, and the next run finds every entry."""
+    monkeypatch.setattr(cache_module, "MAX_PACKS", 1)
+    monkeypatch.setattr(cache_module, "PACK_MIN_ENTRIES", 1)
+    monkeypatch.setattr(cache_module, "PACK_MAX_ENTRIES", 2)
+    cache = _cache(tmp_path / "cache")
+    for number in range(6):
+        cache.store_batched(f"key-{number}", {"text": f"entry {number}"})
+    cache.flush()
+    assert len(_packs(tmp_path / "cache")) == 3
+    fresh = _cache(tmp_path / "cache")
+    assert [(fresh.load(f"key-{number}") or {}).get("text") for number in range(6)] == [f"entry {n}" for n in range(6)]
