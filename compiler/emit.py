@@ -17,6 +17,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -68,11 +69,16 @@ def _scalar(value: Any) -> str:
     if isinstance(value, float):
         return format_float(value)
     if isinstance(value, str):
-        if _PLAIN_SAFE.fullmatch(value) and not _AMBIGUOUS.fullmatch(value):  # fullmatch: `$` would allow a trailing newline
-            return value
-        quoted = json.dumps(value, ensure_ascii=False)
-        return _UNPRINTABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)
+        return _string_scalar(value)
     raise TypeError(f"cannot emit {type(value).__name__} as YAML")
+
+
+@lru_cache(maxsize=16384)  # keys and common values repeat in every release's fragments
+def _string_scalar(value: str) -> str:
+    if _PLAIN_SAFE.fullmatch(value) and not _AMBIGUOUS.fullmatch(value):  # fullmatch: `$` would allow a trailing newline
+        return value
+    quoted = json.dumps(value, ensure_ascii=False)
+    return _UNPRINTABLE.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)
 
 
 def format_float(value: float) -> str:

@@ -8,6 +8,7 @@ so a rollback is only a routing change.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable, Literal
 from urllib.parse import urlsplit
 
@@ -57,6 +58,7 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
+@lru_cache(maxsize=4096)  # a release names a few endpoints, asked of by every renderer
 def endpoint_of(url: str) -> Endpoint:
     parts = urlsplit(url)
     scheme = parts.scheme
