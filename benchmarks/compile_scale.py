@@ -205,6 +205,7 @@ def measure(root: Path, releases: int, runs: int) -> list[dict[str, object]]:
     row("validate one file, no cache", relc("validate", "--no-cache", one), lambda: None)
     row("validate (cold)", relc("validate"), parse_floor, cold)
     row("validate (warm)", relc("validate"), parse_floor)
+    row("validate one file (cached: start-up)", relc("validate", one), lambda: None)
     row("build (cold)", relc("build"), _floor_build(root, rendered), cold_build)
     row("build (warm, nothing changed)", relc("build"), compare_floor)
     row("check (cold)", relc("check"), compare_floor, cold)
