@@ -67,7 +67,7 @@ class ReleaseCache:
         self.salt = salt
         self.writable = True
         self.used: set[str] = set()  # the keys this run read or wrote: kept by a prune
-        self._shards_made: set[str] = set()  # shard folders known to exist: one mkdir each a run
+        self._shards_made: set[Path] = set()  # folders known to exist: one mkdir each a run
         self._salted = hashlib.sha256(salt.encode())  # copied for each key: the salt is long
         self._pending: dict[str, bytes] = {}  # encoded entries `store_batched` holds for `flush`
         # Packs of this salt only: another relc's packs are never opened.
@@ -157,7 +157,10 @@ class ReleaseCache:
         self._close_packs()  # the next load opens them again, this one with them
 
     def __del__(self) -> None:
-        self._close_packs()  # a long `relc watch` opens a cache on every round
+        try:
+            self._close_packs()  # a long `relc watch` opens a cache on every round
+        except Exception:  # noqa: BLE001 - at interpreter exit there is nothing left to do
+            pass
 
     def _close_packs(self) -> None:
         for pack in getattr(self, "_packs", None) or []:
