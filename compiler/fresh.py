@@ -57,14 +57,13 @@ class RenderedMemo:
         registry = list(renderers())
         early = sorted((unit for unit in units if unit.write_first), key=lambda unit: registry.index(unit.gateway))
         held = {unit.name: self._files_of(unit, never) for unit in early}
-        written_first: set[str] = set()
         for unit in early:
             first = sorted((item for item in held[unit.name] if item[0] in unit.write_first), key=lambda item: item[0])
-            written_first.update(path for path, _ in first)
-            yield from first
+            # Only the rest waits for the unit's turn: a gateway's first files are its largest.
+            held[unit.name] = [item for item in held[unit.name] if item[0] not in unit.write_first]
+            yield from _handed_over(first)
         for unit in units:
-            unit_files = held.pop(unit.name) if unit.name in held else self._files_of(unit, never)
-            yield from ((path, content) for path, content in unit_files if path not in written_first)
+            yield from _handed_over(held.pop(unit.name) if unit.name in held else self._files_of(unit, never))
 
     def _files_of(self, unit: "RenderUnit", never: frozenset[str]) -> list[tuple[str, bytes]]:
         """A unit's files by path: KNOWN_CURRENT for each when the memo vouches for it, else made."""
@@ -90,6 +89,14 @@ class RenderedMemo:
         memo = {**self.vouched, **_all_matched(self.made, matched)}
         if memo != self.known:
             self.cache.store(self.key, {"units": memo})
+
+
+def _handed_over(files: list[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
+    """Each file, let go of here once handed on (the consumer writes or compares it and
+    drops it): ten thousand releases make gateway files of tens of MB each."""
+    files.reverse()
+    while files:
+        yield files.pop()
 
 
 def compare_rendered(root: Path, releases: "list[CheckedRelease]", cache: "ReleaseCache | None") -> list["FileDifference"]:
