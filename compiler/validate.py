@@ -572,10 +572,13 @@ def _results_in_order(
                     advance(1)
             if batch:
                 sent.append((batch, pool.send(_check_in_worker, [(path, content) for _, path, content in batch])))
-            for tasks, answer in sent:
+            sent.reverse()
+            while sent:  # each answer let go once taken: it holds its batch's entries whole
+                tasks, answer = sent.pop()
                 for index, outcome in _answered(tasks, answer, root, limits, cache, render):
                     outcomes[index] = outcome
                     advance(1)
+                del tasks, answer
     finally:
         _WORKER_CONTEXT = None
     for index, outcome in enumerate(outcomes):
