@@ -7,6 +7,7 @@ float formatting, no timestamps) and the only place `rendered/` is written.
 from __future__ import annotations
 
 import difflib
+import io
 import json
 import json.encoder
 import math
@@ -116,7 +117,7 @@ def emit_item(value: Any) -> EmittedItem:
     return EmittedItem("\n".join(lines))
 
 
-def _emit(value: Any, indent: str, lines: list[str], prefix: str) -> None:
+def _emit(value: Any, indent: str, lines: "list[str] | _EncodedLines", prefix: str) -> None:
     """Append `value` as block YAML. `prefix` starts its first line, `indent` the others."""
     if isinstance(value, dict) and value:
         for position, key in enumerate(sorted(value)):
@@ -158,6 +159,25 @@ def to_yaml(data: Any) -> str:
     _emit(data, "", lines, "")
     lines.append("")  # the final newline, without a second copy of the whole text
     return "\n".join(lines)
+
+
+class _EncodedLines:
+    """Where `_emit` appends lines, kept as UTF-8 bytes in one buffer, each line ended."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+
+    def append(self, line: str) -> None:
+        self.buffer.write(line.encode("utf-8"))
+        self.buffer.write(b"\n")
+
+
+def to_yaml_bytes(data: Any) -> bytes:
+    """`to_yaml(data)` as UTF-8, with neither its lines nor its text ever whole in memory
+    beside the bytes: a gateway file of ten thousand releases is tens of MB."""
+    lines = _EncodedLines()
+    _emit(data, "", lines, "")
+    return lines.buffer.getvalue()  # the buffer's own bytes, not a copy
 
 
 def to_json(data: Any) -> str:

@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-from compiler.emit import EmittedFile, EmittedItem, emit_item, to_json, to_yaml
+from compiler.emit import EmittedFile, EmittedItem, emit_item, to_json, to_yaml_bytes
 
 if TYPE_CHECKING:
     from compiler.traffic import TrafficState
@@ -118,7 +118,7 @@ def _is_emitted_list(value: Any) -> bool:
 def serialize(path: str, data: Any) -> bytes:
     if isinstance(data, EmittedFile):
         return data.text.encode("utf-8")
-    return (to_json(data) if path.endswith(".json") else to_yaml(data)).encode("utf-8")
+    return to_json(data).encode("utf-8") if path.endswith(".json") else to_yaml_bytes(data)
 
 
 def release_fragments(checked: "CheckedRelease") -> ReleaseFragments:

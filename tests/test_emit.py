@@ -139,6 +139,13 @@ def test_to_json_writes_the_bytes_json_dumps_writes(value: object) -> None:
     assert to_json(value) == json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES)
+def test_to_yaml_bytes_are_to_yaml_encoded(value: object) -> None:
+    """Gateway files are written from the streaming form: it must be the same bytes."""
+    assert emit.to_yaml_bytes(value) == emit.to_yaml(value).encode("utf-8")
+
+
 @pytest.mark.parametrize("value", [{1: "a"}, {"a": {None: 1}}, [{"a": float("nan")}], {"a": (1, 2)}, {"a": set()}])
 def test_to_json_gives_what_json_dumps_gives_for_data_it_does_not_expect(value: object) -> None:
     try:
