@@ -202,7 +202,8 @@ def preview(root: Path, change: ReleaseChange) -> Preview:
     result = _checked_with(root, change)
     differences = compare_tree(root / RENDERED_DIR, render_files(result.releases), RENDERED_DIR, inside=root)
     changed = [checked for checked in result.releases if checked.name == change.name]
-    before = {name: traffic for name, traffic in plan.traffic_before(root, None).items() if name == change.name}
+    before = {name: traffic for name, traffic in plan.traffic_before(root, None, frozenset({change.name})).items()
+              if name == change.name}  # fmt: skip
     after = plan.manifests_from_files(render_manifests(changed))
     from compiler.traffic import traffic_state
 

@@ -197,16 +197,19 @@ def format_markdown(plans: list[ReleasePlan]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def traffic_before(root: Path, base: str | None) -> dict[str, ReleaseTraffic]:
-    """What the gateways run before the change: rendered/ at `base`, or on disk."""
+def traffic_before(root: Path, base: str | None, only: frozenset[str] | None = None) -> dict[str, ReleaseTraffic]:
+    """What the gateways run before the change: rendered/ at `base`, or on disk. With
+    `only` (release names), only their manifests are read from disk: a rollback's
+    preview at ten thousand releases reads one, not 80 MB of them."""
     from compiler.emit import MAX_RENDERED_BYTES, existing_files
     from compiler.files import read_repository_file
     from compiler.render import RENDERED_DIR
 
     if base is None:
         on_disk = existing_files(root / RENDERED_DIR / "bundles")  # the gateway files say nothing more
+        wanted = on_disk.items() if only is None else [(path, file) for path, file in on_disk.items() if path[:-5] in only]
         return manifests_from_files(
-            {f"bundles/{path}": read_repository_file(file, MAX_RENDERED_BYTES, root) for path, file in on_disk.items()}
+            {f"bundles/{path}": read_repository_file(file, MAX_RENDERED_BYTES, root) for path, file in wanted}
         )
     from compiler import git
 
