@@ -109,13 +109,23 @@ def published_bundles(root: Path, revision: str, cache: "ReleaseCache | None" = 
     return published
 
 
+# Release file versions read from git in one `git cat-file` call.
+BLOBS_AT_ONCE = 1000
+
+
 def _add_publications(root: Path, changes: list[git.FileChange], published: dict[tuple[str, str], Publication]) -> None:
-    """Record the first sighting of each bundle version in `changes` (given newest first)."""
-    blobs = git.read_blobs(root, [change.blob for change in changes if change.blob])
+    """Record the first sighting of each bundle version in `changes` (given newest first).
+    Their files are read BLOBS_AT_ONCE at a time: ten thousand releases' history is
+    hundreds of MB of YAML."""
     parsed: dict[bytes, list[tuple[str, str, dict[str, Any]]]] = {}
     renamed: list[tuple[str, str]] = []  # (old name, new name), oldest first
+    oldest_first = changes[::-1]  # the first sighting is the publication
+    blobs: dict[str, bytes] = {}
     with progress(len(changes), "reading history", "change") as advance:
-        for change in reversed(changes):  # oldest first: the first sighting is the publication
+        for position, change in enumerate(oldest_first):
+            if position % BLOBS_AT_ONCE == 0:
+                blobs.clear()
+                blobs = git.read_blobs(root, [c.blob for c in oldest_first[position : position + BLOBS_AT_ONCE] if c.blob])
             advance(1)
             if change.renamed_from is not None:
                 renamed.append((Path(change.renamed_from).stem, Path(change.path).stem))

@@ -100,3 +100,20 @@ def test_check_base_says_the_same_with_and_without_the_remembered_scan(repositor
         uncached = run_relc("check", "--base", base, "--no-cache", cwd=root)
         assert (cached.returncode, cached.stdout, cached.stderr) == (uncached.returncode, uncached.stdout, uncached.stderr)
         assert cached.returncode == 1 and "RELC701" in cached.stdout + cached.stderr
+
+
+def test_history_read_a_few_files_at_a_time_gives_the_same_publications(
+    repository: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large histories are read in chunks; a publication seen in a later chunk is still
+    the first sighting, as in one read."""
+    from compiler import history
+
+    for version in ("v3", "v4"):
+        repository.write("chat", release_text("chat", ["v1", "v2", version], "v1", candidate=version, step=1))
+        repository.commit(f"Start {version}", build=False)
+    whole = published_bundles(repository.root, "HEAD", None)
+    monkeypatch.setattr(history, "BLOBS_AT_ONCE", 1)
+    chunked = published_bundles(repository.root, "HEAD", None)
+    assert chunked == whole and len(whole) == 4
+    assert {key: (p.commit, p.content) for key, p in chunked.items()} == {key: (p.commit, p.content) for key, p in whole.items()}
