@@ -200,7 +200,7 @@ def preview(root: Path, change: ReleaseChange) -> Preview:
     from compiler import plan
 
     result = _checked_with(root, change)
-    differences = compare_tree(root / RENDERED_DIR, render_files(result.releases), RENDERED_DIR, inside=root)
+    differences = compare_tree(root / RENDERED_DIR, render_files(result.releases), RENDERED_DIR, inside=root, with_diffs=False)
     changed = [checked for checked in result.releases if checked.name == change.name]
     before = {name: traffic for name, traffic in plan.traffic_before(root, None, frozenset({change.name})).items()
               if name == change.name}  # fmt: skip

@@ -267,6 +267,17 @@ def test_compare_tree_names_missing_stale_and_extra_files_with_diffs(tmp_path: P
     assert "+m\n" in differences[1].diff and "-e\n" in differences[0].diff
 
 
+def test_compare_tree_without_diffs_names_the_same_files_and_makes_no_diff(tmp_path: Path) -> None:
+    """A preview only lists what would change: it must list exactly what the diffs would."""
+    folder = tmp_path / "rendered"
+    write_tree(folder, {"same.yaml": b"s\n", "stale.yaml": b"old\n", "extra.yaml": b"e\n"})
+    expected = {"same.yaml": b"s\n", "stale.yaml": b"new\n", "missing.yaml": b"m\n"}
+    with_diffs = compare_tree(folder, expected, "rendered")
+    without = compare_tree(folder, expected, "rendered", with_diffs=False)
+    assert [(d.path, d.status) for d in without] == [(d.path, d.status) for d in with_diffs]
+    assert [d.diff for d in without] == ["", "", ""] and all(d.diff for d in with_diffs)
+
+
 def test_compare_tree_of_a_missing_folder_lists_every_file_missing(tmp_path: Path) -> None:
     assert compare_tree(tmp_path / "absent", {"a": b"a\n"}, "rendered") == [
         FileDifference("a", "missing", "--- a/rendered/a\n+++ b/rendered/a\n@@ -0,0 +1 @@\n+a\n")
