@@ -32,14 +32,16 @@ _BUNDLES_KEY = re.compile(rb"^bundles\s*:", re.MULTILINE)
 
 @dataclass(frozen=True)
 class Publication:
-    """The first time a bundle version reached the history: its digest and content then."""
+    """The first time a bundle version reached the history: its digest then, and where
+    its content can be read again (`publication_content`): a scan of ten thousand
+    releases keeps digests, not every published bundle whole."""
 
     release: str
     version: str
     digest: str
     commit: str
     timestamp: int
-    content: dict[str, Any] = field(compare=False, repr=False)
+    path: str = field(compare=False, repr=False)  # the release file's path in that commit
 
 
 def release_path(name: str) -> str:
@@ -81,6 +83,16 @@ def _bundle_digests(content: bytes) -> list[tuple[str, str, dict[str, Any]]]:
     return found
 
 
+def publication_content(root: Path, publication: Publication) -> dict[str, Any]:
+    """The bundle's content as first published (read from its commit again), or empty
+    when that revision no longer reads as a release."""
+    blob = git.read_blobs(root, [f"{publication.commit}:{publication.path}"]).get(f"{publication.commit}:{publication.path}")
+    for version, _, content in _bundle_digests(blob) if blob is not None else []:
+        if version == publication.version:
+            return content
+    return {}
+
+
 def published_bundles(root: Path, revision: str, cache: "ReleaseCache | None" = None) -> dict[tuple[str, str], Publication]:
     """Every bundle version ever in a release file in the history of `revision`.
 
@@ -117,7 +129,7 @@ def _add_publications(root: Path, changes: list[git.FileChange], published: dict
     """Record the first sighting of each bundle version in `changes` (given newest first).
     Their files are read BLOBS_AT_ONCE at a time: ten thousand releases' history is
     hundreds of MB of YAML."""
-    parsed: dict[bytes, list[tuple[str, str, dict[str, Any]]]] = {}
+    parsed: dict[bytes, list[tuple[str, str]]] = {}  # (version, digest) of each bundle, by bundles block
     renamed: list[tuple[str, str]] = []  # (old name, new name), oldest first
     oldest_first = changes[::-1]  # the first sighting is the publication
     blobs: dict[str, bytes] = {}
@@ -134,11 +146,11 @@ def _add_publications(root: Path, changes: list[git.FileChange], published: dict
             content = blobs[change.blob]
             key = hashlib.sha256(_bundles_key(content)).digest()
             if key not in parsed:
-                parsed[key] = _bundle_digests(content)
+                parsed[key] = [(version, digest) for version, digest, _ in _bundle_digests(content)]
             release = Path(change.path).stem
-            for version, digest, bundle in parsed[key]:
+            for version, digest in parsed[key]:
                 published.setdefault(
-                    (release, version), Publication(release, version, digest, change.commit, change.timestamp, bundle)
+                    (release, version), Publication(release, version, digest, change.commit, change.timestamp, change.path)
                 )
     # A release file moved with `git mv` keeps what it published under its new name:
     # renaming a release is no way to change a published bundle.
@@ -169,8 +181,8 @@ def _remembered_scan(cache: "ReleaseCache | None") -> _Scan | None:
         return None
     try:
         published = {
-            (release, version): Publication(release, version, digest, commit, int(timestamp), content)
-            for release, version, digest, commit, timestamp, content in entry["published"]
+            (release, version): Publication(str(release), str(version), str(digest), str(commit), int(timestamp), str(path))
+            for release, version, digest, commit, timestamp, path in entry["published"]
         }
         return _Scan(str(entry["commit"]), int(entry["newest"]), published)
     except (KeyError, TypeError, ValueError):
@@ -180,7 +192,7 @@ def _remembered_scan(cache: "ReleaseCache | None") -> _Scan | None:
 def _remember_scan(cache: "ReleaseCache | None", commit: str, published: dict[tuple[str, str], Publication], newest: int) -> None:
     if cache is None:
         return
-    rows = [[p.release, p.version, p.digest, p.commit, p.timestamp, p.content] for p in published.values()]
+    rows = [[p.release, p.version, p.digest, p.commit, p.timestamp, p.path] for p in published.values()]
     cache.store(cache.key(_SCAN_ENTRY, RELEASES_DIR), {"commit": commit, "newest": newest, "published": rows})
 
 

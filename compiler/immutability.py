@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from compiler import git
 from compiler.diagnostics import Diagnostic, define
-from compiler.history import Publication, published_bundles
+from compiler.history import Publication, publication_content, published_bundles
 from compiler.validate import CheckedRelease
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def immutability_diagnostics(
             from compiler.digest import bundle_content
 
             bundle = checked.release.bundles[index]
-            changed = ", ".join(_differences(publication.content, bundle_content(bundle)))
+            changed = ", ".join(_differences(publication_content(root, publication), bundle_content(bundle)))
             when = time.strftime("%Y-%m-%d", time.gmtime(publication.timestamp))
             diagnostics.append(
                 Diagnostic(

@@ -31,7 +31,7 @@ def _same_as_from_scratch(repository: Repository, cache: ReleaseCache) -> None:
     remembered = published_bundles(repository.root, "HEAD", cache)
     fresh = published_bundles(repository.root, "HEAD", None)
     assert remembered == fresh
-    assert {key: p.content for key, p in remembered.items()} == {key: p.content for key, p in fresh.items()}
+    assert {key: p.path for key, p in remembered.items()} == {key: p.path for key, p in fresh.items()}
 
 
 @pytest.fixture
@@ -116,4 +116,4 @@ def test_history_read_a_few_files_at_a_time_gives_the_same_publications(
     monkeypatch.setattr(history, "BLOBS_AT_ONCE", 1)
     chunked = published_bundles(repository.root, "HEAD", None)
     assert chunked == whole and len(whole) == 4
-    assert {key: (p.commit, p.content) for key, p in chunked.items()} == {key: (p.commit, p.content) for key, p in whole.items()}
+    assert {key: (p.commit, p.path) for key, p in chunked.items()} == {key: (p.commit, p.path) for key, p in whole.items()}
