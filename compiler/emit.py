@@ -595,12 +595,10 @@ def compare_tree(
         found = existing.pop(path, None)
         status = _status_if_same(found, expected) if found is not None else None
         if status is None:
-            differences.append(_difference(path, _shown(found), expected, label) if with_diffs else
-                               FileDifference(path, "missing" if found is None else "stale", ""))  # fmt: skip
+            differences.append(_difference(path, found, expected, label, with_diffs))
         elif matched is not None:
             matched[path] = status
-    differences += [_difference(path, _shown(existing[path]), None, label) if with_diffs else FileDifference(path, "extra", "")
-                    for path in existing]  # fmt: skip
+    differences += [_difference(path, existing[path], None, label, with_diffs) for path in existing]
     differences += [_foreign_difference(path, kind, None, label) for path, kind in foreign.items()]
     return sorted(differences, key=lambda difference: difference.path)
 
@@ -649,9 +647,13 @@ def _status_if_same(path: Path, content: bytes) -> os.stat_result | None:
     return status if offset == len(content) else None
 
 
-def _difference(path: str, on_disk: bytes | None, expected: bytes | None, label: str) -> FileDifference:
-    status = "missing" if on_disk is None else "extra" if expected is None else "stale"
-    before = (on_disk or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+def _difference(path: str, found: Path | None, expected: bytes | None, label: str, with_diff: bool = True) -> FileDifference:
+    """How the file at `found` (None: missing) differs from `expected` (None: extra); the
+    file is read only for the diff."""
+    status = "missing" if found is None else "extra" if expected is None else "stale"
+    if not with_diff:
+        return FileDifference(path, status, "")
+    before = (_shown(found) or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
     after = (expected or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
     return FileDifference(path, status, unified_diff(before, after, f"a/{label}/{path}", f"b/{label}/{path}"))
 
