@@ -86,7 +86,8 @@ def _bundle_digests(content: bytes) -> list[tuple[str, str, dict[str, Any]]]:
 def publication_content(root: Path, publication: Publication) -> dict[str, Any]:
     """The bundle's content as first published (read from its commit again), or empty
     when that revision no longer reads as a release."""
-    blob = git.read_blobs(root, [f"{publication.commit}:{publication.path}"]).get(f"{publication.commit}:{publication.path}")
+    revision = f"{publication.commit}:{publication.path}"
+    blob = git.read_blobs(root, [revision]).get(revision)
     for version, _, content in _bundle_digests(blob) if blob is not None else []:
         if version == publication.version:
             return content

@@ -302,12 +302,20 @@ def _compute(
     render: Render | None,
 ) -> tuple[CheckedRelease | None, list[Diagnostic]]:
     """Check (and render) a file's bytes, and store the result under `key`."""
-    checked, diagnostics, fingerprints, analyses = _check_bytes(raw, display_path, root, limits, cache)
-    if checked is not None and render is not None:
-        checked.fragments = render(checked)
+    checked, diagnostics, fingerprints, analyses = _check_and_render(raw, display_path, root, limits, cache, render)
     if cache is not None and key is not None:
         _store(cache, key, _entry(checked, diagnostics, fingerprints), analyses)
     return checked, diagnostics
+
+
+def _check_and_render(
+    raw: bytes, display_path: str, root: Path, limits: LoadLimits, cache: "ReleaseCache | None", render: Render | None
+) -> tuple[CheckedRelease | None, list[Diagnostic], dict[str, list[Any]], Analyses]:
+    """`_check_bytes`, with the fragments made too when `render` is given."""
+    checked, diagnostics, fingerprints, analyses = _check_bytes(raw, display_path, root, limits, cache)
+    if checked is not None and render is not None:
+        checked.fragments = render(checked)
+    return checked, diagnostics, fingerprints, analyses
 
 
 def _store(cache: "ReleaseCache", key: str, entry: dict[str, Any], analyses: Analyses) -> None:
@@ -633,8 +641,6 @@ def _check_in_worker(tasks: list[tuple[Path, bytes | None]]) -> list[tuple[dict[
         if isinstance(raw, list):
             answers.append(None)
             continue
-        checked, diagnostics, fingerprints, analyses = _check_bytes(raw, display_path, root, limits, cache)
-        if checked is not None and render is not None:
-            checked.fragments = render(checked)
+        checked, diagnostics, fingerprints, analyses = _check_and_render(raw, display_path, root, limits, cache, render)
         answers.append((_entry(checked, diagnostics, fingerprints), raw, display_path, analyses))
     return answers
