@@ -257,6 +257,34 @@ def test_write_tree_files_honour_the_umask(tmp_path: Path, umask: int) -> None:
     assert stat.S_IMODE((tmp_path / "rendered" / "a.yaml").stat().st_mode) == 0o666 & ~umask
 
 
+def _open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+def test_a_file_that_cannot_be_synced_fails_the_write_and_moves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staged files are synced by threads: a disk error there (the 40th of 100 files)
+    still reaches the caller, nothing moves, and no file is left open."""
+    folder = tmp_path / "rendered"
+    write_tree(folder, {"old.yaml": b"old\n"})
+    before = _open_descriptors()
+    synced = []
+    real_fsync = os.fsync
+
+    def failing_fsync(descriptor: int) -> None:
+        synced.append(descriptor)
+        if len(synced) == 40:
+            raise OSError(errno.EIO, "Input/output error")
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(emit.os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="Input/output error"):
+        write_tree(folder, {f"bundles/{n:03}.json": b"{}\n" for n in range(100)})
+    monkeypatch.undo()
+    assert _tree(folder) == {"old.yaml": b"old\n"}, "nothing moved into place, nothing removed"
+    assert not list(folder.glob(STAGING_PREFIX + "*"))
+    assert _open_descriptors() == before
+
+
 def test_compare_tree_names_missing_stale_and_extra_files_with_diffs(tmp_path: Path) -> None:
     folder = tmp_path / "rendered"
     write_tree(folder, {"same.yaml": b"s\n", "stale.yaml": b"old\n", "extra.yaml": b"e\n"})
