@@ -142,6 +142,21 @@ def prompt_environment() -> "ImmutableSandboxedEnvironment":
     return environment
 
 
+_NODES: Any = None
+
+
+def _jinja_nodes() -> Any:
+    """`jinja2.nodes`, imported on first use. Jinja is loaded only when a template is
+    parsed, and an import statement in the walkers' recursive functions would call into
+    importlib for every node (155,000 times in a cold build of 1,000 releases)."""
+    global _NODES
+    if _NODES is None:
+        from jinja2 import nodes
+
+        _NODES = nodes
+    return _NODES
+
+
 @lru_cache(maxsize=1)
 def _environment() -> "ImmutableSandboxedEnvironment":
     environment = prompt_environment()
@@ -283,7 +298,7 @@ class _ScopeWalker:
             self.statement(node, bound)
 
     def statement(self, node: "nodes.Node", bound: set[str]) -> None:
-        from jinja2 import nodes
+        nodes = _jinja_nodes()
 
         if isinstance(node, nodes.Output):
             for child in node.nodes:
@@ -325,21 +340,47 @@ class _ScopeWalker:
             self.statements(node.body, set(bound))
 
     def expression(self, node: "nodes.Node", bound: set[str]) -> None:
-        from jinja2 import nodes
+        nodes = _jinja_nodes()
 
-        for name in node.find_all(nodes.Name):
+        for name in _descendants(node, nodes.Name):
             if name.ctx == "load" and name.name not in bound and name.name not in self.reads:
                 self.reads[name.name] = name.lineno
         if isinstance(node, nodes.Name) and node.ctx == "load" and node.name not in bound:
             self.reads.setdefault(node.name, node.lineno)
 
 
+def _descendants(node: "nodes.Node", kind: type) -> Iterator[Any]:
+    """The nodes of `kind` under `node`, in the order `Node.find_all` gives them (depth
+    first, in field order), from one loop: `find_all` stacks a generator a level, and
+    the walkers call this on every expression."""
+    node_type = _jinja_nodes().Node
+    stack = _children_last_first(node, node_type)
+    while stack:
+        current = stack.pop()
+        if isinstance(current, kind):
+            yield current
+        stack.extend(_children_last_first(current, node_type))
+
+
+def _children_last_first(node: "nodes.Node", node_type: type) -> list[Any]:
+    """`node.iter_child_nodes()`, reversed, for a stack."""
+    children: list[Any] = []
+    for field in node.fields:
+        value = getattr(node, field, None)
+        if isinstance(value, node_type):
+            children.append(value)
+        elif isinstance(value, list):
+            children.extend(item for item in value if isinstance(item, node_type))
+    children.reverse()
+    return children
+
+
 def _targets(target: "nodes.Node") -> set[str]:
-    from jinja2 import nodes
+    nodes = _jinja_nodes()
 
     if isinstance(target, nodes.Name):
         return {target.name}
-    return {name.name for name in target.find_all(nodes.Name)}
+    return {name.name for name in _descendants(target, nodes.Name)}
 
 
 _ALLOWED_STATEMENTS = (
@@ -354,9 +395,9 @@ _REFUSED_EXPRESSIONS = {
 
 
 def _forbidden_constructs(tree: "nodes.Template") -> Iterator[TemplateProblem]:
-    from jinja2 import nodes
+    nodes = _jinja_nodes()
 
-    for node in tree.find_all(nodes.Node):
+    for node in _descendants(tree, nodes.Node):
         kind = type(node).__name__
         line = getattr(node, "lineno", None)
         if isinstance(node, nodes.Stmt) and kind not in _ALLOWED_STATEMENTS:
@@ -391,7 +432,7 @@ def _forbidden_constructs(tree: "nodes.Template") -> Iterator[TemplateProblem]:
                 "RELC306", "a filter on a `{% set %}` block is not allowed; apply it where the value is used", line
             )
         elif isinstance(node, nodes.AssignBlock) and _targets(node.target) & {
-            name.name for child in node.body for name in child.find_all(nodes.Name)
+            name.name for child in node.body for name in _descendants(child, nodes.Name)
         }:
             yield TemplateProblem(
                 "RELC304", "a `{% set %}` block reads the name it sets, which Jinja leaves undefined there", line
@@ -412,7 +453,7 @@ def _forbidden_constructs(tree: "nodes.Template") -> Iterator[TemplateProblem]:
 def _filter_arguments(node: "nodes.Filter") -> Iterator[TemplateProblem]:
     """Arguments that size the output or the work must be small literals: `tojson(indent=)`
     pads every line, `round(precision, 'ceil')` computes 10**precision."""
-    from jinja2 import nodes
+    nodes = _jinja_nodes()
 
     name, positional = node.name, list(node.args)
     if name == "map" and positional:
@@ -435,7 +476,7 @@ def _filter_arguments(node: "nodes.Filter") -> Iterator[TemplateProblem]:
 
 
 def _is_loop_helper(attribute: "nodes.Getattr") -> bool:
-    from jinja2 import nodes
+    nodes = _jinja_nodes()
 
     return isinstance(attribute.node, nodes.Name) and attribute.node.name == "loop" and attribute.attr in ("cycle", "changed")
 
@@ -519,26 +560,27 @@ class _OutputBound:
         self.problem: TemplateProblem | None = None
 
     def check(self, node: "nodes.Node", bound: _Bound) -> _Bound:
-        """Record the first construct whose value passes a limit, with its line."""
-        if self.problem is None:
-            what = _construct_name(node)
-            line = getattr(node, "lineno", None)
-            if bound.scale > MAX_AMPLIFICATION:
-                self.problem = TemplateProblem(
-                    "RELC307",
-                    f"`{what}` can render the template's variables more than {MAX_AMPLIFICATION} times over (chained "
-                    "`tojson`/`escape`/`list`/`string`, doubling with `~` or `join`, loops over literal lists); "
-                    "keep prompt text linear in its inputs",
-                    line,
-                )
-            elif bound.effective_degree > MAX_DEGREE:
-                self.problem = TemplateProblem(
-                    "RELC307",
-                    f"`{what}` nests loops (or joins) over variables that print other variables: its output grows as "
-                    f"the power {bound.effective_degree} of the input size (at most {MAX_DEGREE} is allowed); print each "
-                    "item itself instead",
-                    line,
-                )
+        """Record the first construct whose value passes a limit, with its line. Called
+        for every expression: the message is only made for the one that passes."""
+        if self.problem is not None or (bound.scale <= MAX_AMPLIFICATION and bound.effective_degree <= MAX_DEGREE):
+            return bound
+        what, line = _construct_name(node), getattr(node, "lineno", None)
+        if bound.scale > MAX_AMPLIFICATION:
+            self.problem = TemplateProblem(
+                "RELC307",
+                f"`{what}` can render the template's variables more than {MAX_AMPLIFICATION} times over (chained "
+                "`tojson`/`escape`/`list`/`string`, doubling with `~` or `join`, loops over literal lists); "
+                "keep prompt text linear in its inputs",
+                line,
+            )
+        else:
+            self.problem = TemplateProblem(
+                "RELC307",
+                f"`{what}` nests loops (or joins) over variables that print other variables: its output grows as "
+                f"the power {bound.effective_degree} of the input size (at most {MAX_DEGREE} is allowed); print each "
+                "item itself instead",
+                line,
+            )
         return bound
 
     def of_nodes(self, body: list["nodes.Node"], names: dict[str, _Bound]) -> _Bound:
@@ -550,7 +592,7 @@ class _OutputBound:
         return total
 
     def of_statement(self, node: "nodes.Node", names: dict[str, _Bound]) -> _Bound:
-        from jinja2 import nodes
+        nodes = _jinja_nodes()
 
         if isinstance(node, nodes.Output):
             total = _NOTHING
@@ -614,7 +656,7 @@ class _OutputBound:
         return self.check(node, self._of_expression(node, names))
 
     def _of_expression(self, node: "nodes.Node", names: dict[str, _Bound]) -> _Bound:
-        from jinja2 import nodes
+        nodes = _jinja_nodes()
 
         if isinstance(node, nodes.TemplateData):
             return _Bound(len(node.data), len(node.data))
@@ -690,7 +732,7 @@ class _OutputBound:
 
 
 def _const_type() -> type:
-    from jinja2 import nodes
+    nodes = _jinja_nodes()
 
     return nodes.Const
 
@@ -698,7 +740,7 @@ def _const_type() -> type:
 def _construct_name(node: "nodes.Node") -> str:
     """What a diagnostic names so its column can be found on the line: a filter, a
     statement keyword, a variable, or the operator."""
-    from jinja2 import nodes
+    nodes = _jinja_nodes()
 
     if isinstance(node, nodes.Filter):
         return node.name

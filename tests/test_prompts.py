@@ -186,6 +186,28 @@ BYPASSES = {
 }
 
 
+def test_descendants_are_the_nodes_find_all_gives_in_its_order() -> None:
+    """The walkers' own traversal stands in for Jinja's `find_all`: the same nodes, the
+    same order (the first read of a name gives its line), on every template here."""
+    from jinja2 import TemplateSyntaxError, nodes
+
+    from compiler.prompts import _descendants, _environment
+    from tests.conftest import REPO
+
+    texts = [*SCOPING_TEMPLATES, *(template for template, _, _ in BYPASSES.values())]
+    texts += [path.read_text() for path in sorted(REPO.glob("prompts/**/*.j2")) if not path.is_symlink()]
+    compared = 0
+    for text in texts:
+        try:
+            tree = _environment().parse(text)
+        except (TemplateSyntaxError, ValueError):
+            continue
+        for kind in (nodes.Node, nodes.Name, nodes.Filter):
+            assert [id(node) for node in _descendants(tree, kind)] == [id(node) for node in tree.find_all(kind)], text
+        compared += 1
+    assert compared >= 25
+
+
 @pytest.mark.parametrize("name", sorted(BYPASSES))
 def test_output_bound_bypasses_are_refused(name: str) -> None:
     template, code, message = BYPASSES[name]
