@@ -12,8 +12,9 @@ import argparse
 import importlib
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from compiler import __version__
 from compiler.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_USAGE, RelcError, UsageError
@@ -473,7 +474,24 @@ def dispatch(arguments: argparse.Namespace) -> int:
     else:
         _go_to_repository_root(arguments)
     module = importlib.import_module(f"compiler.commands.{arguments.command.replace('-', '_')}")
-    return module.run(arguments, _reporter(arguments))
+    with _fewer_collections():
+        return module.run(arguments, _reporter(arguments))
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cycle collector a seventieth as often: checking a release allocates
+    hundreds of thousands of objects, hardly any in cycles, and Python's default (a
+    collection every 700 allocations) spent 3-4% of a cold check collecting nothing.
+    Forked workers inherit it; the caller's setting is back afterwards."""
+    import gc
+
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 20)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

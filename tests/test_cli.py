@@ -135,6 +135,26 @@ def test_validate_runs_in_process_as_a_library_call(monkeypatch: pytest.MonkeyPa
     assert "RELC208" in capsys.readouterr().out
 
 
+def test_a_library_call_leaves_the_callers_garbage_collection_as_it_was(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command runs with fewer cycle collections; a caller's own setting is restored."""
+    import gc
+
+    from compiler import cli
+
+    monkeypatch.chdir(CASES)
+    during = []
+    real_run = cli.importlib.import_module("compiler.commands.validate").run
+    monkeypatch.setattr("compiler.commands.validate.run", lambda *a: during.append(gc.get_threshold()) or real_run(*a))
+    before = gc.get_threshold()
+    gc.set_threshold(123, 4, 5)
+    try:
+        assert main(["validate", "valid/full.yaml"]) == 0
+        assert gc.get_threshold() == (123, 4, 5)
+    finally:
+        gc.set_threshold(*before)
+    assert during and during[0][0] > 700, "the command ran with fewer collections than Python's default"
+
+
 @pytest.mark.parametrize("command", [["status"], ["plan"], ["check"], ["build"], ["validate"]])
 def test_every_command_reports_an_invalid_release_as_json_under_format_json(example_repo: Path, command: list[str]) -> None:
     release = example_repo / "releases" / "support-chat.yaml"
