@@ -570,6 +570,8 @@ def _results_in_order(
                 content = pending.get(path.resolve()) if pending else None
                 found = _cached_result(path, root, limits, content, cache, render is not None)
                 if isinstance(found, _Miss):
+                    if not outcomes:  # the first file missed: likely a cold run, with many misses to come
+                        _load_checking_modules(render)
                     batch.append((len(outcomes), path, content))  # its bytes are read again by the worker
                     outcomes.append(None)
                     if len(batch) >= (PARALLEL_CHUNK if sent else 1):
@@ -593,6 +595,23 @@ def _results_in_order(
         outcomes[index] = None  # let each result go once it is handed on
         assert outcome is not None, "every miss was answered"
         yield outcome
+
+
+def _load_checking_modules(render: Render | None) -> None:
+    """Import what checking (and rendering) a release needs, and build the models, once
+    here before the workers are forked, not once in each: they share what they inherit,
+    and `build` and `check` need the models here for the schema anyway. Only for a run
+    whose first file missed: when a few files changed, workers load these while this
+    process reads the cache's hits."""
+    import compiler.rules  # noqa: F401
+    import ruamel.yaml.cyaml  # noqa: F401  (the parser `load` uses)
+
+    if render is not None:
+        import compiler.manifest  # noqa: F401
+        import compiler.traffic  # noqa: F401
+        from compiler.gateways import renderers
+
+        renderers()  # imports every gateway's module
 
 
 def _answered(
