@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 
 def write_atomically(target: Path, content: bytes) -> None:
@@ -59,6 +59,12 @@ _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud80
 
 
 def _scalar(value: Any) -> str:
+    text_of = _SCALAR_TEXT.get(type(value))
+    return text_of(value) if text_of is not None else _any_scalar(value)
+
+
+def _any_scalar(value: Any) -> str:
+    """`_scalar` of a value whose exact type `_SCALAR_TEXT` does not list (a subclass)."""
     if value is None:
         return "null"
     if value is True:
@@ -92,6 +98,17 @@ def format_float(value: float) -> str:
     return text if "." in text else text + ".0"
 
 
+# The text of each scalar by its exact type: a gateway file of a thousand releases emits
+# hundreds of thousands of them. Subclasses (a str enum) take `_any_scalar`.
+_SCALAR_TEXT: dict[type, Callable[[Any], str]] = {
+    str: _string_scalar,
+    int: int.__repr__,
+    bool: lambda value: "true" if value else "false",
+    float: format_float,
+    type(None): lambda value: "null",
+}
+
+
 @dataclass(frozen=True)
 class EmittedItem:
     """A list item already written as block YAML, with indentation relative to the item.
@@ -120,10 +137,15 @@ def emit_item(value: Any) -> EmittedItem:
 def _emit(value: Any, indent: str, lines: "list[str] | _EncodedLines", prefix: str) -> None:
     """Append `value` as block YAML. `prefix` starts its first line, `indent` the others."""
     if isinstance(value, dict) and value:
-        for position, key in enumerate(sorted(value)):
-            label = f"{prefix if position == 0 else indent}{_scalar(str(key))}:"
+        head = prefix
+        for key in sorted(value):
+            label = f"{head}{_string_scalar(key) if type(key) is str else _scalar(str(key))}:"
+            head = indent
             child = value[key]
-            if isinstance(child, dict) and child:
+            text_of = _SCALAR_TEXT.get(type(child))
+            if text_of is not None:
+                lines.append(f"{label} {text_of(child)}")
+            elif isinstance(child, dict) and child:
                 lines.append(label)
                 _emit(child, indent + "  ", lines, indent + "  ")
             elif isinstance(child, list) and child:
@@ -132,15 +154,19 @@ def _emit(value: Any, indent: str, lines: "list[str] | _EncodedLines", prefix: s
             else:
                 lines.append(f"{label} {_flow_empty(child)}")
     elif isinstance(value, list) and value:
-        for position, item in enumerate(value):
-            head = (prefix if position == 0 else indent) + "- "
-            if isinstance(item, EmittedItem):
+        head = prefix + "- "
+        for item in value:
+            text_of = _SCALAR_TEXT.get(type(item))
+            if text_of is not None:
+                lines.append(head + text_of(item))
+            elif isinstance(item, EmittedItem):
                 # Every line `_emit` writes is the indent plus a relative line; the first takes the head.
                 lines.append(head + item.text.replace("\n", "\n" + indent + "  "))
             elif isinstance(item, (dict, list)) and item:
                 _emit(item, indent + "  ", lines, head)
             else:
                 lines.append(head + _flow_empty(item))
+            head = indent + "- "
     else:
         lines.append(prefix + _flow_empty(value))
 

@@ -146,6 +146,17 @@ def test_to_yaml_bytes_are_to_yaml_encoded(value: object) -> None:
     assert emit.to_yaml_bytes(value) == emit.to_yaml(value).encode("utf-8")
 
 
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES)
+def test_to_yaml_reads_back_as_the_same_data_in_yaml_1_1_and_1_2(value: object) -> None:
+    """Whatever the data, every gateway's YAML reader (1.1: PyYAML; 1.2: ruamel) gets it back."""
+    from ruamel.yaml import YAML
+
+    text = to_yaml(value)
+    assert yaml.safe_load(text) == value
+    assert YAML(typ="safe", pure=True).load(text) == value
+
+
 @pytest.mark.parametrize("value", [{1: "a"}, {"a": {None: 1}}, [{"a": float("nan")}], {"a": (1, 2)}, {"a": set()}])
 def test_to_json_gives_what_json_dumps_gives_for_data_it_does_not_expect(value: object) -> None:
     try:
