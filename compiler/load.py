@@ -203,6 +203,10 @@ class _Composer:
         from ruamel.yaml import events
 
         self.events = events
+        # Compared with every event's type: one attribute lookup, not two.
+        self.scalar_event, self.alias_event = events.ScalarEvent, events.AliasEvent
+        self.sequence_start, self.sequence_end = events.SequenceStartEvent, events.SequenceEndEvent
+        self.mapping_end = events.MappingEndEvent
         self.parser = parser
         self.next_event = parser.get_event
         self.document = document
@@ -272,7 +276,7 @@ class _Composer:
         mark = event.start_mark
         line, column = mark.line + 1, mark.column + 1
         self.document.positions[path] = Position(line, column)
-        if kind is self.events.AliasEvent:
+        if kind is self.alias_event:
             if event.anchor not in self.anchors:
                 raise _LoadError(line, column, "RELC005", f"alias `*{event.anchor}` names no anchor defined before it")
             value, size = self.anchors[event.anchor]
@@ -280,10 +284,11 @@ class _Composer:
             return value, size
         if event.tag is not None:
             self.reject_tag(event)
-        if kind is self.events.ScalarEvent:
+        if kind is self.scalar_event:
             self.count_nodes(1, event)
+            text = event.value
             try:
-                value = event.value if event.style else resolve_plain_scalar(event.value)
+                value = text if event.style or (text and text[0] not in _MAY_NOT_BE_STRING) else resolve_plain_scalar(text)
             except IntegerTooLong as error:
                 raise _LoadError(line, column, "RELC013", f"{error}; no field takes a number that large") from None
             result = (value, 1)
@@ -293,7 +298,7 @@ class _Composer:
                     line, column, "RELC010", f"values nest deeper than {self.limits.max_depth} levels; flatten the file"
                 )
             self.count_nodes(1, event)
-            if kind is self.events.SequenceStartEvent:
+            if kind is self.sequence_start:
                 result = self.compose_sequence(path, depth + 1)
             else:
                 result = self.compose_mapping(path, depth + 1)
@@ -304,26 +309,30 @@ class _Composer:
     def compose_sequence(self, path: FieldPath, depth: int) -> tuple[list[Any], int]:
         items: list[Any] = []
         size = 1
+        next_event, sequence_end, compose_node = self.next_event, self.sequence_end, self.compose_node
         while True:
-            event = self.next_event()
-            if type(event) is self.events.SequenceEndEvent:
+            event = next_event()
+            if type(event) is sequence_end:
                 return items, size
-            value, item_size = self.compose_node(event, path + (len(items),), depth)
+            value, item_size = compose_node(event, path + (len(items),), depth)
             items.append(value)
             size += item_size
 
     def compose_mapping(self, path: FieldPath, depth: int) -> tuple[dict[str, Any], int]:
         mapping: dict[str, Any] = {}
         size = 1
+        next_event, mapping_end, compose_node = self.next_event, self.mapping_end, self.compose_node
+        key_positions = self.document.key_positions
         while True:
-            event = self.next_event()
-            if type(event) is self.events.MappingEndEvent:
+            event = next_event()
+            if type(event) is mapping_end:
                 return mapping, size
             key = self.compose_key(event)
-            key_line, key_column = event.start_mark.line + 1, event.start_mark.column + 1
+            mark = event.start_mark
+            key_line, key_column = mark.line + 1, mark.column + 1
             child_path = path + (key,)
             if key in mapping:
-                first = self.document.key_positions[child_path]
+                first = key_positions[child_path]
                 self.duplicate_keys.append(
                     _LoadError(
                         key_line,
@@ -332,16 +341,21 @@ class _Composer:
                         f"duplicate key `{key}` (first defined on line {first.line}); a mapping holds each key once",
                     )
                 )
-                self.compose_node(self.next_event(), path + (f"{key} (duplicate)",), depth)
+                compose_node(next_event(), path + (f"{key} (duplicate)",), depth)
                 continue
-            self.document.key_positions[child_path] = Position(key_line, key_column)
-            value, value_size = self.compose_node(self.next_event(), child_path, depth)
+            key_positions[child_path] = Position(key_line, key_column)
+            value, value_size = compose_node(next_event(), child_path, depth)
             mapping[key] = value
             size += value_size
 
     def compose_key(self, event: Any) -> str:
+        if type(event) is self.scalar_event and event.tag is None:
+            text = event.value
+            if event.style or (text and text[0] not in _MAY_NOT_BE_STRING):  # the common case: a string as it stands
+                self.count_nodes(1, event)
+                return text
         line, column = _mark(event)
-        if type(event) is not self.events.ScalarEvent:
+        if type(event) is not self.scalar_event:
             raise _LoadError(line, column, "RELC012", "mapping keys must be plain strings, not collections or aliases")
         self.reject_tag(event)
         self.count_nodes(1, event)
