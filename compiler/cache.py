@@ -209,6 +209,10 @@ class ReleaseCache:
             except OSError:
                 pass  # another run removed it first
 
+    def holds_packs(self) -> bool:
+        """Whether this relc packed entries here before: without, a run is cold."""
+        return bool(self._opened_packs())
+
     def _opened_packs(self) -> list["_Pack"]:
         """This salt's packs, opened at the first load; one whose header or index is not
         as written is left closed."""

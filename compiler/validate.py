@@ -570,8 +570,8 @@ def _results_in_order(
                 content = pending.get(path.resolve()) if pending else None
                 found = _cached_result(path, root, limits, content, cache, render is not None)
                 if isinstance(found, _Miss):
-                    if not outcomes:  # the first file missed: likely a cold run, with many misses to come
-                        _load_checking_modules(render)
+                    if not sent and not batch and (cache is None or not cache.holds_packs()):
+                        _load_checking_modules(render)  # a cold run: every file will miss
                     batch.append((len(outcomes), path, content))  # its bytes are read again by the worker
                     outcomes.append(None)
                     if len(batch) >= (PARALLEL_CHUNK if sent else 1):
@@ -600,9 +600,9 @@ def _results_in_order(
 def _load_checking_modules(render: Render | None) -> None:
     """Import what checking (and rendering) a release needs, and build the models, once
     here before the workers are forked, not once in each: they share what they inherit,
-    and `build` and `check` need the models here for the schema anyway. Only for a run
-    whose first file missed: when a few files changed, workers load these while this
-    process reads the cache's hits."""
+    and `build` and `check` need the models here for the schema anyway. Only for a cold
+    run (no cache, or none packed by this relc): when a few files changed, the workers
+    load these while this process reads the cache's hits."""
     import compiler.rules  # noqa: F401
     import ruamel.yaml.cyaml  # noqa: F401  (the parser `load` uses)
 

@@ -471,6 +471,21 @@ def test_a_run_with_many_new_entries_packs_them_and_the_next_run_reads_the_pack(
     assert _compile([Path("releases")], _cache(folder)) == expected
 
 
+def test_a_cache_holds_packs_only_once_this_relc_packed_entries_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What tells a cold run (its parent loads the checking modules before forking)."""
+    monkeypatch.setattr(cache_module, "PACK_MIN_ENTRIES", 1)
+    folder = tmp_path / "cache"
+    assert not _cache(folder).holds_packs()
+    loose = _cache(folder)
+    loose.store("key-0", {"text": "loose"})
+    assert not _cache(folder).holds_packs(), "a loose entry is no pack"
+    packed = _cache(folder)
+    packed.store_batched("key-1", {"text": "packed"})
+    packed.flush()
+    assert _cache(folder).holds_packs()
+    assert not ReleaseCache(folder, "another relc").holds_packs(), "another relc's packs are not this one's"
+
+
 def test_a_run_with_few_new_entries_writes_them_loose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Editing a release now and then must not leave a pack each time."""
     monkeypatch.chdir(REPO)
