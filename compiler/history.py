@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from compiler.spec import Release
 
 RELEASES_DIR = "releases"
-_TOP_LEVEL_KEY = re.compile(rb"^[^\s#]", re.MULTILINE)
-_BUNDLES_KEY = re.compile(rb"^bundles\s*:", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -54,24 +52,129 @@ def _parse(content: bytes) -> Any:
 
 
 def _bundles_key(content: bytes) -> bytes:
-    """Text that decides the bundles' content: the `bundles:` block, unless aliases reach outside it."""
-    match = _BUNDLES_KEY.search(content)
-    if match is None:
-        return content
-    following = _TOP_LEVEL_KEY.search(content, match.end())
-    block = content[match.start() : following.start() if following else len(content)]
-    return content if b"*" in block else block
+    """What decides a file version's bundles: the exact text of its top-level `bundles`
+    entry, as the YAML parser delimits it, when nothing outside that text can change
+    its meaning (no alias in it; the first document's); else the whole file.
+
+    Versions that share this text share their bundles, so each is parsed once. A text
+    search for the block would not do: a block whose dashes stand at the left edge, or
+    a multi-line string holding `bundles:`, would make versions with other bundles
+    look the same, and a bundle published there could then be changed unseen."""
+    span = _plain_bundles_block(content)
+    if span is None:
+        span = _bundles_span(content)
+    return b"whole\0" + content if span is None else b"bundles\0" + span
 
 
-def _bundle_digests(content: bytes) -> list[tuple[str, str, dict[str, Any]]]:
-    """(version, digest, content) of every bundle in a revision that fits today's spec."""
+# Lines at the left edge, searched for after a newline (put before the first line):
+# `^` with re.MULTILINE is tried at every character, ten times slower.
+_BUNDLES_LINE = re.compile(rb"\nbundles[ \t]*:")
+_ANY_TOP_LEVEL_LINE = re.compile(rb"\n[^\s#]")
+# A line at the left edge that is not blank, a comment, or a plain `key:`.
+_OTHER_TOP_LEVEL_LINE = re.compile(rb"\n(?=[^\s#])(?![A-Za-z_][A-Za-z0-9_-]*[ \t]*:(?:[ \t]|$))", re.MULTILINE)
+# Backslash escapes, taken out before quotes are matched: `\"` closes no string.
+_ESCAPES = re.compile(rb'\\\\|\\"')
+# The quotes and brackets of a line (all else deleted) when the line closes each one it
+# opens: quoted strings, and flow collections two deep at most. Every alternative
+# starts with its own character, so a failed match backtracks little.
+_QUOTED = rb"\"\"|''"
+_FLOW_SEQUENCE = rb"\[(?:" + _QUOTED + rb"|\{(?:" + _QUOTED + rb")*\})*\]"
+_FLOW_MAPPING = rb"\{(?:" + _QUOTED + rb"|\[(?:" + _QUOTED + rb")*\])*\}"
+_CLOSED_LINE = rb"(?:" + _QUOTED + rb"|" + _FLOW_SEQUENCE + rb"|" + _FLOW_MAPPING + rb")*"
+_CLOSED_LINES = re.compile(rb"(?:" + _CLOSED_LINE + rb"\n)*" + _CLOSED_LINE)
+_NOT_FLOW_CHARACTERS = bytes(set(range(256)) - set(b"[]{}\"'\n"))
+
+
+def _plain_bundles_block(content: bytes) -> bytes | None:
+    """The same text as `_bundles_span`, found without the parser in a file laid out
+    plainly (most are): each line at the left edge is a plain `key:`, one of them
+    `bundles:`, and every line closes each quote and bracket it opens, so no value
+    spans into a line at the left edge; and no alias in the block. None otherwise."""
+    lines = b"\n" + content
+    starts = _BUNDLES_LINE.findall(lines)
+    if len(starts) != 1 or _OTHER_TOP_LEVEL_LINE.search(lines) is not None:
+        return None
+    flow = (_ESCAPES.sub(b"", content) if b"\\" in content else content).translate(None, _NOT_FLOW_CHARACTERS)
+    if _CLOSED_LINES.fullmatch(flow) is None:
+        return None
+    match = _BUNDLES_LINE.search(lines)
+    assert match is not None
+    following = _ANY_TOP_LEVEL_LINE.search(lines, match.end())
+    block = lines[match.start() + 1 : following.start() + 1 if following else len(lines)]
+    return None if b"*" in block else block
+
+
+def _bundles_span(content: bytes) -> bytes | None:
+    """The text from the top-level `bundles` key to the next top-level key (or the
+    mapping's end), found from the parser's events, which are read no further; None
+    when there is no clean one."""
+    from ruamel.yaml import events
+    from ruamel.yaml.cyaml import CParser
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        text = content.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return None
+    parser = CParser(text)
+    opening, closing = (events.MappingStartEvent, events.SequenceStartEvent), (events.MappingEndEvent, events.SequenceEndEvent)
+    depth, at_key, start, end, documents = 0, False, None, None, 0
+    try:
+        while (event := parser.get_event()) and type(event) is not events.StreamEndEvent:
+            kind = type(event)
+            if kind is events.AliasEvent and start is not None:
+                return None  # its anchor may stand outside the span
+            if kind is events.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    return None
+                continue
+            if depth == 1 and at_key:  # a top-level key, or the end of the top-level mapping
+                if start is not None:
+                    # The span ends here. What follows cannot change its meaning: a second
+                    # `bundles` key or document makes the file fail to load, so it published
+                    # nothing, and crediting it with these bundles errs on the side of caution.
+                    end = event.start_mark.index
+                    break
+                if kind is events.MappingEndEvent:
+                    depth = 0
+                    continue
+                if kind is not events.ScalarEvent:
+                    return None  # a collection as a key: the file does not load as a release
+                if event.value == "bundles":
+                    start = event.start_mark.index
+                at_key = False  # its value comes next
+                continue
+            if kind in opening:
+                depth += 1
+                if depth == 1:
+                    if kind is not events.MappingStartEvent:
+                        return None
+                    at_key = True
+                    continue
+            elif kind in closing:
+                depth -= 1
+            if depth == 1:
+                at_key = True  # a top-level value is complete
+    except YAMLError:
+        return None
+    if start is None:
+        return None
+    return text[start : len(text) if end is None else end].encode("utf-8")
+
+
+def _bundle_digests(content: bytes) -> list[tuple[str, str, dict[str, Any]]] | None:
+    """(version, digest, content) of every bundle in a revision that fits today's spec;
+    None when the revision does not load as a mapping (it published nothing)."""
     from pydantic import ValidationError
 
     from compiler.digest import bundle_content, bundle_digest
     from compiler.spec import Bundle
 
     data = _parse(content)
-    if not isinstance(data, dict) or not isinstance(data.get("bundles"), list):
+    if not isinstance(data, dict):
+        return None
+    if not isinstance(data.get("bundles"), list):
         return []
     found = []
     for item in data["bundles"]:
@@ -88,7 +191,7 @@ def publication_content(root: Path, publication: Publication) -> dict[str, Any]:
     when that revision no longer reads as a release."""
     revision = f"{publication.commit}:{publication.path}"
     blob = git.read_blobs(root, [revision]).get(revision)
-    for version, _, content in _bundle_digests(blob) if blob is not None else []:
+    for version, _, content in (_bundle_digests(blob) or []) if blob is not None else []:
         if version == publication.version:
             return content
     return {}
@@ -130,7 +233,7 @@ def _add_publications(root: Path, changes: list[git.FileChange], published: dict
     """Record the first sighting of each bundle version in `changes` (given newest first).
     Their files are read BLOBS_AT_ONCE at a time: ten thousand releases' history is
     hundreds of MB of YAML."""
-    parsed: dict[bytes, list[tuple[str, str]]] = {}  # (version, digest) of each bundle, by bundles block
+    parsed: dict[bytes, list[tuple[str, str]]] = {}  # (version, digest) of each bundle, by `_bundles_key`
     renamed: list[tuple[str, str]] = []  # (old name, new name), oldest first
     oldest_first = changes[::-1]  # the first sighting is the publication
     blobs: dict[str, bytes] = {}
@@ -146,10 +249,14 @@ def _add_publications(root: Path, changes: list[git.FileChange], published: dict
                 continue
             content = blobs[change.blob]
             key = hashlib.sha256(_bundles_key(content)).digest()
-            if key not in parsed:
-                parsed[key] = [(version, digest) for version, digest, _ in _bundle_digests(content)]
+            digests = parsed.get(key)
+            if digests is None:
+                found = _bundle_digests(content)
+                digests = [(version, digest) for version, digest, _ in found or []]
+                if found is not None:  # a version that does not load says nothing of others with its bundles
+                    parsed[key] = digests
             release = Path(change.path).stem
-            for version, digest in parsed[key]:
+            for version, digest in digests:
                 published.setdefault(
                     (release, version), Publication(release, version, digest, change.commit, change.timestamp, change.path)
                 )

@@ -200,3 +200,29 @@ def test_a_rename_is_no_way_to_change_a_published_bundle(tmp_path: Path) -> None
     assert run_relc("build", cwd=root).returncode == 0
     both = run_relc("check", "--base", "HEAD", cwd=root)
     assert both.returncode == 1 and "RELC701" in both.stdout, both.stdout + both.stderr
+
+
+def _dashes_at_column_zero(text: str) -> str:
+    """The same release with its bundles' dashes at the left edge, as YAML allows."""
+    head, _, rest = text.partition("bundles:\n")
+    block, _, tail = rest.partition("rollout:\n")
+    return head + "bundles:\n" + "\n".join(line[2:] for line in block.splitlines()) + "\nrollout:\n" + tail
+
+
+def test_a_bundle_changed_in_place_is_caught_when_the_dashes_are_at_the_left_edge(tmp_path: Path) -> None:
+    """The history scan keys file versions by their `bundles:` block: a block whose items
+    start at column 0 is still the whole block, so v2's publication is seen."""
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", _dashes_at_column_zero(release_text("chat", ["v1"], stable="v1")))
+    repository.commit("Publish chat v1")
+    repository.write("chat", _dashes_at_column_zero(release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1)))
+    repository.commit("Start rollout of chat v2")
+    repository.git("switch", "-q", "-c", "change")
+    repository.write(
+        "chat",
+        _dashes_at_column_zero(release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1, temperature={"v2": 1.0})),
+    )
+    repository.commit("Change v2 in place")
+    assert run_relc("validate", cwd=repository.root).returncode == 0
+    result = run_relc("check", "--base", "main", "--no-cache", cwd=repository.root)
+    assert result.returncode == 1 and "RELC701" in result.stdout and "bundle `v2`" in result.stdout, result.stdout

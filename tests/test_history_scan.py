@@ -117,3 +117,71 @@ def test_history_read_a_few_files_at_a_time_gives_the_same_publications(
     chunked = published_bundles(repository.root, "HEAD", None)
     assert chunked == whole and len(whole) == 4
     assert {key: (p.commit, p.path) for key, p in chunked.items()} == {key: (p.commit, p.path) for key, p in whole.items()}
+
+
+_BUNDLES = "bundles:\n  - version: v1\n    model: {provider: openai, name: m1}\n"
+_OTHER_BUNDLES = "bundles:\n  - version: v1\n    model: {provider: openai, name: m2}\n"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        # Dashes at the left edge: the block goes on after the first `- ` line.
+        ("name: a\nbundles:\n- version: v1\n  model: m1\nrollout: {}\n", "name: a\nbundles:\n- version: v1\n  model: m2\nrollout: {}\n"),
+        # A multi-line string holding a `bundles:` line at the left edge, then the real block.
+        ('notes: "x\nbundles: []\n"\n' + _BUNDLES, 'notes: "x\nbundles: []\n"\n' + _OTHER_BUNDLES),
+        # A flow sequence whose lines start at the left edge.
+        ("bundles: [\n{version: v1, model: m1}\n]\nrollout: {}\n", "bundles: [\n{version: v1, model: m2}\n]\nrollout: {}\n"),
+        # A quoted string in the bundles that goes on at the left edge, looking like a key.
+        ('bundles:\n  - version: v1\n    notes: "a\nrollout: x"\n    model: m1\nrollout: {}\n',
+         'bundles:\n  - version: v1\n    notes: "a\nrollout: x"\n    model: m2\nrollout: {}\n'),
+        # An alias into the bundles, its anchor outside them.
+        ("base: &m m1\n" + "bundles:\n  - {version: v1, model: *m}\n", "base: &m m2\n" + "bundles:\n  - {version: v1, model: *m}\n"),
+    ],
+)
+def test_file_versions_with_other_bundles_never_share_a_key(first: str, second: str) -> None:
+    """Versions that share a key are parsed once: they must have the same bundles."""
+    from compiler.history import _bundles_key
+
+    assert _bundles_key(first.encode()) != _bundles_key(second.encode())
+
+
+def test_the_plain_layout_shortcut_finds_the_text_the_parser_finds() -> None:
+    """Most files take the shortcut; where it applies it must agree with the parser."""
+    from compiler.history import _bundles_span, _plain_bundles_block
+    from tests.conftest import REPO
+
+    files = [*REPO.glob("releases/*.yaml"), *REPO.glob("tests/cases/**/*.yaml")]
+    compared = 0
+    for path in files:
+        content = path.read_bytes()
+        parsed, plain = _bundles_span(content), _plain_bundles_block(content)
+        if plain is not None and parsed is not None:
+            assert plain == parsed, path
+            compared += 1
+    assert compared >= 20
+
+
+def test_file_versions_that_differ_outside_the_bundles_share_a_key() -> None:
+    from compiler.history import _bundles_key
+
+    first = "name: a\nowners: [x]\n" + _BUNDLES + "rollout: {step: 1}\n"
+    second = "name: a\nowners: [y, z]\n" + _BUNDLES + "rollout: {step: 2}\n"
+    assert _bundles_key(first.encode()) == _bundles_key(second.encode())
+    assert _bundles_key(first.encode()).endswith(_BUNDLES.encode()), "the key is the bundles' own text"
+
+
+def test_a_version_that_does_not_load_hides_no_later_publication(tmp_path: Path) -> None:
+    """The first version with these bundles does not load (a key twice); the next one
+    does, so its bundles are published there, and changing one in place is caught."""
+    repository = Repository(tmp_path / "repo")
+    valid = release_text("chat", ["v1"], stable="v1")
+    repository.write("chat", valid.replace("owners: [tests]\n", "owners: [tests]\nowners: [tests]\n"))
+    repository.commit("Publish chat v1 (with a key twice)", build=False)
+    repository.write("chat", valid)
+    repository.commit("Fix the key")
+    repository.git("switch", "-q", "-c", "change")
+    repository.write("chat", release_text("chat", ["v1"], stable="v1", temperature={"v1": 0.9}))
+    repository.commit("Change v1 in place")
+    result = run_relc("check", "--base", "main", "--no-cache", cwd=repository.root)
+    assert result.returncode == 1 and "RELC701" in result.stdout and "bundle `v1`" in result.stdout, result.stdout
