@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Iterator
 from compiler import git, history
 from compiler.emit import compare_tree, write_atomically, write_tree
 from compiler.errors import RelcError, UsageError
-from compiler.render import RENDERED_DIR, render_files, render_manifests, render_tree
+from compiler.render import RENDERED_DIR, render_files, render_manifests
 from compiler.reporter import format_text
 from compiler.validate import ValidationResult, validate_paths
 
@@ -222,11 +222,13 @@ def apply(root: Path, change: ReleaseChange) -> str:
     with repository_lock(root, (change.path, RENDERED_DIR)):
         git.require_committable(root)
         result = _checked_with(root, change)
-        files = render_tree(result.releases)  # whole before anything is written: a render error then writes nothing
         release_file = root / change.path
         try:
             write_atomically(release_file, change.after)
-            write_tree(root / RENDERED_DIR, files, inside=root)
+            # Rendered as it is written, never whole (ten thousand releases make hundreds of
+            # MB): a render error stops `write_tree` before it moves anything, and the
+            # release file is put back below.
+            write_tree(root / RENDERED_DIR, render_files(result.releases), inside=root)
             return git.commit_paths(root, [change.path, RENDERED_DIR], change.message)
         except BaseException:
             # Put back what this run wrote, so a failed commit leaves the tree as it found it.

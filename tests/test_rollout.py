@@ -237,6 +237,46 @@ def test_a_commit_that_fails_after_writing_leaves_the_tree_and_index_as_they_wer
     assert run_relc("rollback", "chat", cwd=repository.root).returncode == 0, "a second run completes"
 
 
+def test_a_render_that_fails_while_rendered_is_written_leaves_everything_as_it_was(
+    repository: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tree is rendered as it is written: a gateway that fails after the manifests
+    were staged (a bug in relc) moves nothing, and the release file is put back."""
+    import dataclasses
+
+    from compiler import changes, rollback
+    from compiler.gateways import litellm
+
+    def failing_assemble(fragments: object) -> object:
+        raise RuntimeError("litellm render failed")
+
+    monkeypatch.setattr(litellm, "RENDERER", dataclasses.replace(litellm.RENDERER, assemble=failing_assemble))
+    change = rollback.plan_rollback(repository.root, "chat")
+    written = []
+    real_write_tree = changes.write_tree
+
+    def watched_write_tree(folder: Path, files: object, *arguments: object, **options: object) -> object:
+        def recorded() -> object:
+            for path, content in files:  # type: ignore[attr-defined]
+                written.append(path)
+                yield path, content
+
+        return real_write_tree(folder, recorded(), *arguments, **options)
+
+    monkeypatch.setattr(changes, "write_tree", watched_write_tree)
+
+    def outside_the_cache(files: dict[str, bytes]) -> dict[str, bytes]:
+        return {path: content for path, content in files.items() if not path.startswith(".git/relc-cache/")}
+
+    head, files = repository.head(), outside_the_cache(snapshot(repository.root))
+    with pytest.raises(RuntimeError, match="litellm render failed"):
+        changes.apply(repository.root, change)
+    assert "bundles/chat.json" in written, "the manifest was staged before the gateway failed"
+    assert repository.head() == head, "a commit was made"
+    assert outside_the_cache(snapshot(repository.root)) == files, "files were written"
+    assert repository.git("status", "--porcelain") == ""
+
+
 def test_untracked_files_in_rendered_are_never_deleted_by_a_rollback(repository: Repository) -> None:
     notes = repository.root / "rendered" / "NOTES.txt"
     notes.write_text("mine\n")

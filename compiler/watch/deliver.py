@@ -25,7 +25,7 @@ def deliver(root: Path, deploy_dir: Path) -> Delivery:
     """Render the releases in `root` into `deploy_dir`; a RelcError when any is invalid."""
     from compiler.cache import open_cache
     from compiler.emit import write_tree
-    from compiler.render import release_fragments, render_tree
+    from compiler.render import release_fragments, render_files
     from compiler.reporter import format_text
     from compiler.validate import validate_paths
 
@@ -36,5 +36,5 @@ def deliver(root: Path, deploy_dir: Path) -> Delivery:
         raise RelcError(f"not delivered: the releases are invalid\n{format_text(result.diagnostics)}", result.diagnostics)
     if not result.releases:
         raise RelcError("not delivered: the branch holds no release; the gateway keeps its last configuration")
-    change = write_tree(deploy_dir, render_tree(result.releases))
+    change = write_tree(deploy_dir, render_files(result.releases))  # streamed: never the whole tree in memory
     return Delivery(change.written, change.removed, len(result.releases))
