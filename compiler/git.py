@@ -147,33 +147,38 @@ class FileChange:
     path: str
     blob: str | None
     renamed_from: str | None = None  # a `git mv` (git's rename detection) in this commit
+    subject: str = ""
 
 
-def changes_under(root: Path, revision: str, folder: str) -> list[FileChange]:
+def changes_under(root: Path, revision: str, folder: str, first_parent: bool = False) -> list[FileChange]:
     """Every change to files under `folder` in the history of `revision`, newest first;
-    a rename is one change that names both paths."""
+    a rename is one change that names both paths. With `first_parent`, as
+    `file_history` sees the branch: its own commits, a merge as one change against its
+    first parent."""
+    options = ["--first-parent", "--diff-merges=first-parent"] if first_parent else []
     output = _git(
-        root, "log", "--format=@%H %ct", "--raw", "--no-abbrev", "--find-renames", "-z", revision, "--", folder
+        root, "log", *options, "--format=@%H %ct %s", "--raw", "--no-abbrev", "--find-renames", "-z", revision, "--", folder
     ).decode("utf-8")
     changes: list[FileChange] = []
-    commit, timestamp = "", 0
+    commit, timestamp, subject = "", 0, ""
     tokens = output.split("\0")
     index = 0
     while index < len(tokens):
         token = tokens[index].lstrip("\n")
         if token.startswith("@"):
             header, _, rest = token.partition("\n")
-            commit, timestamp = header[1:].split()[0], int(header.split()[1])
+            fields = header[1:].split(" ", 2)
+            commit, timestamp, subject = fields[0], int(fields[1]), fields[2] if len(fields) > 2 else ""
             token = rest.lstrip("\n")
         if token.startswith(":"):
             parts = token.split()
             blob = None if parts[4] == "D" else parts[3]
             if parts[4][0] in "RC":  # renamed or copied: the old path, then the new one
                 renamed_from = tokens[index + 1] if parts[4][0] == "R" else None
-                changes.append(FileChange(commit, timestamp, tokens[index + 2], blob, renamed_from))
+                changes.append(FileChange(commit, timestamp, tokens[index + 2], blob, renamed_from, subject))
                 index += 3
                 continue
-            changes.append(FileChange(commit, timestamp, tokens[index + 1], blob))
+            changes.append(FileChange(commit, timestamp, tokens[index + 1], blob, None, subject))
             index += 2
             continue
         index += 1

@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from compiler import git
-from compiler.history import StepTiming, step_timing
+from compiler.history import StepTiming, step_timings
 from compiler.times import format_span, format_utc
 from compiler.traffic import TrafficState, traffic_state
 from compiler.validate import CheckedRelease
+
+if TYPE_CHECKING:
+    from compiler.spec import Release
 
 
 @dataclass(frozen=True)
@@ -27,15 +31,20 @@ class ReleaseStatus:
     lineage: tuple[tuple[str, str, str, dict | None], ...] = ()
 
 
-def release_status(root: Path, checked: CheckedRelease) -> ReleaseStatus:
-    release = checked.release
+def release_statuses(root: Path, checked: list[CheckedRelease]) -> list[ReleaseStatus]:
+    """Each release's status; when each step began comes from one walk of history for all."""
+    releases = [c.release for c in checked]
+    try:
+        timings, problem = step_timings(root, releases), None
+    except git.GitError as error:  # status still shows what the files say
+        timings, problem = {}, str(error)
+    return [release_status(release, timings.get(release.name, StepTiming(None, 0)), problem) for release in releases]
+
+
+def release_status(release: "Release", timing: StepTiming, problem: str | None = None) -> ReleaseStatus:
     state = traffic_state(release)
     split = state.split_text + (f" (+{state.mirror_text})" if state.mirror_text else "")
     step = state.step_label
-    try:
-        timing, problem = step_timing(root, release), None
-    except git.GitError as error:  # status still shows what the file says
-        timing, problem = StepTiming(None, 0), str(error)
     return ReleaseStatus(
         release.name, release.rollout.stable, release.rollout.candidate, release.rollout.previous, step, split,
         timing, problem, _lineage(state),

@@ -102,7 +102,7 @@ def test_a_failed_git_command_names_the_command_and_git_s_reason(history: tuple[
     with pytest.raises(GitError) as caught:
         git.changes_under(repository.root, "no-such-revision", "releases")
     message = str(caught.value)
-    assert message.startswith("`git log --format=@%H %ct --raw` failed: fatal: ")
+    assert message.startswith("`git log --format=@%H %ct %s --raw` failed: fatal: ")
     assert "no-such-revision" in message and "Traceback" not in message
     with pytest.raises(GitError, match=r"^`git merge --ff-only --quiet` failed: "):
         git.fast_forward(repository.root, "no-such-revision")
@@ -207,6 +207,8 @@ def test_file_history_counts_a_merged_change_from_its_merge(history: tuple[Repos
     talk = "releases/talk.yaml"
     assert history_of_talk == [Commit(merge, T0 + 400, "Merge feature", talk), Commit(commits[2], T0 + 120, "Replace chat by talk", talk)]
     assert side not in [c.sha for c in history_of_talk]
+    first_parent = git.changes_under(repository.root, "HEAD", "releases", first_parent=True)
+    assert [(c.commit, c.subject) for c in first_parent if c.path == talk] == [(merge, "Merge feature"), (commits[2], "Replace chat by talk")]
 
 
 def test_changes_under_lists_each_file_change_with_its_blob(history: tuple[Repository, list[str]]) -> None:
@@ -214,13 +216,14 @@ def test_changes_under_lists_each_file_change_with_its_blob(history: tuple[Repos
     root = repository.root
     ids = {spec: repository.git("rev-parse", spec) for spec in (f"{commits[0]}:releases/chat.yaml", f"{commits[1]}:releases/chat.yaml", f"{commits[2]}:releases/talk.yaml")}
     assert git.changes_under(root, "HEAD", "releases") == [
-        FileChange(commits[2], T0 + 120, "releases/chat.yaml", None),
-        FileChange(commits[2], T0 + 120, "releases/talk.yaml", ids[f"{commits[2]}:releases/talk.yaml"]),
-        FileChange(commits[1], T0 + 60, "releases/chat.yaml", ids[f"{commits[1]}:releases/chat.yaml"]),
-        FileChange(commits[0], T0, "releases/chat.yaml", ids[f"{commits[0]}:releases/chat.yaml"]),
+        FileChange(commits[2], T0 + 120, "releases/chat.yaml", None, subject="Replace chat by talk"),
+        FileChange(commits[2], T0 + 120, "releases/talk.yaml", ids[f"{commits[2]}:releases/talk.yaml"], subject="Replace chat by talk"),
+        FileChange(commits[1], T0 + 60, "releases/chat.yaml", ids[f"{commits[1]}:releases/chat.yaml"], subject="Change chat"),
+        FileChange(commits[0], T0, "releases/chat.yaml", ids[f"{commits[0]}:releases/chat.yaml"], subject="Add chat"),
     ]
     assert git.changes_under(root, "HEAD", "rendered") == [
-        FileChange(commits[1], T0 + 60, "rendered/litellm/config.yaml", repository.git("rev-parse", f"{commits[1]}:rendered/litellm/config.yaml"))
+        FileChange(commits[1], T0 + 60, "rendered/litellm/config.yaml", repository.git("rev-parse", f"{commits[1]}:rendered/litellm/config.yaml"),
+                   subject="Change chat")  # fmt: skip
     ]
     assert git.changes_under(root, "HEAD", "nothing-here") == []
 

@@ -226,3 +226,42 @@ def test_a_bundle_changed_in_place_is_caught_when_the_dashes_are_at_the_left_edg
     assert run_relc("validate", cwd=repository.root).returncode == 0
     result = run_relc("check", "--base", "main", "--no-cache", cwd=repository.root)
     assert result.returncode == 1 and "RELC701" in result.stdout and "bundle `v2`" in result.stdout, result.stdout
+
+
+def test_steps_began_of_many_releases_is_step_began_of_each(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`relc status` reads every release's step from one walk of history: the same
+    commits as one `git log --follow` a release, through renames, merges, releases
+    with no rollout and steps longer than one round of reads."""
+    from compiler import history
+
+    repository = Repository(tmp_path / "repo")
+    for name in ("chat", "talk", "voice", "long"):
+        repository.write(name, release_text(name, ["v1"], stable="v1"))
+    repository.commit("Publish four releases", build=False)
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.write("voice", release_text("voice", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start two rollouts", build=False)
+    repository.git("mv", "releases/voice.yaml", "releases/speech.yaml")
+    repository.commit("Rename voice to speech", build=False)
+    repository.write("long", release_text("long", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start long", build=False)
+    for edit in range(10):  # longer than a round of reads
+        repository.write("long", release_text("long", ["v1", "v2"], stable="v1", candidate="v2", step=1, owners=[f"team-{edit}"]))
+        repository.commit(f"Edit long's owners ({edit})", build=False)
+    repository.git("switch", "-q", "-c", "feature")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))
+    repository.commit("Promote chat on a branch", build=False)
+    repository.git("switch", "-q", "main")
+    repository.git("merge", "-q", "--no-ff", "-m", "Merge the promotion", "feature", when=repository.clock + 3600)
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2, owners=["others"]))
+    repository.commit("Chat's owners, same step", build=False)
+
+    names = ["chat", "talk", "speech", "long", "gone"]
+    one_by_one = {name: history.step_began(repository.root, "HEAD", name) for name in names}
+    assert one_by_one["chat"] is not None and one_by_one["chat"].subject == "Merge the promotion"
+    assert one_by_one["speech"] is not None and one_by_one["speech"].subject == "Start two rollouts"
+    assert one_by_one["long"] is not None and one_by_one["long"].subject == "Start long"
+    assert one_by_one["talk"] is None and one_by_one["gone"] is None
+    for at_once in (1, 3, history.REVISIONS_AT_ONCE):
+        monkeypatch.setattr(history, "REVISIONS_AT_ONCE", at_once)
+        assert history.steps_began(repository.root, "HEAD", names) == one_by_one, at_once

@@ -10,7 +10,7 @@ from compiler.reporter import Reporter
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
-    from compiler.status import format_status, release_status, status_records
+    from compiler.status import format_status, release_statuses, status_records
 
     paths = [f"releases/{arguments.name}.yaml"] if arguments.name else []
     # From the cache's facts: the scheduled workflow lists the rollouts in progress on every run.
@@ -23,6 +23,6 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     if arguments.format == "names":
         reporter.result("".join(f"{c.name}\n" for c in checked), None)
         return EXIT_OK
-    statuses = [release_status(ROOT, c) for c in checked]
+    statuses = release_statuses(ROOT, checked)
     reporter.result(format_status(statuses), status_records(statuses))
     return EXIT_OK
