@@ -486,18 +486,18 @@ class StepTiming:
 
 def step_timing(root: Path, release: Release) -> StepTiming:
     """When the current step began (from history) and how long its hold is."""
-    hold = _hold_seconds(release)
+    hold = hold_seconds(release)
     return StepTiming(None, 0) if hold is None else StepTiming(step_began(root, "HEAD", release.name), hold)
 
 
-def step_timings(root: Path, releases: list[Release]) -> dict[str, StepTiming]:
-    """`step_timing` of many releases, by name, from one walk of history (`steps_began`)."""
-    holds = {release.name: _hold_seconds(release) for release in releases}
+def step_timings(root: Path, holds: dict[str, float | None]) -> dict[str, StepTiming]:
+    """`step_timing` of many releases, given each one's `hold_seconds`, by name, from one
+    walk of history (`steps_began`)."""
     began = steps_began(root, "HEAD", [name for name, hold in holds.items() if hold is not None])
     return {name: StepTiming(None, 0) if hold is None else StepTiming(began[name], hold) for name, hold in holds.items()}
 
 
-def _hold_seconds(release: Release) -> float | None:
+def hold_seconds(release: Release) -> float | None:
     """The current step's hold; None when no step is in progress."""
     from compiler.spec import duration_seconds
 

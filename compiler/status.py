@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from compiler import git
-from compiler.history import StepTiming, step_timings
+from compiler.history import StepTiming, hold_seconds, step_timings
 from compiler.times import format_span, format_utc
 from compiler.traffic import TrafficState, traffic_state
 from compiler.validate import CheckedRelease
@@ -32,22 +33,33 @@ class ReleaseStatus:
 
 
 def release_statuses(root: Path, checked: list[CheckedRelease]) -> list[ReleaseStatus]:
-    """Each release's status; when each step began comes from one walk of history for all."""
-    releases = [c.release for c in checked]
+    """Each release's status; when each step began comes from one walk of history for
+    all. Each release is parsed for this and let go at once: ten thousand releases'
+    parsed documents would take gigabytes."""
+    statuses, holds = [], {}
+    for release_checked in checked:
+        release = release_checked.release
+        statuses.append(release_status(release))
+        holds[release.name] = hold_seconds(release)
+        release_checked.free()
     try:
-        timings, problem = step_timings(root, releases), None
+        timings, problem = step_timings(root, holds), None
     except git.GitError as error:  # status still shows what the files say
         timings, problem = {}, str(error)
-    return [release_status(release, timings.get(release.name, StepTiming(None, 0)), problem) for release in releases]
+    return [
+        dataclasses.replace(status, timing=timings.get(status.name, StepTiming(None, 0)), history_problem=problem)
+        for status in statuses
+    ]
 
 
-def release_status(release: "Release", timing: StepTiming, problem: str | None = None) -> ReleaseStatus:
+def release_status(release: "Release") -> ReleaseStatus:
+    """What the release file says; when its step began is filled in by `release_statuses`."""
     state = traffic_state(release)
     split = state.split_text + (f" (+{state.mirror_text})" if state.mirror_text else "")
     step = state.step_label
     return ReleaseStatus(
         release.name, release.rollout.stable, release.rollout.candidate, release.rollout.previous, step, split,
-        timing, problem, _lineage(state),
+        StepTiming(None, 0), None, _lineage(state),
     )  # fmt: skip
 
 
