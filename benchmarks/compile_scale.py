@@ -226,6 +226,8 @@ def measure(root: Path, releases: int, runs: int) -> list[dict[str, object]]:
     row("check --base HEAD (cold)", relc("check", "--base", "HEAD"), compare_floor, cold)
     row("check --base HEAD (warm)", relc("check", "--base", "HEAD"), compare_floor)
     row("rollback --dry-run", relc("rollback", "release-0", "--dry-run"), parse_floor)
+    # Every release is in a rollout: each one's step start is read from history.
+    row("status", relc("status"), parse_floor)
     return rows
 
 
