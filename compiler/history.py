@@ -372,8 +372,8 @@ def steps_began(root: Path, revision: str, names: list[str]) -> dict[str, git.Co
     found: dict[str, git.Commit | None] = {}
     newest: dict[str, tuple[str | None, int | None]] = {}  # (candidate, step) of each file's newest revision
     oldest_in_step: dict[str, git.Commit] = {}
-    start = 0
-    while pending := [name for name in names if name not in found]:
+    start, pending = 0, list(dict.fromkeys(names))
+    while pending:
         chunks = {name: histories[name][start : start + REVISIONS_AT_ONCE] for name in pending}
         contents = git.read_blobs(root, [change.blob for chunk in chunks.values() for change in chunk if change.blob])
         for name, chunk in chunks.items():
@@ -391,7 +391,7 @@ def steps_began(root: Path, revision: str, names: list[str]) -> dict[str, git.Co
             else:
                 if start + REVISIONS_AT_ONCE >= len(histories[name]):  # its whole history is in the step
                     found[name] = oldest_in_step.get(name)
-        start += REVISIONS_AT_ONCE
+        start, pending = start + REVISIONS_AT_ONCE, [name for name in pending if name not in found]
     return found
 
 
