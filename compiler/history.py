@@ -345,17 +345,33 @@ def revisions(root: Path, revision: str, name: str, batch: int = 64) -> Iterator
 
 def step_began(root: Path, revision: str, name: str) -> git.Commit | None:
     """The commit that entered the release's current rollout step (None: no rollout)."""
-    newest: Revision | None = None
-    began: git.Commit | None = None
+    search = _StepStart()
     for current in revisions(root, revision, name):
-        if newest is None:
-            newest = current
-            if current.candidate is None:
-                return None
-        if (current.candidate, current.step) != (newest.candidate, newest.step):
+        if search.told(current.candidate, current.step, current.commit):
             break
-        began = current.commit
-    return began
+    return search.began
+
+
+class _StepStart:
+    """Where a release's current step began, told its revisions newest first: the oldest
+    of the unbroken run that has the newest revision's candidate and step; None when
+    the newest has no candidate (no rollout in progress)."""
+
+    def __init__(self) -> None:
+        self.newest: tuple[str | None, int | None] | None = None
+        self.began: git.Commit | None = None
+        self.known = False
+
+    def told(self, candidate: str | None, step: int | None, commit: git.Commit) -> bool:
+        """Take the next older revision; True once where the step began is known."""
+        if self.newest is None:
+            self.newest = (candidate, step)
+            self.known = candidate is None
+        if self.known or (candidate, step) != self.newest:
+            self.known = True
+        else:
+            self.began = commit
+        return self.known
 
 
 # Revisions of each release read from git in one round of `steps_began`.
@@ -369,30 +385,22 @@ def steps_began(root: Path, revision: str, names: list[str]) -> dict[str, git.Co
     revisions of every release not yet decided, in one `git cat-file` call."""
     git.require_full_history(root)
     histories = _file_histories(git.changes_under(root, revision, RELEASES_DIR, first_parent=True), names)
-    found: dict[str, git.Commit | None] = {}
-    newest: dict[str, tuple[str | None, int | None]] = {}  # (candidate, step) of each file's newest revision
-    oldest_in_step: dict[str, git.Commit] = {}
-    start, pending = 0, list(dict.fromkeys(names))
+    searches = {name: _StepStart() for name in names}
+    start, pending = 0, list(searches)
     while pending:
         chunks = {name: histories[name][start : start + REVISIONS_AT_ONCE] for name in pending}
         contents = git.read_blobs(root, [change.blob for chunk in chunks.values() for change in chunk if change.blob])
         for name, chunk in chunks.items():
             for change in chunk:
                 _, candidate, step = rollout_roles(contents.get(change.blob) if change.blob else None)
-                if name not in newest:
-                    newest[name] = (candidate, step)
-                    if candidate is None:
-                        found[name] = None  # no rollout in progress
-                        break
-                if (candidate, step) != newest[name]:
-                    found[name] = oldest_in_step.get(name)
+                commit = git.Commit(change.commit, change.timestamp, change.subject, change.path)
+                if searches[name].told(candidate, step, commit):
                     break
-                oldest_in_step[name] = git.Commit(change.commit, change.timestamp, change.subject, change.path)
             else:
                 if start + REVISIONS_AT_ONCE >= len(histories[name]):  # its whole history is in the step
-                    found[name] = oldest_in_step.get(name)
-        start, pending = start + REVISIONS_AT_ONCE, [name for name in pending if name not in found]
-    return found
+                    searches[name].known = True
+        start, pending = start + REVISIONS_AT_ONCE, [name for name in pending if not searches[name].known]
+    return {name: search.began for name, search in searches.items()}
 
 
 def _file_histories(changes: list[git.FileChange], names: list[str]) -> dict[str, list[git.FileChange]]:
