@@ -91,16 +91,14 @@ def _plain_bundles_block(content: bytes) -> bytes | None:
     `bundles:`, and every line closes each quote and bracket it opens, so no value
     spans into a line at the left edge; and no alias in the block. None otherwise."""
     lines = b"\n" + content
-    starts = _BUNDLES_LINE.findall(lines)
+    starts = list(_BUNDLES_LINE.finditer(lines))
     if len(starts) != 1 or _OTHER_TOP_LEVEL_LINE.search(lines) is not None:
         return None
     flow = (_ESCAPES.sub(b"", content) if b"\\" in content else content).translate(None, _NOT_FLOW_CHARACTERS)
     if _CLOSED_LINES.fullmatch(flow) is None:
         return None
-    match = _BUNDLES_LINE.search(lines)
-    assert match is not None
-    following = _ANY_TOP_LEVEL_LINE.search(lines, match.end())
-    block = lines[match.start() + 1 : following.start() + 1 if following else len(lines)]
+    following = _ANY_TOP_LEVEL_LINE.search(lines, starts[0].end())
+    block = lines[starts[0].start() + 1 : following.start() + 1 if following else len(lines)]
     return None if b"*" in block else block
 
 
