@@ -56,16 +56,16 @@ class RenderedMemo:
         # As `render_files`: first the files each gateway writes first, in the registry's order.
         registry = list(renderers())
         early = sorted((unit for unit in units if unit.write_first), key=lambda unit: registry.index(unit.gateway))
-        held = {unit.name: self._files_of(unit, never) for unit in early}
+        held = {unit.name: self.unit_files(unit, never) for unit in early}
         for unit in early:
             first = sorted((item for item in held[unit.name] if item[0] in unit.write_first), key=lambda item: item[0])
             # Only the rest waits for the unit's turn: a gateway's first files are its largest.
             held[unit.name] = [item for item in held[unit.name] if item[0] not in unit.write_first]
-            yield from _handed_over(first)
+            yield from handed_over(first)
         for unit in units:
-            yield from _handed_over(held.pop(unit.name) if unit.name in held else self._files_of(unit, never))
+            yield from handed_over(held.pop(unit.name) if unit.name in held else self.unit_files(unit, never))
 
-    def _files_of(self, unit: "RenderUnit", never: frozenset[str]) -> list[tuple[str, bytes]]:
+    def unit_files(self, unit: "RenderUnit", never: frozenset[str]) -> list[tuple[str, bytes]]:
         """A unit's files by path: KNOWN_CURRENT for each when the memo vouches for it, else made."""
         from compiler.emit import KNOWN_CURRENT
 
@@ -91,7 +91,7 @@ class RenderedMemo:
             self.cache.store(self.key, {"units": memo})
 
 
-def _handed_over(files: list[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
+def handed_over(files: list[tuple[str, bytes]]) -> Iterator[tuple[str, bytes]]:
     """Each file, let go of here once handed on (the consumer writes or compares it and
     drops it): ten thousand releases make gateway files of tens of MB each."""
     files.reverse()

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 JOBS_VARIABLE = "RELC_JOBS"
 MAX_JOBS = 64
-# More processes than this rarely pays: the parent assembles and writes every file alone.
+# More processes than this rarely pays: the parent stages every file and assembles the gateways' alone.
 DEFAULT_MAX_JOBS = 8
 
 Item = TypeVar("Item")

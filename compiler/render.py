@@ -207,12 +207,30 @@ class RenderUnit:
 def render_units(releases: "list[CheckedRelease]") -> Iterator[RenderUnit]:
     """Every file of `rendered/`, as the units it is made in: each manifest, then each
     gateway's files, in the order of `render_files` but for the files written first."""
-    from compiler.gateways import renderers
-
     ordered, pieces = _pieces_in_order(releases)
     for checked, piece in zip(ordered, pieces):
-        path = f"bundles/{checked.name}.json"
-        yield RenderUnit(path, (piece.manifest,), lambda path=path, piece=piece: {path: piece.manifest_text().encode("utf-8")})
+        yield _manifest_unit(checked.name, piece)
+    yield from _gateway_units(pieces)
+
+
+def manifest_unit(checked: "CheckedRelease") -> RenderUnit:
+    """One release's bundle manifest, as a unit: it needs no other release."""
+    return _manifest_unit(checked.name, checked.fragments if checked.fragments is not None else release_fragments(checked))
+
+
+def gateway_units(releases: "list[CheckedRelease]") -> Iterator[RenderUnit]:
+    """Each gateway's files, as a unit made from every release's fragment, by gateway name."""
+    yield from _gateway_units(_pieces_in_order(releases)[1])
+
+
+def _manifest_unit(name: str, piece: ReleaseFragments) -> RenderUnit:
+    path = f"bundles/{name}.json"
+    return RenderUnit(path, (piece.manifest,), lambda: {path: piece.manifest_text().encode("utf-8")})
+
+
+def _gateway_units(pieces: list[ReleaseFragments]) -> Iterator[RenderUnit]:
+    from compiler.gateways import renderers
+
     for name in sorted(renderers()):
         inputs = tuple(piece.gateways[name] for piece in pieces if name in piece.gateways)
         yield RenderUnit(f"gateway {name}", inputs, lambda name=name: _assembled(name, pieces), name, renderers()[name].write_first)

@@ -504,33 +504,63 @@ def validate_paths(
     With `jobs` > 1, the files the cache does not hold are checked in that many worker
     processes when there are enough of them (`compiler.parallel`); the result is the same.
     """
-    files.forget_real_folders()
-    _TEMPLATES_SEEN.clear()
-    files_to_check = discover_release_files(paths)
-    result = ValidationResult()
-    pending = {path.resolve(): content for path, content in (overrides or {}).items()}
-    # Parallel workers hand back facts and fragments, not a Release: only for callers that need no more.
-    workers = jobs if jobs > 1 and (render is not None or not keep_releases) and len(files_to_check) >= PARALLEL_MIN_FILES else 1
-    with progress(len(files_to_check)) if progress is not None else nullcontext(_ignore) as advance:
-        results = _results_in_order(files_to_check, pending, root, limits, cache, render, workers, advance)
-        held = 0
-        for checked, diagnostics in results:
-            result.diagnostics.extend(diagnostics)
-            if checked is not None:
-                held += len(checked.raw)
-                # Rendered, a release is needed no more; else the caller may have come for the Release.
-                checked.free(release=render is not None or not keep_releases, pack=held > PLAIN_BYTES_HELD)
-                result.releases.append(checked)
-    if cache is not None:
-        cache.flush()
-        cache.prune()
-    cross = list(_unique_route_models(result.releases, touched))
-    if cross:
-        failed = {d.path for d in cross}
-        result.releases = [c for c in result.releases if c.path not in failed]
-        result.diagnostics.extend(cross)
-    result.diagnostics = sorted(set(result.diagnostics), key=lambda d: (d.path, d.line, d.column, d.code, d.message))
-    return result
+    validation = Validation(paths, root, limits, overrides, touched, cache, render, progress, keep_releases, jobs)
+    for _ in validation.releases():
+        pass
+    return validation.finish()
+
+
+class Validation:
+    """`validate_paths` taken a release at a time: `releases()` gives each release as soon
+    as its own checks are done, in file order, and `finish()` then checks across files and
+    gives the result. `relc build` stages each release's files while the workers check
+    the next, instead of writing every file once all are checked."""
+
+    def __init__(
+        self, paths: list[Path], root: Path, limits: LoadLimits = LoadLimits(), overrides: dict[Path, bytes] | None = None,
+        touched: Touched = frozenset(), cache: "ReleaseCache | None" = None, render: Render | None = None,
+        progress: "Progress | None" = None, keep_releases: bool = True, jobs: int = 1,
+    ) -> None:  # fmt: skip
+        self.paths, self.root, self.limits, self.touched, self.cache = paths, root, limits, touched, cache
+        self.render, self.progress, self.keep_releases, self.jobs = render, progress, keep_releases, jobs
+        self.pending = {path.resolve(): content for path, content in (overrides or {}).items()}
+        self.result = ValidationResult()
+
+    def releases(self) -> Iterator[CheckedRelease]:
+        """Each release that passed its own checks (another file may still conflict with it)."""
+        files.forget_real_folders()
+        _TEMPLATES_SEEN.clear()
+        files_to_check = discover_release_files(self.paths)
+        render, keep_releases = self.render, self.keep_releases
+        # Parallel workers hand back facts and fragments, not a Release: only for callers that need no more.
+        parallel = self.jobs > 1 and (render is not None or not keep_releases) and len(files_to_check) >= PARALLEL_MIN_FILES
+        workers = self.jobs if parallel else 1
+        progress = self.progress
+        with progress(len(files_to_check)) if progress is not None else nullcontext(_ignore) as advance:
+            results = _results_in_order(files_to_check, self.pending, self.root, self.limits, self.cache, render, workers, advance)
+            held = 0
+            for checked, diagnostics in results:
+                self.result.diagnostics.extend(diagnostics)
+                if checked is not None:
+                    held += len(checked.raw)
+                    # Rendered, a release is needed no more; else the caller may have come for the Release.
+                    checked.free(release=render is not None or not keep_releases, pack=held > PLAIN_BYTES_HELD)
+                    self.result.releases.append(checked)
+                    yield checked
+
+    def finish(self) -> ValidationResult:
+        """The checks across files, once every release is checked, and the result."""
+        result = self.result
+        if self.cache is not None:
+            self.cache.flush()
+            self.cache.prune()
+        cross = list(_unique_route_models(result.releases, self.touched))
+        if cross:
+            failed = {d.path for d in cross}
+            result.releases = [c for c in result.releases if c.path not in failed]
+            result.diagnostics.extend(cross)
+        result.diagnostics = sorted(set(result.diagnostics), key=lambda d: (d.path, d.line, d.column, d.code, d.message))
+        return result
 
 
 # Below this many files, forking workers costs more than it saves.
@@ -547,9 +577,10 @@ def _results_in_order(
     files_to_check: list[Path], pending: dict[Path, bytes], root: Path, limits: LoadLimits,
     cache: "ReleaseCache | None", render: Render | None, workers: int, advance: Callable[[int], None],
 ) -> Iterator[Outcome]:
-    """Each file's outcome in file order. With `workers` > 1, each file the cache does not
-    hold is sent to worker processes as soon as it is met, so they check the misses
-    (and load the modules checking needs) while this process reads the cache's hits."""
+    """Each file's outcome in file order, as soon as it and those before it are known.
+    With `workers` > 1, each file the cache does not hold is sent to worker processes as
+    soon as it is met, so they check the misses (and load the modules checking needs)
+    while this process reads the cache's hits."""
     from compiler.parallel import can_fork
 
     if workers <= 1 or not can_fork():
@@ -583,18 +614,25 @@ def _results_in_order(
             if batch:
                 sent.append((batch, pool.send(_check_in_worker, [(path, content) for _, path, content in batch])))
             sent.reverse()
-            while sent:  # each answer let go once taken: it holds its batch's entries whole
-                tasks, answer = sent.pop()
+            handed_on = 0
+            while True:
+                # Each outcome is handed on as soon as those before it are: the caller works
+                # on it (`relc build` stages its files) while the workers check the next.
+                while handed_on < len(outcomes) and (ready := outcomes[handed_on]) is not None:
+                    outcomes[handed_on] = None  # let each result go once it is handed on
+                    handed_on += 1
+                    yield ready
+                    del ready
+                if not sent:
+                    break
+                tasks, answer = sent.pop()  # each answer let go once taken: it holds its batch's entries whole
                 for index, outcome in _answered(tasks, answer, root, limits, cache, render):
                     outcomes[index] = outcome
                     advance(1)
                 del tasks, answer
+            assert handed_on == len(outcomes), "every miss was answered"
     finally:
         _WORKER_CONTEXT = None
-    for index, outcome in enumerate(outcomes):
-        outcomes[index] = None  # let each result go once it is handed on
-        assert outcome is not None, "every miss was answered"
-        yield outcome
 
 
 def _load_checking_modules(render: Render | None) -> None:

@@ -7,7 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
@@ -17,7 +19,7 @@ from compiler.errors import UsageError
 from compiler.render import release_fragments, render_tree
 from compiler.reporter import format_text
 from compiler.validate import validate_paths
-from tests.conftest import CASES, REPO, run_relc
+from tests.conftest import CASES, REPO, run_relc, snapshot
 from tests.support import release_text
 
 INVALID = sorted(p for p in (CASES / "invalid").iterdir() if p.suffix == ".yaml")
@@ -137,3 +139,44 @@ def test_a_bad_relc_jobs_is_a_usage_error(tmp_path: Path) -> None:
     assert completed.returncode == 2
     assert completed.stderr.strip() == "relc: error: RELC_JOBS must be a whole number of processes from 1 to 64, got 'many'"
     assert run_relc("validate", cwd=tmp_path).returncode == 0
+
+
+def test_each_release_is_handed_on_before_the_workers_are_done(releases: Path) -> None:
+    """`relc build` stages a release's files while the workers check the next ones."""
+    for case in INVALID:
+        (releases / case.name).unlink()
+    answered: list[int] = []
+
+    @contextmanager
+    def counting(total: int) -> Iterator[Callable[[int], None]]:
+        yield lambda done: answered.append(done)
+
+    validation = validate.Validation([releases], Path("."), render=release_fragments, progress=counting, jobs=2)
+    handed_on = []
+    for checked in validation.releases():
+        handed_on.append((checked.path, len(answered)))
+    result = validation.finish()
+    assert [path for path, _ in handed_on] == [c.path for c in result.releases] == sorted(c.path for c in result.releases)
+    assert handed_on[0][1] < 40 // 2, "the first release came before most were answered"
+    assert len(answered) == 40
+    streamed = format_text(result.diagnostics), [c.path for c in result.releases], render_tree(result.releases)
+    assert streamed == _compile(releases, 1, None), "the same result as at once, in one process"
+
+
+@pytest.mark.parametrize("rendered_before", [True, False], ids=["rendered-kept", "no-rendered"])
+def test_a_build_with_workers_writes_nothing_when_a_release_fails(releases: Path, rendered_before: bool) -> None:
+    """The valid releases' files are staged as they are checked; one invalid release
+    (the last one checked, or one conflicting with another) means none is moved in."""
+    for case in INVALID:
+        (releases / case.name).unlink()
+    root = Path(".").resolve()
+    assert run_relc("build", cwd=root).returncode == 0
+    if not rendered_before:
+        shutil.rmtree(root / "rendered")
+    before = snapshot(root)
+    last = releases / "chat-039.yaml"
+    last.write_text(last.read_text().replace("name: chat-039", "name: chat-039\nsurprise: 1"))
+    completed = run_relc("build", cwd=root)
+    assert completed.returncode == 1 and "nothing written" in completed.stderr
+    assert snapshot(root) == before | {"releases/chat-039.yaml": last.read_bytes()}
+    assert (root / "rendered").exists() == rendered_before

@@ -5,42 +5,55 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
-from compiler.commands.common import ROOT, validated_releases
+from compiler.commands.common import ROOT
 from compiler.errors import EXIT_OK, EXIT_PROBLEMS, RelcError
 from compiler.reporter import Reporter
 
 if TYPE_CHECKING:
-    from compiler.emit import TreeChange
-    from compiler.validate import CheckedRelease
+    from compiler.fresh import RenderedMemo
+    from compiler.render import RenderUnit
+    from compiler.validate import Validation
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
-    from compiler.emit import existing_files
+    from compiler.changes import recover_interrupted_change
+    from compiler.commands.common import start_validation
+    from compiler.emit import write_tree
+    from compiler.files import forget_real_folders
     from compiler.gateways import reload_on_move_files
     from compiler.render import RENDERED_DIR
 
-    from compiler.changes import recover_interrupted_change
-
     recover_interrupted_change(ROOT)  # render HEAD's releases, not a killed promote's half-written file
-    result = validated_releases(reporter, quiet=True, allow_no_releases=True, use_cache=not arguments.no_cache, render=True)
-    if not result.ok:
+    forget_real_folders()  # rendered/ is checked before the releases are read: a run starts afresh
+    output = ROOT / RENDERED_DIR
+    watched = reload_on_move_files()
+    move_anyway = _rewritten_in_place(output, watched)
+    memo = None
+    if not arguments.no_cache:
+        from compiler.cache import open_cache
+        from compiler.fresh import RenderedMemo
+
+        memo = RenderedMemo(ROOT, output, open_cache(ROOT))
+    validation = start_validation(allow_no_releases=True, use_cache=not arguments.no_cache, render=True)
+    stream = _RenderedStream(validation, reporter, memo, watched | move_anyway, arguments.allow_empty)
+    made_folder = not output.exists()
+    matched: dict[str, os.stat_result] = {}
+    try:
+        change = write_tree(output, stream.files(output), move_anyway, inside=ROOT, matched=matched)
+    except _NotBuilt:
+        if made_folder:
+            _remove_if_empty(output)
         reporter.note("relc: nothing written: fix the errors above, then build again")
         return EXIT_PROBLEMS
-    output = ROOT / RENDERED_DIR
-    if not result.releases and existing_files(output) and not arguments.allow_empty:
-        raise RelcError(
-            f"releases/ holds no release, so building would delete everything in {RENDERED_DIR}/ (every gateway's "
-            "routes); nothing was written. If every release really is gone, run `relc build --allow-empty`"
-        )
-    watched = reload_on_move_files()
-    change = _write_rendered(output, result.releases, watched, _rewritten_in_place(output, watched), arguments.no_cache)
+    if memo is not None:
+        memo.remember(matched)
     _remember_identities(output, watched)
     _refresh_schema(reporter, arguments.no_cache)
     reporter.note(
         f"{RENDERED_DIR}/: {len(change.written)} written, {len(change.removed)} removed, {change.unchanged} unchanged "
-        f"({len(result.releases)} release(s))"
+        f"({stream.releases} release(s))"
     )
     for path in change.written:
         reporter.note(f"  wrote {RENDERED_DIR}/{path}")
@@ -49,24 +62,58 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     return EXIT_OK
 
 
-def _write_rendered(
-    output: Path, releases: list["CheckedRelease"], watched: frozenset[str], move_anyway: frozenset[str], no_cache: bool
-) -> "TreeChange":
-    """Write rendered/; with the cache, the units its memo vouches for are neither made
-    nor read (`compiler.fresh`), save those holding a file whose bytes the write needs."""
-    from compiler.emit import write_tree
-    from compiler.render import render_files
+class _NotBuilt(Exception):
+    """A release has errors (reported): `write_tree` moves nothing when its stream raises."""
 
-    if no_cache:
-        return write_tree(output, render_files(releases), move_anyway, inside=ROOT)
-    from compiler.cache import open_cache
-    from compiler.fresh import RenderedMemo
 
-    memo = RenderedMemo(ROOT, output, open_cache(ROOT))
-    matched: dict[str, os.stat_result] = {}
-    change = write_tree(output, memo.files(releases, never=watched | move_anyway), move_anyway, inside=ROOT, matched=matched)
-    memo.remember(matched)
-    return change
+class _RenderedStream:
+    """The files of `rendered/` as the releases are checked: each release's manifest is
+    staged while the workers check the next ones, and the gateway files, which need
+    every release, once all passed. A release with errors ends the stream with
+    `_NotBuilt`, so nothing is moved into place. With the memo, the units it vouches
+    for are neither made nor read (`compiler.fresh`), save those holding a file whose
+    bytes the write needs (`never`)."""
+
+    def __init__(
+        self, validation: "Validation", reporter: Reporter, memo: "RenderedMemo | None", never: frozenset[str], allow_empty: bool
+    ) -> None:
+        self.validation, self.reporter, self.memo, self.never, self.allow_empty = validation, reporter, memo, never, allow_empty
+        self.releases = 0
+
+    def files(self, output: Path) -> Iterator[tuple[str, bytes]]:
+        from compiler.commands.common import reported
+        from compiler.emit import existing_files
+        from compiler.render import RENDERED_DIR, gateway_units, manifest_unit
+
+        for checked in self.validation.releases():
+            yield from self._unit_files(manifest_unit(checked))
+        result = reported(self.reporter, self.validation.finish(), quiet=True)
+        if not result.ok:
+            raise _NotBuilt()
+        if not result.releases and existing_files(output) and not self.allow_empty:
+            raise RelcError(
+                f"releases/ holds no release, so building would delete everything in {RENDERED_DIR}/ (every gateway's "
+                "routes); nothing was written. If every release really is gone, run `relc build --allow-empty`"
+            )
+        self.releases = len(result.releases)
+        for unit in gateway_units(result.releases):
+            yield from self._unit_files(unit)
+
+    def _unit_files(self, unit: "RenderUnit") -> Iterator[tuple[str, bytes]]:
+        from compiler.fresh import handed_over
+
+        if self.memo is None:
+            yield from unit.make().items()
+        else:
+            yield from handed_over(self.memo.unit_files(unit, self.never))
+
+
+def _remove_if_empty(folder: Path) -> None:
+    """The folder `write_tree` made for a build that wrote nothing: as it was, absent."""
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # something else stands there now
 
 
 IDENTITIES_FILE = "relc-rendered-identities.json"

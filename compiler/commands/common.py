@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from compiler.changes import ReleaseChange
     from compiler.metrics import MetricSource
     from compiler.registry import Registry
-    from compiler.validate import ValidationResult
+    from compiler.validate import Validation, ValidationResult
 
 ROOT = Path(".")
 
@@ -37,7 +37,23 @@ def validated_releases(
     also resolves every registry reference there. `use_cache` reads and fills the release
     cache; `render` makes each release's rendered fragments as it is checked.
     """
-    from compiler.validate import validate_paths
+    validation = start_validation(paths, allow_no_releases, base, use_cache, render, keep_releases)
+    for _ in validation.releases():
+        pass
+    return reported(reporter, validation.finish(), quiet, always, registry)
+
+
+def start_validation(
+    paths: Sequence[str] = (),
+    allow_no_releases: bool = False,
+    base: str | None = None,
+    use_cache: bool = False,
+    render: bool = False,
+    keep_releases: bool = True,
+) -> "Validation":
+    """`validated_releases`, to be taken a release at a time: iterate `releases()`, then
+    give `finish()`'s result to `reported`."""
+    from compiler.validate import Validation
 
     release_paths = [Path(p) for p in paths] or [Path("releases")]
     if not paths and allow_no_releases and not release_paths[0].exists():
@@ -55,11 +71,18 @@ def validated_releases(
     from compiler.parallel import available_jobs
     from compiler.progress import progress
 
-    result = validate_paths(
+    return Validation(
         release_paths, root=ROOT, touched=lambda: _touched_files(base), cache=cache, render=_renderer() if render else None,
         progress=partial(progress, label="checking releases", unit="release"), keep_releases=keep_releases,
         jobs=available_jobs(),
     )  # fmt: skip
+
+
+def reported(
+    reporter: Reporter, result: "ValidationResult", quiet: bool = False, always: bool = False, registry: str | None = None
+) -> "ValidationResult":
+    """`result` once the checks that need every release (metric sources, `registry`) are
+    added, its diagnostics reported."""
     _check_metric_sources(result)
     if registry:
         _check_registry(result, registry)
