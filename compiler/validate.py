@@ -34,6 +34,7 @@ class ReleaseFacts:
     name: str
     route_model: str
     route_model_position: Position
+    name_position: Position
     gateways: tuple[str, ...]
     # Each trigger's name and metric, and where its metric is written.
     triggers: tuple[tuple[str, str, Position], ...]
@@ -163,6 +164,7 @@ def _facts(document: "LoadedDocument", release: "Release") -> ReleaseFacts:
         name=release.name,
         route_model=release.route.model,
         route_model_position=document.position_of(("route", "model")),
+        name_position=document.position_of(("name",)),
         gateways=tuple(release.route.gateways),
         triggers=tuple(
             (trigger.name, trigger.metric, document.position_of(("triggers", index, "metric")))
@@ -365,6 +367,7 @@ def _entry(checked: CheckedRelease | None, diagnostics: list[Diagnostic], templa
         f = checked.facts
         facts = {
             "name": f.name, "route_model": f.route_model, "route_model_position": list(f.route_model_position),
+            "name_position": list(f.name_position),
             "gateways": list(f.gateways), "triggers": [[name, metric, list(position)] for name, metric, position in f.triggers],
             "bundles": [[version, digest, list(position)] for version, digest, position in f.bundles],
             "registry_references": f.registry_references, "candidate": f.candidate,
@@ -401,6 +404,7 @@ def _restore(
             return None
         facts = ReleaseFacts(
             name=plain["name"], route_model=plain["route_model"], route_model_position=Position(*plain["route_model_position"]),
+            name_position=Position(*plain["name_position"]),
             gateways=tuple(plain["gateways"]),
             triggers=tuple((name, metric, Position(*position)) for name, metric, position in plain["triggers"]),
             bundles=tuple((version, digest, Position(*position)) for version, digest, position in plain["bundles"]),
@@ -434,26 +438,52 @@ RELC209 = define(
     meaning="`route.model` is already served by another release",
     fix="each public model name belongs to one release",
 )
+RELC214 = define(
+    "RELC214",
+    title="release name used by another file",
+    meaning="two release files hold releases of the same name (`chat.yaml` and `chat.yml`, or two folders given), "
+    "so both would write the same `rendered/bundles/` file and gateway routes and clusters",
+    fix="keep one file a release: remove or rename the other",
+)
 
 
 def _unique_route_models(releases: list[CheckedRelease], touched: Touched = frozenset()) -> Iterator[Diagnostic]:
     """RELC209 on the second release that claims a public model name: the one a change
     touched, when one did (the untouched file was fine before), else the later path."""
-    models = [checked.facts.route_model for checked in releases]
-    if len(set(models)) == len(models):
+    for checked, first in _second_claims(releases, touched, lambda facts: facts.route_model):
+        position = checked.facts.route_model_position
+        yield Diagnostic(
+            checked.path, position.line, position.column, "RELC209",
+            f"route.model `{checked.facts.route_model}` is already served by {first.path}; clients could not tell them apart",
+        )  # fmt: skip
+
+
+def _unique_names(releases: list[CheckedRelease], touched: Touched = frozenset()) -> Iterator[Diagnostic]:
+    """RELC214 on the second file that holds a release of the same name, chosen as RELC209's."""
+    for checked, first in _second_claims(releases, touched, lambda facts: facts.name):
+        position = checked.facts.name_position
+        yield Diagnostic(
+            checked.path, position.line, position.column, "RELC214",
+            f"release `{checked.name}` is also in {first.path}; keep one file a release",
+        )  # fmt: skip
+
+
+def _second_claims(
+    releases: list[CheckedRelease], touched: Touched, claimed: Callable[[ReleaseFacts], str]
+) -> Iterator[tuple[CheckedRelease, CheckedRelease]]:
+    """Each release that claims what an earlier one did, with that one: the one a change
+    touched comes later, when one did (the untouched file was fine before), else by path."""
+    values = [claimed(checked.facts) for checked in releases]
+    if len(set(values)) == len(values):
         return  # the common case: no need to ask git what a change touched
     touched_files = touched() if callable(touched) else touched
-    first_by_model: dict[str, CheckedRelease] = {}
+    first_by_value: dict[str, CheckedRelease] = {}
     for checked in sorted(releases, key=lambda c: (c.path in touched_files, c.path)):
-        model = checked.facts.route_model
-        if model in first_by_model:
-            position = checked.facts.route_model_position
-            yield Diagnostic(
-                checked.path, position.line, position.column, "RELC209",
-                f"route.model `{model}` is already served by {first_by_model[model].path}; clients could not tell them apart",
-            )  # fmt: skip
+        value = claimed(checked.facts)
+        if value in first_by_value:
+            yield checked, first_by_value[value]
         else:
-            first_by_model[model] = checked
+            first_by_value[value] = checked
 
 
 def discover_release_files(paths: list[Path]) -> list[Path]:
@@ -554,7 +584,7 @@ class Validation:
         if self.cache is not None:
             self.cache.flush()
             self.cache.prune()
-        cross = list(_unique_route_models(result.releases, self.touched))
+        cross = [*_unique_route_models(result.releases, self.touched), *_unique_names(result.releases, self.touched)]
         if cross:
             failed = {d.path for d in cross}
             result.releases = [c for c in result.releases if c.path not in failed]

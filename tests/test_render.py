@@ -436,3 +436,19 @@ def test_plan_never_reads_a_bundle_manifest_through_a_link(example_repo: Path) -
     result = run_relc("plan", cwd=example_repo)
     assert result.returncode == 0, result.stderr
     assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
+def test_two_files_of_one_release_are_an_error_and_nothing_is_written(example_repo: Path) -> None:
+    """`chat.yaml` beside `chat.yml` would write one manifest twice and route one name twice."""
+    assert relc(example_repo, "build") == 0
+    before = snapshot(example_repo / "rendered")
+    original = (example_repo / "releases" / "code-review.yaml").read_text()
+    twin = original.replace("model: review-assistant ", "model: review-assistant-twin ")
+    assert twin != original, "the twin needs its own public model name, or RELC209 says it first"
+    (example_repo / "releases" / "code-review.yml").write_text(twin)
+    result = run_relc("build", cwd=example_repo)
+    assert result.returncode == 1, result.stderr
+    output = result.stdout + result.stderr
+    assert "releases/code-review.yml:6:7: error RELC214: release `code-review` is also in releases/code-review.yaml" in output
+    assert "Traceback" not in output and snapshot(example_repo / "rendered") == before
+    assert run_relc("validate", "releases/code-review.yml", cwd=example_repo).returncode == 0, "each file alone is valid"
