@@ -376,29 +376,96 @@ class _StepStart:
 REVISIONS_AT_ONCE = 8
 
 
-def steps_began(root: Path, revision: str, names: list[str]) -> dict[str, git.Commit | None]:
+def steps_began(
+    root: Path, revision: str, names: list[str], cache: "ReleaseCache | None" = None
+) -> dict[str, git.Commit | None]:
     """`step_began` of each release in `names`, from one walk of the branch's history:
     `relc status` asks it of every release in progress, and a `git log --follow` each
     took minutes at 1,000 releases and 10,000 commits. Each round reads the next few
-    revisions of every release not yet decided, in one `git cat-file` call."""
+    revisions of every release not yet decided, in one `git cat-file` call; with the
+    cache, a revision read by an earlier run is neither read nor parsed again."""
     git.require_full_history(root)
     histories = _file_histories(git.changes_under(root, revision, RELEASES_DIR, first_parent=True), names)
     searches = {name: _StepStart() for name in names}
-    start, pending = 0, list(searches)
+    memo = _RolesMemo(cache)
+    told = dict.fromkeys(names, 0)  # how many of each release's revisions its search was told
+
+    def tell(name: str, contents: dict[str, bytes] | None, until: int) -> None:
+        """Tell the search its next revisions, up to `until`, while it is undecided;
+        without `contents` (none read), only those whose roles the memo knows."""
+        history, search = histories[name], searches[name]
+        while told[name] < min(until, len(history)) and not search.known:
+            change = history[told[name]]
+            if contents is None and memo.lacks(change.blob):
+                return
+            _, candidate, step = memo.roles(change.blob, contents or {})
+            search.told(candidate, step, git.Commit(change.commit, change.timestamp, change.subject, change.path))
+            told[name] += 1
+        if told[name] >= len(history):
+            search.known = True  # its whole history is in the step
+
+    pending = list(names)
     while pending:
-        chunks = {name: histories[name][start : start + REVISIONS_AT_ONCE] for name in pending}
-        contents = git.read_blobs(root, [change.blob for chunk in chunks.values() for change in chunk if change.blob])
-        for name, chunk in chunks.items():
-            for change in chunk:
-                _, candidate, step = rollout_roles(contents.get(change.blob) if change.blob else None)
-                commit = git.Commit(change.commit, change.timestamp, change.subject, change.path)
-                if searches[name].told(candidate, step, commit):
-                    break
-            else:
-                if start + REVISIONS_AT_ONCE >= len(histories[name]):  # its whole history is in the step
-                    searches[name].known = True
-        start, pending = start + REVISIONS_AT_ONCE, [name for name in pending if not searches[name].known]
+        for name in pending:
+            tell(name, None, len(histories[name]))
+        pending = [name for name in pending if not searches[name].known]
+        rounds = {name: histories[name][told[name] : told[name] + REVISIONS_AT_ONCE] for name in pending}
+        contents = git.read_blobs(root, [change.blob for chunk in rounds.values() for change in chunk if memo.lacks(change.blob)])
+        for name in pending:
+            tell(name, contents, told[name] + REVISIONS_AT_ONCE)
+        pending = [name for name in pending if not searches[name].known]
+    memo.store()
     return {name: search.began for name, search in searches.items()}
+
+
+Roles = tuple[str | None, str | None, int | None]
+
+
+class _RolesMemo:
+    """Each release file revision's `rollout_roles`, by its blob: a blob's content never
+    changes, so a revision `relc status` parsed once is not read again (on-call engineers
+    run it again and again during an incident). Kept in the cache as one entry, with the
+    blobs the last run used; a missing or damaged entry is simply not used."""
+
+    KEY = "rollout roles of release blobs"
+
+    def __init__(self, cache: "ReleaseCache | None") -> None:
+        self.cache = cache
+        self.key = cache.key(self.KEY) if cache is not None else ""
+        entry = cache.load(self.key) if cache is not None else None
+        known = entry.get("roles") if entry is not None else None
+        self.known: dict[str, Any] = known if isinstance(known, dict) else {}
+        self.used: dict[str, list[Any]] = {}
+
+    def lacks(self, blob: str | None) -> bool:
+        return blob is not None and _as_roles(self.known.get(blob)) is None
+
+    def roles(self, blob: str | None, contents: dict[str, bytes]) -> Roles:
+        """The revision's roles; a deleted file (no blob) has none."""
+        if blob is None:
+            return rollout_roles(None)
+        found = _as_roles(self.known.get(blob))
+        if found is None:
+            found = rollout_roles(contents.get(blob))
+        if _as_roles(list(found)) is not None:  # a revision with odd values (`step: .nan`) is read each time
+            self.used[blob] = list(found)
+        return found
+
+    def store(self) -> None:
+        """Remember the blobs this run used, if that is news."""
+        if self.cache is not None and any(self.known.get(blob) != roles for blob, roles in self.used.items()):
+            self.cache.store(self.key, {"roles": self.used})
+
+
+def _as_roles(stored: Any) -> Roles | None:
+    if not isinstance(stored, list) or len(stored) != 3:
+        return None
+    stable, candidate, step = stored
+    if not all(value is None or type(value) is str for value in (stable, candidate)):
+        return None
+    if not (step is None or type(step) is int):
+        return None
+    return stable, candidate, step
 
 
 def _file_histories(changes: list[git.FileChange], names: list[str]) -> dict[str, list[git.FileChange]]:
@@ -496,10 +563,10 @@ def step_timing(root: Path, release: Release) -> StepTiming:
     return StepTiming(None, 0) if hold is None else StepTiming(step_began(root, "HEAD", release.name), hold)
 
 
-def step_timings(root: Path, holds: dict[str, float | None]) -> dict[str, StepTiming]:
+def step_timings(root: Path, holds: dict[str, float | None], cache: "ReleaseCache | None" = None) -> dict[str, StepTiming]:
     """`step_timing` of many releases, given each one's `hold_seconds`, by name, from one
     walk of history (`steps_began`)."""
-    began = steps_began(root, "HEAD", [name for name, hold in holds.items() if hold is not None])
+    began = steps_began(root, "HEAD", [name for name, hold in holds.items() if hold is not None], cache)
     return {name: StepTiming(None, 0) if hold is None else StepTiming(began[name], hold) for name, hold in holds.items()}
 
 

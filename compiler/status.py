@@ -6,16 +6,17 @@ import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from compiler import git
 from compiler.history import StepTiming, hold_seconds, step_timings
 from compiler.times import format_span, format_utc
-from compiler.traffic import TrafficState, traffic_state
 from compiler.validate import CheckedRelease
 
 if TYPE_CHECKING:
+    from compiler.cache import ReleaseCache
     from compiler.spec import Release
+    from compiler.traffic import TrafficState
 
 
 @dataclass(frozen=True)
@@ -32,18 +33,20 @@ class ReleaseStatus:
     lineage: tuple[tuple[str, str, str, dict | None], ...] = ()
 
 
-def release_statuses(root: Path, checked: list[CheckedRelease]) -> list[ReleaseStatus]:
+def release_statuses(root: Path, checked: list[CheckedRelease], cache: "ReleaseCache | None" = None) -> list[ReleaseStatus]:
     """Each release's status; when each step began comes from one walk of history for
     all. Each release is parsed for this and let go at once: ten thousand releases'
-    parsed documents would take gigabytes."""
+    parsed documents would take gigabytes. With the cache, a file whose bytes an earlier
+    run read is not parsed at all, nor a revision of history read before."""
     statuses, holds = [], {}
     for release_checked in checked:
-        release = release_checked.release
-        statuses.append(release_status(release))
-        holds[release.name] = hold_seconds(release)
-        release_checked.free()
+        status, hold = _file_status(release_checked, cache)
+        statuses.append(status)
+        holds[status.name] = hold
+    if cache is not None:
+        cache.flush()
     try:
-        timings, problem = step_timings(root, holds), None
+        timings, problem = step_timings(root, holds, cache), None
     except git.GitError as error:  # status still shows what the files say
         timings, problem = {}, str(error)
     return [
@@ -52,8 +55,55 @@ def release_statuses(root: Path, checked: list[CheckedRelease]) -> list[ReleaseS
     ]
 
 
+_STATUS_ENTRY = "release file status"
+
+
+def _file_status(checked: CheckedRelease, cache: "ReleaseCache | None") -> tuple[ReleaseStatus, float | None]:
+    """What the file says of its rollout, and its step's hold: both follow from its bytes
+    alone, so the cache keeps them by those bytes."""
+    key = cache.key(_STATUS_ENTRY, checked.raw) if cache is not None else None
+    if key is not None:
+        found = _status_from_entry(cache.load(key))  # type: ignore[union-attr]
+        if found is not None:
+            return found
+    release = checked.release
+    status, hold = release_status(release), hold_seconds(release)
+    checked.free()
+    if key is not None:
+        cache.store_batched(key, _status_entry(status, hold))  # type: ignore[union-attr]
+    return status, hold
+
+
+def _status_entry(status: ReleaseStatus, hold: float | None) -> dict[str, Any]:
+    return {
+        "status": [status.name, status.stable, status.candidate, status.previous, status.step, status.split],
+        "lineage": [list(item) for item in status.lineage], "hold": hold,
+    }  # fmt: skip
+
+
+def _status_from_entry(entry: dict[str, Any] | None) -> tuple[ReleaseStatus, float | None] | None:
+    """The stored status, or None when there is none or it is not as written."""
+    if entry is None:
+        return None
+    try:
+        name, stable, candidate, previous, step, split = entry["status"]
+        lineage = tuple((str(v), str(r), str(ref), found if isinstance(found, dict) else None) for v, r, ref, found in entry["lineage"])
+        hold = entry["hold"]
+    except (KeyError, TypeError, ValueError):
+        return None
+    texts, optional = (name, stable, step, split), (candidate, previous)
+    if not all(type(text) is str for text in texts) or not all(text is None or type(text) is str for text in optional):
+        return None
+    if not (hold is None or type(hold) in (int, float)):
+        return None
+    status = ReleaseStatus(name, stable, candidate, previous, step, split, StepTiming(None, 0), None, lineage)
+    return status, None if hold is None else float(hold)
+
+
 def release_status(release: "Release") -> ReleaseStatus:
     """What the release file says; when its step began is filled in by `release_statuses`."""
+    from compiler.traffic import traffic_state  # with the models: a second run needs neither
+
     state = traffic_state(release)
     split = state.split_text + (f" (+{state.mirror_text})" if state.mirror_text else "")
     step = state.step_label

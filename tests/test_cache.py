@@ -598,3 +598,39 @@ def test_a_run_never_evicts_the_packs_it_wrote(tmp_path: Path, monkeypatch: pyte
     assert len(_packs(tmp_path / "cache")) == 3
     fresh = _cache(tmp_path / "cache")
     assert [(fresh.load(f"key-{number}") or {}).get("text") for number in range(6)] == [f"entry {n}" for n in range(6)]
+
+
+def test_a_second_status_parses_no_release_and_says_the_same(
+    example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`relc status` keeps what each file says of its rollout by the file's bytes: on-call
+    engineers run it again and again, and a thousand releases took seconds to parse."""
+    from compiler import load, rules, status
+    from compiler.cache import open_cache
+    from compiler.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.chdir(example_repo)
+    outputs = []
+    for _ in range(2):
+        assert main(["status"]) == 0 and main(["status", "--format", "json"]) == 0
+        outputs.append(capsys.readouterr().out)
+
+        parse = load.load_bytes
+
+        def refuse(raw: bytes, path: str, *rest: object) -> object:
+            if path.startswith("releases/"):
+                raise AssertionError(f"{path}, answered from the cache, was parsed again")
+            return parse(raw, path, *rest)  # relc.yaml is read on every run
+
+        monkeypatch.setattr(load, "load_bytes", refuse)
+        monkeypatch.setattr(rules, "load_bytes", refuse)
+    assert outputs[0] == outputs[1] and "support-chat" in outputs[0]
+    monkeypatch.undo()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.chdir(example_repo)
+    cache = open_cache(Path("."))
+    for path in sorted(Path("releases").glob("*.yaml")):  # every stored status damaged: each file is parsed again
+        cache.store(cache.key(status._STATUS_ENTRY, path.read_bytes()), {"status": ["only", "three", "fields"]})
+    assert main(["status"]) == 0 and main(["status", "--format", "json"]) == 0
+    assert capsys.readouterr().out == outputs[0]

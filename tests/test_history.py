@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from compiler.cache import ReleaseCache
 from tests.conftest import run_relc
 from tests.support import Repository, release_text, rollout_on_a_branch
 
@@ -265,3 +266,15 @@ def test_steps_began_of_many_releases_is_step_began_of_each(tmp_path: Path, monk
     for at_once in (1, 3, history.REVISIONS_AT_ONCE):
         monkeypatch.setattr(history, "REVISIONS_AT_ONCE", at_once)
         assert history.steps_began(repository.root, "HEAD", names) == one_by_one, at_once
+        # With the cache: what a first run parsed, a second knows without reading it.
+        cache = ReleaseCache(tmp_path / f"cache-{at_once}", "salt")
+        assert history.steps_began(repository.root, "HEAD", names, cache) == one_by_one, at_once
+        read: list[str] = []
+        monkeypatch.setattr(history.git, "read_blobs", lambda root, blobs: read.extend(blobs) or {})
+        assert history.steps_began(repository.root, "HEAD", names, cache) == one_by_one, at_once
+        assert read == [], "every revision's roles came from the cache"
+        monkeypatch.undo()
+        monkeypatch.setattr(history, "REVISIONS_AT_ONCE", at_once)
+    damaged = ReleaseCache(tmp_path / "damaged", "salt")
+    damaged.store(damaged.key(history._RolesMemo.KEY), {"roles": {"not-a-blob": [1, 2], "x": "y"}})
+    assert history.steps_began(repository.root, "HEAD", names, damaged) == one_by_one, "a damaged memo is not used"

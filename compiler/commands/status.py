@@ -23,6 +23,8 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     if arguments.format == "names":
         reporter.result("".join(f"{c.name}\n" for c in checked), None)
         return EXIT_OK
-    statuses = release_statuses(ROOT, checked)
+    from compiler.cache import open_cache
+
+    statuses = release_statuses(ROOT, checked, open_cache(ROOT))
     reporter.result(format_status(statuses), status_records(statuses))
     return EXIT_OK
