@@ -94,11 +94,10 @@ def _command(commands: Any, name: str, help: str, description: str, epilog: str 
     )
 
 
-def _no_cache_option(command: argparse.ArgumentParser) -> None:
+def _no_cache_option(command: argparse.ArgumentParser, afresh: str = "check and render every release afresh") -> None:
     command.add_argument(
         "--no-cache", action="store_true",
-        help="check and render every release afresh, without reading or writing the release cache (.git/relc-cache); "
-        "the result is the same either way",
+        help=f"{afresh}, without reading or writing the release cache (.git/relc-cache); the result is the same either way",
     )  # fmt: skip
 
 
@@ -229,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--format", choices=("text", "json", "names"), default="text",
         help="text (default), json, or names: one release name per line, for scripts",
     )  # fmt: skip
+    _no_cache_option(status, "check every release and read its history afresh")
 
     evaluate = _command(
         commands,

@@ -310,6 +310,19 @@ def head(root: Path) -> str:
     return _git(root, "rev-parse", "HEAD").decode().strip()
 
 
+def on_first_parent_chain(root: Path, older: str, newer: str) -> bool:
+    """Whether `older` is `newer` or a commit its branch went through (a first parent of
+    a first parent...): then `older..newer` with `--first-parent` is what came since."""
+    if older == newer:
+        return True
+    try:
+        lines = _git(root, "rev-list", "--first-parent", "--parents", f"{older}..{newer}").decode().splitlines()
+    except GitError:  # `older` is gone (a rewritten history, garbage-collected)
+        return False
+    oldest = lines[-1].split() if lines else []
+    return len(oldest) > 1 and oldest[1] == older
+
+
 def is_ancestor(root: Path, older: str, newer: str) -> bool:
     environment = {**os.environ, "LC_ALL": "C"}
     completed = subprocess.run(

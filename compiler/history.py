@@ -382,13 +382,55 @@ def steps_began(
     """`step_began` of each release in `names`, from one walk of the branch's history:
     `relc status` asks it of every release in progress, and a `git log --follow` each
     took minutes at 1,000 releases and 10,000 commits. Each round reads the next few
-    revisions of every release not yet decided, in one `git cat-file` call; with the
-    cache, a revision read by an earlier run is neither read nor parsed again."""
+    revisions of every release not yet decided, in one `git cat-file` call.
+
+    With the cache (on-call engineers run `relc status` again and again during an
+    incident), the answer is remembered by commit: the same commit reads no history,
+    a later one only the commits since; and a revision read before is not read again."""
     git.require_full_history(root)
-    histories = _file_histories(git.changes_under(root, revision, RELEASES_DIR, first_parent=True), names)
-    searches = {name: _StepStart() for name in names}
-    memo = _RolesMemo(cache)
-    told = dict.fromkeys(names, 0)  # how many of each release's revisions its search was told
+    commit = git.resolve_revision(root, revision)
+    roles, starts = _RolesMemo(cache), _StartsMemo(cache)
+    remembered = starts.remembered(names)
+    searches = _searches_since(root, remembered, commit, roles) if remembered is not None else None
+    if searches is None:
+        changes = git.changes_under(root, commit, RELEASES_DIR, first_parent=True)
+        searches = _walk(root, _file_histories(changes, names), roles)
+        for search in searches.values():
+            search.known = True  # undecided only when its whole history is in the step
+    roles.store()
+    if remembered is None or remembered.commit != commit:
+        starts.store(commit, searches)
+    return {name: searches[name].began for name in names}
+
+
+def _searches_since(root: Path, remembered: "_Starts", commit: str, roles: "_RolesMemo") -> dict[str, _StepStart] | None:
+    """The remembered searches carried forward to `commit` by reading only the commits
+    since; None when they cannot be: history was rewritten, or a file was renamed since
+    (the full walk follows renames)."""
+    if not git.on_first_parent_chain(root, remembered.commit, commit):
+        return None
+    since = [] if remembered.commit == commit else git.changes_under(root, f"{remembered.commit}..{commit}", RELEASES_DIR, first_parent=True)
+    if any(change.renamed_from is not None for change in since):
+        return None
+    searches = _walk(root, _file_histories(since, list(remembered.searches)), roles)
+    for name, search in searches.items():
+        earlier = remembered.searches[name]
+        if search.newest is None:  # not changed since
+            searches[name] = earlier
+        elif not search.known:  # every revision since has the step it had: the step may be older
+            search.known = True
+            if earlier.newest == search.newest:
+                search.began = earlier.began
+    return searches
+
+
+def _walk(root: Path, histories: dict[str, list[git.FileChange]], roles: "_RolesMemo") -> dict[str, _StepStart]:
+    """Each release's search, told its revisions newest first until it knows where the
+    step began or they run out (then it is left undecided). Revisions whose roles the
+    memo knows are told without reading; the rest are read REVISIONS_AT_ONCE a release a
+    round, in one `git cat-file` call for all releases."""
+    searches = {name: _StepStart() for name in histories}
+    told = dict.fromkeys(histories, 0)  # how many of each release's revisions its search was told
 
     def tell(name: str, contents: dict[str, bytes] | None, until: int) -> None:
         """Tell the search its next revisions, up to `until`, while it is undecided;
@@ -396,26 +438,86 @@ def steps_began(
         history, search = histories[name], searches[name]
         while told[name] < min(until, len(history)) and not search.known:
             change = history[told[name]]
-            if contents is None and memo.lacks(change.blob):
+            if contents is None and roles.lacks(change.blob):
                 return
-            _, candidate, step = memo.roles(change.blob, contents or {})
+            _, candidate, step = roles.roles(change.blob, contents or {})
             search.told(candidate, step, git.Commit(change.commit, change.timestamp, change.subject, change.path))
             told[name] += 1
-        if told[name] >= len(history):
-            search.known = True  # its whole history is in the step
 
-    pending = list(names)
+    def undecided(names: list[str]) -> list[str]:
+        return [name for name in names if not searches[name].known and told[name] < len(histories[name])]
+
+    pending = list(histories)
     while pending:
         for name in pending:
             tell(name, None, len(histories[name]))
-        pending = [name for name in pending if not searches[name].known]
+        pending = undecided(pending)
         rounds = {name: histories[name][told[name] : told[name] + REVISIONS_AT_ONCE] for name in pending}
-        contents = git.read_blobs(root, [change.blob for chunk in rounds.values() for change in chunk if memo.lacks(change.blob)])
+        contents = git.read_blobs(root, [change.blob for chunk in rounds.values() for change in chunk if roles.lacks(change.blob)])
         for name in pending:
             tell(name, contents, told[name] + REVISIONS_AT_ONCE)
-        pending = [name for name in pending if not searches[name].known]
-    memo.store()
-    return {name: search.began for name, search in searches.items()}
+        pending = undecided(pending)
+    return searches
+
+
+@dataclass(frozen=True)
+class _Starts:
+    commit: str
+    searches: dict[str, _StepStart]
+
+
+class _StartsMemo:
+    """Where each release's step began, as of the last commit `steps_began` read, in the
+    cache; a missing or damaged entry is simply not used."""
+
+    KEY = "where rollout steps began"
+
+    def __init__(self, cache: "ReleaseCache | None") -> None:
+        self.cache = cache
+        self.key = cache.key(self.KEY) if cache is not None else ""
+
+    def remembered(self, names: list[str]) -> _Starts | None:
+        """The last answer, if it holds every release in `names`."""
+        entry = self.cache.load(self.key) if self.cache is not None else None
+        if entry is None:
+            return None
+        try:
+            commit, stored = entry["commit"], entry["releases"]
+            searches = {name: _stored_search(stored[name]) for name in names}
+        except (KeyError, TypeError, ValueError):
+            return None
+        return _Starts(commit, searches) if type(commit) is str else None
+
+    def store(self, commit: str, searches: dict[str, _StepStart]) -> None:
+        if self.cache is None:
+            return
+        self.cache.store(self.key, {"commit": commit, "releases": {name: _search_stored(s) for name, s in searches.items()}})
+
+
+def _search_stored(search: _StepStart) -> list[Any]:
+    began = search.began
+    return [
+        None if search.newest is None else list(search.newest),
+        None if began is None else [began.sha, began.timestamp, began.subject, began.path],
+    ]
+
+
+def _stored_search(stored: Any) -> _StepStart:
+    """A decided search from its stored form; ValueError when it is not as written."""
+    newest, began = stored
+    search = _StepStart()
+    search.known = True
+    if newest is not None:
+        candidate, step = newest
+        if not (candidate is None or type(candidate) is str) or not (step is None or type(step) is int):
+            raise ValueError("not a step")
+        search.newest = (candidate, step)
+    if began is not None:
+        sha, timestamp, subject, path = began
+        if not all(type(text) is str for text in (sha, subject, path)) or type(timestamp) is not int:
+            raise ValueError("not a commit")
+        search.began = git.Commit(sha, timestamp, subject, path)
+    return search
 
 
 Roles = tuple[str | None, str | None, int | None]

@@ -634,3 +634,5 @@ def test_a_second_status_parses_no_release_and_says_the_same(
         cache.store(cache.key(status._STATUS_ENTRY, path.read_bytes()), {"status": ["only", "three", "fields"]})
     assert main(["status"]) == 0 and main(["status", "--format", "json"]) == 0
     assert capsys.readouterr().out == outputs[0]
+    assert main(["status", "--no-cache"]) == 0 and main(["status", "--format", "json", "--no-cache"]) == 0
+    assert capsys.readouterr().out == outputs[0]

@@ -278,3 +278,70 @@ def test_steps_began_of_many_releases_is_step_began_of_each(tmp_path: Path, monk
     damaged = ReleaseCache(tmp_path / "damaged", "salt")
     damaged.store(damaged.key(history._RolesMemo.KEY), {"roles": {"not-a-blob": [1, 2], "x": "y"}})
     assert history.steps_began(repository.root, "HEAD", names, damaged) == one_by_one, "a damaged memo is not used"
+
+
+def test_where_steps_began_is_carried_forward_from_the_commit_last_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache remembers where each step began as of a commit: asked again at that
+    commit, history is not read; at a later commit of the branch, only the commits since.
+    Whatever moved (a step, a merge, a rollback, a deleted file, a rename, a rewritten
+    history, a release asked for the first time), the answer is `step_began`'s."""
+    from compiler import history
+
+    repository = Repository(tmp_path / "repo")
+    for name in ("chat", "talk", "long", "other"):
+        repository.write(name, release_text(name, ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start four rollouts", build=False)
+    cache = ReleaseCache(tmp_path / "cache", "salt")
+    logs: list[str] = []
+    changes_under = history.git.changes_under
+    monkeypatch.setattr(history.git, "changes_under", lambda root, revision, *rest, **options: logs.append(revision) or changes_under(root, revision, *rest, **options))
+
+    def agrees(names: list[str]) -> dict[str, str | None]:
+        """Ask with the cache; the answer must be what one walk a release gives."""
+        logs.clear()
+        cached = history.steps_began(repository.root, "HEAD", names, cache)
+        assert cached == {name: history.step_began(repository.root, "HEAD", name) for name in names}
+        return {name: began.subject if began else None for name, began in cached.items()}
+
+    names = ["chat", "talk", "long"]
+    assert agrees(names) == dict.fromkeys(names, "Start four rollouts")
+    assert logs == [repository.head()], "the first run walks the whole history"
+    assert agrees(names) == dict.fromkeys(names, "Start four rollouts")
+    assert logs == [], "the same commit again reads no history"
+
+    def moved(message: str, **releases: str | None) -> None:
+        for name, text in releases.items():
+            if text is None:
+                (repository.root / "releases" / f"{name}.yaml").unlink()
+            else:
+                repository.write(name, text)
+        before = repository.head()
+        repository.commit(message, build=False)
+        assert agrees(names)  # recorded in `logs`
+        assert logs == [f"{before}..{repository.head()}"], f"{message}: only the commits since are read"
+
+    moved("Chat's owners, same step", chat=release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1, owners=["others"]))
+    moved("Promote talk", talk=release_text("talk", ["v1", "v2"], stable="v1", candidate="v2", step=2))
+    assert agrees(names) == {"chat": "Start four rollouts", "talk": "Promote talk", "long": "Start four rollouts"}
+    repository.git("switch", "-q", "-c", "feature")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))
+    repository.commit("Promote chat on a branch", build=False)
+    repository.git("switch", "-q", "main")
+    before = repository.head()
+    repository.git("merge", "-q", "--no-ff", "-m", "Merge the promotion", "feature", when=repository.clock + 3600)
+    assert agrees(names)["chat"] == "Merge the promotion" and logs == [f"{before}..{repository.head()}"]
+    moved("Roll back talk", talk=release_text("talk", ["v1", "v2"], stable="v1"))
+    moved("Delete long", long=None)
+    assert agrees(names) == {"chat": "Merge the promotion", "talk": None, "long": None}
+
+    repository.git("mv", "releases/other.yaml", "releases/renamed.yaml")
+    repository.commit("Rename other", build=False)
+    assert agrees(names) and logs[-1] == repository.head(), "a rename since: the whole history, whose walk follows it"
+    repository.git("reset", "-q", "--hard", "HEAD~3")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=3))
+    repository.commit("Rewritten: promote chat", build=False)
+    assert agrees(names)["chat"] == "Rewritten: promote chat" and logs == [repository.head()], "history was rewritten"
+    assert agrees([*names, "other"])["other"] == "Start four rollouts" and logs == [repository.head()], "a release asked first"
+    damaged = ReleaseCache(tmp_path / "cache", "salt")
+    damaged.store(damaged.key(history._StartsMemo.KEY), {"commit": repository.head(), "releases": {"chat": [["v2", "3"], None]}})
+    assert agrees(names) and logs == [repository.head()], "a damaged memo is not used"

@@ -14,7 +14,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
 
     paths = [f"releases/{arguments.name}.yaml"] if arguments.name else []
     # From the cache's facts: the scheduled workflow lists the rollouts in progress on every run.
-    result = validated_releases(reporter, paths, quiet=True, use_cache=True, keep_releases=False)
+    result = validated_releases(reporter, paths, quiet=True, use_cache=not arguments.no_cache, keep_releases=False)
     if not result.ok:
         return EXIT_PROBLEMS
     checked = sorted(result.releases, key=lambda c: c.name)
@@ -25,6 +25,6 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
         return EXIT_OK
     from compiler.cache import open_cache
 
-    statuses = release_statuses(ROOT, checked, open_cache(ROOT))
+    statuses = release_statuses(ROOT, checked, None if arguments.no_cache else open_cache(ROOT))
     reporter.result(format_status(statuses), status_records(statuses))
     return EXIT_OK
