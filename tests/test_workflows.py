@@ -35,7 +35,8 @@ def test_actionlint_finds_nothing_in_the_workflows_and_the_action() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     steps = _load(REPO / ".github/workflows/validate.yml")["jobs"]["check"]["steps"]
     base_checkout = next(step for step in steps if step.get("with", {}).get("path") == ".relc-base")
-    assert base_checkout["with"]["ref"] == "${{ github.event.pull_request.base.sha }}", "the gate runs the base's relc"
+    # On a pull request, the base's relc; on a push to main (no pull request), main's own.
+    assert base_checkout["with"]["ref"] == "${{ github.event.pull_request.base.sha || github.sha }}", "the gate runs the base's relc"
     assert any(step.get("uses") == "./.relc-base" for step in steps)
 
 
@@ -134,6 +135,18 @@ def test_the_action_drills_every_release_in_rollout(pull_request: Repository, tm
     pull_request.commit("Note a freeze on the rollout lines")
     drill = run_step(_action_step("drill"), pull_request.root, values, tmp_path / "summary.md")
     assert drill.returncode == 1 and "::error title=relc drill chat%3A the rollback would fail::" in drill.stdout
+
+
+def test_the_action_keeps_the_folder_relc_caches_in(pull_request: Repository, tmp_path: Path) -> None:
+    """actions/cache saves and restores the very folder relc reads its cache from."""
+    from compiler.cache import cache_folder
+
+    values = {"inputs.path": ".", "inputs.cache": "true"}
+    found = run_step(_action_step("cache-folder"), pull_request.root, values, tmp_path / "summary.md")
+    assert found.returncode == 0, found.stderr
+    assert Path(_outputs(tmp_path)["path"]) == cache_folder(pull_request.root)
+    assert _action_step("cache")["with"]["path"] == "${{ steps.cache-folder.outputs.path }}"
+    assert _action_step("cache")["if"] == _action_step("cache-folder")["if"] == "${{ inputs.cache == 'true' }}"
 
 
 def test_a_good_pull_request_passes_with_the_plan_in_the_summary(pull_request: Repository, tmp_path: Path) -> None:
