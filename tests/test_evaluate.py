@@ -51,6 +51,34 @@ def test_too_few_samples_hold_with_exit_3(repository: Repository, tmp_path: Path
     assert {t["outcome"] for t in decision["triggers"]} == {"insufficient"}
 
 
+def test_the_hold_timed_from_one_walk_for_all_releases_decides_the_same(
+    repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`relc watch` reads where every step began at once (`steps_began`, remembered by
+    commit) instead of one walk of history per release a tick: before the hold ends and
+    after, the decision is the one a lone `relc evaluate` makes."""
+    from compiler import history
+    from compiler.cache import ReleaseCache
+    from compiler.evaluate import evaluate
+    from compiler.metrics.snapshot import SnapshotSource
+
+    source = SnapshotSource.from_file(_snapshot(tmp_path, 0.01, 0.02))
+    began = history.step_began(repository.root, "HEAD", "chat")
+    assert began is not None and began.subject == "Start rollout of chat v2"
+    moments = (began.timestamp + 60, began.timestamp + 2 * 3600)  # within the 1h hold, and after
+    alone = [evaluate(repository.root, "chat", source, now=moment) for moment in moments]
+    assert [decision.action for decision in alone] == ["hold", "promote"]
+    assert "the step's hold ends at" in alone[0].reasons[-1]
+
+    known = history.steps_began(repository.root, "HEAD", ["chat"], ReleaseCache(tmp_path / "cache", "salt"))
+
+    def refuse(*arguments: object) -> None:
+        raise AssertionError("a release's history was walked again")
+
+    monkeypatch.setattr(history, "step_began", refuse)
+    assert [evaluate(repository.root, "chat", source, now=moment, began=known) for moment in moments] == alone
+
+
 @pytest.fixture
 def webhook() -> Iterator[Webhook]:
     hook = Webhook()

@@ -340,3 +340,20 @@ def test_with_promote_a_healthy_candidate_past_its_hold_is_promoted_and_pushed(r
     assert watch.wait() == 0, watch.log_path.read_text()
     assert remote.log()[0] == "Promote chat: v2 to step 2 of 2 (canary 50%)"
     assert served(deploy) == {"v1": 50.0, "v2": 50.0}
+
+
+def test_a_candidate_within_its_hold_is_not_promoted(remote: Remote, watches: list[Watch]) -> None:
+    """Each tick times the hold from the commit that entered the step (read once for
+    every release, then remembered): healthy metrics do not promote before it ends."""
+    remote.seed.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1) + TRIGGERS)
+    remote.seed.commit("Start rollout of chat v2 now", when=int(time.time()))
+    remote.seed.git("push", "-q", "origin", "main")
+    clone, deploy = remote.clone("gateway"), remote.folder / "deploy"
+    healthy = snapshot(remote.folder, 0.01)
+    watch = Watch(clone, "--deploy-dir", str(deploy), "--metrics", healthy, "--ticks", "2", "--interval", "1", "--promote")
+    watches.append(watch)
+    assert watch.wait() == 0, watch.log_path.read_text()
+    decisions = watch.events("decision")
+    assert [decision["decision"] for decision in decisions] == ["hold", "hold"], watch.log_path.read_text()
+    assert all("the step's hold ends at" in decision["reasons"][-1] for decision in decisions)
+    assert remote.log()[0] == "Start rollout of chat v2 now"
