@@ -5,15 +5,17 @@ Run on demand (not part of the test suite):
     .venv/bin/python benchmarks/compile_scale.py [--sizes 10,100,1000] [--with-10000] [--runs 3] [--json]
 
 Each repository is made with `benchmarks/scale.py`'s releases (about 70 lines, three
-self-hosted bundles, two prompt templates of their own, all three gateways) and a Git
-history written with git fast-import: one commit with every release, then ten commits a
-release (at most 10,000) that each move one release's rollout step and owners, then
-rendered/ built and committed. Every figure is the median of `--runs` runs of the real
-CLI in a fresh process. Beside it is a floor measured in the same run: reading the same
-release files and parsing them with PyYAML's C `CSafeLoader`, plus, for build, writing
-the same rendered bytes as relc must (a temporary file, fsync, rename), and for check and
-plan, reading rendered/ and comparing it. The ratio is relc over that floor. relc runs
-with its modules compiled to bytecode, as installed (PYTHONDONTWRITEBYTECODE is dropped).
+self-hosted bundles, two prompt templates of their own, all three gateways, every one in
+a rollout) and a Git history written with git fast-import: one commit with every release,
+then ten commits a release (at most 10,000) that each move one release's rollout step and
+owners, then rendered/ built and committed. Every figure is the median of `--runs` runs
+of the real CLI in a fresh process: validate, build, check (cold, warm, one release
+touched), plan, `check --base`, rollback, status and one tick of `relc watch`. Beside it
+is a floor measured in the same run: reading the same release files and parsing them
+with PyYAML's C `CSafeLoader`, plus, for build, writing the same rendered bytes as relc
+must (a temporary file, fsync, rename), and for check and plan, reading rendered/ and
+comparing it. The ratio is relc over that floor. relc runs with its modules compiled to
+bytecode, as installed (PYTHONDONTWRITEBYTECODE is dropped).
 """
 
 from __future__ import annotations
@@ -226,8 +228,16 @@ def measure(root: Path, releases: int, runs: int) -> list[dict[str, object]]:
     row("check --base HEAD (cold)", relc("check", "--base", "HEAD"), compare_floor, cold)
     row("check --base HEAD (warm)", relc("check", "--base", "HEAD"), compare_floor)
     row("rollback --dry-run", relc("rollback", "release-0", "--dry-run"), parse_floor)
-    # Every release is in a rollout: each one's step start is read from history.
-    row("status", relc("status"), parse_floor)
+    # Every release is in a rollout: each one's step start is read from history (warm: the
+    # cache remembers it by commit, as a second look during an incident finds it).
+    row("status (cold)", relc("status"), parse_floor, cold)
+    row("status (warm)", relc("status"), parse_floor)
+    # One tick of `relc watch` with a source that has no metrics (each release holds): every
+    # release in rollout is evaluated and its hold timed, at a commit already read (the
+    # steady state). There is no remote to fetch from.
+    no_metrics = root / ".git" / "no-metrics.json"
+    no_metrics.write_text('{"metrics": []}')
+    row("watch, one tick", relc("watch", "--no-deploy", "--metrics", str(no_metrics), "--ticks", "1"), parse_floor)
     return rows
 
 

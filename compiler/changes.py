@@ -158,10 +158,14 @@ def recover_interrupted_change(root: Path) -> None:
 
 
 def current_release(root: Path, name: str) -> tuple[Release, bytes]:
+    """The release as its file stands, checked (with the cache: `relc watch` asks this of
+    every release in rollout each tick, and an unchanged file's checks are known)."""
+    from compiler.cache import open_cache
+
     path = root / history.release_path(name)
     if not path.exists():
         raise UsageError(f"no release `{name}`: {history.release_path(name)} does not exist")
-    result = validate_paths([path], root)
+    result = validate_paths([path], root, cache=open_cache(root))
     if not result.ok:
         raise RolloutError(f"{history.release_path(name)} is not valid; fix it first", result.diagnostics)
     return result.releases[0].release, result.releases[0].raw  # the bytes checked, not a second read
