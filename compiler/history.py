@@ -23,6 +23,7 @@ from compiler.progress import progress
 
 if TYPE_CHECKING:
     from compiler.cache import ReleaseCache
+    from compiler.parallel import Workers
     from compiler.spec import Release
 
 RELEASES_DIR = "releases"
@@ -184,6 +185,43 @@ def _bundle_digests(content: bytes) -> list[tuple[str, str, dict[str, Any]]] | N
     return found
 
 
+def _digests(content: bytes) -> list[tuple[str, str]] | None:
+    """(version, digest) of each bundle a revision publishes; None when it does not load."""
+    found = _bundle_digests(content)
+    return None if found is None else [(version, digest) for version, digest, _ in found]
+
+
+def _digests_of_batch(contents: list[bytes]) -> list[list[tuple[str, str]] | None]:
+    return [_digests(content) for content in contents]
+
+
+# Revisions a worker parses in one task, and the fewest new bundle blocks worth the workers.
+DIGESTS_AT_ONCE = 64
+
+
+def _first_of_each_key(changes: list[git.FileChange], keys: dict[str, bytes], parsed: dict[bytes, Any]) -> list[str]:
+    """The first blob in `changes` of each bundles block not parsed yet: the one the walk parses."""
+    first: dict[bytes, str] = {}
+    for change in changes:
+        if change.blob is not None and keys[change.blob] not in parsed:
+            first.setdefault(keys[change.blob], change.blob)
+    return list(first.values())
+
+
+def _digests_ahead(pool: "Workers", blobs: list[str], contents: dict[str, bytes]) -> dict[str, list[tuple[str, str]] | None]:
+    """`_digests` of `blobs`, worked out in the worker processes, or none when there are
+    too few to share or workers cannot be forked (the walk parses each as it meets it)."""
+    from compiler.parallel import can_fork
+
+    if pool.jobs <= 1 or len(blobs) < 2 * DIGESTS_AT_ONCE or not can_fork():
+        return {}
+    import compiler.spec  # noqa: F401  (the models, built once here rather than in each worker)
+
+    batches = [blobs[start : start + DIGESTS_AT_ONCE] for start in range(0, len(blobs), DIGESTS_AT_ONCE)]
+    answers = [pool.send(_digests_of_batch, [contents[blob] for blob in batch]) for batch in batches]
+    return {blob: found for batch, answer in zip(batches, answers) for blob, found in zip(batch, answer.get())}
+
+
 def publication_content(root: Path, publication: Publication) -> dict[str, Any]:
     """The bundle's content as first published (read from its commit again), or empty
     when that revision no longer reads as a release."""
@@ -230,27 +268,35 @@ BLOBS_AT_ONCE = 1000
 def _add_publications(root: Path, changes: list[git.FileChange], published: dict[tuple[str, str], Publication]) -> None:
     """Record the first sighting of each bundle version in `changes` (given newest first).
     Their files are read BLOBS_AT_ONCE at a time: ten thousand releases' history is
-    hundreds of MB of YAML."""
+    hundreds of MB of YAML. The bundles new to each such chunk are parsed in worker
+    processes ahead of the walk when there are many (a cold `check --base`)."""
+    from compiler.parallel import Workers, available_jobs
+
     parsed: dict[bytes, list[tuple[str, str]]] = {}  # (version, digest) of each bundle, by `_bundles_key`
     renamed: list[tuple[str, str]] = []  # (old name, new name), oldest first
     oldest_first = changes[::-1]  # the first sighting is the publication
     blobs: dict[str, bytes] = {}
-    with progress(len(changes), "reading history", "change") as advance:
+    keys: dict[str, bytes] = {}  # each blob's `_bundles_key` digest
+    ahead: dict[str, list[tuple[str, str]] | None] = {}  # `_digests` of blobs, worked out ahead
+    with progress(len(changes), "reading history", "change") as advance, Workers(available_jobs()) as pool:
         for position, change in enumerate(oldest_first):
             if position % BLOBS_AT_ONCE == 0:
                 blobs.clear()
-                blobs = git.read_blobs(root, [c.blob for c in oldest_first[position : position + BLOBS_AT_ONCE] if c.blob])
+                chunk = oldest_first[position : position + BLOBS_AT_ONCE]
+                blobs = git.read_blobs(root, [c.blob for c in chunk if c.blob])
+                releases = [c for c in chunk if c.blob in blobs and c.path.endswith(".yaml")]
+                keys = {c.blob: hashlib.sha256(_bundles_key(blobs[c.blob])).digest() for c in releases if c.blob}
+                ahead = _digests_ahead(pool, _first_of_each_key(releases, keys, parsed), blobs)
             advance(1)
             if change.renamed_from is not None:
                 renamed.append((Path(change.renamed_from).stem, Path(change.path).stem))
             if change.blob is None or not change.path.endswith(".yaml") or change.blob not in blobs:
                 continue
-            content = blobs[change.blob]
-            key = hashlib.sha256(_bundles_key(content)).digest()
+            key = keys[change.blob]
             digests = parsed.get(key)
             if digests is None:
-                found = _bundle_digests(content)
-                digests = [(version, digest) for version, digest, _ in found or []]
+                found = ahead.pop(change.blob) if change.blob in ahead else _digests(blobs[change.blob])
+                digests = found or []
                 if found is not None:  # a version that does not load says nothing of others with its bundles
                     parsed[key] = digests
             release = Path(change.path).stem

@@ -185,3 +185,39 @@ def test_a_version_that_does_not_load_hides_no_later_publication(tmp_path: Path)
     repository.commit("Change v1 in place")
     result = run_relc("check", "--base", "main", "--no-cache", cwd=repository.root)
     assert result.returncode == 1 and "RELC701" in result.stdout and "bundle `v1`" in result.stdout, result.stdout
+
+
+def test_bundles_parsed_ahead_in_workers_give_the_same_publications(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cold scan of a long history parses the bundle blocks new to each chunk in worker
+    processes: the publications (first sightings, commits, digests) are the walk's own,
+    a version that does not load included."""
+    from compiler import history
+
+    repository = Repository(tmp_path / "repo")
+    valid = release_text("chat", ["v1"], stable="v1")
+    repository.write("chat", valid.replace("owners: [tests]\n", "owners: [tests]\nowners: [tests]\n"))
+    repository.commit("Publish chat v1 (with a key twice)", build=False)
+    for name in ("talk", "voice", "mail"):
+        repository.write(name, release_text(name, ["v1"], stable="v1"))
+    repository.write("chat", valid)
+    repository.commit("Three more, and chat's key fixed", build=False)
+    for version in ("v2", "v3"):
+        for number, name in enumerate(("chat", "talk", "voice")):  # each its own bundles
+            temperature = {version: number / 10}
+            repository.write(name, release_text(name, ["v1", version], "v1", candidate=version, step=1, temperature=temperature))
+        repository.commit(f"Start {version}", build=False)
+
+    monkeypatch.setenv("RELC_JOBS", "1")
+    walked = published_bundles(repository.root, "HEAD", None)
+    ahead_of_the_walk: list[int] = []
+    digests_ahead = history._digests_ahead
+    monkeypatch.setattr(history, "_digests_ahead", lambda *a: ahead_of_the_walk.append(len(found := digests_ahead(*a))) or found)
+    monkeypatch.setattr(history, "DIGESTS_AT_ONCE", 1)
+    monkeypatch.setenv("RELC_JOBS", "2")
+    for chunk in (1000, 4):  # all in one chunk; or a few, some with bundles parsed ahead
+        monkeypatch.setattr(history, "BLOBS_AT_ONCE", chunk)
+        ahead_of_the_walk.clear()
+        assert published_bundles(repository.root, "HEAD", None) == walked, chunk
+        assert max(ahead_of_the_walk) >= 2, "some bundles were parsed by the workers"
+    assert walked[("chat", "v1")].commit == repository.git("rev-parse", "HEAD~2"), "the version that did not load published nothing"
+    assert len(walked) == 10
