@@ -371,20 +371,9 @@ def test_outside_a_repository_the_cache_is_in_the_user_cache_folder(example_repo
     assert not [p for p in example_repo.rglob("*") if "relc-cache" in p.as_posix()], "never in the tree"
 
 
-@pytest.mark.parametrize("command", [["validate"], ["build"], ["check"], ["status", "--in-progress", "--format", "names"]])
-def test_a_warm_run_parses_no_release(
-    example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
-) -> None:
-    """Every release answered from the cache costs no parse, whatever the command asks of
-    it afterwards (validate counts the registry references it did not check)."""
+def _refuse_release_parses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on, parsing a release file fails the test: the cache must answer."""
     from compiler import load, rules
-    from compiler.cli import main
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    monkeypatch.delenv("RELC_MLFLOW_URI", raising=False)
-    monkeypatch.chdir(example_repo)
-    assert main(["build"]) == 0
-    cold = capsys.readouterr()
 
     parse = load.load_bytes
 
@@ -395,6 +384,23 @@ def test_a_warm_run_parses_no_release(
 
     monkeypatch.setattr(load, "load_bytes", refuse)
     monkeypatch.setattr(rules, "load_bytes", refuse)
+
+
+@pytest.mark.parametrize("command", [["validate"], ["build"], ["check"], ["status", "--in-progress", "--format", "names"]])
+def test_a_warm_run_parses_no_release(
+    example_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    """Every release answered from the cache costs no parse, whatever the command asks of
+    it afterwards (validate counts the registry references it did not check)."""
+    from compiler.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    monkeypatch.delenv("RELC_MLFLOW_URI", raising=False)
+    monkeypatch.chdir(example_repo)
+    assert main(["build"]) == 0
+    cold = capsys.readouterr()
+
+    _refuse_release_parses(monkeypatch)
     assert main(command) == 0
     warm = capsys.readouterr()
     if command == ["validate"]:
@@ -605,7 +611,7 @@ def test_a_second_status_parses_no_release_and_says_the_same(
 ) -> None:
     """`relc status` keeps what each file says of its rollout by the file's bytes: on-call
     engineers run it again and again, and a thousand releases took seconds to parse."""
-    from compiler import load, rules, status
+    from compiler import status
     from compiler.cache import open_cache
     from compiler.cli import main
 
@@ -615,16 +621,7 @@ def test_a_second_status_parses_no_release_and_says_the_same(
     for _ in range(2):
         assert main(["status"]) == 0 and main(["status", "--format", "json"]) == 0
         outputs.append(capsys.readouterr().out)
-
-        parse = load.load_bytes
-
-        def refuse(raw: bytes, path: str, *rest: object) -> object:
-            if path.startswith("releases/"):
-                raise AssertionError(f"{path}, answered from the cache, was parsed again")
-            return parse(raw, path, *rest)  # relc.yaml is read on every run
-
-        monkeypatch.setattr(load, "load_bytes", refuse)
-        monkeypatch.setattr(rules, "load_bytes", refuse)
+        _refuse_release_parses(monkeypatch)
     assert outputs[0] == outputs[1] and "support-chat" in outputs[0]
     monkeypatch.undo()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
