@@ -436,29 +436,35 @@ def steps_began(
     git.require_full_history(root)
     commit = git.resolve_revision(root, revision)
     roles, starts = _RolesMemo(cache), _StartsMemo(cache)
-    remembered = starts.remembered(names)
-    searches = _searches_since(root, remembered, commit, roles) if remembered is not None else None
+    remembered = starts.remembered()
+    covered = remembered is not None and all(name in remembered.searches for name in names)
+    searches = _searches_since(root, remembered, commit, names, roles) if remembered is not None and covered else None
     if searches is None:
         changes = git.changes_under(root, commit, RELEASES_DIR, first_parent=True)
         searches = _walk(root, _file_histories(changes, names), roles)
         for search in searches.values():
             search.known = True  # undecided only when its whole history is in the step
+    same_commit = remembered is not None and remembered.commit == commit
+    if remembered is not None and same_commit:  # keep what is known here of releases not asked (`relc status NAME`)
+        searches = {**remembered.searches, **searches}
     roles.store()
-    if remembered is None or remembered.commit != commit:
+    if not (covered and same_commit):
         starts.store(commit, searches)
     return {name: searches[name].began for name in names}
 
 
-def _searches_since(root: Path, remembered: "_Starts", commit: str, roles: "_RolesMemo") -> dict[str, _StepStart] | None:
-    """The remembered searches carried forward to `commit` by reading only the commits
-    since; None when they cannot be: history was rewritten, or a file was renamed since
-    (the full walk follows renames)."""
+def _searches_since(
+    root: Path, remembered: "_Starts", commit: str, names: list[str], roles: "_RolesMemo"
+) -> dict[str, _StepStart] | None:
+    """The remembered searches of `names` carried forward to `commit` by reading only the
+    commits since; None when they cannot be: history was rewritten, or a file was
+    renamed since (the full walk follows renames)."""
     if not git.on_first_parent_chain(root, remembered.commit, commit):
         return None
     since = [] if remembered.commit == commit else git.changes_under(root, f"{remembered.commit}..{commit}", RELEASES_DIR, first_parent=True)
     if any(change.renamed_from is not None for change in since):
         return None
-    searches = _walk(root, _file_histories(since, list(remembered.searches)), roles)
+    searches = _walk(root, _file_histories(since, names), roles)
     for name, search in searches.items():
         earlier = remembered.searches[name]
         if search.newest is None:  # not changed since
@@ -522,15 +528,15 @@ class _StartsMemo:
         self.cache = cache
         self.key = cache.key(self.KEY) if cache is not None else ""
 
-    def remembered(self, names: list[str]) -> _Starts | None:
-        """The last answer, if it holds every release in `names`."""
+    def remembered(self) -> _Starts | None:
+        """The last answer, for every release it was asked of."""
         entry = self.cache.load(self.key) if self.cache is not None else None
         if entry is None:
             return None
         try:
             commit, stored = entry["commit"], entry["releases"]
-            searches = {name: _stored_search(stored[name]) for name in names}
-        except (KeyError, TypeError, ValueError):
+            searches = {name: _stored_search(search) for name, search in stored.items() if type(name) is str}
+        except (AttributeError, KeyError, TypeError, ValueError):
             return None
         return _Starts(commit, searches) if type(commit) is str else None
 

@@ -308,6 +308,9 @@ def test_where_steps_began_is_carried_forward_from_the_commit_last_read(tmp_path
     assert logs == [repository.head()], "the first run walks the whole history"
     assert agrees(names) == dict.fromkeys(names, "Start four rollouts")
     assert logs == [], "the same commit again reads no history"
+    assert agrees(["talk"]) and logs == [], "one release of those known (`relc status talk`)"
+    assert agrees(["other"]) and logs == [repository.head()], "a release not known yet: a walk"
+    assert agrees([*names, "other"]) and logs == [], "what was known at this commit is kept beside it"
 
     def moved(message: str, **releases: str | None) -> None:
         for name, text in releases.items():
@@ -341,7 +344,7 @@ def test_where_steps_began_is_carried_forward_from_the_commit_last_read(tmp_path
     repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=3))
     repository.commit("Rewritten: promote chat", build=False)
     assert agrees(names)["chat"] == "Rewritten: promote chat" and logs == [repository.head()], "history was rewritten"
-    assert agrees([*names, "other"])["other"] == "Start four rollouts" and logs == [repository.head()], "a release asked first"
+    assert agrees([*names, "never-asked"])["never-asked"] is None and logs == [repository.head()], "a release asked first"
     damaged = ReleaseCache(tmp_path / "cache", "salt")
     damaged.store(damaged.key(history._StartsMemo.KEY), {"commit": repository.head(), "releases": {"chat": [["v2", "3"], None]}})
     assert agrees(names) and logs == [repository.head()], "a damaged memo is not used"
