@@ -191,7 +191,7 @@ def test_bundles_parsed_ahead_in_workers_give_the_same_publications(tmp_path: Pa
     """A cold scan of a long history parses the bundle blocks new to each chunk in worker
     processes: the publications (first sightings, commits, digests) are the walk's own,
     a version that does not load included."""
-    from compiler import history
+    from compiler import history, parallel
 
     repository = Repository(tmp_path / "repo")
     valid = release_text("chat", ["v1"], stable="v1")
@@ -212,6 +212,9 @@ def test_bundles_parsed_ahead_in_workers_give_the_same_publications(tmp_path: Pa
     ahead_of_the_walk: list[int] = []
     digests_ahead = history._digests_ahead
     monkeypatch.setattr(history, "_digests_ahead", lambda *a: ahead_of_the_walk.append(len(found := digests_ahead(*a))) or found)
+    # Other tests' HTTP servers may still run threads in this process, and relc then (rightly)
+    # forks nothing; these threads hold no lock a worker needs, so the test forks anyway.
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)
     monkeypatch.setattr(history, "DIGESTS_AT_ONCE", 1)
     monkeypatch.setenv("RELC_JOBS", "2")
     for chunk in (1000, 4):  # all in one chunk; or a few, some with bundles parsed ahead
