@@ -211,15 +211,12 @@ def _first_of_each_key(changes: list[git.FileChange], keys: dict[str, bytes], pa
 def _digests_ahead(pool: "Workers", blobs: list[str], contents: dict[str, bytes]) -> dict[str, list[tuple[str, str]] | None]:
     """`_digests` of `blobs`, worked out in the worker processes, or none when there are
     too few to share or workers cannot be forked (the walk parses each as it meets it)."""
-    from compiler.parallel import can_fork
+    from compiler.parallel import worked_out_ahead
 
-    if pool.jobs <= 1 or len(blobs) < 2 * DIGESTS_AT_ONCE or not can_fork():
-        return {}
     import compiler.spec  # noqa: F401  (the models, built once here rather than in each worker)
 
-    batches = [blobs[start : start + DIGESTS_AT_ONCE] for start in range(0, len(blobs), DIGESTS_AT_ONCE)]
-    answers = [pool.send(_digests_of_batch, [contents[blob] for blob in batch]) for batch in batches]
-    return {blob: found for batch, answer in zip(batches, answers) for blob, found in zip(batch, answer.get())}
+    found = worked_out_ahead(pool, _digests_of_batch, [contents[blob] for blob in blobs], DIGESTS_AT_ONCE)
+    return dict(zip(blobs, found)) if found is not None else {}
 
 
 def publication_content(root: Path, publication: Publication) -> dict[str, Any]:
@@ -418,8 +415,11 @@ class _StepStart:
         return self.known
 
 
-# Revisions of each release read from git in one round of `steps_began`.
+# Revisions of each release read from git in one round of `steps_began`, after a first
+# round of FIRST_REVISIONS; and revisions a worker parses in one task.
 REVISIONS_AT_ONCE = 8
+FIRST_REVISIONS = 2
+ROLES_AT_ONCE = 64
 
 
 def steps_began(
@@ -433,17 +433,20 @@ def steps_began(
     With the cache (on-call engineers run `relc status` again and again during an
     incident), the answer is remembered by commit: the same commit reads no history,
     a later one only the commits since; and a revision read before is not read again."""
+    from compiler.parallel import Workers, available_jobs
+
     git.require_full_history(root)
     commit = git.resolve_revision(root, revision)
     roles, starts = _RolesMemo(cache), _StartsMemo(cache)
     remembered = starts.remembered()
     covered = remembered is not None and all(name in remembered.searches for name in names)
-    searches = _searches_since(root, remembered, commit, names, roles) if remembered is not None and covered else None
-    if searches is None:
-        changes = git.changes_under(root, commit, RELEASES_DIR, first_parent=True)
-        searches = _walk(root, _file_histories(changes, names), roles)
-        for search in searches.values():
-            search.known = True  # undecided only when its whole history is in the step
+    with Workers(available_jobs()) as pool:
+        searches = _searches_since(root, remembered, commit, names, roles, pool) if remembered is not None and covered else None
+        if searches is None:
+            changes = git.changes_under(root, commit, RELEASES_DIR, first_parent=True)
+            searches = _walk(root, _file_histories(changes, names), roles, pool)
+            for search in searches.values():
+                search.known = True  # undecided only when its whole history is in the step
     same_commit = remembered is not None and remembered.commit == commit
     if remembered is not None and same_commit:  # keep what is known here of releases not asked (`relc status NAME`)
         searches = {**remembered.searches, **searches}
@@ -454,7 +457,7 @@ def steps_began(
 
 
 def _searches_since(
-    root: Path, remembered: "_Starts", commit: str, names: list[str], roles: "_RolesMemo"
+    root: Path, remembered: "_Starts", commit: str, names: list[str], roles: "_RolesMemo", pool: "Workers"
 ) -> dict[str, _StepStart] | None:
     """The remembered searches of `names` carried forward to `commit` by reading only the
     commits since; None when they cannot be: history was rewritten, or a file was
@@ -464,7 +467,7 @@ def _searches_since(
     since = [] if remembered.commit == commit else git.changes_under(root, f"{remembered.commit}..{commit}", RELEASES_DIR, first_parent=True)
     if any(change.renamed_from is not None for change in since):
         return None
-    searches = _walk(root, _file_histories(since, names), roles)
+    searches = _walk(root, _file_histories(since, names), roles, pool)
     for name, search in searches.items():
         earlier = remembered.searches[name]
         if search.newest is None:  # not changed since
@@ -476,11 +479,12 @@ def _searches_since(
     return searches
 
 
-def _walk(root: Path, histories: dict[str, list[git.FileChange]], roles: "_RolesMemo") -> dict[str, _StepStart]:
+def _walk(root: Path, histories: dict[str, list[git.FileChange]], roles: "_RolesMemo", pool: "Workers") -> dict[str, _StepStart]:
     """Each release's search, told its revisions newest first until it knows where the
     step began or they run out (then it is left undecided). Revisions whose roles the
-    memo knows are told without reading; the rest are read REVISIONS_AT_ONCE a release a
-    round, in one `git cat-file` call for all releases."""
+    memo knows are told without reading; the rest are read a few a release a round (the
+    newest FIRST_REVISIONS, then REVISIONS_AT_ONCE), in one `git cat-file` call for all
+    releases, and parsed in the worker processes when there are many."""
     searches = {name: _StepStart() for name in histories}
     told = dict.fromkeys(histories, 0)  # how many of each release's revisions its search was told
 
@@ -499,16 +503,17 @@ def _walk(root: Path, histories: dict[str, list[git.FileChange]], roles: "_Roles
     def undecided(names: list[str]) -> list[str]:
         return [name for name in names if not searches[name].known and told[name] < len(histories[name])]
 
-    pending = list(histories)
+    pending, size = list(histories), FIRST_REVISIONS  # a step most often began a revision or two ago
     while pending:
         for name in pending:
             tell(name, None, len(histories[name]))
         pending = undecided(pending)
-        rounds = {name: histories[name][told[name] : told[name] + REVISIONS_AT_ONCE] for name in pending}
+        rounds = {name: histories[name][told[name] : told[name] + size] for name in pending}
         contents = git.read_blobs(root, [change.blob for chunk in rounds.values() for change in chunk if roles.lacks(change.blob)])
+        roles.work_out(pool, contents)
         for name in pending:
-            tell(name, contents, told[name] + REVISIONS_AT_ONCE)
-        pending = undecided(pending)
+            tell(name, contents, told[name] + size)
+        pending, size = undecided(pending), REVISIONS_AT_ONCE
     return searches
 
 
@@ -590,6 +595,7 @@ class _RolesMemo:
         known = entry.get("roles") if entry is not None else None
         self.known: dict[str, Any] = known if isinstance(known, dict) else {}
         self.used: dict[str, list[Any]] = {}
+        self.ahead: dict[str, Roles] = {}  # parsed by the workers, not told yet
 
     def lacks(self, blob: str | None) -> bool:
         return blob is not None and _as_roles(self.known.get(blob)) is None
@@ -600,15 +606,28 @@ class _RolesMemo:
             return rollout_roles(None)
         found = _as_roles(self.known.get(blob))
         if found is None:
-            found = rollout_roles(contents.get(blob))
+            found = self.ahead.pop(blob) if blob in self.ahead else rollout_roles(contents.get(blob))
         if _as_roles(list(found)) is not None:  # a revision with odd values (`step: .nan`) is read each time
             self.used[blob] = list(found)
         return found
+
+    def work_out(self, pool: "Workers", contents: dict[str, bytes]) -> None:
+        """Parse the roles of many revisions read in the worker processes, ahead of the
+        walk (a cold `relc status` of thousands of releases)."""
+        from compiler.parallel import worked_out_ahead
+
+        blobs = list(contents)
+        found = worked_out_ahead(pool, _roles_of_batch, [contents[blob] for blob in blobs], ROLES_AT_ONCE)
+        self.ahead.update(zip(blobs, found or []))
 
     def store(self) -> None:
         """Remember the blobs this run used, if that is news."""
         if self.cache is not None and any(self.known.get(blob) != roles for blob, roles in self.used.items()):
             self.cache.store(self.key, {"roles": self.used})
+
+
+def _roles_of_batch(contents: list[bytes]) -> list[Roles]:
+    return [rollout_roles(content) for content in contents]
 
 
 def _as_roles(stored: Any) -> Roles | None:

@@ -73,3 +73,15 @@ class Workers:
         if self._pool is not None:
             self._pool.terminate()
             self._pool.join()
+
+
+def worked_out_ahead(
+    pool: Workers, function: Callable[[list[Item]], list[Result]], items: list[Item], batch: int
+) -> list[Result] | None:
+    """`function` over `items`, a batch a task, in the worker processes, answers in order;
+    None when there are too few to share (under two batches) or workers cannot be forked
+    now: the caller then works each out itself, when it needs it."""
+    if pool.jobs <= 1 or len(items) < 2 * batch or not can_fork():
+        return None
+    answers = [pool.send(function, items[start : start + batch]) for start in range(0, len(items), batch)]
+    return [result for answer in answers for result in answer.get()]

@@ -39,8 +39,7 @@ def release_statuses(root: Path, checked: list[CheckedRelease], cache: "ReleaseC
     parsed documents would take gigabytes. With the cache, a file whose bytes an earlier
     run read is not parsed at all, nor a revision of history read before."""
     statuses, holds = [], {}
-    for release_checked in checked:
-        status, hold = _file_status(release_checked, cache)
+    for status, hold in _file_statuses(checked, cache):
         statuses.append(status)
         holds[status.name] = hold
     if cache is not None:
@@ -58,20 +57,41 @@ def release_statuses(root: Path, checked: list[CheckedRelease], cache: "ReleaseC
 _STATUS_ENTRY = "release file status"
 
 
-def _file_status(checked: CheckedRelease, cache: "ReleaseCache | None") -> tuple[ReleaseStatus, float | None]:
-    """What the file says of its rollout, and its step's hold: both follow from its bytes
-    alone, so the cache keeps them by those bytes."""
-    key = cache.key(_STATUS_ENTRY, checked.raw) if cache is not None else None
-    if key is not None:
-        found = _status_from_entry(cache.load(key))  # type: ignore[union-attr]
-        if found is not None:
-            return found
+# Files a worker process parses in one task, when a run lacks at least two tasks' worth.
+STATUSES_AT_ONCE = 32
+
+
+def _file_statuses(checked: list[CheckedRelease], cache: "ReleaseCache | None") -> list[tuple[ReleaseStatus, float | None]]:
+    """What each file says of its rollout, and its step's hold: both follow from its bytes
+    alone, so the cache keeps them by those bytes. The files it lacks are parsed in the
+    worker processes when there are many (a first `relc status` of thousands)."""
+    from compiler.parallel import Workers, available_jobs, worked_out_ahead
+
+    keys = [cache.key(_STATUS_ENTRY, c.raw) if cache is not None else None for c in checked]
+    found = [_status_from_entry(cache.load(key)) if cache is not None and key is not None else None for key in keys]
+    missing = [index for index, result in enumerate(found) if result is None]
+    if len(missing) >= 2 * STATUSES_AT_ONCE:
+        import compiler.traffic  # noqa: F401  (with the models: built once here, not in each worker)
+    with Workers(available_jobs()) as pool:
+        ahead = worked_out_ahead(pool, _statuses_of_batch, [checked[index] for index in missing], STATUSES_AT_ONCE)
+    for position, index in enumerate(missing):
+        result = ahead[position] if ahead is not None else _status_of(checked[index])
+        found[index] = result
+        if cache is not None and keys[index] is not None:
+            cache.store_batched(keys[index], _status_entry(*result))  # type: ignore[arg-type]
+    return found  # type: ignore[return-value]
+
+
+def _status_of(checked: CheckedRelease) -> tuple[ReleaseStatus, float | None]:
+    """Parsed for this and let go at once: ten thousand parsed releases take gigabytes."""
     release = checked.release
-    status, hold = release_status(release), hold_seconds(release)
+    result = release_status(release), hold_seconds(release)
     checked.free()
-    if key is not None:
-        cache.store_batched(key, _status_entry(status, hold))  # type: ignore[union-attr]
-    return status, hold
+    return result
+
+
+def _statuses_of_batch(checked: list[CheckedRelease]) -> list[tuple[ReleaseStatus, float | None]]:
+    return [_status_of(release_checked) for release_checked in checked]
 
 
 def _status_entry(status: ReleaseStatus, hold: float | None) -> dict[str, Any]:

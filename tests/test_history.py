@@ -279,6 +279,20 @@ def test_steps_began_of_many_releases_is_step_began_of_each(tmp_path: Path, monk
     damaged.store(damaged.key(history._RolesMemo.KEY), {"roles": {"not-a-blob": [1, 2], "x": "y"}})
     assert history.steps_began(repository.root, "HEAD", names, damaged) == one_by_one, "a damaged memo is not used"
 
+    # Many revisions to read: the worker processes parse them ahead of the walk.
+    from compiler import parallel
+
+    answered: list[int] = []
+    worked_out_ahead = parallel.worked_out_ahead
+    monkeypatch.setattr(parallel, "worked_out_ahead", lambda *a: (found := worked_out_ahead(*a)) is not None and answered.append(len(found)) or found)
+    # Other tests' HTTP servers may still run threads in this process, and relc then (rightly)
+    # forks nothing; these threads hold no lock a worker needs, so the test forks anyway.
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)
+    monkeypatch.setattr(history, "ROLES_AT_ONCE", 1)
+    monkeypatch.setenv("RELC_JOBS", "2")
+    assert history.steps_began(repository.root, "HEAD", names) == one_by_one
+    assert answered and max(answered) >= 2, "the workers parsed revisions"
+
 
 def test_where_steps_began_is_carried_forward_from_the_commit_last_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The cache remembers where each step began as of a commit: asked again at that
