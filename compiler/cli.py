@@ -30,8 +30,8 @@ EPILOG = """\
 exit status: 0 success, 1 problems found or the operation refused, 2 usage error (also
 an unknown release or revision, for every command), 70 an internal error (a bug in relc:
 please report it). relc evaluate also uses 3 hold, 4 alert and 5 rollback.
-environment: RELC_JOBS=N checks releases missing from the cache in N processes (default:
-one per core, at most 8; 1 turns the workers off).
+environment: RELC_JOBS=N does the work the cache lacks (checking releases, parsing history)
+in N processes (default: one per core, at most 8; 1 turns the workers off).
 docs: README.md and docs/diagnostics.md (every diagnostic code).
 """
 
