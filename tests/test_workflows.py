@@ -35,8 +35,7 @@ def test_actionlint_finds_nothing_in_the_workflows_and_the_action() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     steps = _load(REPO / ".github/workflows/validate.yml")["jobs"]["check"]["steps"]
     base_checkout = next(step for step in steps if step.get("with", {}).get("path") == ".relc-base")
-    # On a pull request, the base's relc; on a push to main (no pull request), main's own.
-    assert base_checkout["with"]["ref"] == "${{ github.event.pull_request.base.sha || github.sha }}", "the gate runs the base's relc"
+    assert base_checkout["with"]["ref"] == "${{ github.event.pull_request.base.sha }}", "the gate runs the base's relc"
     assert any(step.get("uses") == "./.relc-base" for step in steps)
 
 
@@ -147,6 +146,7 @@ def test_the_action_keeps_the_folder_relc_caches_in(pull_request: Repository, tm
     assert Path(_outputs(tmp_path)["path"]) == cache_folder(pull_request.root)
     assert _action_step("cache")["with"]["path"] == "${{ steps.cache-folder.outputs.path }}"
     assert _action_step("cache")["if"] == _action_step("cache-folder")["if"] == "${{ inputs.cache == 'true' }}"
+    assert ACTION["inputs"]["cache"]["default"] == "false", "opt-in: what can write the cache decides what the gate trusts"
 
 
 def test_a_good_pull_request_passes_with_the_plan_in_the_summary(pull_request: Repository, tmp_path: Path) -> None:
