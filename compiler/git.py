@@ -51,6 +51,11 @@ def resolve_revision(root: Path, revision: str) -> str:
         raise GitError(f"no commit `{revision}` in this repository{hint}", exit_status=EXIT_USAGE) from None
 
 
+def path_prefix(root: Path) -> str:
+    """Where `root` is inside its repository (`deploy/` or empty): git names files from the top."""
+    return _git(root, "rev-parse", "--show-prefix").decode().strip()
+
+
 def is_shallow(root: Path) -> bool:
     return _git(root, "rev-parse", "--is-shallow-repository").decode().strip() == "true"
 

@@ -444,7 +444,7 @@ def steps_began(
         searches = _searches_since(root, remembered, commit, names, roles, pool) if remembered is not None and covered else None
         if searches is None:
             changes = git.changes_under(root, commit, RELEASES_DIR, first_parent=True)
-            searches = _walk(root, _file_histories(changes, names), roles, pool)
+            searches = _walk(root, _file_histories(changes, names, git.path_prefix(root)), roles, pool)
             for search in searches.values():
                 search.known = True  # undecided only when its whole history is in the step
     same_commit = remembered is not None and remembered.commit == commit
@@ -467,7 +467,7 @@ def _searches_since(
     since = [] if remembered.commit == commit else git.changes_under(root, f"{remembered.commit}..{commit}", RELEASES_DIR, first_parent=True)
     if any(change.renamed_from is not None for change in since):
         return None
-    searches = _walk(root, _file_histories(since, names), roles, pool)
+    searches = _walk(root, _file_histories(since, names, git.path_prefix(root)), roles, pool)
     for name, search in searches.items():
         earlier = remembered.searches[name]
         if search.newest is None:  # not changed since
@@ -641,11 +641,12 @@ def _as_roles(stored: Any) -> Roles | None:
     return stable, candidate, step
 
 
-def _file_histories(changes: list[git.FileChange], names: list[str]) -> dict[str, list[git.FileChange]]:
+def _file_histories(changes: list[git.FileChange], names: list[str], prefix: str) -> dict[str, list[git.FileChange]]:
     """Each release file's changes, newest first, under the name the file had in each
-    (followed back through a `git mv`, as `git log --follow` does)."""
+    (followed back through a `git mv`, as `git log --follow` does). Paths are git's, from
+    the top of the repository; `prefix` is where relc runs in it (`relc -C deploy`)."""
     histories: dict[str, list[git.FileChange]] = {name: [] for name in names}
-    following = {release_path(name): name for name in names}  # a file's name in older commits, to its release
+    following = {prefix + release_path(name): name for name in names}  # a file's name in older commits, to its release
     for change in changes:
         name = following.get(change.path)
         if name is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -362,3 +363,38 @@ def test_where_steps_began_is_carried_forward_from_the_commit_last_read(tmp_path
     damaged = ReleaseCache(tmp_path / "cache", "salt")
     damaged.store(damaged.key(history._StartsMemo.KEY), {"commit": repository.head(), "releases": {"chat": [["v2", "3"], None]}})
     assert agrees(names) and logs == [repository.head()], "a damaged memo is not used"
+
+
+def test_where_steps_began_is_each_walk_s_in_a_subfolder(tmp_path: Path) -> None:
+    """relc run in a subfolder of the repository (`relc -C deploy`) reads each step from
+    the one walk as from a walk a release, a file renamed away and its name taken by a
+    new file included."""
+    from compiler import history
+
+    repository = Repository(tmp_path / "repo")
+    folder = repository.root / "deploy" / "releases"
+    folder.mkdir(parents=True)
+
+    def write(name: str, owners: list[str], **rollout: Any) -> None:
+        (folder / f"{name}.yaml").write_text(release_text(name, ["v1", "v2"], stable="v1", owners=owners, **rollout))
+
+    write("chat", ["tests"], candidate="v2", step=1)
+    write("talk", ["tests"], candidate="v2", step=1)
+    repository.commit("Start chat and talk", build=False)
+    write("talk", ["voice-team"], candidate="v2", step=1)
+    repository.commit("Talk's owners", build=False)
+    repository.git("mv", "deploy/releases/talk.yaml", "deploy/releases/speech.yaml")
+    repository.commit("Rename talk to speech", build=False)
+    (folder / "talk.yaml").write_text(release_text("talk", ["v1", "v2", "v3", "v4"], stable="v1", candidate="v2", step=1, owners=["new"]))
+    repository.commit("A new talk, at the step the old one had", build=False)
+    write("chat", ["tests"], candidate="v2", step=2)
+    repository.commit("Promote chat", build=False)
+
+    root = repository.root / "deploy"
+    assert history.step_began(root, "HEAD", "chat").subject == "Promote chat"  # type: ignore[union-attr]
+    for names in (["chat", "talk"], ["talk"], ["chat", "speech"]):
+        one_by_one = {name: history.step_began(root, "HEAD", name) for name in names}
+        assert history.steps_began(root, "HEAD", names) == one_by_one, names
+        cache = ReleaseCache(tmp_path / f"cache-{len(names)}", "salt")
+        for _ in range(2):  # walked, then remembered
+            assert history.steps_began(root, "HEAD", names, cache) == one_by_one, names
