@@ -36,6 +36,9 @@ def progress(total: int, label: str, unit: str) -> Iterator[Callable[[int], None
         return
     from tqdm import tqdm
 
+    # tqdm's monitor thread would outlive the bar, and a process running another thread
+    # forks no workers (parallel.can_fork): the rest of the run would use one core.
+    tqdm.monitor_interval = 0
     try:
         columns, rows = os.get_terminal_size(sys.stderr.fileno())
     except (OSError, ValueError):

@@ -76,3 +76,32 @@ def test_tqdm_is_not_imported_when_no_bar_is_shown(tmp_path: Path) -> None:
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
                                env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})  # fmt: skip
     assert completed.stdout.strip() == "False", completed.stderr
+
+
+def test_a_bar_leaves_no_thread_so_workers_still_fork(tmp_path: Path) -> None:
+    """tqdm's monitor thread would outlive the bar, and relc forks no workers beside
+    another thread: a run watched on a terminal would then use one core."""
+    code = (
+        "import threading\nfrom compiler.parallel import can_fork\nfrom compiler.progress import progress\n"
+        "with progress(1000, 'counting', 'y') as advance:\n    advance(500)\n    print(threading.active_count(), can_fork())\n"
+        "print(threading.active_count(), can_fork())\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "CI"}
+    environment.update(TERM="xterm", PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    controller, terminal_end = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=terminal_end,
+                               env=environment, text=True)  # fmt: skip
+    os.close(terminal_end)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the other end closed: the process is done
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    out, _ = process.communicate(timeout=60)
+    assert b"counting" in shown, "a bar was shown"
+    assert out.split("\n")[:2] == ["1 True", "1 True"], out
