@@ -320,6 +320,8 @@ class Watcher:
             self.log("decision", release=name, decision=decision.action, subject=decision.subject,
                      reasons=list(decision.reasons))  # fmt: skip
             self.act(decision, decided_at)
+            if decision.action in ("rollback", "promote"):  # a commit, and maybe a rebase onto others' commits
+                began = self.steps_began(names)
         self.note_source_health(names)
 
     def steps_began(self, names: list[str]) -> "dict[str, git.Commit | None] | None":
