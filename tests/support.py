@@ -389,6 +389,28 @@ class Repository:
         return (self.root / "releases" / f"{name}.yaml").read_text()
 
 
+def workers_answers(monkeypatch: Any) -> list[int]:
+    """Let relc fork its workers in this test, with two of them, and record how many
+    answers each `parallel.worked_out_ahead` got from them (nothing when it forked none).
+    Other tests' HTTP servers may still run threads in this process, and relc then
+    (rightly) forks nothing; these threads hold no lock a worker needs."""
+    from compiler import parallel
+
+    answered: list[int] = []
+    worked_out_ahead = parallel.worked_out_ahead
+
+    def recorded(*arguments: Any) -> Any:
+        found = worked_out_ahead(*arguments)
+        if found is not None:
+            answered.append(len(found))
+        return found
+
+    monkeypatch.setattr(parallel, "worked_out_ahead", recorded)
+    monkeypatch.setattr(parallel, "can_fork", lambda: True)
+    monkeypatch.setenv("RELC_JOBS", "2")
+    return answered
+
+
 def missing_tool(message: str, required: bool = False) -> NoReturn:
     """A tool or server the test set-up installs is missing: a failure in CI (or when
     `required`), where scripts/test must have installed it; a skip elsewhere."""

@@ -634,16 +634,10 @@ def test_a_second_status_parses_no_release_and_says_the_same(
     assert main(["status", "--no-cache"]) == 0 and main(["status", "--format", "json", "--no-cache"]) == 0
     assert capsys.readouterr().out == outputs[0]
     # Many files to parse: the worker processes parse them, to the same output.
-    from compiler import parallel
+    from tests.support import workers_answers
 
-    answered: list[int] = []
-    worked_out_ahead = parallel.worked_out_ahead
-    monkeypatch.setattr(parallel, "worked_out_ahead", lambda *a: (found := worked_out_ahead(*a)) is not None and answered.append(len(found)) or found)
-    # Other tests' HTTP servers may still run threads in this process, and relc then (rightly)
-    # forks nothing; these threads hold no lock a worker needs, so the test forks anyway.
-    monkeypatch.setattr(parallel, "can_fork", lambda: True)
+    answered = workers_answers(monkeypatch)
     monkeypatch.setattr(status, "STATUSES_AT_ONCE", 1)
-    monkeypatch.setenv("RELC_JOBS", "2")
     assert main(["status", "--no-cache"]) == 0 and main(["status", "--format", "json", "--no-cache"]) == 0
     assert capsys.readouterr().out == outputs[0]
     assert answered and max(answered) >= 2, "the workers parsed the files"

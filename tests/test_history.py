@@ -11,7 +11,7 @@ import pytest
 
 from compiler.cache import ReleaseCache
 from tests.conftest import run_relc
-from tests.support import Repository, release_text, rollout_on_a_branch
+from tests.support import Repository, release_text, rollout_on_a_branch, workers_answers
 
 
 @pytest.fixture
@@ -281,16 +281,8 @@ def test_steps_began_of_many_releases_is_step_began_of_each(tmp_path: Path, monk
     assert history.steps_began(repository.root, "HEAD", names, damaged) == one_by_one, "a damaged memo is not used"
 
     # Many revisions to read: the worker processes parse them ahead of the walk.
-    from compiler import parallel
-
-    answered: list[int] = []
-    worked_out_ahead = parallel.worked_out_ahead
-    monkeypatch.setattr(parallel, "worked_out_ahead", lambda *a: (found := worked_out_ahead(*a)) is not None and answered.append(len(found)) or found)
-    # Other tests' HTTP servers may still run threads in this process, and relc then (rightly)
-    # forks nothing; these threads hold no lock a worker needs, so the test forks anyway.
-    monkeypatch.setattr(parallel, "can_fork", lambda: True)
+    answered = workers_answers(monkeypatch)
     monkeypatch.setattr(history, "ROLES_AT_ONCE", 1)
-    monkeypatch.setenv("RELC_JOBS", "2")
     assert history.steps_began(repository.root, "HEAD", names) == one_by_one
     assert answered and max(answered) >= 2, "the workers parsed revisions"
 

@@ -11,7 +11,7 @@ from compiler import git
 from compiler.cache import ReleaseCache, open_cache
 from compiler.history import published_bundles
 from tests.conftest import run_relc
-from tests.support import Repository, release_text
+from tests.support import Repository, release_text, workers_answers
 
 
 def _scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -191,7 +191,7 @@ def test_bundles_parsed_ahead_in_workers_give_the_same_publications(tmp_path: Pa
     """A cold scan of a long history parses the bundle blocks new to each chunk in worker
     processes: the publications (first sightings, commits, digests) are the walk's own,
     a version that does not load included."""
-    from compiler import history, parallel
+    from compiler import history
 
     repository = Repository(tmp_path / "repo")
     valid = release_text("chat", ["v1"], stable="v1")
@@ -209,18 +209,12 @@ def test_bundles_parsed_ahead_in_workers_give_the_same_publications(tmp_path: Pa
 
     monkeypatch.setenv("RELC_JOBS", "1")
     walked = published_bundles(repository.root, "HEAD", None)
-    ahead_of_the_walk: list[int] = []
-    digests_ahead = history._digests_ahead
-    monkeypatch.setattr(history, "_digests_ahead", lambda *a: ahead_of_the_walk.append(len(found := digests_ahead(*a))) or found)
-    # Other tests' HTTP servers may still run threads in this process, and relc then (rightly)
-    # forks nothing; these threads hold no lock a worker needs, so the test forks anyway.
-    monkeypatch.setattr(parallel, "can_fork", lambda: True)
+    ahead_of_the_walk = workers_answers(monkeypatch)
     monkeypatch.setattr(history, "DIGESTS_AT_ONCE", 1)
-    monkeypatch.setenv("RELC_JOBS", "2")
     for chunk in (1000, 4):  # all in one chunk; or a few, some with bundles parsed ahead
         monkeypatch.setattr(history, "BLOBS_AT_ONCE", chunk)
         ahead_of_the_walk.clear()
         assert published_bundles(repository.root, "HEAD", None) == walked, chunk
-        assert max(ahead_of_the_walk) >= 2, "some bundles were parsed by the workers"
+        assert ahead_of_the_walk and max(ahead_of_the_walk) >= 2, "some bundles were parsed by the workers"
     assert walked[("chat", "v1")].commit == repository.git("rev-parse", "HEAD~2"), "the version that did not load published nothing"
     assert len(walked) == 10

@@ -37,6 +37,13 @@ def _stderr_of_build(root: Path, terminal: bool, ci: str | None) -> str:
     controller, terminal_end = pty.openpty()
     process = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=terminal_end, env=environment)
     os.close(terminal_end)
+    shown = _read_until_closed(controller)
+    assert process.wait(timeout=300) == 0
+    return shown.decode(errors="replace")
+
+
+def _read_until_closed(controller: int) -> bytes:
+    """All a pseudo-terminal's other end wrote, until the process on it is done."""
     chunks = []
     while True:
         try:
@@ -47,8 +54,7 @@ def _stderr_of_build(root: Path, terminal: bool, ci: str | None) -> str:
             break
         chunks.append(chunk)
     os.close(controller)
-    assert process.wait(timeout=300) == 0
-    return b"".join(chunks).decode(errors="replace")
+    return b"".join(chunks)
 
 
 @pytest.fixture(scope="module")
@@ -92,16 +98,7 @@ def test_a_bar_leaves_no_thread_so_workers_still_fork(tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=terminal_end,
                                env=environment, text=True)  # fmt: skip
     os.close(terminal_end)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(controller, 65536)
-        except OSError:  # the other end closed: the process is done
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(controller)
+    shown = _read_until_closed(controller)
     out, _ = process.communicate(timeout=60)
     assert b"counting" in shown, "a bar was shown"
     assert out.split("\n")[:2] == ["1 True", "1 True"], out
