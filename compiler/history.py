@@ -464,7 +464,9 @@ def _searches_since(
     renamed since (the full walk follows renames)."""
     if not git.on_first_parent_chain(root, remembered.commit, commit):
         return None
-    since = [] if remembered.commit == commit else git.changes_under(root, f"{remembered.commit}..{commit}", RELEASES_DIR, first_parent=True)
+    if remembered.commit == commit:
+        return {name: remembered.searches[name] for name in names}
+    since = git.changes_under(root, f"{remembered.commit}..{commit}", RELEASES_DIR, first_parent=True)
     if any(change.renamed_from is not None for change in since):
         return None
     searches = _walk(root, _file_histories(since, names, git.path_prefix(root)), roles, pool)
@@ -737,8 +739,9 @@ def step_timing(root: Path, release: Release, began: "Mapping[str, git.Commit | 
     hold = hold_seconds(release)
     if hold is None:
         return StepTiming(None, 0)
-    known = began is not None and release.name in began
-    return StepTiming(began[release.name] if known else step_began(root, "HEAD", release.name), hold)  # type: ignore[index]
+    if began is not None and release.name in began:
+        return StepTiming(began[release.name], hold)
+    return StepTiming(step_began(root, "HEAD", release.name), hold)
 
 
 def step_timings(root: Path, holds: dict[str, float | None], cache: "ReleaseCache | None" = None) -> dict[str, StepTiming]:
