@@ -124,6 +124,10 @@ def file_history(root: Path, revision: str, path: str) -> list[Commit]:
     """Commits of the branch that changed `path`, newest first, following renames
     (`git mv`): each commit carries the name the file had in it.
 
+    A file made as a copy of another begins where it was copied: `--follow` also follows
+    copies, and a release copied from one in a rollout must not inherit its step's start
+    (its own traffic began with the copy) nor its revisions as rollback targets.
+
     First parents only: a change merged from a pull request counts from its merge, the
     moment it reached the branch, not from the branch commit its author dated.
     """
@@ -137,9 +141,11 @@ def file_history(root: Path, revision: str, path: str) -> list[Commit]:
         fields = chunk.split("\0")
         if len(fields) < 3 or not fields[0].strip():
             continue
-        # After the subject: a status (M, A, D, R085...) and one or two paths; the last is the name here.
+        # After the subject: a status (M, A, D, R085, C100...) and one or two paths; the last is the name here.
         names = [field.strip("\n") for field in fields[3:] if field.strip("\n")]
         commits.append(Commit(fields[0].strip(), int(fields[1]), fields[2], names[-1] if len(names) > 1 else path))
+        if names and names[0].startswith("C"):
+            break
     return commits
 
 

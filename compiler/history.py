@@ -646,17 +646,22 @@ def _as_roles(stored: Any) -> Roles | None:
 def _file_histories(changes: list[git.FileChange], names: list[str], prefix: str) -> dict[str, list[git.FileChange]]:
     """Each release file's changes, newest first, under the name the file had in each
     (followed back through a `git mv`, as `git log --follow` does). Paths are git's, from
-    the top of the repository; `prefix` is where relc runs in it (`relc -C deploy`)."""
+    the top of the repository; `prefix` is where relc runs in it (`relc -C deploy`).
+
+    A file renamed away from a release's name is, for the release that has the name now,
+    deleted there (as `git log --follow` of the name shows it), whichever other releases
+    are asked: what came before belongs to the file under its new name."""
     histories: dict[str, list[git.FileChange]] = {name: [] for name in names}
     following = {prefix + release_path(name): name for name in names}  # a file's name in older commits, to its release
     for change in changes:
-        name = following.get(change.path)
+        name = following.pop(change.path, None)
+        left = following.pop(change.renamed_from, None) if change.renamed_from is not None else None
+        if left is not None:
+            histories[left].append(git.FileChange(change.commit, change.timestamp, change.renamed_from or "", None, None, change.subject))
         if name is None:
             continue
         histories[name].append(change)
-        if change.renamed_from is not None:
-            del following[change.path]
-            following[change.renamed_from] = name
+        following[change.renamed_from or change.path] = name
     return histories
 
 

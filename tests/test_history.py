@@ -384,9 +384,57 @@ def test_where_steps_began_is_each_walk_s_in_a_subfolder(tmp_path: Path) -> None
 
     root = repository.root / "deploy"
     assert history.step_began(root, "HEAD", "chat").subject == "Promote chat"  # type: ignore[union-attr]
-    for names in (["chat", "talk"], ["talk"], ["chat", "speech"]):
+    for names in (["chat", "talk"], ["talk"], ["chat", "speech"], ["talk", "speech"]):
         one_by_one = {name: history.step_began(root, "HEAD", name) for name in names}
         assert history.steps_began(root, "HEAD", names) == one_by_one, names
         cache = ReleaseCache(tmp_path / f"cache-{len(names)}", "salt")
         for _ in range(2):  # walked, then remembered
             assert history.steps_began(root, "HEAD", names, cache) == one_by_one, names
+
+
+def test_a_release_copied_from_one_in_a_rollout_begins_its_step_at_the_copy(tmp_path: Path) -> None:
+    """`git log --follow` also follows copies: a release made by copying another (the
+    usual way to start one) must not inherit the other's step start, which would let
+    `relc promote` and the gate skip its hold, nor its revisions as rollback targets."""
+    from compiler import history
+
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2))
+    repository.commit("chat v2 at step 2", build=False)
+    repository.write("chat-eu", release_text("chat-eu", ["v1", "v2"], stable="v1", candidate="v2", step=2))
+    repository.commit("Copy chat to chat-eu", build=False)
+    assert "C0" in repository.git("log", "-1", "--follow", "--name-status", "--format=", "--", "releases/chat-eu.yaml")
+
+    began = history.step_began(repository.root, "HEAD", "chat-eu")
+    assert began is not None and began.subject == "Copy chat to chat-eu"
+    assert [revision.commit.subject for revision in history.revisions(repository.root, "HEAD", "chat-eu")] == ["Copy chat to chat-eu"]
+    assert history.step_began(repository.root, "HEAD", "chat").subject == "chat v2 at step 2"  # type: ignore[union-attr]
+    for names in (["chat", "chat-eu"], ["chat-eu"]):
+        assert history.steps_began(repository.root, "HEAD", names) == {name: history.step_began(repository.root, "HEAD", name) for name in names}
+
+
+@pytest.mark.parametrize("when", ["with the rename", "after the rename, alike", "after the rename, unlike"])
+def test_a_name_taken_by_a_new_file_begins_with_it_whichever_releases_are_asked(tmp_path: Path, when: str) -> None:
+    """`git mv talk.yaml speech.yaml` and a new `talk.yaml`: speech keeps talk's history,
+    the new talk begins at its own commit, and each walk (one a release, or one for
+    many) says so whichever other releases are asked with it. In one commit, git sees
+    talk edited and speech copied from it: speech begins there, and talk's step goes on."""
+    from compiler import history
+
+    repository = Repository(tmp_path / "repo")
+    repository.write("talk", release_text("talk", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start talk", build=False)
+    repository.git("mv", "releases/talk.yaml", "releases/speech.yaml")
+    if when != "with the rename":
+        repository.commit("Rename talk to speech", build=False)
+    versions, stable, candidate = (["v1", "v2"], "v1", "v2") if when != "after the rename, unlike" else (["v1", "v2", "v3", "v4"], "v3", "v4")
+    repository.write("talk", release_text("talk", versions, stable=stable, candidate=candidate, step=1, owners=["new"]))
+    repository.commit("A new talk", build=False)
+
+    expected = {"talk": "A new talk", "speech": "Start talk"}
+    if when == "with the rename":
+        expected = {"talk": "Start talk", "speech": "A new talk"}
+    for names in (["talk", "speech"], ["speech", "talk"], ["talk"], ["speech"]):
+        one_by_one = {name: history.step_began(repository.root, "HEAD", name) for name in names}
+        assert {name: began.subject for name, began in one_by_one.items() if began} == {name: expected[name] for name in names}
+        assert history.steps_began(repository.root, "HEAD", names) == one_by_one, names

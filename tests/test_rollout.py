@@ -207,6 +207,20 @@ def test_promote_waits_for_the_hold_unless_forced(tmp_path: Path) -> None:
     assert "Relc-Forced: true" in repository.git("log", "-1", "--format=%B")
 
 
+def test_a_release_copied_from_one_past_its_hold_waits_its_own(tmp_path: Path) -> None:
+    """Copying a release file mid-rollout starts a new release: its step began with the
+    copy, not when the original entered it (`git log --follow` follows copies)."""
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start rollout of chat v2", when=int(time.time()) - 86400)
+    repository.write("chat-eu", release_text("chat-eu", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Copy chat to chat-eu", when=int(time.time()) - 60)
+
+    refused = run_relc("promote", "chat-eu", cwd=repository.root)
+    assert refused.returncode == 1 and "its hold ends at" in refused.stderr
+    assert run_relc("promote", "chat", cwd=repository.root).returncode == 0
+
+
 def test_a_stale_index_lock_is_refused_before_anything_is_written(repository: Repository) -> None:
     lock = repository.root / ".git" / "index.lock"
     lock.write_text("")
