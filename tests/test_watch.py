@@ -357,3 +357,42 @@ def test_a_candidate_within_its_hold_is_not_promoted(remote: Remote, watches: li
     assert [decision["decision"] for decision in decisions] == ["hold", "hold"], watch.log_path.read_text()
     assert all("the step's hold ends at" in decision["reasons"][-1] for decision in decisions)
     assert remote.log()[0] == "Start rollout of chat v2 now"
+
+
+def test_a_step_promoted_on_the_remote_during_a_rollback_holds_from_its_own_start(remote: Remote, watches: list[Watch]) -> None:
+    """The tick rolls back alpha; meanwhile someone pushes chat's promotion to step 2
+    (here, the delivery hook pushes it), so the rollback is rebased onto it. chat, read
+    after the rebase, is at a step that began just now: its hold is timed from there,
+    not from where step 1 began hours ago, and a healthy chat is not promoted again."""
+    seed = remote.seed
+    for name in ("alpha", "chat"):
+        seed.write(name, release_text(name, ["v1", "v2"], stable="v1", candidate="v2", step=1) + TRIGGERS)
+    seed.commit("Start rollouts of alpha and chat")  # dated hours ago: step 1's hold has passed
+    seed.git("push", "-q", "origin", "main")
+    seed.git("switch", "-q", "-c", "promote-chat")
+    seed.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2) + TRIGGERS)
+    seed.commit("Promote chat to step 2", when=int(time.time()))
+    seed.git("switch", "-q", "main")
+
+    def metrics(alpha_errors: float) -> str:
+        path = remote.folder / f"metrics-alpha-{alpha_errors}.json"
+        path.write_text(json.dumps({"metrics": [
+            {"release": name, "version": "v2", "metric": "error_rate", "value": value, "samples": 500}
+            for name, value in (("alpha", alpha_errors), ("chat", 0.01))
+        ]}))  # fmt: skip
+        return str(path)
+
+    clone, deploy = remote.clone("gateway"), remote.folder / "deploy"
+    delivered = Watch(clone, "--deploy-dir", str(deploy), "--metrics", metrics(0.01), "--ticks", "1")
+    watches.append(delivered)
+    assert delivered.wait() == 0 and remote.log()[0] == "Start rollouts of alpha and chat", delivered.log_path.read_text()
+    push_promotion = f"git -C {seed.root} push -q origin promote-chat:main"
+    watch = Watch(clone, "--deploy-dir", str(deploy), "--metrics", metrics(0.3), "--ticks", "1", "--promote",
+                  "--after-delivery", push_promotion)  # fmt: skip
+    watches.append(watch)
+    assert watch.wait() == 0, watch.log_path.read_text()
+    decisions = {event["release"]: event for event in watch.events("decision")}
+    assert decisions["alpha"]["decision"] == "rollback" and watch.events("rollback_on_remote"), watch.log_path.read_text()
+    assert decisions["chat"]["decision"] == "hold", watch.log_path.read_text()
+    assert "the step's hold ends at" in decisions["chat"]["reasons"][-1]
+    assert remote.log()[1:3] == ["Promote chat to step 2", "Start rollouts of alpha and chat"], remote.log()

@@ -320,7 +320,8 @@ class Watcher:
             self.log("decision", release=name, decision=decision.action, subject=decision.subject,
                      reasons=list(decision.reasons))  # fmt: skip
             self.act(decision, decided_at)
-            if decision.action in ("rollback", "promote"):  # a commit, and maybe a rebase onto others' commits
+            if decision.action == "rollback" or (decision.action == "promote" and self.options.promote):
+                # A commit, and maybe a rebase onto others' commits: steps may have moved.
                 began = self.steps_began(names)
         self.note_source_health(names)
 
