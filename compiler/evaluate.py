@@ -49,8 +49,10 @@ def _read(source: MetricSource, query: MetricQuery) -> Reading:
 def _hold(root: Path, release: Release, now: float, began: "Mapping[str, git.Commit | None] | None") -> tuple[bool, str]:
     if release.rollout.candidate is None:
         return False, "no candidate"
+    from compiler.cache import open_cache
+
     try:
-        timing = step_timing(root, release, began)
+        timing = step_timing(root, release, began, open_cache(root))
     except git.GitError as error:
         return False, f"cannot tell when the step began: {error}"
     if timing.began is None or timing.ready_at is None:

@@ -23,6 +23,9 @@ from compiler.diagnostics import Diagnostic, Severity, define
 from compiler.validate import CheckedRelease
 
 if TYPE_CHECKING:
+    from typing import Callable
+
+    from compiler.cache import ReleaseCache
     from compiler.spec import Release
 
 _OVERRIDE = re.compile(r"^Relc-Override:[ \t]*(?P<text>.+)$", re.MULTILINE)
@@ -99,7 +102,9 @@ RELC705 = define(
 )
 
 
-def _step_problems(root: Path, base_commit: str, before: Release, after: Release, now: float) -> list[tuple[tuple, str, str]]:
+def _step_problems(
+    before: Release, after: Release, now: float, began_at_base: "Callable[[str], git.Commit | None]"
+) -> list[tuple[tuple, str, str]]:
     """(field path, code, message) for each way `after` moves the rollout past the gate."""
     from compiler.spec import duration_seconds
     from compiler.traffic import step_position
@@ -132,7 +137,7 @@ def _step_problems(root: Path, base_commit: str, before: Release, after: Release
         old.candidate is not None and new.stable == old.candidate and new.stable != old.stable
     )
     if advancing and old.current_step is not None:
-        began = history.step_began(root, base_commit, after.name)
+        began = began_at_base(after.name)
         hold = duration_seconds(old.steps[old.current_step - 1].hold)
         if began is not None and now < began.timestamp + hold:
             from compiler.times import format_span, format_utc
@@ -145,7 +150,8 @@ def _step_problems(root: Path, base_commit: str, before: Release, after: Release
 
 
 def gate_diagnostics(
-    root: Path, base: str, releases: list[CheckedRelease], now: float, overrides: list[Override]
+    root: Path, base: str, releases: list[CheckedRelease], now: float, overrides: list[Override],
+    cache: "ReleaseCache | None" = None,
 ) -> list[Diagnostic]:
     """Every rollout move past the gate; a warning instead of an error where overridden."""
     base_commit = git.resolve_revision(root, base)
@@ -155,6 +161,15 @@ def gate_diagnostics(
     changed = [c for c in releases if history.release_path(c.name) in base_ids
                and base_ids[history.release_path(c.name)] != git.blob_id(c.raw)]  # fmt: skip
     base_contents = git.read_blobs(root, [base_ids[history.release_path(c.name)] for c in changed])
+    began: dict[str, git.Commit | None] = {}
+
+    def began_at_base(name: str) -> git.Commit | None:
+        """Where each changed release's step began on the base branch: one walk of history
+        for all of them, made only when one advances."""
+        if not began:
+            began.update(history.steps_began(root, base_commit, [c.name for c in changed], cache))
+        return began[name]
+
     diagnostics = []
     for checked in changed:
         content = base_contents.get(base_ids[history.release_path(checked.name)])
@@ -164,7 +179,7 @@ def gate_diagnostics(
         if before is None:
             continue
         override = next((o for o in overrides if o.covers(checked.release.name)), None)
-        for path, code, message in _step_problems(root, base_commit, before, checked.release, now):
+        for path, code, message in _step_problems(before, checked.release, now, began_at_base):
             position = checked.document.position_of(path)
             diagnostic = Diagnostic(checked.path, position.line, position.column, code, message)
             if override is not None:

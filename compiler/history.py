@@ -384,13 +384,15 @@ def revisions(root: Path, revision: str, name: str, batch: int = 64) -> Iterator
             yield Revision(commit, content, *rollout_roles(content))
 
 
-def step_began(root: Path, revision: str, name: str) -> git.Commit | None:
-    """The commit that entered the release's current rollout step (None: no rollout)."""
-    search = _StepStart()
-    for current in revisions(root, revision, name):
-        if search.told(current.candidate, current.step, current.commit):
-            break
-    return search.began
+def step_began(root: Path, revision: str, name: str, cache: "ReleaseCache | None" = None) -> git.Commit | None:
+    """The commit that entered the release's current rollout step (None: no rollout).
+
+    Read as `steps_began` reads it for many, so `relc promote`, the gate, `relc status`
+    and `relc watch` time every hold from the same commit: git's rename detection within
+    the releases folder, never `git log --follow`'s, which pairs files one at a time
+    against the whole tree (a file moved in from another folder, or two renamed in one
+    commit, can be followed to another ancestor)."""
+    return steps_began(root, revision, [name], cache)[name]
 
 
 class _StepStart:
@@ -738,7 +740,9 @@ class StepTiming:
         return None if self.began is None else self.began.timestamp + self.hold_seconds
 
 
-def step_timing(root: Path, release: Release, began: "Mapping[str, git.Commit | None] | None" = None) -> StepTiming:
+def step_timing(
+    root: Path, release: Release, began: "Mapping[str, git.Commit | None] | None" = None, cache: "ReleaseCache | None" = None
+) -> StepTiming:
     """When the current step began (from history) and how long its hold is. `began`, from
     `steps_began` of many releases at HEAD, spares this release its own walk of history."""
     hold = hold_seconds(release)
@@ -746,7 +750,7 @@ def step_timing(root: Path, release: Release, began: "Mapping[str, git.Commit | 
         return StepTiming(None, 0)
     if began is not None and release.name in began:
         return StepTiming(began[release.name], hold)
-    return StepTiming(step_began(root, "HEAD", release.name), hold)
+    return StepTiming(step_began(root, "HEAD", release.name, cache), hold)
 
 
 def step_timings(root: Path, holds: dict[str, float | None], cache: "ReleaseCache | None" = None) -> dict[str, StepTiming]:

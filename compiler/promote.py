@@ -28,7 +28,9 @@ def plan_promote(
     rollout = release.rollout
     if rollout.candidate is None or rollout.current_step is None:
         raise RolloutError(f"{name} has no rollout in progress: set rollout.candidate to start one")
-    timing = step_timing(root, release)
+    from compiler.cache import open_cache
+
+    timing = step_timing(root, release, cache=open_cache(root))  # the watch and `relc status` read the same memo
     moment = time.time() if now is None else now
     if timing.began is None:
         raise RolloutError(f"the current step of {name} is not committed yet: commit it, then promote after its hold")

@@ -305,9 +305,10 @@ def test_where_steps_began_is_carried_forward_from_the_commit_last_read(tmp_path
 
     def agrees(names: list[str]) -> dict[str, str | None]:
         """Ask with the cache; the answer must be what one walk a release gives."""
+        one_by_one = {name: history.step_began(repository.root, "HEAD", name) for name in names}
         logs.clear()
         cached = history.steps_began(repository.root, "HEAD", names, cache)
-        assert cached == {name: history.step_began(repository.root, "HEAD", name) for name in names}
+        assert cached == one_by_one
         return {name: began.subject if began else None for name, began in cached.items()}
 
     names = ["chat", "talk", "long"]

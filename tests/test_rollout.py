@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -29,10 +30,14 @@ def repository(tmp_path: Path) -> Repository:
 
 
 def _unchanged(repository: Repository, action: callable) -> None:  # type: ignore[valid-type]
-    head, files = repository.head(), snapshot(repository.root)
+    def state() -> dict[str, bytes]:
+        """The repository's files; relc's own cache (where steps began, remembered) aside."""
+        return {path: content for path, content in snapshot(repository.root).items() if not path.startswith(".git/relc-cache/")}
+
+    head, files = repository.head(), state()
     action()
     assert repository.head() == head, "a commit was made"
-    assert snapshot(repository.root) == files, "files were written"
+    assert state() == files, "files were written"
     assert not (repository.root / ".git" / "REVERT_HEAD").exists()
     assert not (repository.root / ".git" / "relc.lock").exists()
 
@@ -309,3 +314,41 @@ def test_rollback_to_a_revision_says_what_it_restores_and_warns_of_a_bundle_roll
     message = repository.git("log", "-1", "--format=%B")
     assert message.startswith(f"Restore chat as of {at_50[:12]}: v1 stable, v2 at step 2\n")
     assert "Warning: v2 serves again" in message
+
+
+@pytest.mark.parametrize("move", ["moved in from another folder", "two renamed in one commit"])
+def test_status_promote_and_the_gate_time_a_step_from_the_same_commit(tmp_path: Path, move: str) -> None:
+    """Where git's per-file `--follow` and its rename detection within the releases folder
+    disagree on a file's ancestor, relc still reads one answer: `relc status` shows the
+    commit `relc promote` times the hold from (the watch and the gate read the same)."""
+    repository = Repository(tmp_path / "repo")
+    drafts = repository.root / "drafts"
+    drafts.mkdir()
+    if move == "moved in from another folder":
+        (drafts / "talk.yaml").write_text(release_text("talk", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+        repository.commit("Draft talk", build=False)
+        (repository.root / "releases").mkdir(exist_ok=True)
+        repository.git("mv", "drafts/talk.yaml", "releases/talk.yaml")
+        repository.commit("Ship talk", when=int(time.time()) - 60)
+        name, started = "talk", "Ship talk"  # a draft served no traffic: its step begins in releases/
+    else:
+        for release in ("b", "c"):
+            repository.write(release, release_text(release, ["v1", "v2"], stable="v1", candidate="v2", step=1))
+        repository.commit("Start b and c", build=False)
+        repository.git("mv", "releases/b.yaml", "releases/a.yaml")
+        repository.git("mv", "releases/c.yaml", "releases/b.yaml")
+        for release in ("a", "b"):  # each file's `name` follows its new file name
+            repository.write(release, release_text(release, ["v1", "v2"], stable="v1", candidate="v2", step=1))
+        repository.commit("Rename b to a and c to b", when=int(time.time()) - 60)
+        name, started = "a", None
+    assert run_relc("check", cwd=repository.root).returncode == 0
+    status = json.loads(run_relc("status", "--format", "json", cwd=repository.root).stdout)
+    began = next(record["step_began"] for record in status if record["release"] == name)
+    subject = repository.git("log", "-1", "--format=%s", began).strip()
+    if started is not None:
+        assert subject == started
+    promote = run_relc("promote", name, cwd=repository.root)
+    if promote.returncode == 1:
+        assert f"in {began[:12]} at" in promote.stderr, promote.stderr
+    else:  # the hold had passed, counted from a commit of hours ago
+        assert int(repository.git("show", "-s", "--format=%ct", began)) < time.time() - 3600

@@ -54,7 +54,7 @@ def check_generated(
         from compiler.immutability import immutability_diagnostics
 
         report.diagnostics += immutability_diagnostics(root, base, releases, cache)
-        report.diagnostics += _gate(root, base, releases, override)
+        report.diagnostics += _gate(root, base, releases, override, cache)
     stale = stale_schema(root, cache)
     if stale is not None:
         report.diagnostics.append(Diagnostic(stale[0], 1, 1, "RELC601", stale[1]))
@@ -67,12 +67,14 @@ def check_generated(
     return report
 
 
-def _gate(root: Path, base: str, releases: list["CheckedRelease"], override: str | None) -> list[Diagnostic]:
+def _gate(
+    root: Path, base: str, releases: list["CheckedRelease"], override: str | None, cache: "ReleaseCache | None"
+) -> list[Diagnostic]:
     import time
 
     from compiler.gate import gate_diagnostics, overrides_in
 
-    return gate_diagnostics(root, base, releases, time.time(), overrides_in(root, base, override))
+    return gate_diagnostics(root, base, releases, time.time(), overrides_in(root, base, override), cache)
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:

@@ -23,7 +23,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     except GitError as error:
         raise UsageError(str(error)) from None
     formatter = plan.format_markdown if arguments.format == "markdown" else plan.format_text
-    overridden = _overridden(result.releases, arguments.base)
+    overridden = _overridden(result.releases, arguments.base, arguments.no_cache)
     banner = "".join(
         (f"> **OVERRIDE** `{d.path}`: {d.message}\n\n" if arguments.format == "markdown" else f"OVERRIDE {d.path}: {d.message}\n")
         for d in overridden
@@ -32,14 +32,16 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     return EXIT_OK
 
 
-def _overridden(releases: list, base: str | None) -> list:
+def _overridden(releases: list, base: str | None, no_cache: bool) -> list:
     """Rollout moves past the gate that an override let through: the plan shows them first."""
     if base is None:
         return []
     import time
 
+    from compiler.cache import open_cache
     from compiler.diagnostics import Severity
     from compiler.gate import gate_diagnostics, overrides_in
 
-    diagnostics = gate_diagnostics(ROOT, base, releases, time.time(), overrides_in(ROOT, base))
+    cache = None if no_cache else open_cache(ROOT)
+    diagnostics = gate_diagnostics(ROOT, base, releases, time.time(), overrides_in(ROOT, base), cache)
     return [d for d in diagnostics if d.severity is Severity.WARNING]
