@@ -66,6 +66,12 @@ class Workers:
             self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
         return self._pool.apply_async(function, (argument,))
 
+    @property
+    def started(self) -> bool:
+        """Whether the workers were forked already: more tasks fork nothing more (the
+        pool's own threads, running since, must not stop them being used)."""
+        return self._pool is not None
+
     def __enter__(self) -> "Workers":
         return self
 
@@ -81,7 +87,7 @@ def worked_out_ahead(
     """`function` over `items`, a batch a task, in the worker processes, answers in order;
     None when there are too few to share (under two batches) or workers cannot be forked
     now: the caller then works each out itself, when it needs it."""
-    if pool.jobs <= 1 or len(items) < 2 * batch or not can_fork():
+    if pool.jobs <= 1 or len(items) < 2 * batch or not (pool.started or can_fork()):
         return None
     answers = [pool.send(function, items[start : start + batch]) for start in range(0, len(items), batch)]
     return [result for answer in answers for result in answer.get()]

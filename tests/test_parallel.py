@@ -118,6 +118,24 @@ def test_no_worker_is_forked_while_another_thread_runs() -> None:
         thread.join()
 
 
+def test_a_pool_keeps_working_after_its_first_tasks() -> None:
+    """Once its workers are forked, a pool takes more work even though its own threads
+    now run (a long history scan sends many rounds): in a fresh process, where nothing
+    else runs a thread, every round is worked out by the workers."""
+    script = (
+        "import os\n"
+        "from compiler.parallel import Workers, worked_out_ahead\n"
+        "def pids(items): return [os.getpid() for _ in items]\n"
+        "with Workers(2) as pool:\n"
+        "    rounds = [worked_out_ahead(pool, pids, list(range(8)), 2) for _ in range(3)]\n"
+        "print([None if found is None else os.getpid() not in found for found in rounds])\n"
+    )
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, env=environment)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[True, True, True]", "each round was answered by worker processes"
+
+
 def test_jobs_come_from_relc_jobs_or_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RELC_JOBS", "3")
     assert parallel.available_jobs() == 3
