@@ -170,6 +170,24 @@ def changes_under(root: Path, revision: str, folder: str, first_parent: bool = F
     output = _git(
         root, "log", *options, "--format=@%H %ct %s", "--raw", "--no-abbrev", "--find-renames", "-z", revision, "--", folder
     ).decode("utf-8")
+    return _raw_changes(output)
+
+
+def renames_in(root: Path, commits: list[str]) -> list[FileChange]:
+    """The renames anywhere in the repository in each of `commits` (against its first
+    parent), as git's rename detection pairs the files of the whole tree: where a file
+    that appeared in one folder came from."""
+    if not commits:
+        return []
+    output = _git(
+        root, "log", "--no-walk=unsorted", "--stdin", "--diff-merges=first-parent", "--format=@%H %ct %s", "--raw",
+        "--no-abbrev", "--find-renames", "-z", input="".join(f"{commit}\n" for commit in commits).encode(),
+    ).decode("utf-8")  # fmt: skip
+    return [change for change in _raw_changes(output) if change.renamed_from is not None]
+
+
+def _raw_changes(output: str) -> list[FileChange]:
+    """The changes of `git log --format=@%H %ct %s --raw --no-abbrev -z`, in its order."""
     changes: list[FileChange] = []
     commit, timestamp, subject = "", 0, ""
     tokens = output.split("\0")

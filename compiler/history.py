@@ -249,13 +249,51 @@ def published_bundles(root: Path, revision: str, cache: "ReleaseCache | None" = 
         if all(change.timestamp > remembered.newest for change in changes):
             published = dict(remembered.published)
             _add_publications(root, changes, published)
+            _add_moved_in(root, changes, git.path_prefix(root) + RELEASES_DIR, published)
             _remember_scan(cache, commit, published, max([remembered.newest, *(c.timestamp for c in changes)]))
             return published
     changes = git.changes_under(root, commit, RELEASES_DIR)
     published = {}
     _add_publications(root, changes, published)
+    _add_moved_in(root, changes, git.path_prefix(root) + RELEASES_DIR, published)
     _remember_scan(cache, commit, published, max((change.timestamp for change in changes), default=0))
     return published
+
+
+# Moves of release files between releases folders a scan follows back, one after another.
+MAX_FOLDER_MOVES = 4
+
+
+def _add_moved_in(
+    root: Path, changes: list[git.FileChange], folder: str, published: dict[tuple[str, str], Publication], moves: int = 0
+) -> None:
+    """The publications of release files that came into `folder` (git's name for it, from
+    the top) moved from another `releases/` folder: relc's files moved within a monorepo
+    (`git mv releases deploy/releases`, then `relc -C deploy`). What they published
+    there stays published here; the scan of `folder` alone sees them added at the move.
+    A file moved in from a folder of another name (a draft) published nothing before."""
+    if moves >= MAX_FOLDER_MOVES:
+        return
+    entered: dict[str, str] = {}  # each path's oldest change in `changes` (given newest first)
+    for change in changes:
+        if change.blob is not None and change.path.startswith(folder + "/"):
+            entered[change.path] = change.commit if change.renamed_from is None else ""
+    moved: dict[tuple[str, str], dict[str, str]] = {}  # (commit, old folder) -> {old name: new name}
+    for rename in git.renames_in(root, sorted({commit for commit in entered.values() if commit})):
+        source = Path(rename.renamed_from or "")
+        if entered.get(rename.path) == rename.commit and source.parent.name == RELEASES_DIR and source.suffix == ".yaml" \
+                and not str(source).startswith(folder + "/"):  # fmt: skip
+            moved.setdefault((rename.commit, str(source.parent)), {})[source.stem] = Path(rename.path).stem
+    for (commit, old_folder), names in sorted(moved.items()):
+        earlier = git.changes_under(root, f"{commit}^", f":(top){old_folder}")
+        there: dict[tuple[str, str], Publication] = {}
+        _add_publications(root, earlier, there)
+        _add_moved_in(root, earlier, old_folder, there, moves + 1)
+        for (release, version), publication in there.items():
+            if release in names:
+                here = published.get((names[release], version))
+                if here is None or publication.timestamp < here.timestamp:
+                    published[(names[release], version)] = publication
 
 
 # Release file versions read from git in one `git cat-file` call.

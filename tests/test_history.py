@@ -204,6 +204,39 @@ def test_a_rename_is_no_way_to_change_a_published_bundle(tmp_path: Path) -> None
     assert both.returncode == 1 and "RELC701" in both.stdout, both.stdout + both.stderr
 
 
+def test_a_published_bundle_stays_published_when_the_whole_folder_moves(tmp_path: Path) -> None:
+    """A monorepo moves relc's files under `deploy/` (`relc -C deploy` from then on): a
+    bundle published before the move, even one retired before it, is still published, and
+    bringing it back changed is refused with the commit that published it. A draft moved
+    in from a folder of another name published nothing before."""
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1"))
+    published = repository.commit("Publish chat v1 and v2")
+    repository.write("chat", release_text("chat", ["v1"], stable="v1"))
+    repository.commit("Retire chat v2")
+    drafts = repository.root / "drafts"
+    drafts.mkdir()
+    (drafts / "talk.yaml").write_text(release_text("talk", ["v1"], stable="v1", temperature={"v1": 0.1}))
+    repository.commit("Draft talk", build=False)
+    (repository.root / "deploy").mkdir()
+    for folder in ("releases", "prompts", "schemas", "rendered"):
+        repository.git("mv", folder, f"deploy/{folder}")
+    repository.commit("Move relc's files under deploy/", build=False)
+    deploy = repository.root / "deploy"
+    repository.git("mv", "drafts/talk.yaml", "deploy/releases/talk.yaml")
+    (deploy / "releases" / "talk.yaml").write_text(release_text("talk", ["v1"], stable="v1", temperature={"v1": 0.3}))
+    assert run_relc("build", cwd=deploy).returncode == 0
+    repository.commit("Ship talk, tuned", build=False)
+
+    (deploy / "releases" / "chat.yaml").write_text(release_text("chat", ["v1", "v2"], stable="v1", temperature={"v2": 0.7}))
+    assert run_relc("build", cwd=deploy).returncode == 0
+    for cache in ([], ["--no-cache"], []):  # the scan, then remembered (a later run reads nothing new)
+        result = run_relc("check", "--base", "HEAD", *cache, cwd=deploy)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"RELC701: bundle `v2` was published in {published[:12]}" in result.stdout, result.stdout
+        assert "talk.yaml" not in result.stdout
+
+
 def _dashes_at_column_zero(text: str) -> str:
     """The same release with its bundles' dashes at the left edge, as YAML allows."""
     head, _, rest = text.partition("bundles:\n")
