@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from compiler.errors import EXIT_USAGE, RelcError
 
@@ -159,6 +159,7 @@ class FileChange:
     blob: str | None
     renamed_from: str | None = None  # a `git mv` (git's rename detection) in this commit
     subject: str = ""
+    added: bool = field(default=False, compare=False)  # the path did not exist before this commit
 
 
 def changes_under(root: Path, revision: str, folder: str, first_parent: bool = False) -> list[FileChange]:
@@ -204,10 +205,10 @@ def _raw_changes(output: str) -> list[FileChange]:
             blob = None if parts[4] == "D" else parts[3]
             if parts[4][0] in "RC":  # renamed or copied: the old path, then the new one
                 renamed_from = tokens[index + 1] if parts[4][0] == "R" else None
-                changes.append(FileChange(commit, timestamp, tokens[index + 2], blob, renamed_from, subject))
+                changes.append(FileChange(commit, timestamp, tokens[index + 2], blob, renamed_from, subject, renamed_from is None))
                 index += 3
                 continue
-            changes.append(FileChange(commit, timestamp, tokens[index + 1], blob, None, subject))
+            changes.append(FileChange(commit, timestamp, tokens[index + 1], blob, None, subject, parts[4] == "A"))
             index += 2
             continue
         index += 1

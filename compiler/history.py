@@ -248,14 +248,14 @@ def published_bundles(root: Path, revision: str, cache: "ReleaseCache | None" = 
         changes = git.changes_under(root, f"{remembered.commit}..{commit}", RELEASES_DIR)
         if all(change.timestamp > remembered.newest for change in changes):
             published = dict(remembered.published)
-            _add_publications(root, changes, published)
             _add_moved_in(root, changes, git.path_prefix(root) + RELEASES_DIR, published)
+            _add_publications(root, changes, published)
             _remember_scan(cache, commit, published, max([remembered.newest, *(c.timestamp for c in changes)]))
             return published
     changes = git.changes_under(root, commit, RELEASES_DIR)
-    published = {}
+    published: dict[tuple[str, str], Publication] = {}
+    _add_moved_in(root, changes, git.path_prefix(root) + RELEASES_DIR, published)  # older: before a rename maps names
     _add_publications(root, changes, published)
-    _add_moved_in(root, changes, git.path_prefix(root) + RELEASES_DIR, published)
     _remember_scan(cache, commit, published, max((change.timestamp for change in changes), default=0))
     return published
 
@@ -274,21 +274,18 @@ def _add_moved_in(
     A file moved in from a folder of another name (a draft) published nothing before."""
     if moves >= MAX_FOLDER_MOVES:
         return
-    entered: dict[str, str] = {}  # each path's oldest change in `changes` (given newest first)
-    for change in changes:
-        if change.blob is not None and change.path.startswith(folder + "/"):
-            entered[change.path] = change.commit if change.renamed_from is None else ""
+    added = {(change.commit, change.path) for change in changes if change.added and change.path.startswith(folder + "/")}
     moved: dict[tuple[str, str], dict[str, str]] = {}  # (commit, old folder) -> {old name: new name}
-    for rename in git.renames_in(root, sorted({commit for commit in entered.values() if commit})):
+    for rename in git.renames_in(root, sorted({commit for commit, _ in added})):
         source = Path(rename.renamed_from or "")
-        if entered.get(rename.path) == rename.commit and source.parent.name == RELEASES_DIR and source.suffix == ".yaml" \
+        if (rename.commit, rename.path) in added and source.parent.name == RELEASES_DIR and source.suffix == ".yaml" \
                 and not str(source).startswith(folder + "/"):  # fmt: skip
             moved.setdefault((rename.commit, str(source.parent)), {})[source.stem] = Path(rename.path).stem
     for (commit, old_folder), names in sorted(moved.items()):
         earlier = git.changes_under(root, f"{commit}^", f":(top){old_folder}")
         there: dict[tuple[str, str], Publication] = {}
-        _add_publications(root, earlier, there)
         _add_moved_in(root, earlier, old_folder, there, moves + 1)
+        _add_publications(root, earlier, there)
         for (release, version), publication in there.items():
             if release in names:
                 here = published.get((names[release], version))

@@ -237,6 +237,53 @@ def test_a_published_bundle_stays_published_when_the_whole_folder_moves(tmp_path
         assert "talk.yaml" not in result.stdout
 
 
+def _move_relc_files(repository: Repository, source: str, target: str) -> None:
+    """`git mv` relc's folders from `source` to `target` (either may be the top: "")."""
+    for folder in ("releases", "prompts", "schemas", "rendered"):
+        old, new = f"{source}/{folder}".lstrip("/"), f"{target}/{folder}".lstrip("/")
+        if (repository.root / old).exists():
+            (repository.root / new).parent.mkdir(parents=True, exist_ok=True)
+            repository.git("mv", old, new)
+
+
+@pytest.mark.parametrize("after", ["renamed in the new folder", "moved back"])
+def test_a_bundle_published_across_folder_moves_stays_published(tmp_path: Path, after: str) -> None:
+    """Publications follow a release file into the new folder also when it is renamed
+    there afterwards, and when relc's files move away and back again."""
+    repository = Repository(tmp_path / "repo")
+    deploy = repository.root / "deploy"
+
+    def publish_then_retire(root: Path) -> str:
+        (root / "releases" / "chat.yaml").write_text(release_text("chat", ["v1", "v2"], stable="v1"))
+        assert run_relc("build", cwd=root).returncode == 0
+        published = repository.commit("Publish chat v2", build=False)
+        (root / "releases" / "chat.yaml").write_text(release_text("chat", ["v1"], stable="v1"))
+        assert run_relc("build", cwd=root).returncode == 0
+        repository.commit("Retire chat v2", build=False)
+        return published
+
+    repository.write("chat", release_text("chat", ["v1"], stable="v1"))
+    repository.commit("Publish chat v1")
+    if after == "renamed in the new folder":
+        published = publish_then_retire(repository.root)
+        _move_relc_files(repository, "", "deploy")
+        repository.commit("Move relc's files under deploy/", build=False)
+        repository.git("mv", "deploy/releases/chat.yaml", "deploy/releases/talk.yaml")
+        repository.commit("Rename chat to talk", build=False)
+        root, name = deploy, "talk"
+    else:
+        _move_relc_files(repository, "", "deploy")
+        repository.commit("Move relc's files under deploy/", build=False)
+        published = publish_then_retire(deploy)
+        _move_relc_files(repository, "deploy", "")
+        repository.commit("Move relc's files back to the top", build=False)
+        root, name = repository.root, "chat"
+    (root / "releases" / f"{name}.yaml").write_text(release_text(name, ["v1", "v2"], stable="v1", temperature={"v2": 0.7}))
+    assert run_relc("build", cwd=root).returncode == 0
+    result = run_relc("check", "--base", "HEAD", "--no-cache", cwd=root)
+    assert result.returncode == 1 and f"RELC701: bundle `v2` was published in {published[:12]}" in result.stdout, result.stdout
+
+
 def _dashes_at_column_zero(text: str) -> str:
     """The same release with its bundles' dashes at the left edge, as YAML allows."""
     head, _, rest = text.partition("bundles:\n")
