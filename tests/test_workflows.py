@@ -146,9 +146,10 @@ def test_the_action_keeps_the_folder_relc_caches_in(pull_request: Repository, tm
     assert Path(_outputs(tmp_path)["path"]) == cache_folder(pull_request.root)
     assert _action_step("cache")["with"]["path"] == _action_step("cache-save")["with"]["path"] == "${{ steps.cache-folder.outputs.path }}"
     assert _action_step("cache")["if"] == _action_step("cache-folder")["if"] == "${{ inputs.cache == 'true' }}"
-    # Saved after the check even when it fails (a refused pull request is pushed again), under the key restored with.
+    # Saved last (with what drill and plan remembered too), even when the check fails (a
+    # refused pull request is pushed again), under the key restored with.
     steps = [step.get("id") for step in ACTION["runs"]["steps"]]
-    assert steps.index("cache") < steps.index("check") < steps.index("cache-save")
+    assert steps.index("cache") < steps.index("check") < steps.index("cache-save") == len(steps) - 1
     assert _action_step("cache-save")["if"] == "${{ !cancelled() && inputs.cache == 'true' }}"
     assert _action_step("cache-save")["with"]["key"] == _action_step("cache")["with"]["key"]
     assert ACTION["inputs"]["cache"]["default"] == "false", "opt-in: what can write the cache decides what the gate trusts"
