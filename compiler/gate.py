@@ -101,6 +101,34 @@ RELC705 = define(
     fix="leave passed steps as they are; change the steps still to come",
 )
 
+RELC706 = define(
+    "RELC706",
+    title="a release file moved in from another releases folder and changed",
+    meaning="the change moves a release file from another `releases/` folder (relc's files moved within the "
+            "repository) and edits it too: the base branch has no history under the new path, so the gate and the "
+            "immutability check could not judge the edit",
+    fix="move relc's files in a pull request that changes nothing else, then make the edit in the next one",
+)
+
+
+def moved_in_diagnostics(root: Path, base: str, releases: list[CheckedRelease]) -> list[Diagnostic]:
+    """RELC706 for each release file moved in from another `releases/` folder since `base`
+    and edited as well; moved as it was, it is checked against its history as before."""
+    folder = git.path_prefix(root) + history.RELEASES_DIR + "/"
+    checked = {c.name: c for c in releases}  # a release file is named after its release (RELC201)
+    diagnostics = []
+    for old, new, alike in git.renames_since(root, base):
+        release = checked.get(Path(new).stem) if new.startswith(folder) and new.endswith(".yaml") else None
+        if release is None or alike == 100 or old.startswith(folder) or Path(old).parent.name != history.RELEASES_DIR:
+            continue
+        diagnostics.append(
+            Diagnostic(release.path, 1, 1, "RELC706",
+                       f"moved from {old} since {base} and edited in the same change ({alike}% alike): the base branch has "
+                       "no history under the new path to check the edit against; move relc's files in a pull request "
+                       "that changes nothing else, then edit")  # fmt: skip
+        )
+    return diagnostics
+
 
 def _step_problems(
     before: Release, after: Release, now: float, began_at_base: "Callable[[str], git.Commit | None]"

@@ -435,6 +435,22 @@ def remote_url(root: Path, remote: str) -> str:
         return ""
 
 
+def renames_since(root: Path, base: str) -> list[tuple[str, str, int]]:
+    """(old path, new path, how alike in %) of every file git's rename detection sees moved
+    between `base` and the working tree anywhere in the repository, paths from the top."""
+    tokens = _git(root, "diff", "--find-renames", "--name-status", "-z", base).decode("utf-8").split("\0")
+    renames, index = [], 0
+    while index < len(tokens):
+        status = tokens[index]
+        if status[:1] in ("R", "C") and index + 2 < len(tokens):
+            if status.startswith("R"):
+                renames.append((tokens[index + 1], tokens[index + 2], int(status[1:] or 100)))
+            index += 3
+        else:
+            index += 2
+    return renames
+
+
 def renamed_since(root: Path, base: str, folder: str) -> dict[str, str]:
     """{new path: old path} for files under `folder` that git's rename detection sees
     moved between `base` and the working tree (a `git mv` in a pull request)."""

@@ -118,3 +118,37 @@ def test_a_duplicate_public_model_is_reported_on_the_file_the_change_touched(tmp
     repository.commit("Add alpha", build=False)  # committed: untouched in the tree, touched since main
     status, output = gate(repository)
     assert status == 1 and "releases/alpha.yaml" in output.split("error RELC209")[0].splitlines()[-1]
+
+
+def test_a_pull_request_that_moves_relc_s_files_must_not_edit_them_too(tmp_path: Path) -> None:
+    """Moved under `deploy/` and promoted in one pull request, chat has no history under its
+    new path on the base branch: the gate could not time the step, so the move must come
+    alone. Moved as they are, the files pass, and the next pull request is gated again
+    (a step timed from the move, where its file entered the folder)."""
+    repository = rollout_at(tmp_path, 1, when=int(time.time()) - 60)
+    deploy = repository.root / "deploy"
+
+    def move(message: str, promote: bool) -> None:
+        deploy.mkdir(exist_ok=True)
+        for folder in ("releases", "prompts", "schemas", "rendered"):
+            repository.git("mv", folder, f"deploy/{folder}")
+        if promote:
+            (deploy / "releases" / "chat.yaml").write_text(chat(2))
+            assert run_relc("build", cwd=deploy).returncode == 0
+        repository.commit(message, build=False, when=int(time.time()) - 30)
+
+    move("Move relc's files under deploy/ and promote chat", promote=True)
+    result = run_relc("check", "--base", "main", cwd=deploy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "releases/chat.yaml:1:1: error RELC706: moved from releases/chat.yaml since main and edited" in result.stdout
+
+    repository.git("reset", "-q", "--hard", "main")
+    move("Move relc's files under deploy/", promote=False)
+    moved = run_relc("check", "--base", "main", cwd=deploy)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    repository.git("branch", "-q", "-f", "main", "pr")  # merged
+    (deploy / "releases" / "chat.yaml").write_text(chat(2))
+    assert run_relc("build", cwd=deploy).returncode == 0
+    repository.commit("Promote chat", build=False)
+    promoted = run_relc("check", "--base", "main", cwd=deploy)
+    assert promoted.returncode == 1 and "error RELC703: step 1 began in" in promoted.stdout, promoted.stdout

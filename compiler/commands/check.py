@@ -55,6 +55,9 @@ def check_generated(
 
         report.diagnostics += immutability_diagnostics(root, base, releases, cache)
         report.diagnostics += _gate(root, base, releases, override, cache)
+        from compiler.gate import moved_in_diagnostics
+
+        report.diagnostics += moved_in_diagnostics(root, base, releases)
     stale = stale_schema(root, cache)
     if stale is not None:
         report.diagnostics.append(Diagnostic(stale[0], 1, 1, "RELC601", stale[1]))
