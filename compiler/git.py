@@ -435,10 +435,12 @@ def remote_url(root: Path, remote: str) -> str:
         return ""
 
 
-def renames_since(root: Path, base: str) -> list[tuple[str, str, int]]:
+def renames_since(root: Path, base: str, folder: str | None = None) -> list[tuple[str, str, int]]:
     """(old path, new path, how alike in %) of every file git's rename detection sees moved
-    between `base` and the working tree anywhere in the repository, paths from the top."""
-    tokens = _git(root, "diff", "--find-renames", "--name-status", "-z", base).decode("utf-8").split("\0")
+    between `base` and the working tree, paths from the top: anywhere in the repository,
+    or, with `folder`, among the files under it only (git pairs no file outside it)."""
+    pathspec = ["--", folder] if folder is not None else []
+    tokens = _git(root, "diff", "--find-renames", "--name-status", "-z", base, *pathspec).decode("utf-8").split("\0")
     renames, index = [], 0
     while index < len(tokens):
         status = tokens[index]
@@ -454,19 +456,7 @@ def renames_since(root: Path, base: str) -> list[tuple[str, str, int]]:
 def renamed_since(root: Path, base: str, folder: str) -> dict[str, str]:
     """{new path: old path} for files under `folder` that git's rename detection sees
     moved between `base` and the working tree (a `git mv` in a pull request)."""
-    output = _git(root, "diff", "--find-renames", "--name-status", "-z", base, "--", folder).decode("utf-8")
-    tokens = output.split("\0")
-    renamed, index = {}, 0
-    while index < len(tokens):
-        status = tokens[index]
-        if status.startswith("R") and index + 2 < len(tokens):
-            renamed[tokens[index + 2]] = tokens[index + 1]
-            index += 3
-        elif status.startswith("C") and index + 2 < len(tokens):
-            index += 3
-        else:
-            index += 2
-    return renamed
+    return {new: old for old, new, _ in renames_since(root, base, folder)}
 
 
 def messages_between(root: Path, base: str, head: str) -> list[tuple[str, str]]:
