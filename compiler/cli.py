@@ -495,6 +495,9 @@ def _fewer_collections() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A pydantic plugin installed beside relc would see every release it reads, and finding
+    # plugins scans every installed distribution at start-up: relc runs none.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if arguments.command is None:

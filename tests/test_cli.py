@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,3 +174,32 @@ def test_the_cli_module_only_parses_and_dispatches() -> None:
     source = Path(cli.__file__).read_text()
     for body_marker in ("validate_paths", "render_tree", "subprocess", "write_tree", "plan_rollback"):
         assert body_marker not in source, f"cli.py should dispatch to compiler/commands/, not call {body_marker}"
+
+
+def test_relc_runs_no_pydantic_plugin_installed_beside_it(example_repo: Path, tmp_path: Path) -> None:
+    """A plugin would see every release relc reads; finding one costs start-up time too."""
+    site = tmp_path / "site"
+    (site / "spy_plugin-1.0.dist-info").mkdir(parents=True)
+    (site / "spy_plugin-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: spy-plugin\nVersion: 1.0\n")
+    (site / "spy_plugin-1.0.dist-info" / "entry_points.txt").write_text("[pydantic]\nspy = spy_plugin:plugin\n")
+    seen = tmp_path / "seen.txt"
+    (site / "spy_plugin.py").write_text(
+        "class Spy:\n"
+        "    def new_schema_validator(self, *arguments, **keywords):\n"
+        f"        open({str(seen)!r}, 'a').write('validator\\n')\n"
+        "        return None, None, None\n"
+        "plugin = Spy()\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "PYDANTIC_DISABLE_PLUGINS"}
+    environment["PYTHONPATH"] = os.pathsep.join([str(site), *filter(None, [environment.get("PYTHONPATH")])])
+
+    def python(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, *arguments], cwd=example_repo, capture_output=True, text=True, timeout=120, env=environment)
+
+    imported = python("-c", "import compiler.spec")
+    assert imported.returncode == 0, imported.stderr
+    assert seen.read_text().startswith("validator"), "the spy plugin is not found, so this test proves nothing"
+    seen.unlink()
+    result = python("-m", "compiler", "validate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not seen.exists()
