@@ -24,6 +24,7 @@ from compiler.validate import ValidationResult, validate_paths
 
 if TYPE_CHECKING:
     from compiler.spec import Release
+    from compiler.validate import CheckedRelease
 
 
 class RolloutError(RelcError):
@@ -168,7 +169,26 @@ def current_release(root: Path, name: str) -> tuple[Release, bytes]:
     result = validate_paths([path], root, cache=open_cache(root))
     if not result.ok:
         raise RolloutError(f"{history.release_path(name)} is not valid; fix it first", result.diagnostics)
-    return result.releases[0].release, result.releases[0].raw  # the bytes checked, not a second read
+    checked = result.releases[0]
+    raw = checked.raw  # the bytes checked, not a second read
+    return _model_of(os.path.abspath(path), checked, raw), raw
+
+
+# The model of each release file as last read, by its absolute path: one entry a file.
+_MODELS_BY_PATH: dict[str, tuple[bytes, "Release"]] = {}
+
+
+def _model_of(path: str, checked: "CheckedRelease", raw: bytes) -> "Release":
+    """The checked release's model, parsed once per version of the file. A long-running
+    `relc watch` asks for every release in rollout each tick, and parsing a thousand
+    unchanged files again took over a second of every tick (the checks themselves come
+    from the cache). The models are frozen, so sharing one between ticks is safe."""
+    known = _MODELS_BY_PATH.get(path)
+    if known is not None and known[0] == raw:
+        return known[1]
+    model = checked.release
+    _MODELS_BY_PATH[path] = (raw, model)
+    return model
 
 
 def _checked_with(root: Path, change: ReleaseChange) -> ValidationResult:

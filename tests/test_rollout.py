@@ -352,3 +352,22 @@ def test_status_promote_and_the_gate_time_a_step_from_the_same_commit(tmp_path: 
         assert f"in {began[:12]} at" in promote.stderr, promote.stderr
     else:  # the hold had passed, counted from a commit of hours ago
         assert int(repository.git("show", "-s", "--format=%ct", began)) < time.time() - 3600
+
+
+def test_a_release_is_read_again_exactly_when_its_file_changes(example_repo: Path) -> None:
+    """`relc watch` asks for every release in rollout each tick: an unchanged file's model
+    is the one already parsed, and a changed file is never answered from it."""
+    from compiler.changes import RolloutError, current_release
+
+    first, raw = current_release(example_repo, "support-chat")
+    again, _ = current_release(example_repo, "support-chat")
+    assert again is first and first.rollout.step == 2
+    path = example_repo / "releases" / "support-chat.yaml"
+    path.write_bytes(raw.replace(b"  step: 2\n", b"  step: 3\n"))
+    moved, moved_raw = current_release(example_repo, "support-chat")
+    assert moved.rollout.step == 3 and moved_raw == path.read_bytes()
+    path.write_bytes(raw.replace(b"  step: 2\n", b"  step: 9\n"))
+    with pytest.raises(RolloutError, match="is not valid"):
+        current_release(example_repo, "support-chat")
+    path.write_bytes(raw)
+    assert current_release(example_repo, "support-chat")[0].rollout.step == 2
