@@ -23,6 +23,7 @@ from compiler.reporter import format_text
 from compiler.validate import ValidationResult, validate_paths
 
 if TYPE_CHECKING:
+    from compiler.cache import ReleaseCache
     from compiler.spec import Release
     from compiler.validate import CheckedRelease
 
@@ -158,15 +159,16 @@ def recover_interrupted_change(root: Path) -> None:
             pass
 
 
-def current_release(root: Path, name: str) -> tuple[Release, bytes]:
+def current_release(root: Path, name: str, cache: "ReleaseCache | None" = None) -> tuple[Release, bytes]:
     """The release as its file stands, checked (with the cache: `relc watch` asks this of
-    every release in rollout each tick, and an unchanged file's checks are known)."""
+    every release in rollout each tick, and an unchanged file's checks are known). A
+    `cache` already open spares opening its packs again."""
     from compiler.cache import open_cache
 
     path = root / history.release_path(name)
     if not path.exists():
         raise UsageError(f"no release `{name}`: {history.release_path(name)} does not exist")
-    result = validate_paths([path], root, cache=open_cache(root))
+    result = validate_paths([path], root, cache=cache if cache is not None else open_cache(root))
     if not result.ok:
         raise RolloutError(f"{history.release_path(name)} is not valid; fix it first", result.diagnostics)
     checked = result.releases[0]
@@ -174,19 +176,26 @@ def current_release(root: Path, name: str) -> tuple[Release, bytes]:
     return _model_of(os.path.abspath(path), checked, raw), raw
 
 
-# The model of each release file as last read, by its absolute path: one entry a file.
+# The model of each release file as last read, by its absolute path: one entry a file, at
+# most MODELS_KEPT files (about 30 KB each), the oldest let go first.
 _MODELS_BY_PATH: dict[str, tuple[bytes, "Release"]] = {}
+MODELS_KEPT = 1024
 
 
 def _model_of(path: str, checked: "CheckedRelease", raw: bytes) -> "Release":
     """The checked release's model, parsed once per version of the file. A long-running
     `relc watch` asks for every release in rollout each tick, and parsing a thousand
     unchanged files again took over a second of every tick (the checks themselves come
-    from the cache). The models are frozen, so sharing one between ticks is safe."""
+    from the cache). The models are frozen, so sharing one between ticks is safe. Beyond
+    MODELS_KEPT releases in rollout each tick parses them again, as before, rather than
+    keep ten thousand models (300 MB) alive."""
     known = _MODELS_BY_PATH.get(path)
     if known is not None and known[0] == raw:
         return known[1]
     model = checked.release
+    _MODELS_BY_PATH.pop(path, None)
+    while len(_MODELS_BY_PATH) >= MODELS_KEPT:
+        del _MODELS_BY_PATH[next(iter(_MODELS_BY_PATH))]
     _MODELS_BY_PATH[path] = (raw, model)
     return model
 

@@ -27,6 +27,7 @@ DEFAULT_WEBHOOK_ENV = "RELC_ALERT_WEBHOOK_URL"
 
 if TYPE_CHECKING:
     from compiler.alert import AlertLedger
+    from compiler.cache import ReleaseCache
 
 
 def subject_and_baseline(release: Release) -> tuple[str | None, str | None]:
@@ -46,13 +47,15 @@ def _read(source: MetricSource, query: MetricQuery) -> Reading:
         return Reading(None, str(error))
 
 
-def _hold(root: Path, release: Release, now: float, began: "Mapping[str, git.Commit | None] | None") -> tuple[bool, str]:
+def _hold(
+    root: Path, release: Release, now: float, began: "Mapping[str, git.Commit | None] | None", cache: "ReleaseCache | None"
+) -> tuple[bool, str]:
     if release.rollout.candidate is None:
         return False, "no candidate"
     from compiler.cache import open_cache
 
     try:
-        timing = step_timing(root, release, began, open_cache(root))
+        timing = step_timing(root, release, began, cache if cache is not None else open_cache(root))
     except git.GitError as error:
         return False, f"cannot tell when the step began: {error}"
     if timing.began is None or timing.ready_at is None:
@@ -63,11 +66,13 @@ def _hold(root: Path, release: Release, now: float, began: "Mapping[str, git.Com
 
 
 def evaluate(
-    root: Path, name: str, source: MetricSource, now: float | None = None, began: "Mapping[str, git.Commit | None] | None" = None
+    root: Path, name: str, source: MetricSource, now: float | None = None, began: "Mapping[str, git.Commit | None] | None" = None,
+    cache: "ReleaseCache | None" = None,
 ) -> Decision:
     """Read the metrics, check the triggers and the hold, decide. `began` (where each step
-    began, from `steps_began`) spares `relc watch` a walk of history per release a tick."""
-    release, _ = current_release(root, name)
+    began, from `steps_began`) spares `relc watch` a walk of history per release a tick;
+    `cache`, opened once for the tick, spares it opening the cache's packs for each release."""
+    release, _ = current_release(root, name, cache)
     subject, baseline = subject_and_baseline(release)
     checks: list[TriggerCheck] = []
     if subject is not None:
@@ -79,7 +84,7 @@ def evaluate(
             if trigger.relative_to_stable and baseline is not None:
                 base_reading = _read(source, replace(query, version=baseline))
             checks.append(check_trigger(trigger, subject, reading, baseline, base_reading))
-    hold_passed, hold_detail = _hold(root, release, time.time() if now is None else now, began)
+    hold_passed, hold_detail = _hold(root, release, time.time() if now is None else now, began, cache)
     return decide(release, subject, baseline, checks, hold_passed, hold_detail)
 
 

@@ -371,3 +371,18 @@ def test_a_release_is_read_again_exactly_when_its_file_changes(example_repo: Pat
         current_release(example_repo, "support-chat")
     path.write_bytes(raw)
     assert current_release(example_repo, "support-chat")[0].rollout.step == 2
+
+
+def test_a_watcher_keeps_at_most_models_kept_release_models(example_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten thousand releases in rollout must not keep ten thousand models alive between ticks."""
+    from compiler import changes
+
+    monkeypatch.setattr(changes, "_MODELS_BY_PATH", {})
+    monkeypatch.setattr(changes, "MODELS_KEPT", 2)
+    names = sorted(path.stem for path in (example_repo / "releases").glob("*.yaml"))
+    assert len(names) > 2
+    first = {name: changes.current_release(example_repo, name)[0] for name in names}
+    again = {name: changes.current_release(example_repo, name)[0] for name in names}
+    assert len(changes._MODELS_BY_PATH) == 2
+    assert again == first and again[names[0]] is not first[names[0]]  # parsed again, to the same model
+    assert changes.current_release(example_repo, names[-1])[0] is again[names[-1]]  # the newest is kept

@@ -309,11 +309,12 @@ class Watcher:
         self.source.failures = 0
         # Every tick: from the cache's facts, an unchanged release costs no parse.
         releases = self.root / "releases"
-        result = validate_paths([releases], self.root, cache=open_cache(self.root), keep_releases=False) if releases.is_dir() else None
+        cache = open_cache(self.root)  # one for the tick: its packs are opened once
+        result = validate_paths([releases], self.root, cache=cache, keep_releases=False) if releases.is_dir() else None
         names = sorted(c.name for c in (result.releases if result else []) if c.facts.candidate)
         began = self.steps_began(names)
         for name in names:
-            decision = evaluate(self.root, name, self.source, now=self.clock(), began=began)
+            decision = evaluate(self.root, name, self.source, now=self.clock(), began=began, cache=cache)
             decided_at = time.monotonic()
             with self.health.lock:
                 self.health.decisions[(name, decision.action)] += 1
