@@ -186,7 +186,8 @@ def _model_of(path: str, checked: "CheckedRelease", raw: bytes) -> "Release":
     """The checked release's model, parsed once per version of the file. A long-running
     `relc watch` asks for every release in rollout each tick, and parsing a thousand
     unchanged files again took over a second of every tick (the checks themselves come
-    from the cache). The models are frozen, so sharing one between ticks is safe. Beyond
+    from the cache). Nothing in relc changes a model in place (they are frozen, and their
+    lists are only read), so one model serves every tick until its file changes. Beyond
     MODELS_KEPT releases in rollout each tick parses them again, as before, rather than
     keep ten thousand models (300 MB) alive."""
     known = _MODELS_BY_PATH.get(path)

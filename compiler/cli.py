@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from compiler import __version__
+from compiler.environment import run_no_pydantic_plugins
 from compiler.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PROBLEMS, EXIT_USAGE, RelcError, UsageError
 from compiler.reporter import FORMATS, Reporter
 
@@ -495,9 +496,7 @@ def _fewer_collections() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # A pydantic plugin installed beside relc would see every release it reads, and finding
-    # plugins scans every installed distribution at start-up: relc runs none.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    run_no_pydantic_plugins()
     parser = build_parser()
     arguments = parser.parse_args(argv)
     if arguments.command is None:

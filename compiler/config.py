@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from compiler.diagnostics import define
-from compiler.spec import Gateway, Identifier, Metric, pattern
+from compiler.spec import Gateway, Identifier, Metric, empty_list, pattern
 
 if TYPE_CHECKING:
     from compiler.diagnostics import Diagnostic
@@ -166,7 +166,7 @@ class RepositoryConfig(_Strict):
     api_version: Literal["relc/v1"] = Field(alias="apiVersion", description="Always `relc/v1`.")
     kind: Literal["Config"] = Field(description="Always `Config`.")
     metrics: list[MetricSourceConfig] = Field(
-        default_factory=list, description="Metric sources, in the order they are asked."
+        default_factory=empty_list, description="Metric sources, in the order they are asked."
     )
 
 

@@ -39,14 +39,14 @@ DURATION_PATTERN = pattern(
 )
 
 
-def _empty_list() -> list:
+def empty_list() -> list:
     """A field's empty default. A Python function, not `list`: pydantic reads a builtin
     factory's signature through `tokenize`, whose regex takes milliseconds to compile at start-up."""
     return []
 
 
-def _empty_dict() -> dict:
-    """A field's empty default (see `_empty_list`)."""
+def empty_dict() -> dict:
+    """A field's empty default (see `empty_list`)."""
     return {}
 
 
@@ -175,7 +175,7 @@ class RegistryLineage(_Strict):
     run_id: str = Field(max_length=256, description="The run that produced the version (empty when none).", examples=["8f2c1e"])
     source: str = Field(max_length=2048, description="Where the version's artifacts are.", examples=["s3://models/chat/7"])
     tags: dict[Annotated[str, Field(min_length=1, max_length=250)], Annotated[str, Field(max_length=5000)]] = Field(
-        default_factory=_empty_dict,
+        default_factory=empty_dict,
         description="The version's tags that name data or code versions: `dvc.*`, `lakefs.*`, `git.*`, "
         "`mlflow.source.git.*`, `data.*`, `code.*`, `git_commit`, `dataset_version` and the like.",
         examples=[{"dvc.data.rev": "a1b2c3", "mlflow.source.git.commit": "9e8d7c"}],
@@ -268,7 +268,7 @@ class PromptRef(_Strict):
         examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
     )
     variables: list[Annotated[str, Field(pattern=VARIABLE_PATTERN)]] = Field(
-        default_factory=_empty_list,
+        default_factory=empty_list,
         description="Every variable the template may use; using any other is an error.",
         examples=[["question", "documents"]],
     )
@@ -373,7 +373,7 @@ class Rollout(_Strict):
         examples=[1],
     )
     steps: list[Step] = Field(
-        default_factory=_empty_list,
+        default_factory=empty_list,
         description="The rollout plan, in order. Kept between rollouts.",
         examples=[[{"shadow": 10, "hold": "30m"}, {"canary": 5, "hold": "1h"}, {"canary": 50, "hold": "2h"}]],
     )
@@ -506,7 +506,7 @@ class Release(_Strict):
     route: Route = Field(description="The public model name and the gateways that route it.")
     bundles: list[Bundle] = Field(min_length=1, description="Every bundle version still deployable.")
     rollout: Rollout = Field(description="The rollout state.")
-    triggers: list[Trigger] = Field(default_factory=_empty_list, description="Health thresholds for the rollout.")
+    triggers: list[Trigger] = Field(default_factory=empty_list, description="Health thresholds for the rollout.")
 
     def bundle(self, version: str) -> Bundle | None:
         return next((bundle for bundle in self.bundles if bundle.version == version), None)

@@ -79,6 +79,12 @@ def snapshot(folder: Path, error_rate: float) -> str:
     return str(path)
 
 
+def _started_environment() -> dict[str, str]:
+    """This process's environment as a user's shell has it: without what an in-process
+    `relc` run set for itself."""
+    return {name: value for name, value in os.environ.items() if name != "PYDANTIC_DISABLE_PLUGINS"}
+
+
 class Watch:
     """`relc watch` in its own process; its JSON event log in a file."""
 
@@ -87,7 +93,7 @@ class Watch:
         self.log_file = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "compiler", "watch", *arguments], cwd=clone, stdout=self.log_file,
-            stderr=subprocess.STDOUT, env={**os.environ, **(environment or {})},
+            stderr=subprocess.STDOUT, env={**_started_environment(), **(environment or {})},
         )  # fmt: skip
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
@@ -139,7 +145,8 @@ def test_a_merged_commit_and_a_plain_git_revert_are_delivered(remote: Remote, wa
     clone, deploy = remote.clone("gateway"), remote.folder / "deploy" / "rendered"
     hook_log = remote.folder / "after-delivery.log"
     hook = remote.folder / "after-delivery.sh"
-    hook.write_text(f'#!/bin/sh\necho "$RELC_DELIVERED_FILES" >> {hook_log}\n')
+    # The operator's command gets the environment relc was started with, not relc's own settings.
+    hook.write_text(f'#!/bin/sh\necho "${{PYDANTIC_DISABLE_PLUGINS-unset}} $RELC_DELIVERED_FILES" >> {hook_log}\n')
     hook.chmod(0o755)
     watch = Watch(clone, "--deploy-dir", str(deploy), "--interval", "1", "--after-delivery", str(hook))
     watches.append(watch)
@@ -151,6 +158,7 @@ def test_a_merged_commit_and_a_plain_git_revert_are_delivered(remote: Remote, wa
     wait_until(lambda: served(deploy) == {"v1": 100.0}, "the revert was not delivered")
     wait_until(lambda: len(watch.events("after_delivery")) == 3, "the third delivery's command did not run")
     assert "litellm/config.yaml" in hook_log.read_text().splitlines()[-1]
+    assert {line.split()[0] for line in hook_log.read_text().splitlines()} == {"unset"}
     assert (deploy / "litellm" / "config.yaml").exists()
     assert not list(deploy.glob(".relc-staging-*"))
 

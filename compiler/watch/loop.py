@@ -251,7 +251,9 @@ class Watcher:
         """The operator's command, with the changed files in $RELC_DELIVERED_FILES."""
         import subprocess
 
-        environment = {**os.environ, "RELC_DELIVERED_FILES": " ".join(changed),
+        from compiler.environment import users_environment
+
+        environment = {**users_environment(), "RELC_DELIVERED_FILES": " ".join(changed),
                        "RELC_DEPLOY_DIR": str(self.options.deploy_dir or "")}  # fmt: skip
         try:
             completed = subprocess.run(list(self.options.after_delivery), env=environment, capture_output=True,
