@@ -177,7 +177,7 @@ def current_release(root: Path, name: str, cache: "ReleaseCache | None" = None) 
 
 
 # The model of each release file as last read, by its absolute path: one entry a file, at
-# most MODELS_KEPT files (about 30 KB each), the oldest let go first.
+# most MODELS_KEPT files (about 30 KB each).
 _MODELS_BY_PATH: dict[str, tuple[bytes, "Release"]] = {}
 MODELS_KEPT = 1024
 
@@ -187,16 +187,19 @@ def _model_of(path: str, checked: "CheckedRelease", raw: bytes) -> "Release":
     `relc watch` asks for every release in rollout each tick, and parsing a thousand
     unchanged files again took over a second of every tick (the checks themselves come
     from the cache). Nothing in relc changes a model in place (they are frozen, and their
-    lists are only read), so one model serves every tick until its file changes. Beyond
-    MODELS_KEPT releases in rollout each tick parses them again, as before, rather than
-    keep ten thousand models (300 MB) alive."""
+    lists are only read), so one model serves every tick until its file changes.
+
+    Beyond MODELS_KEPT releases in rollout the newest entry makes room, rather than keep
+    ten thousand models (300 MB) alive: a tick asks for the releases in the same order
+    every time, so the first MODELS_KEPT - 1 stay known and only the rest are parsed
+    again (letting the oldest go would parse every one of them, every tick)."""
     known = _MODELS_BY_PATH.get(path)
     if known is not None and known[0] == raw:
         return known[1]
     model = checked.release
     _MODELS_BY_PATH.pop(path, None)
     while len(_MODELS_BY_PATH) >= MODELS_KEPT:
-        del _MODELS_BY_PATH[next(iter(_MODELS_BY_PATH))]
+        _MODELS_BY_PATH.popitem()  # the newest
     _MODELS_BY_PATH[path] = (raw, model)
     return model
 
