@@ -10,6 +10,8 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
+
 from compiler.errors import EXIT_USAGE, RelcError
 
 
@@ -120,9 +122,10 @@ class Commit:
     path: str = ""  # the file's name in this commit, where a history follows one file
 
 
-def file_history(root: Path, revision: str, path: str) -> list[Commit]:
+def file_history(root: Path, revision: str, path: str, follows: Callable[[str], bool] | None = None) -> list[Commit]:
     """Commits of the branch that changed `path`, newest first, following renames
-    (`git mv`): each commit carries the name the file had in it.
+    (`git mv`): each commit carries the name the file had in it. With `follows`, a rename
+    from a path it refuses (named from the repository's top) is where the history begins.
 
     A file made as a copy of another begins where it was copied: `--follow` also follows
     copies, and a release copied from one in a rollout must not inherit its step's start
@@ -145,6 +148,8 @@ def file_history(root: Path, revision: str, path: str) -> list[Commit]:
         names = [field.strip("\n") for field in fields[3:] if field.strip("\n")]
         commits.append(Commit(fields[0].strip(), int(fields[1]), fields[2], names[-1] if len(names) > 1 else path))
         if names and names[0].startswith("C"):
+            break
+        if names and names[0].startswith("R") and len(names) > 2 and follows is not None and not follows(names[1]):
             break
     return commits
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Mapping
 
 from typing import TYPE_CHECKING
@@ -41,6 +41,13 @@ class Publication:
     commit: str
     timestamp: int
     path: str = field(compare=False, repr=False)  # the release file's path in that commit
+
+
+def is_release_file(path: str) -> bool:
+    """Whether `path` (from any folder) is a release file in a folder named `releases`:
+    relc's own, or relc's before its files moved."""
+    source = PurePosixPath(path)
+    return source.parent.name == RELEASES_DIR and source.suffix == ".yaml"
 
 
 def release_path(name: str) -> str:
@@ -278,8 +285,7 @@ def _add_moved_in(
     moved: dict[tuple[str, str], dict[str, str]] = {}  # (commit, old folder) -> {old name: new name}
     for rename in git.renames_in(root, sorted({commit for commit, _ in added})):
         source = Path(rename.renamed_from or "")
-        if (rename.commit, rename.path) in added and source.parent.name == RELEASES_DIR and source.suffix == ".yaml" \
-                and not str(source).startswith(folder + "/"):  # fmt: skip
+        if (rename.commit, rename.path) in added and is_release_file(str(source)) and not str(source).startswith(folder + "/"):
             moved.setdefault((rename.commit, str(source.parent)), {})[source.stem] = Path(rename.path).stem
     for (commit, old_folder), names in sorted(moved.items()):
         earlier = git.changes_under(root, f"{commit}^", f":(top){old_folder}")
@@ -407,10 +413,14 @@ def rollout_roles(content: bytes | None) -> tuple[str | None, str | None, int | 
 
 
 def revisions(root: Path, revision: str, name: str, batch: int = 64) -> Iterator[Revision]:
-    """Revisions of `releases/<name>.yaml`, newest first, read lazily in batches."""
+    """Revisions of `releases/<name>.yaml`, newest first, read lazily in batches.
+
+    Renames are followed within the releases folder and from another `releases/` folder
+    (relc's files moved), not from a folder of another name: a draft served no traffic,
+    so none of its revisions is a known-good one to roll back to."""
     git.require_full_history(root)
     path = release_path(name)
-    history = git.file_history(root, revision, path)
+    history = git.file_history(root, revision, path, follows=is_release_file)
     for start in range(0, len(history), batch):
         chunk = history[start : start + batch]
         contents = git.read_blobs(root, [f"{commit.sha}:{commit.path}" for commit in chunk])

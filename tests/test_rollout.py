@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import run_relc, snapshot
 from tests.support import Repository, release_text
@@ -389,3 +390,47 @@ def test_a_watcher_keeps_at_most_models_kept_release_models(example_repo: Path, 
     assert again[names[0]] is first[names[0]]
     assert all(again[name] is not first[name] for name in names[1:])
     assert changes.current_release(example_repo, names[-1])[0] is again[names[-1]]  # the last read is kept
+
+
+def test_a_rollback_never_puts_back_a_draft_kept_before_the_release_moved_in(tmp_path: Path) -> None:
+    """A draft kept outside releases/ served no traffic. After `git mv` into releases/, a
+    rollback of the candidate must not restore the draft's earlier bundle (v0, never
+    served): the release's history, as its hold's, begins where it entered releases/."""
+    repository = Repository(tmp_path / "repo")
+    drafts = repository.root / "drafts"
+    drafts.mkdir()
+    (drafts / "talk.yaml").write_text(release_text("talk", ["v0"], stable="v0"))
+    repository.commit("Draft talk on v0", build=False)
+    (drafts / "talk.yaml").write_text(release_text("talk", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Draft talk on v1, rolling out v2", build=False)
+    (repository.root / "releases").mkdir(exist_ok=True)
+    repository.git("mv", "drafts/talk.yaml", "releases/talk.yaml")
+    repository.commit("Ship talk")
+    result = run_relc("rollback", "talk", cwd=repository.root)
+    assert result.returncode == 0, result.stderr
+    rolled_back = yaml.safe_load(repository.read("talk"))
+    assert rolled_back["rollout"]["stable"] == "v1"
+    assert "v0" not in {bundle["version"] for bundle in rolled_back["bundles"]}
+    assert "Abort rollout of talk" in repository.git("log", "-1", "--format=%s")
+    history = run_relc("history", "talk", cwd=repository.root)
+    assert history.returncode == 0, history.stderr
+    assert "Ship talk" in history.stdout and "Draft talk" not in history.stdout, history.stdout
+
+
+def test_a_rollback_after_relc_s_folder_moved_still_reaches_its_known_good_revision(tmp_path: Path) -> None:
+    """relc's files moved under `deploy/` (`relc -C deploy` from then on) were live before
+    the move: a rollback reverts the rollout started there, as it would have before."""
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1"))
+    repository.commit("Start chat on v1")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Roll out chat v2")
+    (repository.root / "deploy").mkdir()
+    for folder in ("releases", "prompts", "schemas", "rendered"):
+        repository.git("mv", folder, f"deploy/{folder}")
+    repository.commit("Move relc's files under deploy/", build=False)
+    result = run_relc("rollback", "chat", cwd=repository.root / "deploy")
+    assert result.returncode == 0, result.stderr
+    assert repository.git("log", "-1", "--format=%s").strip() == 'Revert "Roll out chat v2"'
+    rolled_back = yaml.safe_load((repository.root / "deploy" / "releases" / "chat.yaml").read_text())
+    assert rolled_back == yaml.safe_load(release_text("chat", ["v1", "v2"], stable="v1"))
