@@ -47,7 +47,7 @@ def is_release_file(path: str) -> bool:
     """Whether `path` (from any folder) is a release file in a folder named `releases`:
     relc's own, or relc's before its files moved."""
     source = PurePosixPath(path)
-    return source.parent.name == RELEASES_DIR and source.suffix == ".yaml"
+    return source.parent.name == RELEASES_DIR and source.suffix in (".yaml", ".yml")
 
 
 def release_path(name: str) -> str:
@@ -708,7 +708,9 @@ def _file_histories(changes: list[git.FileChange], names: list[str], prefix: str
         if name is None:
             continue
         histories[name].append(change)
-        following[change.renamed_from or change.path] = name
+        # Followed from a release file (a sub-folder of releases/ holds none: a draft there served nothing).
+        followed = change.renamed_from if change.renamed_from is not None and is_release_file(change.renamed_from) else None
+        following[followed or change.path] = name
     return histories
 
 

@@ -434,3 +434,35 @@ def test_a_rollback_after_relc_s_folder_moved_still_reaches_its_known_good_revis
     assert repository.git("log", "-1", "--format=%s").strip() == 'Revert "Roll out chat v2"'
     rolled_back = yaml.safe_load((repository.root / "deploy" / "releases" / "chat.yaml").read_text())
     assert rolled_back == yaml.safe_load(release_text("chat", ["v1", "v2"], stable="v1"))
+
+
+def test_a_release_renamed_from_yml_to_yaml_keeps_its_rollback_targets(tmp_path: Path) -> None:
+    """Both endings are release files: a rename within the folder is followed whatever the ending."""
+    repository = Repository(tmp_path / "repo")
+    (repository.root / "releases").mkdir(exist_ok=True)
+    (repository.root / "releases" / "chat.yml").write_text(release_text("chat", ["v1", "v2"], stable="v1"))
+    repository.commit("Start chat on v1")
+    (repository.root / "releases" / "chat.yml").write_text(release_text("chat", ["v1", "v2"], stable="v2", previous="v1"))
+    repository.commit("Promote chat v2")
+    repository.git("mv", "releases/chat.yml", "releases/chat.yaml")
+    repository.commit("Rename chat.yml to chat.yaml")
+    result = run_relc("rollback", "chat", cwd=repository.root)
+    assert result.returncode == 0, result.stderr
+    assert repository.git("log", "-1", "--format=%s").strip() == 'Revert "Promote chat v2"'
+
+
+def test_a_draft_kept_in_a_subfolder_of_releases_begins_its_step_when_moved_up(tmp_path: Path) -> None:
+    """`releases/drafts/` holds no release (relc reads `releases/*.yaml`): a draft moved
+    up from there begins its hold with the move, not with the draft's old commit."""
+    repository = Repository(tmp_path / "repo")
+    drafts = repository.root / "releases" / "drafts"
+    drafts.mkdir(parents=True)
+    (drafts / "talk.yaml").write_text(release_text("talk", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Draft talk", build=False)  # hours ago, by the repository's clock
+    repository.git("mv", "releases/drafts/talk.yaml", "releases/talk.yaml")
+    moved = repository.commit("Ship talk", when=int(time.time()) - 60)
+    promote = run_relc("promote", "talk", cwd=repository.root)
+    assert promote.returncode == 1, promote.stdout + promote.stderr
+    assert f"in {moved[:12]} at" in promote.stderr, promote.stderr
+    rollback = run_relc("rollback", "talk", cwd=repository.root)
+    assert rollback.returncode == 0 and "Abort rollout of talk" in repository.git("log", "-1", "--format=%s")
