@@ -48,14 +48,12 @@ def _read(source: MetricSource, query: MetricQuery) -> Reading:
 
 
 def _hold(
-    root: Path, release: Release, now: float, began: "Mapping[str, git.Commit | None] | None", cache: "ReleaseCache | None"
+    root: Path, release: Release, now: float, began: "Mapping[str, git.Commit | None] | None", cache: "ReleaseCache"
 ) -> tuple[bool, str]:
     if release.rollout.candidate is None:
         return False, "no candidate"
-    from compiler.cache import open_cache
-
     try:
-        timing = step_timing(root, release, began, cache if cache is not None else open_cache(root))
+        timing = step_timing(root, release, began, cache)
     except git.GitError as error:
         return False, f"cannot tell when the step began: {error}"
     if timing.began is None or timing.ready_at is None:
@@ -72,6 +70,9 @@ def evaluate(
     """Read the metrics, check the triggers and the hold, decide. `began` (where each step
     began, from `steps_began`) spares `relc watch` a walk of history per release a tick;
     `cache`, opened once for the tick, spares it opening the cache's packs for each release."""
+    from compiler.cache import open_cache
+
+    cache = cache if cache is not None else open_cache(root)
     release, _ = current_release(root, name, cache)
     subject, baseline = subject_and_baseline(release)
     checks: list[TriggerCheck] = []

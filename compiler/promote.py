@@ -22,15 +22,15 @@ def plan_promote(
     root: Path, name: str, force: bool = False, now: float | None = None, evidence: tuple[str, ...] = ()
 ) -> ReleaseChange:
     """Advance the rollout one step; at the last step the candidate becomes stable."""
+    from compiler.cache import open_cache
     from compiler.edit import edit_rollout
 
-    release, current = current_release(root, name)
+    cache = open_cache(root)  # one for the release's checks and its step's start (the memo status and the watch read)
+    release, current = current_release(root, name, cache)
     rollout = release.rollout
     if rollout.candidate is None or rollout.current_step is None:
         raise RolloutError(f"{name} has no rollout in progress: set rollout.candidate to start one")
-    from compiler.cache import open_cache
-
-    timing = step_timing(root, release, cache=open_cache(root))  # the watch and `relc status` read the same memo
+    timing = step_timing(root, release, cache=cache)
     moment = time.time() if now is None else now
     if timing.began is None:
         raise RolloutError(f"the current step of {name} is not committed yet: commit it, then promote after its hold")
