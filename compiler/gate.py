@@ -118,7 +118,7 @@ def moved_in_diagnostics(root: Path, base: str, releases: list[CheckedRelease]) 
     checked = {c.name: c for c in releases}  # a release file is named after its release (RELC201)
     diagnostics = []
     for old, new, alike in git.renames_since(root, base):
-        release = checked.get(Path(new).stem) if new.startswith(folder) and new.endswith(".yaml") else None
+        release = checked.get(Path(new).stem) if new.startswith(folder) and history.is_release_file(new) else None
         if release is None or alike == 100 or old.startswith(folder) or Path(old).parent.name != history.RELEASES_DIR:
             continue
         diagnostics.append(
