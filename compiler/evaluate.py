@@ -28,6 +28,7 @@ DEFAULT_WEBHOOK_ENV = "RELC_ALERT_WEBHOOK_URL"
 if TYPE_CHECKING:
     from compiler.alert import AlertLedger
     from compiler.cache import ReleaseCache
+    from compiler.validate import CheckedRelease
 
 
 def subject_and_baseline(release: Release) -> tuple[str | None, str | None]:
@@ -65,15 +66,17 @@ def _hold(
 
 def evaluate(
     root: Path, name: str, source: MetricSource, now: float | None = None, began: "Mapping[str, git.Commit | None] | None" = None,
-    cache: "ReleaseCache | None" = None,
+    cache: "ReleaseCache | None" = None, checked: "CheckedRelease | None" = None,
 ) -> Decision:
     """Read the metrics, check the triggers and the hold, decide. `began` (where each step
     began, from `steps_began`) spares `relc watch` a walk of history per release a tick;
-    `cache`, opened once for the tick, spares it opening the cache's packs for each release."""
+    `cache`, opened once for the tick, spares it opening the cache's packs for each release;
+    `checked`, the release file as the tick's check of the folder found it (nothing has
+    changed the worktree since), spares checking the file again."""
     from compiler.cache import open_cache
 
     cache = cache if cache is not None else open_cache(root)
-    release, _ = current_release(root, name, cache)
+    release, _ = current_release(root, name, cache, checked)
     subject, baseline = subject_and_baseline(release)
     checks: list[TriggerCheck] = []
     if subject is not None:

@@ -375,21 +375,51 @@ def test_a_release_is_read_again_exactly_when_its_file_changes(example_repo: Pat
 
 
 def test_a_watcher_keeps_at_most_models_kept_release_models(example_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ten thousand releases in rollout must not keep ten thousand models alive between ticks."""
+    """Ten thousand releases in rollout must not keep ten thousand models alive between
+    ticks: the first MODELS_KEPT stay as they are, the next MODELS_PACKED pickled, and
+    the rest are parsed whenever they are asked for."""
     from compiler import changes
+    from compiler.validate import CheckedRelease
 
     monkeypatch.setattr(changes, "_MODELS_BY_PATH", {})
-    monkeypatch.setattr(changes, "MODELS_KEPT", 2)
+    monkeypatch.setattr(changes, "_PACKED_BY_PATH", {})
+    monkeypatch.setattr(changes, "MODELS_KEPT", 1)
+    monkeypatch.setattr(changes, "MODELS_PACKED", 1)
     names = sorted(path.stem for path in (example_repo / "releases").glob("*.yaml"))
     assert len(names) > 2
     first = {name: changes.current_release(example_repo, name)[0] for name in names}
+    parses: list[str] = []
+    reparse = CheckedRelease._reparse
+
+    def counted_reparse(checked: CheckedRelease) -> None:
+        parses.append(checked.path)
+        reparse(checked)
+
+    monkeypatch.setattr(CheckedRelease, "_reparse", counted_reparse)
     again = {name: changes.current_release(example_repo, name)[0] for name in names}
-    assert len(changes._MODELS_BY_PATH) == 2
+    assert len(changes._MODELS_BY_PATH) == 1 and len(changes._PACKED_BY_PATH) == 1
     assert again == first
-    # Asked in the same order every tick: the first stays known, the others are parsed again.
+    # Asked in the same order every tick: the first is kept as it is, the second packed
+    # (an equal model, read back without a parse), the others are parsed again.
     assert again[names[0]] is first[names[0]]
-    assert all(again[name] is not first[name] for name in names[1:])
-    assert changes.current_release(example_repo, names[-1])[0] is again[names[-1]]  # the last read is kept
+    assert again[names[1]] is not first[names[1]]
+    assert [Path(parsed).stem for parsed in parses] == names[2:]
+
+
+def test_a_packed_model_is_never_answered_for_changed_bytes(example_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release kept packed (past MODELS_KEPT) is read again once its file changes."""
+    from compiler import changes
+
+    monkeypatch.setattr(changes, "_MODELS_BY_PATH", {})
+    monkeypatch.setattr(changes, "_PACKED_BY_PATH", {})
+    monkeypatch.setattr(changes, "MODELS_KEPT", 0)
+    first, raw = changes.current_release(example_repo, "support-chat")
+    assert list(changes._PACKED_BY_PATH) == [str(example_repo / "releases" / "support-chat.yaml")]
+    assert changes.current_release(example_repo, "support-chat")[0] == first
+    path = example_repo / "releases" / "support-chat.yaml"
+    path.write_bytes(raw.replace(b"  step: 2\n", b"  step: 3\n"))
+    assert changes.current_release(example_repo, "support-chat")[0].rollout.step == 3
+    assert changes.current_release(example_repo, "support-chat")[0].rollout.step == 3  # now from the packed model
 
 
 def test_a_rollback_never_puts_back_a_draft_kept_before_the_release_moved_in(tmp_path: Path) -> None:

@@ -404,3 +404,35 @@ def test_a_step_promoted_on_the_remote_during_a_rollback_holds_from_its_own_star
     assert decisions["chat"]["decision"] == "hold", watch.log_path.read_text()
     assert "the step's hold ends at" in decisions["chat"]["reasons"][-1]
     assert remote.log()[1:3] == ["Promote chat to step 2", "Start rollouts of alpha and chat"], remote.log()
+
+
+def test_a_release_changed_on_the_remote_during_a_rollback_is_judged_as_it_then_stands(
+    remote: Remote, watches: list[Watch]
+) -> None:
+    """The tick rolls back alpha; meanwhile someone aborts chat's rollout on the branch
+    (the delivery hook pushes it), and bringing the rollback to the branch moves the
+    worktree onto it. chat, evaluated after that, has nothing in rollout any more: it
+    holds, though its old candidate's metrics breach, and no rollback of it is attempted
+    on the strength of the file as the tick's first check read it."""
+    seed = remote.seed
+    for name in ("alpha", "chat"):
+        seed.write(name, release_text(name, ["v1", "v2"], stable="v1", candidate="v2", step=1) + TRIGGERS)
+    seed.commit("Start rollouts of alpha and chat")
+    seed.git("push", "-q", "origin", "main")
+    seed.git("switch", "-q", "-c", "abort-chat")
+    seed.write("chat", release_text("chat", ["v1", "v2"], stable="v1") + TRIGGERS)
+    seed.commit("Abort chat's rollout")
+    seed.git("switch", "-q", "main")
+    metrics = remote.folder / "metrics-both-breached.json"
+    metrics.write_text(json.dumps({"metrics": [
+        {"release": name, "version": "v2", "metric": "error_rate", "value": 0.3, "samples": 500} for name in ("alpha", "chat")
+    ]}))  # fmt: skip
+
+    clone, deploy = remote.clone("gateway"), remote.folder / "deploy"
+    watch = Watch(clone, "--deploy-dir", str(deploy), "--metrics", str(metrics), "--ticks", "1",
+                  "--after-delivery", f"git -C {seed.root} push -q origin abort-chat:main")  # fmt: skip
+    watches.append(watch)
+    assert watch.wait() == 0, watch.log_path.read_text()
+    decisions = {event["release"]: event["decision"] for event in watch.events("decision")}
+    assert decisions == {"alpha": "rollback", "chat": "hold"}, watch.log_path.read_text()
+    assert not watch.events("rollback_failed"), watch.log_path.read_text()

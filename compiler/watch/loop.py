@@ -314,9 +314,12 @@ class Watcher:
         cache = open_cache(self.root)  # one for the tick: its packs are opened once
         result = validate_paths([releases], self.root, cache=cache, keep_releases=False) if releases.is_dir() else None
         names = sorted(c.name for c in (result.releases if result else []) if c.facts.candidate)
+        # Each release as that check found it, until a commit of this tick changes the worktree.
+        checked = {c.name: c for c in result.releases} if result else {}
         began = self.steps_began(names)
         for name in names:
-            decision = evaluate(self.root, name, self.source, now=self.clock(), began=began, cache=cache)
+            decision = evaluate(self.root, name, self.source, now=self.clock(), began=began, cache=cache,
+                                checked=checked.get(name))  # fmt: skip
             decided_at = time.monotonic()
             with self.health.lock:
                 self.health.decisions[(name, decision.action)] += 1
@@ -324,8 +327,10 @@ class Watcher:
                      reasons=list(decision.reasons))  # fmt: skip
             self.act(decision, decided_at)
             if decision.action == "rollback" or (decision.action == "promote" and self.options.promote):
-                # A commit, and maybe a rebase onto others' commits: steps may have moved.
+                # A commit, and maybe a rebase onto others' commits: steps may have moved, and
+                # any release file may have changed (each is checked again as it then stands).
                 began = self.steps_began(names)
+                checked = {}
         self.note_source_health(names)
 
     def steps_began(self, names: list[str]) -> "dict[str, git.Commit | None] | None":
