@@ -371,18 +371,60 @@ def fast_forward(root: Path, target: str) -> None:
     _git(root, "merge", "--ff-only", "--quiet", target)
 
 
-def rebase_onto(root: Path, upstream: str) -> bool:
+def rebase_onto(
+    root: Path, upstream: str, generated: str | None = None, regenerate: Callable[[], None] | None = None
+) -> bool:
     """Replay local commits on `upstream`; False (and nothing changed) on a conflict.
 
     Commits whose change `upstream` already has become empty and are dropped: that is
     how a rollback another watcher already pushed is adopted rather than repeated.
+
+    A conflict confined to the `generated` folder (files made from the others, such as
+    rendered/) is no conflict of intent: `regenerate` writes that folder again from the
+    files as merged, and the replay goes on. It raises RelcError or OSError when they do
+    not make a valid tree: then, as on any other conflict, nothing is changed.
     """
     try:
         _git(root, "-c", "core.editor=true", "rebase", "--quiet", "--empty=drop", upstream)
         return True
     except GitError:
-        subprocess.run(["git", "rebase", "--abort"], cwd=root, capture_output=True, check=False)
-        return False
+        pass
+    replayed = False
+    try:
+        replayed = generated is not None and regenerate is not None and _replay_regenerating(root, generated, regenerate)
+    except (RelcError, OSError):
+        pass  # the merged files do not make a valid tree: a conflict after all
+    finally:
+        if not replayed:
+            subprocess.run(["git", "rebase", "--abort"], cwd=root, capture_output=True, check=False)
+    return replayed
+
+
+def _replay_regenerating(root: Path, generated: str, regenerate: Callable[[], None]) -> bool:
+    """Go on with a stopped rebase while each stop's conflicts are all in `generated`."""
+    for _ in range(MAX_REBASE_STOPS):
+        if not _only_generated_conflicts(root, generated):
+            return False
+        regenerate()
+        _git(root, "add", "--all", "--", generated)
+        # Regenerated, a commit may change nothing upstream lacks: dropped, as `--empty=drop` does.
+        step = "--continue" if _git(root, "diff", "--cached", "--name-only", "HEAD") else "--skip"
+        try:
+            _git(root, "-c", "core.editor=true", "rebase", step)
+            return True
+        except GitError:
+            continue  # a later commit stopped on a conflict too
+    return False
+
+
+# Local commits a watcher replays are its own few rollbacks and promotions.
+MAX_REBASE_STOPS = 64
+
+
+def _only_generated_conflicts(root: Path, generated: str) -> bool:
+    """Whether a rebase stopped on conflicts, each inside the `generated` folder."""
+    conflicted = [name for name in _git(root, "diff", "--name-only", "--diff-filter=U", "-z").decode().split("\0") if name]
+    return bool(conflicted) and all(name.startswith(generated.rstrip("/") + "/") for name in conflicted)
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from compiler import git
-from compiler.errors import EXIT_USAGE
+from compiler.errors import EXIT_USAGE, RelcError
 from compiler.git import Commit, FileChange, GitError, PushResult
 from tests.support import Repository
 
@@ -514,3 +515,61 @@ def test_repository_prefix_and_git_dir(history: tuple[Repository, list[str]]) ->
     assert git.repository_prefix(root / "releases") == "releases/"
     assert git.git_dir(root) == (root / ".git").resolve()
     assert git.short("0123456789abcdef0123") == "0123456789ab"
+
+
+def _regenerate_joined(root: Path) -> Callable[[], None]:
+    """A stand-in for rendering: rendered/all.txt is the release files' lines, in order."""
+
+    def regenerate() -> None:
+        lines = [path.read_text() for path in sorted((root / "releases").glob("*.yaml"))]
+        (root / "rendered" / "all.txt").write_text("".join(lines))
+
+    return regenerate
+
+
+def test_rebase_onto_makes_conflicting_generated_files_again(remote: tuple[Repository, Repository, Path]) -> None:
+    """Ours changed talk, theirs chat: their only conflict is in the file made from both."""
+    repository, other, _ = remote
+    base = {"releases/chat.yaml": "chat 1\n", "releases/talk.yaml": "talk 1\n", "rendered/all.txt": "chat 1\ntalk 1\n"}
+    _commit(repository, base, "Both releases", T0 + 500)
+    git.push(repository.root, "origin", "HEAD", "main")
+    git.reset_to(other.root, git.fetch(other.root, "origin", "main"))
+    _commit(repository, {"releases/talk.yaml": "talk 2\n", "rendered/all.txt": "chat 1\ntalk 2\n"}, "Roll back talk", T0 + 1000)
+    theirs = _commit(other, {"releases/chat.yaml": "chat 2\n", "rendered/all.txt": "chat 2\ntalk 1\n"}, "Change chat", T0 + 1100)
+    git.push(other.root, "origin", "HEAD", "main")
+    fetched = git.fetch(repository.root, "origin", "main")
+    assert git.rebase_onto(repository.root, fetched) is False, "a plain rebase meets the conflict"
+    assert git.rebase_onto(repository.root, fetched, "rendered", _regenerate_joined(repository.root)) is True
+    assert git.messages_between(repository.root, theirs, "HEAD") == [(git.head(repository.root), "Roll back talk\n")]
+    assert (repository.root / "rendered" / "all.txt").read_text() == "chat 2\ntalk 2\n"
+    assert git.files_at(repository.root, "HEAD", "rendered")["rendered/all.txt"] == b"chat 2\ntalk 2\n"
+    assert not (repository.root / ".git" / "rebase-merge").exists()
+
+
+@pytest.mark.parametrize("theirs_too", ["releases/talk.yaml", "regenerate fails"])
+def test_rebase_onto_gives_up_on_any_other_conflict(remote: tuple[Repository, Repository, Path], theirs_too: str) -> None:
+    """A conflict outside the generated folder, or a regeneration that fails (the merged
+    releases are not valid), changes nothing, as a plain conflict does."""
+    repository, other, _ = remote
+    base = {"releases/chat.yaml": "chat 1\n", "releases/talk.yaml": "talk 1\n", "rendered/all.txt": "chat 1\ntalk 1\n"}
+    _commit(repository, base, "Both releases", T0 + 500)
+    git.push(repository.root, "origin", "HEAD", "main")
+    git.reset_to(other.root, git.fetch(other.root, "origin", "main"))
+    ours = _commit(repository, {"releases/talk.yaml": "talk 2\n", "rendered/all.txt": "chat 1\ntalk 2\n"}, "Ours", T0 + 1000)
+    theirs = {"releases/chat.yaml": "chat 2\n", "rendered/all.txt": "chat 2\ntalk 1\n"}
+    if theirs_too == "releases/talk.yaml":
+        theirs["releases/talk.yaml"] = "talk 3\n"
+    _commit(other, theirs, "Theirs", T0 + 1100)
+    git.push(other.root, "origin", "HEAD", "main")
+    fetched = git.fetch(repository.root, "origin", "main")
+
+    def regenerate() -> None:
+        if theirs_too == "regenerate fails":
+            raise RelcError("the merged releases do not pass their checks")
+        _regenerate_joined(repository.root)()
+
+    assert git.rebase_onto(repository.root, fetched, "rendered", regenerate) is False
+    assert git.head(repository.root) == ours and git.current_branch(repository.root) == "main"
+    assert (repository.root / "rendered" / "all.txt").read_text() == "chat 1\ntalk 2\n"
+    assert not (repository.root / ".git" / "rebase-merge").exists()
+    git.require_committable(repository.root)

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.support import Repository, Webhook, free_port, release_text
+from tests.support import Repository, Webhook, free_port, relc, release_text
 
 pytestmark = pytest.mark.live
 
@@ -406,14 +406,16 @@ def test_a_step_promoted_on_the_remote_during_a_rollback_holds_from_its_own_star
     assert remote.log()[1:3] == ["Promote chat to step 2", "Start rollouts of alpha and chat"], remote.log()
 
 
-def test_a_release_changed_on_the_remote_during_a_rollback_is_judged_as_it_then_stands(
+def test_a_rollback_reaches_the_branch_and_then_judges_a_release_changed_there_as_it_stands(
     remote: Remote, watches: list[Watch]
 ) -> None:
     """The tick rolls back alpha; meanwhile someone aborts chat's rollout on the branch
-    (the delivery hook pushes it), and bringing the rollback to the branch moves the
-    worktree onto it. chat, evaluated after that, has nothing in rollout any more: it
-    holds, though its old candidate's metrics breach, and no rollback of it is attempted
-    on the strength of the file as the tick's first check read it."""
+    (the delivery hook pushes it). Both commits changed the same lines of rendered/ (the
+    two releases sit side by side there), nothing else: the rollback is rebased with
+    rendered/ made again from the merged releases, and reaches the branch. chat,
+    evaluated after that, has nothing in rollout any more: it holds, though its old
+    candidate's metrics breach, and no rollback of it is attempted on the strength of the
+    file as the tick's first check read it."""
     seed = remote.seed
     for name in ("alpha", "chat"):
         seed.write(name, release_text(name, ["v1", "v2"], stable="v1", candidate="v2", step=1) + TRIGGERS)
@@ -435,4 +437,9 @@ def test_a_release_changed_on_the_remote_during_a_rollback_is_judged_as_it_then_
     assert watch.wait() == 0, watch.log_path.read_text()
     decisions = {event["release"]: event["decision"] for event in watch.events("decision")}
     assert decisions == {"alpha": "rollback", "chat": "hold"}, watch.log_path.read_text()
+    assert watch.events("rollback_on_remote") and not watch.events("superseded"), watch.log_path.read_text()
     assert not watch.events("rollback_failed"), watch.log_path.read_text()
+    assert remote.log()[:2] == ["Abort rollout of alpha: all traffic back to v1", "Abort chat's rollout"], remote.log()
+    published = remote.clone("published")
+    assert relc(published, "check") == 0, "the branch's rendered/ is what its releases render"
+    assert "candidate" not in (published / "releases" / "alpha.yaml").read_text()

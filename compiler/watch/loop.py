@@ -127,12 +127,18 @@ class Watcher:
 
     def bring_to_remote(self, remote_head: str) -> bool:
         """Rebase local commits on the remote branch and push them, retrying a lost race;
-        True when the remote branch then holds them (pushed, or adopted)."""
+        True when the remote branch then holds them (pushed, or adopted). Where others'
+        commits changed other releases, the rendered files both changed are rendered again
+        from the merged releases: a rollback is never dropped over generated lines."""
+        from compiler.changes import render_worktree
+        from compiler.render import RENDERED_DIR
+
         for _ in range(PUSH_ATTEMPTS):
             if not git.is_ancestor(self.root, remote_head, git.head(self.root)):
-                if not git.rebase_onto(self.root, remote_head):
-                    # Someone changed the same release on the branch since: Git decides, and the
-                    # next tick evaluates what it now says.
+                if not git.rebase_onto(self.root, remote_head, RENDERED_DIR, lambda: render_worktree(self.root)):
+                    # Someone changed the same release on the branch since (or the merged
+                    # releases are not valid together): Git decides, and the next tick
+                    # evaluates what it now says.
                     releases = self.unpushed_releases()
                     git.reset_to(self.root, remote_head)
                     self.log("superseded", releases=releases, commit=remote_head,
