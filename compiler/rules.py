@@ -48,11 +48,27 @@ RELC201 = define(
 )
 
 
+RELC215 = define(
+    "RELC215",
+    title="release file does not end in .yaml",
+    meaning="a release file ends in `.yml`: rollback, promote, `relc history` and the watcher find release "
+            "`NAME` as `releases/NAME.yaml`, so this release could be served but never rolled back",
+    fix="rename the file to end in `.yaml` (`git mv`): its history is followed through the rename",
+)
+
+
 def _name_matches_file(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
-    stem = Path(report.document.path).name.removesuffix(".yaml").removesuffix(".yml")
+    file_name = Path(report.document.path).name
+    stem = file_name.removesuffix(".yaml").removesuffix(".yml")
     if release.name != stem:
         yield report.at(
             ("name",), "RELC201", f"name `{release.name}` does not match the file name; rename the file to `{release.name}.yaml` or the release to `{stem}`"
+        )
+    elif file_name.endswith(".yml"):
+        yield report.at(
+            ("name",), "RELC215", f"release files end in `.yaml`: relc finds `{stem}` as releases/{stem}.yaml to roll it "
+            f"back or promote it, so from this file it could never be rolled back; rename it with "
+            f"`git mv {report.document.path} {report.document.path.removesuffix('.yml')}.yaml` (its history is followed)"
         )
 
 

@@ -438,17 +438,30 @@ def test_plan_never_reads_a_bundle_manifest_through_a_link(example_repo: Path) -
     assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr
 
 
-def test_two_files_of_one_release_are_an_error_and_nothing_is_written(example_repo: Path) -> None:
-    """`chat.yaml` beside `chat.yml` would write one manifest twice and route one name twice."""
+def test_a_release_file_ending_in_yml_is_an_error_and_nothing_is_written(example_repo: Path) -> None:
+    """Rollback, promote and the watcher find a release as releases/NAME.yaml: served from
+    `code-review.yml`, it could never be rolled back (`relc rollback` said it did not exist)."""
     assert relc(example_repo, "build") == 0
     before = snapshot(example_repo / "rendered")
-    original = (example_repo / "releases" / "code-review.yaml").read_text()
-    twin = original.replace("model: review-assistant ", "model: review-assistant-twin ")
-    assert twin != original, "the twin needs its own public model name, or RELC209 says it first"
-    (example_repo / "releases" / "code-review.yml").write_text(twin)
+    releases = example_repo / "releases"
+    (releases / "code-review.yaml").rename(releases / "code-review.yml")
     result = run_relc("build", cwd=example_repo)
     assert result.returncode == 1, result.stderr
     output = result.stdout + result.stderr
-    assert "releases/code-review.yml:6:7: error RELC214: release `code-review` is also in releases/code-review.yaml" in output
+    assert "releases/code-review.yml:6:7: error RELC215: release files end in `.yaml`" in output
+    assert "`git mv releases/code-review.yml releases/code-review.yaml`" in output
     assert "Traceback" not in output and snapshot(example_repo / "rendered") == before
-    assert run_relc("validate", "releases/code-review.yml", cwd=example_repo).returncode == 0, "each file alone is valid"
+
+
+def test_two_files_of_one_release_are_an_error(example_repo: Path) -> None:
+    """Two folders given, each with a `code-review.yaml`: one manifest written twice, one name routed twice."""
+    original = (example_repo / "releases" / "code-review.yaml").read_text()
+    twin = original.replace("model: review-assistant ", "model: review-assistant-twin ")
+    assert twin != original, "the twin needs its own public model name, or RELC209 says it first"
+    (example_repo / "drafts").mkdir()
+    (example_repo / "drafts" / "code-review.yaml").write_text(twin)
+    result = run_relc("validate", "releases", "drafts", cwd=example_repo)
+    assert result.returncode == 1, result.stderr
+    output = result.stdout + result.stderr
+    assert "releases/code-review.yaml:6:7: error RELC214: release `code-review` is also in drafts/code-review.yaml" in output
+    assert run_relc("validate", "drafts/code-review.yaml", cwd=example_repo).returncode == 0, "each file alone is valid"

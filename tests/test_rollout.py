@@ -467,13 +467,14 @@ def test_a_rollback_after_relc_s_folder_moved_still_reaches_its_known_good_revis
 
 
 def test_a_release_renamed_from_yml_to_yaml_keeps_its_rollback_targets(tmp_path: Path) -> None:
-    """Both endings are release files: a rename within the folder is followed whatever the ending."""
+    """History kept under `chat.yml` (relc refuses the name now, RELC215): renamed to
+    `chat.yaml` as the diagnostic says, the release keeps its rollback targets."""
     repository = Repository(tmp_path / "repo")
     (repository.root / "releases").mkdir(exist_ok=True)
     (repository.root / "releases" / "chat.yml").write_text(release_text("chat", ["v1", "v2"], stable="v1"))
-    repository.commit("Start chat on v1")
+    repository.commit("Start chat on v1", build=False)
     (repository.root / "releases" / "chat.yml").write_text(release_text("chat", ["v1", "v2"], stable="v2", previous="v1"))
-    repository.commit("Promote chat v2")
+    repository.commit("Promote chat v2", build=False)
     repository.git("mv", "releases/chat.yml", "releases/chat.yaml")
     repository.commit("Rename chat.yml to chat.yaml")
     result = run_relc("rollback", "chat", cwd=repository.root)
