@@ -422,9 +422,11 @@ MAX_REBASE_STOPS = 64
 
 
 def _only_generated_conflicts(root: Path, generated: str) -> bool:
-    """Whether a rebase stopped on conflicts, each inside the `generated` folder."""
+    """Whether a rebase stopped on conflicts, each inside the `generated` folder (of
+    `root`, which may be below the top of the repository: git names files from the top)."""
+    folder = path_prefix(root) + generated.rstrip("/") + "/"
     conflicted = [name for name in _git(root, "diff", "--name-only", "--diff-filter=U", "-z").decode().split("\0") if name]
-    return bool(conflicted) and all(name.startswith(generated.rstrip("/") + "/") for name in conflicted)
+    return bool(conflicted) and all(name.startswith(folder) for name in conflicted)
 
 
 @dataclass(frozen=True)

@@ -527,22 +527,27 @@ def _regenerate_joined(root: Path) -> Callable[[], None]:
     return regenerate
 
 
-def test_rebase_onto_makes_conflicting_generated_files_again(remote: tuple[Repository, Repository, Path]) -> None:
-    """Ours changed talk, theirs chat: their only conflict is in the file made from both."""
+@pytest.mark.parametrize("folder", ["", "deploy/"], ids=["at the top", "relc -C deploy"])
+def test_rebase_onto_makes_conflicting_generated_files_again(remote: tuple[Repository, Repository, Path], folder: str) -> None:
+    """Ours changed talk, theirs chat: their only conflict is in the file made from both
+    (git names it from the top of the repository, wherever relc runs in it)."""
     repository, other, _ = remote
-    base = {"releases/chat.yaml": "chat 1\n", "releases/talk.yaml": "talk 1\n", "rendered/all.txt": "chat 1\ntalk 1\n"}
+    releases, rendered = f"{folder}releases", f"{folder}rendered"
+    base = {f"{releases}/chat.yaml": "chat 1\n", f"{releases}/talk.yaml": "talk 1\n", f"{rendered}/all.txt": "chat 1\ntalk 1\n"}
     _commit(repository, base, "Both releases", T0 + 500)
     git.push(repository.root, "origin", "HEAD", "main")
     git.reset_to(other.root, git.fetch(other.root, "origin", "main"))
-    _commit(repository, {"releases/talk.yaml": "talk 2\n", "rendered/all.txt": "chat 1\ntalk 2\n"}, "Roll back talk", T0 + 1000)
-    theirs = _commit(other, {"releases/chat.yaml": "chat 2\n", "rendered/all.txt": "chat 2\ntalk 1\n"}, "Change chat", T0 + 1100)
+    ours = {f"{releases}/talk.yaml": "talk 2\n", f"{rendered}/all.txt": "chat 1\ntalk 2\n"}
+    _commit(repository, ours, "Roll back talk", T0 + 1000)
+    theirs = _commit(other, {f"{releases}/chat.yaml": "chat 2\n", f"{rendered}/all.txt": "chat 2\ntalk 1\n"}, "Change chat", T0 + 1100)
     git.push(other.root, "origin", "HEAD", "main")
-    fetched = git.fetch(repository.root, "origin", "main")
-    assert git.rebase_onto(repository.root, fetched) is False, "a plain rebase meets the conflict"
-    assert git.rebase_onto(repository.root, fetched, "rendered", _regenerate_joined(repository.root)) is True
-    assert git.messages_between(repository.root, theirs, "HEAD") == [(git.head(repository.root), "Roll back talk\n")]
-    assert (repository.root / "rendered" / "all.txt").read_text() == "chat 2\ntalk 2\n"
-    assert git.files_at(repository.root, "HEAD", "rendered")["rendered/all.txt"] == b"chat 2\ntalk 2\n"
+    root = repository.root / folder
+    fetched = git.fetch(root, "origin", "main")
+    assert git.rebase_onto(root, fetched) is False, "a plain rebase meets the conflict"
+    assert git.rebase_onto(root, fetched, "rendered", _regenerate_joined(root)) is True
+    assert git.messages_between(root, theirs, "HEAD") == [(git.head(root), "Roll back talk\n")]
+    assert (root / "rendered" / "all.txt").read_text() == "chat 2\ntalk 2\n"
+    assert git.files_at(repository.root, "HEAD", rendered)[f"{rendered}/all.txt"] == b"chat 2\ntalk 2\n"
     assert not (repository.root / ".git" / "rebase-merge").exists()
 
 
