@@ -175,7 +175,7 @@ def current_release(
     path = root / history.release_path(name)
     if checked is None:
         if not path.exists():
-            raise UsageError(f"no release `{name}`: {history.release_path(name)} does not exist")
+            raise UsageError(_missing_release(root, name))
         result = validate_paths([path], root, cache=cache if cache is not None else open_cache(root))
         if not result.ok:
             raise RolloutError(f"{history.release_path(name)} is not valid; fix it first", result.diagnostics)
@@ -184,6 +184,15 @@ def current_release(
     model = _model_of(os.path.abspath(path), checked, raw)
     checked.free(pack=False)  # a parse leaves the document on it: the watcher's folder holds ten thousand
     return model, raw
+
+
+def _missing_release(root: Path, name: str) -> str:
+    """Why no release `name` can be changed: no file, or one that ends in `.yml` (RELC215)."""
+    expected = history.release_path(name)
+    if (root / expected).with_suffix(".yml").is_file():
+        return (f"release `{name}` is in {expected.removesuffix('.yaml')}.yml, and relc changes it only as {expected} "
+                f"(RELC215): rename it with `git mv`, then run this again")
+    return f"no release `{name}`: {expected} does not exist"
 
 
 # The model of each release file as last read, by its absolute path: at most MODELS_KEPT

@@ -177,6 +177,16 @@ def _step_problems(
     return problems
 
 
+def _base_path(name: str, base_ids: dict[str, str]) -> str | None:
+    """The release's file at the base: `releases/NAME.yaml`, or the `NAME.yml` a pull
+    request renames as RELC215 asks (however much it also edits, the release is not new)."""
+    path = history.release_path(name)
+    for candidate in (path, path.removesuffix(".yaml") + ".yml"):
+        if candidate in base_ids:
+            return candidate
+    return None
+
+
 def gate_diagnostics(
     root: Path, base: str, releases: list[CheckedRelease], now: float, overrides: list[Override],
     cache: "ReleaseCache | None" = None,
@@ -186,9 +196,9 @@ def gate_diagnostics(
     # Releases whose bytes are the base's moved nothing: told apart by blob id, one git
     # process for all, and only the others are read and parsed.
     base_ids = git.blob_ids(root, base_commit, history.RELEASES_DIR)
-    changed = [c for c in releases if history.release_path(c.name) in base_ids
-               and base_ids[history.release_path(c.name)] != git.blob_id(c.raw)]  # fmt: skip
-    base_contents = git.read_blobs(root, [base_ids[history.release_path(c.name)] for c in changed])
+    base_paths = {c.name: path for c in releases if (path := _base_path(c.name, base_ids)) is not None}
+    changed = [c for c in releases if c.name in base_paths and base_ids[base_paths[c.name]] != git.blob_id(c.raw)]
+    base_contents = git.read_blobs(root, [base_ids[base_paths[c.name]] for c in changed])
     began: dict[str, git.Commit | None] = {}
 
     def began_at_base(name: str) -> git.Commit | None:
@@ -200,10 +210,10 @@ def gate_diagnostics(
 
     diagnostics = []
     for checked in changed:
-        content = base_contents.get(base_ids[history.release_path(checked.name)])
+        content = base_contents.get(base_ids[base_paths[checked.name]])
         if content is None or content == checked.raw:
             continue  # a new release may start in any state; an unchanged one moved nothing
-        before = _parsed_release(content, history.release_path(checked.name))
+        before = _parsed_release(content, base_paths[checked.name])
         if before is None:
             continue
         override = next((o for o in overrides if o.covers(checked.release.name)), None)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from compiler import prompts
 from compiler.registry.check import registry_fields
-from compiler.diagnostics import Diagnostic, define
+from compiler.diagnostics import Diagnostic, Severity, define
 from compiler.load import FieldPath, LoadedDocument, LoadLimits, load_bytes
 from compiler.model import build_release, dotted
 from compiler.secrets import SecretFinding, find_secrets, find_secrets_in_values
@@ -51,9 +51,10 @@ RELC201 = define(
 RELC215 = define(
     "RELC215",
     title="release file does not end in .yaml",
-    meaning="a release file ends in `.yml`: rollback, promote, `relc history` and the watcher find release "
-            "`NAME` as `releases/NAME.yaml`, so this release could be served but never rolled back",
-    fix="rename the file to end in `.yaml` (`git mv`): its history is followed through the rename",
+    meaning="a warning: a release file ends in `.yml`, and rollback, promote, `relc history` and the watcher find "
+            "release `NAME` as `releases/NAME.yaml`, so this release is served but cannot be rolled back (a warning, "
+            "not an error: one such file must not stop rollbacks of every other release)",
+    fix="rename the file to end in `.yaml` (`git mv`): its history is followed",
 )
 
 
@@ -65,11 +66,10 @@ def _name_matches_file(release: Release, report: _Reporter) -> Iterator[Diagnost
             ("name",), "RELC201", f"name `{release.name}` does not match the file name; rename the file to `{release.name}.yaml` or the release to `{stem}`"
         )
     elif file_name.endswith(".yml"):
-        yield report.at(
-            ("name",), "RELC215", f"release files end in `.yaml`: relc finds `{stem}` as releases/{stem}.yaml to roll it "
-            f"back or promote it, so from this file it could never be rolled back; rename it with "
-            f"`git mv {report.document.path} {report.document.path.removesuffix('.yml')}.yaml` (its history is followed)"
-        )
+        renamed = f"{report.document.path.removesuffix('.yml')}.yaml"
+        message = (f"release `{stem}` is served from a `.yml` file, but rollback and promote find it as {stem}.yaml: it "
+                   f"cannot be rolled back; rename it with `git mv {report.document.path} {renamed}` (its history is followed)")
+        yield replace(report.at(("name",), "RELC215", message), severity=Severity.WARNING)
 
 
 RELC202 = define(

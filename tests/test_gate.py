@@ -54,6 +54,22 @@ def test_a_skipped_step_is_refused_at_the_step_line(tmp_path: Path) -> None:
     assert status == 1 and f"releases/chat.yaml:{line}:9: error RELC702: the step jumps from 1 to 3" in output
 
 
+def test_renaming_a_yml_release_as_relc215_asks_does_not_make_it_new(tmp_path: Path) -> None:
+    """A release kept as `chat.yml` on the base: a pull request that renames it to
+    `chat.yaml` and skips a step in the same commit is judged as the edit it is (a new
+    release may start in any state, and this one would otherwise count as new)."""
+    repository = Repository(tmp_path / "repo")
+    (repository.root / "releases").mkdir(exist_ok=True)
+    (repository.root / "releases" / "chat.yml").write_text(chat(1))
+    repository.commit("chat v2 at step 1, in chat.yml", build=False)
+    repository.git("switch", "-q", "-c", "pr")
+    repository.git("mv", "releases/chat.yml", "releases/chat.yaml")
+    propose(repository, chat(3), "Rename chat.yml and skip to step 3")
+    status, output = gate(repository)
+    line = chat(3).splitlines().index("  step: 3") + 1
+    assert status == 1 and f"releases/chat.yaml:{line}:9: error RELC702: the step jumps from 1 to 3" in output, output
+
+
 def test_a_step_before_its_hold_ended_is_refused(tmp_path: Path) -> None:
     repository = rollout_at(tmp_path, 1, when=int(time.time()) - 60)
     propose(repository, chat(2))
@@ -142,11 +158,13 @@ def test_a_pull_request_that_moves_relc_s_files_must_not_edit_them_too(tmp_path:
     assert result.returncode == 1, result.stdout + result.stderr
     assert "releases/chat.yaml:1:1: error RELC706: moved from releases/chat.yaml since main and edited" in result.stdout
 
-    # Renamed `chat.yml` on the way, the pull request is refused still (a release file ends in `.yaml`).
+    # relc reads `.yml` release files too (with RELC215's warning): renamed so on the way, the edit is refused the same.
     repository.git("mv", "deploy/releases/chat.yaml", "deploy/releases/chat.yml")
     repository.commit("Call it chat.yml", build=False, when=int(time.time()) - 20)
     renamed = run_relc("check", "--base", "main", cwd=deploy)
-    assert renamed.returncode == 1 and "releases/chat.yml:3:7: error RELC215:" in renamed.stdout, renamed.stdout + renamed.stderr
+    assert renamed.returncode == 1 and "releases/chat.yml:1:1: error RELC706: moved from releases/chat.yaml" in renamed.stdout, (
+        renamed.stdout + renamed.stderr
+    )
 
     repository.git("reset", "-q", "--hard", "main")
     move("Move relc's files under deploy/", promote=False)

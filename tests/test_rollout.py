@@ -467,19 +467,33 @@ def test_a_rollback_after_relc_s_folder_moved_still_reaches_its_known_good_revis
 
 
 def test_a_release_renamed_from_yml_to_yaml_keeps_its_rollback_targets(tmp_path: Path) -> None:
-    """History kept under `chat.yml` (relc refuses the name now, RELC215): renamed to
-    `chat.yaml` as the diagnostic says, the release keeps its rollback targets."""
+    """History kept under `chat.yml` (RELC215 warns of it): renamed to `chat.yaml` as the
+    warning says, the release keeps its rollback targets."""
     repository = Repository(tmp_path / "repo")
     (repository.root / "releases").mkdir(exist_ok=True)
     (repository.root / "releases" / "chat.yml").write_text(release_text("chat", ["v1", "v2"], stable="v1"))
-    repository.commit("Start chat on v1", build=False)
+    repository.commit("Start chat on v1")
     (repository.root / "releases" / "chat.yml").write_text(release_text("chat", ["v1", "v2"], stable="v2", previous="v1"))
-    repository.commit("Promote chat v2", build=False)
+    repository.commit("Promote chat v2")
     repository.git("mv", "releases/chat.yml", "releases/chat.yaml")
     repository.commit("Rename chat.yml to chat.yaml")
     result = run_relc("rollback", "chat", cwd=repository.root)
     assert result.returncode == 0, result.stderr
     assert repository.git("log", "-1", "--format=%s").strip() == 'Revert "Promote chat v2"'
+
+
+def test_a_yml_release_says_how_to_roll_it_back_and_stops_no_other_rollback(tmp_path: Path) -> None:
+    """chat is served from `chat.yml` (RELC215, a warning): its rollback names the rename
+    to make, and alpha's rollback, which checks every release, goes through."""
+    repository = Repository(tmp_path / "repo")
+    repository.write("alpha", release_text("alpha", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    (repository.root / "releases" / "chat.yml").write_text(release_text("chat", ["v1", "v2"], stable="v2", previous="v1"))
+    repository.commit("Start alpha v2; chat on v2")
+    chat = run_relc("rollback", "chat", cwd=repository.root)
+    assert chat.returncode == 2 and "release `chat` is in releases/chat.yml" in chat.stderr and "git mv" in chat.stderr, chat.stderr
+    alpha = run_relc("rollback", "alpha", cwd=repository.root)
+    assert alpha.returncode == 0, alpha.stdout + alpha.stderr
+    assert repository.git("log", "-1", "--format=%s").startswith("Abort rollout of alpha")
 
 
 def test_a_draft_kept_in_a_subfolder_of_releases_begins_its_step_when_moved_up(tmp_path: Path) -> None:
