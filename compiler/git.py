@@ -400,6 +400,17 @@ def rebase_onto(
     return replayed
 
 
+def abort_interrupted_rebase(root: Path) -> bool:
+    """Undo a rebase a killed process left stopped (the watcher's, mid-regeneration): the
+    branch and its local commits stand again as before it. True when there was one."""
+    stopped = [_git(root, "rev-parse", "--path-format=absolute", "--git-path", name).decode().strip()
+               for name in ("rebase-merge", "rebase-apply")]  # fmt: skip
+    if not any(Path(path).exists() for path in stopped):
+        return False
+    _git(root, "rebase", "--abort")
+    return True
+
+
 def _replay_regenerating(root: Path, generated: str, regenerate: Callable[[], None]) -> bool:
     """Go on with a stopped rebase while each stop's conflicts are all in `generated`."""
     for _ in range(MAX_REBASE_STOPS):

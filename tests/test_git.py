@@ -578,3 +578,19 @@ def test_rebase_onto_gives_up_on_any_other_conflict(remote: tuple[Repository, Re
     assert (repository.root / "rendered" / "all.txt").read_text() == "chat 1\ntalk 2\n"
     assert not (repository.root / ".git" / "rebase-merge").exists()
     git.require_committable(repository.root)
+
+
+def test_a_rebase_left_stopped_is_aborted_with_the_local_commits_kept(remote: tuple[Repository, Repository, Path]) -> None:
+    """What a watcher killed mid-rebase leaves: the next one starts from its branch again."""
+    repository, other, _ = remote
+    ours = _commit(repository, {"releases/talk.yaml": "talk ours\n"}, "Our change", T0 + 1000)
+    _commit(other, {"releases/talk.yaml": "talk theirs\n"}, "Their change", T0 + 1100)
+    git.push(other.root, "origin", "HEAD", "main")
+    fetched = git.fetch(repository.root, "origin", "main")
+    assert git.abort_interrupted_rebase(repository.root) is False
+    repository.git("rebase", fetched, check=False)  # stops on the conflict, as a kill would leave it
+    assert git.current_branch(repository.root) is None
+    assert git.abort_interrupted_rebase(repository.root) is True
+    assert git.current_branch(repository.root) == "main" and git.head(repository.root) == ours
+    assert (repository.root / "releases" / "talk.yaml").read_text() == "talk ours\n"
+    assert git.abort_interrupted_rebase(repository.root) is False

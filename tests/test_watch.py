@@ -443,3 +443,23 @@ def test_a_rollback_reaches_the_branch_and_then_judges_a_release_changed_there_a
     published = remote.clone("published")
     assert relc(published, "check") == 0, "the branch's rendered/ is what its releases render"
     assert "candidate" not in (published / "releases" / "alpha.yaml").read_text()
+
+
+def test_a_watcher_killed_mid_rebase_is_followed_by_one_that_starts_from_its_branch(remote: Remote, watches: list[Watch]) -> None:
+    """A kill while a rollback was being rebased leaves the clone mid-rebase, on no branch.
+    The next watcher aborts that rebase, says so, and brings the rollback to the remote
+    as usual (here the remote changed chat too: Git wins)."""
+    start_rollout(remote)
+    clone = remote.clone("gateway")
+    assert relc(clone, "rollback", "chat") == 0
+    remote.publish("Move chat to step 2", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2) + TRIGGERS)
+    subprocess.run(["git", "fetch", "-q", "origin"], cwd=clone, check=True)
+    stopped = subprocess.run(["git", "rebase", "origin/main"], cwd=clone, capture_output=True)
+    assert stopped.returncode != 0 and (clone / ".git" / "rebase-merge").exists(), stopped.stderr
+    watch = Watch(clone, "--no-deploy", "--ticks", "1")
+    watches.append(watch)
+    assert watch.wait() == 0, watch.log_path.read_text()
+    events = [event["event"] for event in watch.events()]
+    assert events.index("rebase_aborted") < events.index("superseded"), watch.log_path.read_text()
+    assert not (clone / ".git" / "rebase-merge").exists()
+    assert subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip() == "main"

@@ -53,6 +53,8 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
                          "when Argo CD or Flux delivers rendered/")  # fmt: skip
     if arguments.after_delivery and arguments.no_deploy:
         raise UsageError("--after-delivery runs after a delivery into --deploy-dir; with --no-deploy there is none")
+    # The clone is the watcher's own: a rebase left stopped is one a killed watcher began.
+    rebase_aborted = git.abort_interrupted_rebase(ROOT)
     if git.current_branch(ROOT) is None:
         raise UsageError("relc watch needs a clone with a branch checked out (it fast-forwards and commits on it)")
     options = WatchOptions(
@@ -84,6 +86,9 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
         deploy_dir=str(options.deploy_dir) if options.deploy_dir else None,
         metrics=source.description if source else None,
         listen=f"{arguments.listen[0]}:{server.server_address[1]}" if server else None)  # fmt: skip
+    if rebase_aborted:
+        log("rebase_aborted", branch=options.branch,
+            detail="a watcher was stopped while rebasing its commits; they stand again and are brought to the remote")  # fmt: skip
     try:
         Watcher(options, source, log, health).run(stop, ticks=arguments.ticks)
     finally:
