@@ -383,7 +383,22 @@ def rebase_onto(
     rendered/) is no conflict of intent: `regenerate` writes that folder again from the
     files as merged, and the replay goes on. It raises RelcError or OSError when they do
     not make a valid tree: then, as on any other conflict, nothing is changed.
+
+    While it runs, a mark in the git folder says the rebase is relc's: one a kill left
+    stopped is then relc's to abort (`abort_interrupted_rebase`), and no one else's is.
     """
+    mark = git_dir(root) / RELC_REBASE_MARK
+    mark.write_text(upstream + "\n")
+    try:
+        return _rebase_onto(root, upstream, generated, regenerate)
+    finally:
+        mark.unlink(missing_ok=True)
+
+
+RELC_REBASE_MARK = "relc-rebasing"
+
+
+def _rebase_onto(root: Path, upstream: str, generated: str | None, regenerate: Callable[[], None] | None) -> bool:
     try:
         _git(root, "-c", "core.editor=true", "rebase", "--quiet", "--empty=drop", upstream)
         return True
@@ -401,13 +416,21 @@ def rebase_onto(
 
 
 def abort_interrupted_rebase(root: Path) -> bool:
-    """Undo a rebase a killed process left stopped (the watcher's, mid-regeneration): the
-    branch and its local commits stand again as before it. True when there was one."""
-    stopped = [_git(root, "rev-parse", "--path-format=absolute", "--git-path", name).decode().strip()
-               for name in ("rebase-merge", "rebase-apply")]  # fmt: skip
-    if not any(Path(path).exists() for path in stopped):
+    """Undo a rebase relc began and a kill left stopped (a watcher's, mid-regeneration):
+    the branch and its local commits stand again as before it. True when there was one;
+    GitError for a rebase someone else stopped in, which is theirs to finish."""
+    folder = git_dir(root)
+    if not ((folder / "rebase-merge").exists() or (folder / "rebase-apply").exists()):
         return False
-    _git(root, "rebase", "--abort")
+    if not (folder / RELC_REBASE_MARK).exists():
+        raise GitError("a rebase someone began is stopped in this clone (relc did not start it): finish it, or run "
+                       "`git rebase --abort`, then start relc watch again")  # fmt: skip
+    try:
+        _git(root, "rebase", "--abort")
+    except GitError as error:
+        raise GitError(f"relc's rebase, left stopped by a kill, could not be undone ({error}): once no git command "
+                       "runs, remove any index.lock left in the git folder and run `git rebase --abort`") from None
+    (folder / RELC_REBASE_MARK).unlink(missing_ok=True)
     return True
 
 

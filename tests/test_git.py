@@ -580,17 +580,22 @@ def test_rebase_onto_gives_up_on_any_other_conflict(remote: tuple[Repository, Re
     git.require_committable(repository.root)
 
 
-def test_a_rebase_left_stopped_is_aborted_with_the_local_commits_kept(remote: tuple[Repository, Repository, Path]) -> None:
-    """What a watcher killed mid-rebase leaves: the next one starts from its branch again."""
+def test_a_rebase_relc_left_stopped_is_aborted_and_no_one_else_s(remote: tuple[Repository, Repository, Path]) -> None:
+    """What a watcher killed mid-rebase leaves: the next one starts from its branch again.
+    A rebase a person stopped in (no relc mark) is theirs: refused, untouched."""
     repository, other, _ = remote
     ours = _commit(repository, {"releases/talk.yaml": "talk ours\n"}, "Our change", T0 + 1000)
     _commit(other, {"releases/talk.yaml": "talk theirs\n"}, "Their change", T0 + 1100)
     git.push(other.root, "origin", "HEAD", "main")
     fetched = git.fetch(repository.root, "origin", "main")
     assert git.abort_interrupted_rebase(repository.root) is False
-    repository.git("rebase", fetched, check=False)  # stops on the conflict, as a kill would leave it
-    assert git.current_branch(repository.root) is None
+    repository.git("rebase", fetched, check=False)  # stops on the conflict
+    with pytest.raises(GitError, match="relc did not start it"):
+        git.abort_interrupted_rebase(repository.root)
+    assert git.current_branch(repository.root) is None, "a person's rebase is left as it is"
+    (git.git_dir(repository.root) / git.RELC_REBASE_MARK).write_text(fetched + "\n")  # as rebase_onto marks its own
     assert git.abort_interrupted_rebase(repository.root) is True
     assert git.current_branch(repository.root) == "main" and git.head(repository.root) == ours
     assert (repository.root / "releases" / "talk.yaml").read_text() == "talk ours\n"
+    assert not (git.git_dir(repository.root) / git.RELC_REBASE_MARK).exists()
     assert git.abort_interrupted_rebase(repository.root) is False

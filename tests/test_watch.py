@@ -447,8 +447,9 @@ def test_a_rollback_reaches_the_branch_and_then_judges_a_release_changed_there_a
 
 def test_a_watcher_killed_mid_rebase_is_followed_by_one_that_starts_from_its_branch(remote: Remote, watches: list[Watch]) -> None:
     """A kill while a rollback was being rebased leaves the clone mid-rebase, on no branch.
-    The next watcher aborts that rebase, says so, and brings the rollback to the remote
-    as usual (here the remote changed chat too: Git wins)."""
+    The next watcher aborts that rebase (relc's, by its mark; a person's it refuses to
+    touch), says so, and brings the rollback to the remote as usual (here the remote
+    changed chat too: Git wins)."""
     start_rollout(remote)
     clone = remote.clone("gateway")
     assert relc(clone, "rollback", "chat") == 0
@@ -456,6 +457,10 @@ def test_a_watcher_killed_mid_rebase_is_followed_by_one_that_starts_from_its_bra
     subprocess.run(["git", "fetch", "-q", "origin"], cwd=clone, check=True)
     stopped = subprocess.run(["git", "rebase", "origin/main"], cwd=clone, capture_output=True)
     assert stopped.returncode != 0 and (clone / ".git" / "rebase-merge").exists(), stopped.stderr
+    refused = Watch(clone, "--no-deploy", "--ticks", "1")
+    watches.append(refused)
+    assert refused.wait() == 1 and "relc did not start it" in refused.log_path.read_text(), "a person's rebase is theirs"
+    (clone / ".git" / "relc-rebasing").write_text("origin/main\n")  # the mark relc's own rebase carries
     watch = Watch(clone, "--no-deploy", "--ticks", "1")
     watches.append(watch)
     assert watch.wait() == 0, watch.log_path.read_text()
