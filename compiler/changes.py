@@ -190,8 +190,9 @@ def _missing_release(root: Path, name: str) -> str:
     """Why no release `name` can be changed: no file, or one that ends in `.yml` (RELC215)."""
     expected = history.release_path(name)
     if (root / expected).with_suffix(".yml").is_file():
-        return (f"release `{name}` is in {expected.removesuffix('.yaml')}.yml, and relc changes it only as {expected} "
-                f"(RELC215): rename it with `git mv`, then run this again")
+        return (f"release `{name}` is in {expected.removesuffix('.yaml')}.yml, and relc changes a release only as "
+                f"{expected} (RELC215): until `git mv {expected.removesuffix('.yaml')}.yml {expected}` is committed and "
+                f"pushed, nothing was changed and its traffic stays as it is")
     return f"no release `{name}`: {expected} does not exist"
 
 

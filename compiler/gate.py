@@ -187,6 +187,23 @@ def _base_path(name: str, base_ids: dict[str, str]) -> str | None:
     return None
 
 
+def _yml_changed(checked: CheckedRelease, base_paths: dict[str, str], base_ids: dict[str, str]) -> Diagnostic | None:
+    """RELC215 as an error for a pull request that adds or edits a release kept in a
+    `.yml` file, or renames one and edits it at once. relc cannot roll such a release
+    back, nor time its step across the rename; a rename alone passes (elsewhere RELC215
+    only warns: one old `.yml` file must not stop every other release's rollback)."""
+    base = base_paths.get(checked.name)
+    if not (checked.path.endswith(".yml") or (base is not None and base.endswith(".yml"))):
+        return None
+    if base is not None and base_ids[base] == git.blob_id(checked.raw):
+        return None
+    position = checked.facts.name_position
+    return Diagnostic(checked.path, position.line, position.column, "RELC215",
+                      f"a pull request may not add or edit a `.yml` release file, nor rename one and edit it at once: "
+                      f"relc rolls back and times the steps of `{checked.name}` only as "
+                      f"{history.release_path(checked.name)}; rename it in a pull request of its own, then make this change")  # fmt: skip
+
+
 def gate_diagnostics(
     root: Path, base: str, releases: list[CheckedRelease], now: float, overrides: list[Override],
     cache: "ReleaseCache | None" = None,
@@ -208,7 +225,7 @@ def gate_diagnostics(
             began.update(history.steps_began(root, base_commit, [c.name for c in changed], cache))
         return began[name]
 
-    diagnostics = []
+    diagnostics = [found for checked in releases if (found := _yml_changed(checked, base_paths, base_ids)) is not None]
     for checked in changed:
         content = base_contents.get(base_ids[base_paths[checked.name]])
         if content is None or content == checked.raw:

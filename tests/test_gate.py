@@ -54,20 +54,42 @@ def test_a_skipped_step_is_refused_at_the_step_line(tmp_path: Path) -> None:
     assert status == 1 and f"releases/chat.yaml:{line}:9: error RELC702: the step jumps from 1 to 3" in output
 
 
-def test_renaming_a_yml_release_as_relc215_asks_does_not_make_it_new(tmp_path: Path) -> None:
-    """A release kept as `chat.yml` on the base: a pull request that renames it to
-    `chat.yaml` and skips a step in the same commit is judged as the edit it is (a new
-    release may start in any state, and this one would otherwise count as new)."""
+def yml_rollout_at_step_1(tmp_path: Path) -> Repository:
+    """main: chat kept in `chat.yml` (as before RELC215), v2 at step 1; the branch `pr` starts there."""
     repository = Repository(tmp_path / "repo")
     (repository.root / "releases").mkdir(exist_ok=True)
     (repository.root / "releases" / "chat.yml").write_text(chat(1))
-    repository.commit("chat v2 at step 1, in chat.yml", build=False)
+    repository.commit("chat v2 at step 1, in chat.yml")
     repository.git("switch", "-q", "-c", "pr")
+    return repository
+
+
+def test_renaming_a_yml_release_and_editing_it_at_once_is_refused(tmp_path: Path) -> None:
+    """Renamed to `chat.yaml` and skipped to step 3 in one commit: the release is not new
+    (the step jump is seen), and the rename must come alone (RELC215)."""
+    repository = yml_rollout_at_step_1(tmp_path)
     repository.git("mv", "releases/chat.yml", "releases/chat.yaml")
     propose(repository, chat(3), "Rename chat.yml and skip to step 3")
     status, output = gate(repository)
     line = chat(3).splitlines().index("  step: 3") + 1
     assert status == 1 and f"releases/chat.yaml:{line}:9: error RELC702: the step jumps from 1 to 3" in output, output
+    assert "releases/chat.yaml:3:7: error RELC215: a pull request may not add or edit a `.yml` release file" in output
+
+
+def test_a_yml_release_may_be_renamed_alone_but_not_edited_or_added(tmp_path: Path) -> None:
+    repository = yml_rollout_at_step_1(tmp_path)
+    (repository.root / "releases" / "chat.yml").write_text(chat(2))
+    repository.commit("Promote chat in chat.yml")
+    status, output = gate(repository)
+    assert status == 1 and "releases/chat.yml:3:7: error RELC215: a pull request may not add or edit" in output, output
+    repository.git("reset", "-q", "--hard", "main")
+    repository.git("mv", "releases/chat.yml", "releases/chat.yaml")
+    repository.commit("Rename chat.yml to chat.yaml")
+    assert gate(repository)[0] == 0, gate(repository)[1]
+    (repository.root / "releases" / "talk.yml").write_text(release_text("talk", ["v1", "v2"], stable="v1"))
+    repository.commit("Add talk, in talk.yml")
+    status, output = gate(repository)
+    assert status == 1 and "releases/talk.yml:3:7: error RELC215: a pull request may not add" in output, output
 
 
 def test_a_step_before_its_hold_ended_is_refused(tmp_path: Path) -> None:
