@@ -468,3 +468,28 @@ def test_a_watcher_killed_mid_rebase_is_followed_by_one_that_starts_from_its_bra
     assert events.index("rebase_aborted") < events.index("superseded"), watch.log_path.read_text()
     assert not (clone / ".git" / "rebase-merge").exists()
     assert subprocess.run(["git", "symbolic-ref", "--short", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip() == "main"
+
+
+def test_a_release_that_fails_its_checks_is_said_to_go_unwatched(remote: Remote, watches: list[Watch]) -> None:
+    """A merged release file with an error cannot be evaluated: its guardrails are off.
+    The watcher says so once a commit, with the problem, and alerts once; the others
+    are evaluated as usual."""
+    start_rollout(remote)
+    broken = release_text("talk", ["v1", "v2"], stable="v1", candidate="v2", step=9) + TRIGGERS
+    remote.seed.write("talk", broken)
+    remote.seed.commit("Add talk, at a step it does not have", build=False)
+    remote.seed.git("push", "-q", "origin", "main")
+    clone = remote.clone("gateway")
+    webhook = Webhook()
+    try:
+        watch = Watch(clone, "--no-deploy", "--metrics", snapshot(remote.folder, 0.01), "--ticks", "2", "--interval", "1",
+                      environment={"RELC_ALERT_WEBHOOK_URL": webhook.url})  # fmt: skip
+        watches.append(watch)
+        assert watch.wait() == 0, watch.log_path.read_text()
+    finally:
+        webhook.close()
+    noted = watch.events("not_evaluated")
+    assert len(noted) == 1 and noted[0]["files"] == ["releases/talk.yaml"], watch.log_path.read_text()
+    assert any("RELC206" in problem for problem in noted[0]["problems"]), noted
+    assert len(webhook.bodies) == 1 and "releases/talk.yaml" in webhook.bodies[0]["text"]
+    assert [e["release"] for e in watch.events("decision")] == ["chat", "chat"], "chat is evaluated each tick"

@@ -24,9 +24,11 @@ from compiler.watch.health import EventLog, WatchHealth
 
 if TYPE_CHECKING:
     from compiler.registry import Registry
+    from compiler.validate import ValidationResult
     from compiler.watch.pull_request import PullRequestTarget
 
 PUSH_ATTEMPTS = 3
+MAX_LOGGED_PROBLEMS = 20  # of the release files not evaluated, in their log line
 DRIFT_BRANCH_PREFIX = "relc/rollback-"
 
 
@@ -79,6 +81,7 @@ class Watcher:
     alerted: set[tuple[str, ...]] = field(default_factory=set)
     failing_ticks: int = 0
     registry_synced_head: str | None = None
+    invalid_noted_head: str | None = None
 
     @property
     def root(self) -> Path:
@@ -319,6 +322,7 @@ class Watcher:
         releases = self.root / "releases"
         cache = open_cache(self.root)  # one for the tick: its packs are opened once
         result = validate_paths([releases], self.root, cache=cache, keep_releases=False) if releases.is_dir() else None
+        self.note_invalid_releases(result)
         names = sorted(c.name for c in (result.releases if result else []) if c.facts.candidate)
         # Each release as that check found it, until a commit of this tick changes the worktree.
         checked = {c.name: c for c in result.releases} if result else {}
@@ -338,6 +342,26 @@ class Watcher:
                 began = self.steps_began(names)
                 checked = {}
         self.note_source_health(names)
+
+    def note_invalid_releases(self, result: "ValidationResult | None") -> None:
+        """A release file that fails its checks is not evaluated: its triggers guard
+        nothing until it is fixed. Said once a commit in the log (`not_evaluated`, with
+        the problems), and alerted once while the same files fail."""
+        from compiler.diagnostics import Severity
+
+        errors = [d for d in result.diagnostics if d.severity is Severity.ERROR] if result else []
+        failing = sorted({d.path for d in errors})
+        if not failing:
+            self.incident_over("invalid-releases")
+            return
+        head = git.head(self.root)
+        if head != self.invalid_noted_head:
+            self.invalid_noted_head = head
+            self.log("not_evaluated", commit=head, files=failing, problems=[d.as_text() for d in errors[:MAX_LOGGED_PROBLEMS]],
+                     detail="these release files do not pass their checks: no trigger of theirs is evaluated")  # fmt: skip
+        self.alert_text(("invalid-releases", *failing),
+                        f"relc watch evaluates no trigger of {', '.join(failing)}: the file(s) do not pass their checks "
+                        f"(`relc validate` says why), so no rollback can happen there until they are fixed")  # fmt: skip
 
     def steps_began(self, names: list[str]) -> "dict[str, git.Commit | None] | None":
         """Where each release's step began, from one walk of history that the cache
