@@ -387,15 +387,24 @@ def rebase_onto(
     While it runs, a mark in the git folder says the rebase is relc's: one a kill left
     stopped is then relc's to abort (`abort_interrupted_rebase`), and no one else's is.
     """
-    mark = git_dir(root) / RELC_REBASE_MARK
-    mark.write_text(upstream + "\n")
+    folder = git_dir(root)
+    mark = folder / RELC_REBASE_MARK
+    mark.unlink(missing_ok=True)  # one a kill left (a shared clone's other user may own it)
+    # What git records of the rebase it starts: the commit it replays onto and the one it began from.
+    mark.write_text(f"{resolve_revision(root, upstream)}\n{head(root)}\n")
     try:
         return _rebase_onto(root, upstream, generated, regenerate)
     finally:
-        mark.unlink(missing_ok=True)
+        if not _stopped_rebase(folder):  # a rebase its abort could not undo stays relc's to undo
+            mark.unlink(missing_ok=True)
 
 
 RELC_REBASE_MARK = "relc-rebasing"
+
+
+def _stopped_rebase(folder: Path) -> Path | None:
+    """The state folder of a rebase stopped in this git folder, if any."""
+    return next((state for state in (folder / "rebase-merge", folder / "rebase-apply") if state.exists()), None)
 
 
 def _rebase_onto(root: Path, upstream: str, generated: str | None, regenerate: Callable[[], None] | None) -> bool:
@@ -418,11 +427,16 @@ def _rebase_onto(root: Path, upstream: str, generated: str | None, regenerate: C
 def abort_interrupted_rebase(root: Path) -> bool:
     """Undo a rebase relc began and a kill left stopped (a watcher's, mid-regeneration):
     the branch and its local commits stand again as before it. True when there was one;
-    GitError for a rebase someone else stopped in, which is theirs to finish."""
+    GitError for a rebase someone else stopped in, which is theirs to finish. relc's is
+    known by its mark naming the very commits git recorded for it: a mark a kill left
+    after its rebase ended names none of a later person's."""
     folder = git_dir(root)
-    if not ((folder / "rebase-merge").exists() or (folder / "rebase-apply").exists()):
+    mark = folder / RELC_REBASE_MARK
+    state = _stopped_rebase(folder)
+    if state is None:
+        mark.unlink(missing_ok=True)
         return False
-    if not (folder / RELC_REBASE_MARK).exists():
+    if not mark.exists() or mark.read_text().split() != _recorded_rebase(state):
         raise GitError("a rebase someone began is stopped in this clone (relc did not start it): finish it, or run "
                        "`git rebase --abort`, then start relc watch again")  # fmt: skip
     try:
@@ -430,8 +444,16 @@ def abort_interrupted_rebase(root: Path) -> bool:
     except GitError as error:
         raise GitError(f"relc's rebase, left stopped by a kill, could not be undone ({error}): once no git command "
                        "runs, remove any index.lock left in the git folder and run `git rebase --abort`") from None
-    (folder / RELC_REBASE_MARK).unlink(missing_ok=True)
+    mark.unlink(missing_ok=True)
     return True
+
+
+def _recorded_rebase(state: Path) -> list[str]:
+    """The commit a stopped rebase replays onto and the one it began from, as git keeps them."""
+    try:
+        return [(state / name).read_text().strip() for name in ("onto", "orig-head")]
+    except OSError:
+        return []
 
 
 def _replay_regenerating(root: Path, generated: str, regenerate: Callable[[], None]) -> bool:

@@ -544,7 +544,17 @@ def test_rebase_onto_makes_conflicting_generated_files_again(remote: tuple[Repos
     root = repository.root / folder
     fetched = git.fetch(root, "origin", "main")
     assert git.rebase_onto(root, fetched) is False, "a plain rebase meets the conflict"
-    assert git.rebase_onto(root, fetched, "rendered", _regenerate_joined(root)) is True
+    marks: list[tuple[list[str], list[str]]] = []
+
+    def regenerate() -> None:
+        # Stopped mid-rebase, as a kill would find it: relc's mark names what git recorded.
+        folder = git.git_dir(root)
+        marks.append(((folder / git.RELC_REBASE_MARK).read_text().split(), git._recorded_rebase(folder / "rebase-merge")))
+        _regenerate_joined(root)()
+
+    assert git.rebase_onto(root, fetched, "rendered", regenerate) is True
+    assert marks and marks[0][0] == marks[0][1] and len(marks[0][0]) == 2, marks
+    assert not (git.git_dir(root) / git.RELC_REBASE_MARK).exists(), "the mark goes with the rebase"
     assert git.messages_between(root, theirs, "HEAD") == [(git.head(root), "Roll back talk\n")]
     assert (root / "rendered" / "all.txt").read_text() == "chat 2\ntalk 2\n"
     assert git.files_at(repository.root, "HEAD", rendered)[f"{rendered}/all.txt"] == b"chat 2\ntalk 2\n"
@@ -593,7 +603,11 @@ def test_a_rebase_relc_left_stopped_is_aborted_and_no_one_else_s(remote: tuple[R
     with pytest.raises(GitError, match="relc did not start it"):
         git.abort_interrupted_rebase(repository.root)
     assert git.current_branch(repository.root) is None, "a person's rebase is left as it is"
-    (git.git_dir(repository.root) / git.RELC_REBASE_MARK).write_text(fetched + "\n")  # as rebase_onto marks its own
+    mark = git.git_dir(repository.root) / git.RELC_REBASE_MARK
+    mark.write_text(f"{'0' * 40}\n{ours}\n")  # left by a kill after an earlier rebase of relc's ended
+    with pytest.raises(GitError, match="relc did not start it"):
+        git.abort_interrupted_rebase(repository.root)
+    mark.write_text(f"{fetched}\n{ours}\n")  # as rebase_onto marks its own: onto, and the head it began from
     assert git.abort_interrupted_rebase(repository.root) is True
     assert git.current_branch(repository.root) == "main" and git.head(repository.root) == ours
     assert (repository.root / "releases" / "talk.yaml").read_text() == "talk ours\n"

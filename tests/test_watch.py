@@ -455,12 +455,14 @@ def test_a_watcher_killed_mid_rebase_is_followed_by_one_that_starts_from_its_bra
     assert relc(clone, "rollback", "chat") == 0
     remote.publish("Move chat to step 2", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2) + TRIGGERS)
     subprocess.run(["git", "fetch", "-q", "origin"], cwd=clone, check=True)
+    began = [subprocess.run(["git", "rev-parse", revision], cwd=clone, capture_output=True, text=True).stdout.strip()
+             for revision in ("origin/main", "HEAD")]  # fmt: skip
     stopped = subprocess.run(["git", "rebase", "origin/main"], cwd=clone, capture_output=True)
     assert stopped.returncode != 0 and (clone / ".git" / "rebase-merge").exists(), stopped.stderr
     refused = Watch(clone, "--no-deploy", "--ticks", "1")
     watches.append(refused)
     assert refused.wait() == 1 and "relc did not start it" in refused.log_path.read_text(), "a person's rebase is theirs"
-    (clone / ".git" / "relc-rebasing").write_text("origin/main\n")  # the mark relc's own rebase carries
+    (clone / ".git" / "relc-rebasing").write_text("\n".join(began) + "\n")  # the mark relc's own rebase carries
     watch = Watch(clone, "--no-deploy", "--ticks", "1")
     watches.append(watch)
     assert watch.wait() == 0, watch.log_path.read_text()
