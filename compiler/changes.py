@@ -175,7 +175,7 @@ def current_release(
     path = root / history.release_path(name)
     if checked is None:
         if not path.exists():
-            raise UsageError(_missing_release(root, name))
+            raise UsageError(missing_release(root, name))
         result = validate_paths([path], root, cache=cache if cache is not None else open_cache(root))
         if not result.ok:
             raise RolloutError(f"{history.release_path(name)} is not valid; fix it first", result.diagnostics)
@@ -186,13 +186,13 @@ def current_release(
     return model, raw
 
 
-def _missing_release(root: Path, name: str) -> str:
+def missing_release(root: Path, name: str) -> str:
     """Why no release `name` can be changed: no file, or one that ends in `.yml` (RELC215)."""
     expected = history.release_path(name)
     if (root / expected).with_suffix(".yml").is_file():
-        return (f"release `{name}` is in {expected.removesuffix('.yaml')}.yml, and relc changes a release only as "
-                f"{expected} (RELC215): until `git mv {expected.removesuffix('.yaml')}.yml {expected}` is committed and "
-                f"pushed, nothing was changed and its traffic stays as it is")
+        kept = f"{expected.removesuffix('.yaml')}.yml"
+        return (f"release `{name}` is in {kept}, and relc changes a release only as {expected} (RELC215): nothing "
+                f"was changed; commit `git mv {kept} {expected}` (and, for the watcher, push it), then try again")
     return f"no release `{name}`: {expected} does not exist"
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from compiler import git, history
 from compiler.diagnostics import Diagnostic, Severity, define
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Callable
 
     from compiler.cache import ReleaseCache
+    from compiler.load import Position
     from compiler.spec import Release
 
 _OVERRIDE = re.compile(r"^Relc-Override:[ \t]*(?P<text>.+)$", re.MULTILINE)
@@ -187,21 +188,26 @@ def _base_path(name: str, base_ids: dict[str, str]) -> str | None:
     return None
 
 
-def _yml_changed(checked: CheckedRelease, base_paths: dict[str, str], base_ids: dict[str, str]) -> Diagnostic | None:
+def _yml_problems(
+    root: Path, base_commit: str, releases: list[CheckedRelease], base_paths: dict[str, str], base_ids: dict[str, str]
+) -> Iterator[tuple[CheckedRelease, str]]:
     """RELC215 as an error for a pull request that adds or edits a release kept in a
     `.yml` file, or renames one and edits it at once. relc cannot roll such a release
     back, nor time its step across the rename; a rename alone passes (elsewhere RELC215
-    only warns: one old `.yml` file must not stop every other release's rollback)."""
-    base = base_paths.get(checked.name)
-    if not (checked.path.endswith(".yml") or (base is not None and base.endswith(".yml"))):
-        return None
-    if base is not None and base_ids[base] == git.blob_id(checked.raw):
-        return None
-    position = checked.facts.name_position
-    return Diagnostic(checked.path, position.line, position.column, "RELC215",
-                      f"a pull request may not add or edit a `.yml` release file, nor rename one and edit it at once: "
-                      f"relc rolls back and times the steps of `{checked.name}` only as "
-                      f"{history.release_path(checked.name)}; rename it in a pull request of its own, then make this change")  # fmt: skip
+    only warns: one old `.yml` file must not stop every other release's rollback).
+    Compared by text, line endings aside (a checkout may turn them into CRLF)."""
+    for checked in releases:
+        own = f"{history.RELEASES_DIR}/{Path(checked.path).name}"
+        base = own if own in base_ids else base_paths.get(checked.name)
+        if not (own.endswith(".yml") or (base is not None and base.endswith(".yml"))):
+            continue
+        if base is not None:
+            before = git.read_blobs(root, [base_ids[base]]).get(base_ids[base], b"")
+            if before.replace(b"\r\n", b"\n") == checked.raw.replace(b"\r\n", b"\n"):
+                continue
+        yield checked, (f"a pull request may not add or edit a `.yml` release file, nor rename one and edit it at "
+                        f"once: relc rolls back and times the steps of `{checked.name}` only as "
+                        f"{history.release_path(checked.name)}; rename it in a pull request of its own, then make this change")  # fmt: skip
 
 
 def gate_diagnostics(
@@ -225,7 +231,19 @@ def gate_diagnostics(
             began.update(history.steps_began(root, base_commit, [c.name for c in changed], cache))
         return began[name]
 
-    diagnostics = [found for checked in releases if (found := _yml_changed(checked, base_paths, base_ids)) is not None]
+    diagnostics = []
+
+    def add(checked: CheckedRelease, position: "Position", code: str, message: str) -> None:
+        """A gate problem; a warning where an override covers the release."""
+        diagnostic = Diagnostic(checked.path, position.line, position.column, code, message)
+        override = next((o for o in overrides if o.covers(checked.release.name)), None)
+        if override is not None:
+            diagnostic = replace(diagnostic, severity=Severity.WARNING,
+                                 message=f"OVERRIDDEN ({override.source}: {override.reason}): {message}")  # fmt: skip
+        diagnostics.append(diagnostic)
+
+    for checked, message in _yml_problems(root, base_commit, releases, base_paths, base_ids):
+        add(checked, checked.facts.name_position, "RELC215", message)
     for checked in changed:
         content = base_contents.get(base_ids[base_paths[checked.name]])
         if content is None or content == checked.raw:
@@ -233,12 +251,6 @@ def gate_diagnostics(
         before = _parsed_release(content, base_paths[checked.name])
         if before is None:
             continue
-        override = next((o for o in overrides if o.covers(checked.release.name)), None)
         for path, code, message in _step_problems(before, checked.release, now, began_at_base):
-            position = checked.document.position_of(path)
-            diagnostic = Diagnostic(checked.path, position.line, position.column, code, message)
-            if override is not None:
-                diagnostic = replace(diagnostic, severity=Severity.WARNING,
-                                     message=f"OVERRIDDEN ({override.source}: {override.reason}): {message}")  # fmt: skip
-            diagnostics.append(diagnostic)
+            add(checked, checked.document.position_of(path), code, message)
     return diagnostics

@@ -36,7 +36,9 @@ def pin_release(root: Path, name: str, registry: "Registry | None" = None) -> Pi
 
     path = root / history.release_path(name)
     if not path.exists():
-        raise UsageError(f"no release `{name}`: {history.release_path(name)} does not exist")
+        from compiler.changes import missing_release
+
+        raise UsageError(missing_release(root, name))
     try:
         raw = read_input_file(path, 1024 * 1024, inside=root)
     except FileReadError as error:

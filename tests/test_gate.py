@@ -92,6 +92,33 @@ def test_a_yml_release_may_be_renamed_alone_but_not_edited_or_added(tmp_path: Pa
     assert status == 1 and "releases/talk.yml:3:7: error RELC215: a pull request may not add" in output, output
 
 
+def test_an_unchanged_yml_release_checked_out_with_crlf_is_not_an_edit(tmp_path: Path) -> None:
+    """`releases/*.yml text eol=crlf`: the file's bytes differ from git's, its text does not."""
+    repository = Repository(tmp_path / "repo")
+    (repository.root / ".gitattributes").write_text("releases/*.yml text eol=crlf\n")
+    (repository.root / "releases").mkdir(exist_ok=True)
+    (repository.root / "releases" / "chat.yml").write_text(chat(1))
+    repository.commit("chat v2 at step 1, in chat.yml")
+    repository.git("rm", "-q", "--cached", "-r", ".")
+    repository.git("reset", "-q", "--hard")
+    assert b"\r\n" in (repository.root / "releases" / "chat.yml").read_bytes()
+    repository.git("switch", "-q", "-c", "pr")
+    (repository.root / "NOTES.md").write_text("docs only\n")
+    repository.commit("Docs only", build=False)
+    status, output = gate(repository)
+    assert status == 0 and "error RELC215" not in output, output
+
+
+def test_an_override_lets_an_emergency_edit_of_a_yml_release_through_loudly(tmp_path: Path) -> None:
+    """In an incident the edit back to stable must not wait for a rename pull request."""
+    repository = yml_rollout_at_step_1(tmp_path)
+    (repository.root / "releases" / "chat.yml").write_text(chat(None, candidate=None))
+    repository.commit("Back to v1")
+    assert gate(repository)[0] == 1
+    status, output = gate(repository, "--override", "incident 42")
+    assert status == 0 and "warning RELC215: OVERRIDDEN (--override: incident 42): a pull request may not" in output, output
+
+
 def test_a_step_before_its_hold_ended_is_refused(tmp_path: Path) -> None:
     repository = rollout_at(tmp_path, 1, when=int(time.time()) - 60)
     propose(repository, chat(2))
