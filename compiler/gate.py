@@ -236,7 +236,7 @@ def gate_diagnostics(
     def add(checked: CheckedRelease, position: "Position", code: str, message: str) -> None:
         """A gate problem; a warning where an override covers the release."""
         diagnostic = Diagnostic(checked.path, position.line, position.column, code, message)
-        override = next((o for o in overrides if o.covers(checked.release.name)), None)
+        override = next((o for o in overrides if o.covers(checked.name)), None)
         if override is not None:
             diagnostic = replace(diagnostic, severity=Severity.WARNING,
                                  message=f"OVERRIDDEN ({override.source}: {override.reason}): {message}")  # fmt: skip
