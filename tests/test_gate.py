@@ -3,6 +3,7 @@ moves a rollout past `relc promote`'s rules, unless it carries a visible overrid
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -171,6 +172,17 @@ def test_the_plan_shows_an_override_first_and_loudly(tmp_path: Path) -> None:
     result = run_relc("plan", "--base", "main", "--format", "markdown", cwd=repository.root)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("> **OVERRIDE** `releases/chat.yaml`: OVERRIDDEN (")
+
+
+def test_the_plan_says_first_what_the_gate_will_refuse(tmp_path: Path) -> None:
+    """A plan comment on a pull request the gate fails must not read as a go-ahead."""
+    repository = rollout_at(tmp_path, 1)
+    propose(repository, chat(3), "Skip to step 3")
+    result = run_relc("plan", "--base", "main", "--format", "markdown", cwd=repository.root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("> **REFUSED BY THE GATE** `releases/chat.yaml`: RELC702 the step jumps from 1 to 3"), result.stdout
+    records = json.loads(run_relc("plan", "--base", "main", "--format", "json", cwd=repository.root).stdout)
+    assert len(records["refused"]) == 1 and "RELC702" in records["refused"][0] and records["overrides"] == []
 
 
 def test_a_duplicate_public_model_is_reported_on_the_file_the_change_touched(tmp_path: Path) -> None:

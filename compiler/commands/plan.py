@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 
+from typing import TYPE_CHECKING
+
 from compiler.commands.common import ROOT, validated_releases
+from compiler.diagnostics import Severity
 from compiler.errors import EXIT_OK, EXIT_PROBLEMS, UsageError
 from compiler.reporter import Reporter
+
+if TYPE_CHECKING:
+    from compiler.diagnostics import Diagnostic
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
@@ -23,25 +29,35 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     except GitError as error:
         raise UsageError(str(error)) from None
     formatter = plan.format_markdown if arguments.format == "markdown" else plan.format_text
-    overridden = _overridden(result.releases, arguments.base, arguments.no_cache)
-    banner = "".join(
-        (f"> **OVERRIDE** `{d.path}`: {d.message}\n\n" if arguments.format == "markdown" else f"OVERRIDE {d.path}: {d.message}\n")
-        for d in overridden
-    )
-    reporter.result(banner + formatter(plans), {"plan": plan.plan_records(plans), "overrides": [d.message for d in overridden]})
+    gated = _gate_problems(result.releases, arguments.base, arguments.no_cache)
+    overridden = [d for d in gated if d.severity is not Severity.ERROR]
+    banner = "".join(_banner_line(d, arguments.format == "markdown") for d in gated)
+    refused = [f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}" for d in gated if d.severity is Severity.ERROR]
+    records = {"plan": plan.plan_records(plans), "overrides": [d.message for d in overridden], "refused": refused}
+    reporter.result(banner + formatter(plans), records)
     return EXIT_OK
 
 
-def _overridden(releases: list, base: str | None, no_cache: bool) -> list:
-    """Rollout moves past the gate that an override let through: the plan shows them first."""
+def _banner_line(diagnostic: "Diagnostic", markdown: bool) -> str:
+    """A gate problem above the plan: refused (the gate will fail the pull request) or overridden."""
+    if diagnostic.severity is Severity.ERROR:
+        label = "REFUSED BY THE GATE"
+        text = f"{diagnostic.code} {diagnostic.message}"
+    else:
+        label, text = "OVERRIDE", diagnostic.message
+    return f"> **{label}** `{diagnostic.path}`: {text}\n\n" if markdown else f"{label} {diagnostic.path}: {text}\n"
+
+
+def _gate_problems(releases: list, base: str | None, no_cache: bool) -> list["Diagnostic"]:
+    """Rollout moves the gate refuses (`relc check --base` fails the pull request on them)
+    and those an override let through: the plan shows them first, refused ones first."""
     if base is None:
         return []
     import time
 
     from compiler.cache import open_cache
-    from compiler.diagnostics import Severity
     from compiler.gate import gate_diagnostics, overrides_in
 
     cache = None if no_cache else open_cache(ROOT)
     diagnostics = gate_diagnostics(ROOT, base, releases, time.time(), overrides_in(ROOT, base), cache)
-    return [d for d in diagnostics if d.severity is Severity.WARNING]
+    return sorted(diagnostics, key=lambda d: (d.severity is not Severity.ERROR, d.path, d.line, d.column))
