@@ -400,6 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--format", choices=("text", "markdown", "json"), default="text", help="text (default), markdown or json"
     )
+    plan.add_argument(
+        "--override", metavar="REASON",
+        help="as for `relc check --base`: rollout moves past the gate are shown as overridden, not refused "
+        "(give it to both when a pull request label maps to it)",
+    )  # fmt: skip
     _no_cache_option(plan)
 
     schema = _command(

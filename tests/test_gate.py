@@ -183,6 +183,8 @@ def test_the_plan_says_first_what_the_gate_will_refuse(tmp_path: Path) -> None:
     assert result.stdout.startswith("> **REFUSED BY THE GATE** `releases/chat.yaml`: RELC702 the step jumps from 1 to 3"), result.stdout
     records = json.loads(run_relc("plan", "--base", "main", "--format", "json", cwd=repository.root).stdout)
     assert len(records["refused"]) == 1 and "RELC702" in records["refused"][0] and records["overrides"] == []
+    labelled = run_relc("plan", "--base", "main", "--override", "label by @oncall", cwd=repository.root)
+    assert labelled.stdout.startswith("OVERRIDE releases/chat.yaml: OVERRIDDEN (--override: label by @oncall)"), labelled.stdout
 
 
 def test_a_duplicate_public_model_is_reported_on_the_file_the_change_touched(tmp_path: Path) -> None:

@@ -29,7 +29,9 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     except GitError as error:
         raise UsageError(str(error)) from None
     formatter = plan.format_markdown if arguments.format == "markdown" else plan.format_text
-    gated = _gate_problems(result.releases, arguments.base, arguments.no_cache)
+    if arguments.override and arguments.base is None:
+        raise UsageError("--override lets moves past the gate through; the gate compares with --base REV: give both")
+    gated = _gate_problems(result.releases, arguments.base, arguments.no_cache, arguments.override)
     overridden = [d for d in gated if d.severity is not Severity.ERROR]
     banner = "".join(_banner_line(d, arguments.format == "markdown") for d in gated)
     refused = [f"{d.path}:{d.line}:{d.column}: {d.code} {d.message}" for d in gated if d.severity is Severity.ERROR]
@@ -48,7 +50,7 @@ def _banner_line(diagnostic: "Diagnostic", markdown: bool) -> str:
     return f"> **{label}** `{diagnostic.path}`: {text}\n\n" if markdown else f"{label} {diagnostic.path}: {text}\n"
 
 
-def _gate_problems(releases: list, base: str | None, no_cache: bool) -> list["Diagnostic"]:
+def _gate_problems(releases: list, base: str | None, no_cache: bool, override: str | None) -> list["Diagnostic"]:
     """Rollout moves the gate refuses (`relc check --base` fails the pull request on them)
     and those an override let through: the plan shows them first, refused ones first."""
     if base is None:
@@ -59,5 +61,5 @@ def _gate_problems(releases: list, base: str | None, no_cache: bool) -> list["Di
     from compiler.gate import gate_diagnostics, overrides_in
 
     cache = None if no_cache else open_cache(ROOT)
-    diagnostics = gate_diagnostics(ROOT, base, releases, time.time(), overrides_in(ROOT, base), cache)
+    diagnostics = gate_diagnostics(ROOT, base, releases, time.time(), overrides_in(ROOT, base, override), cache)
     return sorted(diagnostics, key=lambda d: (d.severity is not Severity.ERROR, d.path, d.line, d.column))
