@@ -511,6 +511,11 @@ def reset_to(root: Path, commit: str) -> None:
     _git(root, "reset", "--hard", "--quiet", commit)
 
 
+def merge_base(root: Path, one: str, other: str) -> str:
+    """The newest commit both histories share."""
+    return _git(root, "merge-base", one, other).decode().strip()
+
+
 def changed_release_names(root: Path, older: str, newer: str) -> list[str]:
     """Names of the release files that differ between two commits."""
     output = _git(root, "diff", "--name-only", "-z", older, newer, "--", "releases/").decode("utf-8")

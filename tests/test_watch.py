@@ -495,3 +495,18 @@ def test_a_release_that_fails_its_checks_is_said_to_go_unwatched(remote: Remote,
     assert any("RELC206" in problem for problem in noted[0]["problems"]), noted
     assert len(webhook.bodies) == 1 and "releases/talk.yaml" in webhook.bodies[0]["text"]
     assert [e["release"] for e in watch.events("decision")] == ["chat", "chat"], "chat is evaluated each tick"
+
+
+def test_superseded_names_only_the_releases_the_watcher_changed(remote: Remote, watches: list[Watch]) -> None:
+    """chat was rolled back here while the branch moved chat on and also changed talk:
+    Git wins, and the event names chat, the release whose rollback was given up."""
+    start_rollout(remote)
+    clone = remote.clone("gateway")
+    assert relc(clone, "rollback", "chat") == 0
+    remote.seed.write("talk", release_text("talk", ["v1", "v2"], stable="v1") + TRIGGERS)
+    remote.publish("Move chat to step 2", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=2) + TRIGGERS)
+    watch = Watch(clone, "--no-deploy", "--ticks", "1")
+    watches.append(watch)
+    assert watch.wait() == 0, watch.log_path.read_text()
+    superseded = watch.events("superseded")
+    assert len(superseded) == 1 and superseded[0]["releases"] == ["chat"], watch.log_path.read_text()

@@ -201,8 +201,10 @@ class Watcher:
             self.incident_over("drift")
 
     def unpushed_releases(self) -> list[str]:
+        """The releases this clone's own commits changed, since its history left the
+        remote's: not those the remote changed meanwhile."""
         remote_ref = f"refs/remotes/{self.options.remote}/{self.options.branch}"
-        return git.changed_release_names(self.root, remote_ref, "HEAD")
+        return git.changed_release_names(self.root, git.merge_base(self.root, remote_ref, "HEAD"), "HEAD")
 
     def drift_branch(self, releases: list[str]) -> str:
         return DRIFT_BRANCH_PREFIX + "-".join(releases or ["releases"])
