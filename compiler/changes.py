@@ -311,20 +311,6 @@ def apply(root: Path, change: ReleaseChange) -> str:
             raise
 
 
-def render_worktree(root: Path) -> None:
-    """Write rendered/ again from the release files as they stand, as `relc build` would:
-    after a rebase merged others' release changes with relc's own, the rendered files
-    both changed are made again rather than merged line by line. RelcError, with the
-    diagnostics, when the releases do not all pass their checks."""
-    from compiler.cache import open_cache
-    from compiler.render import release_fragments
-
-    result = validate_paths([root / history.RELEASES_DIR], root, cache=open_cache(root), render=release_fragments)
-    if not result.ok:
-        raise RelcError(f"the merged releases do not pass their checks:\n{format_text(result.diagnostics)}")
-    write_tree(root / RENDERED_DIR, render_files(result.releases), inside=root)
-
-
 def trailer_lines(evidence: tuple[str, ...] = (), **values: str | None) -> str:
     """Git trailers (`Relc-Release: chat`); each piece of evidence a `Relc-Evidence` line,
     so `relc history` can say on what a decision rested."""

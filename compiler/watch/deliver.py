@@ -21,8 +21,10 @@ class Delivery:
     releases: int
 
 
-def deliver(root: Path, deploy_dir: Path) -> Delivery:
-    """Render the releases in `root` into `deploy_dir`; a RelcError when any is invalid."""
+def deliver(root: Path, deploy_dir: Path, inside: Path | None = None) -> Delivery:
+    """Render the releases in `root` into `deploy_dir`; a RelcError when any is invalid.
+    With `inside`, no link in `deploy_dir` leads out of that folder (for `rendered/`
+    itself, made again from releases a rebase merged)."""
     from compiler.cache import open_cache
     from compiler.emit import write_tree
     from compiler.render import release_fragments, render_files
@@ -36,5 +38,5 @@ def deliver(root: Path, deploy_dir: Path) -> Delivery:
         raise RelcError(f"not delivered: the releases are invalid\n{format_text(result.diagnostics)}", result.diagnostics)
     if not result.releases:
         raise RelcError("not delivered: the branch holds no release; the gateway keeps its last configuration")
-    change = write_tree(deploy_dir, render_files(result.releases))  # streamed: never the whole tree in memory
+    change = write_tree(deploy_dir, render_files(result.releases), inside=inside)  # streamed: never the whole tree in memory
     return Delivery(change.written, change.removed, len(result.releases))

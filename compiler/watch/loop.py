@@ -133,12 +133,16 @@ class Watcher:
         True when the remote branch then holds them (pushed, or adopted). Where others'
         commits changed other releases, the rendered files both changed are rendered again
         from the merged releases: a rollback is never dropped over generated lines."""
-        from compiler.changes import render_worktree
         from compiler.render import RENDERED_DIR
+        from compiler.watch.deliver import deliver
+
+        def render_again() -> None:
+            """rendered/ made from the merged releases, as `relc build` writes it."""
+            deliver(self.root, self.root / RENDERED_DIR, inside=self.root)
 
         for _ in range(PUSH_ATTEMPTS):
             if not git.is_ancestor(self.root, remote_head, git.head(self.root)):
-                if not git.rebase_onto(self.root, remote_head, RENDERED_DIR, lambda: render_worktree(self.root)):
+                if not git.rebase_onto(self.root, remote_head, RENDERED_DIR, render_again):
                     # Someone changed the same release on the branch since (or the merged
                     # releases are not valid together): Git decides, and the next tick
                     # evaluates what it now says.
