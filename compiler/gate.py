@@ -254,3 +254,22 @@ def gate_diagnostics(
         for path, code, message in _step_problems(before, checked.release, now, began_at_base):
             add(checked, checked.document.position_of(path), code, message)
     return diagnostics
+
+
+def base_diagnostics(
+    root: Path, base: str, releases: list[CheckedRelease], override: str | None = None,
+    cache: "ReleaseCache | None" = None,
+) -> list[Diagnostic]:
+    """Everything `relc check --base` judges against the base branch: published bundles
+    changed in place (RELC701), rollout moves past the gate (RELC702-705, RELC215), and
+    release files moved in and edited (RELC706). `relc plan --base` shows the same, so
+    a plan never reads as a go-ahead for a pull request the gate fails."""
+    import time
+
+    from compiler.immutability import immutability_diagnostics
+
+    return [
+        *immutability_diagnostics(root, base, releases, cache),
+        *gate_diagnostics(root, base, releases, time.time(), overrides_in(root, base, override), cache),
+        *moved_in_diagnostics(root, base, releases),
+    ]

@@ -187,6 +187,21 @@ def test_the_plan_says_first_what_the_gate_will_refuse(tmp_path: Path) -> None:
     assert labelled.stdout.startswith("OVERRIDE releases/chat.yaml: OVERRIDDEN (--override: label by @oncall)"), labelled.stdout
 
 
+def test_the_plan_also_says_first_that_a_published_bundle_was_changed_in_place(tmp_path: Path) -> None:
+    """`relc check --base` fails on a bundle edited in place (RELC701): the plan must say so,
+    not show the traffic as if the change were fine."""
+    repository = rollout_at(tmp_path, 1)
+    edited = release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1, temperature={"v1": 0.9})
+    propose(repository, edited.replace("    - {canary: 50, hold: 1h}\n", THREE_STEPS), "Warm up v1 in place")
+    assert "error RELC701" in gate(repository)[1]
+    result = run_relc("plan", "--base", "main", cwd=repository.root)
+    assert result.returncode == 0, result.stderr
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("REFUSED BY THE GATE releases/chat.yaml: RELC701 bundle `v1` was published in"), result.stdout
+    records = json.loads(run_relc("plan", "--base", "main", "--format", "json", cwd=repository.root).stdout)
+    assert [line.split(": ")[1].split()[0] for line in records["refused"]] == ["RELC701"], records["refused"]
+
+
 def test_a_duplicate_public_model_is_reported_on_the_file_the_change_touched(tmp_path: Path) -> None:
     repository = rollout_at(tmp_path, 1)
     text = release_text("alpha", ["v1"], stable="v1").replace("  model: alpha\n", "  model: chat\n")

@@ -43,21 +43,18 @@ def check_generated(
     override: str | None = None,
     cache: "ReleaseCache | None" = None,
 ) -> CheckReport:
-    """Stale rendered/ files and schema as RELC601; against `base`, changed published
-    bundles (RELC701) and rollout moves past the gate (RELC702-705)."""
+    """Stale rendered/ files and schema as RELC601; against `base`, what the base branch
+    refuses (`gate.base_diagnostics`: changed published bundles, rollout moves past the
+    gate, release files moved in and edited)."""
     from compiler.fresh import compare_rendered
     from compiler.render import RENDERED_DIR
     from compiler.schema import stale_schema
 
     report = CheckReport()
     if base:
-        from compiler.immutability import immutability_diagnostics
+        from compiler.gate import base_diagnostics
 
-        report.diagnostics += immutability_diagnostics(root, base, releases, cache)
-        report.diagnostics += _gate(root, base, releases, override, cache)
-        from compiler.gate import moved_in_diagnostics
-
-        report.diagnostics += moved_in_diagnostics(root, base, releases)
+        report.diagnostics += base_diagnostics(root, base, releases, override, cache)
     stale = stale_schema(root, cache)
     if stale is not None:
         report.diagnostics.append(Diagnostic(stale[0], 1, 1, "RELC601", stale[1]))
@@ -68,16 +65,6 @@ def check_generated(
         for d in report.differences
     ]
     return report
-
-
-def _gate(
-    root: Path, base: str, releases: list["CheckedRelease"], override: str | None, cache: "ReleaseCache | None"
-) -> list[Diagnostic]:
-    import time
-
-    from compiler.gate import gate_diagnostics, overrides_in
-
-    return gate_diagnostics(root, base, releases, time.time(), overrides_in(root, base, override), cache)
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:

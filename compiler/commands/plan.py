@@ -51,15 +51,14 @@ def _banner_line(diagnostic: "Diagnostic", markdown: bool) -> str:
 
 
 def _gate_problems(releases: list, base: str | None, no_cache: bool, override: str | None) -> list["Diagnostic"]:
-    """Rollout moves the gate refuses (`relc check --base` fails the pull request on them)
-    and those an override let through: the plan shows them first, refused ones first."""
+    """What `relc check --base` refuses against the base branch (it fails the pull request
+    on them) and the moves an override let through: the plan shows them first, refused
+    ones first."""
     if base is None:
         return []
-    import time
-
     from compiler.cache import open_cache
-    from compiler.gate import gate_diagnostics, overrides_in
+    from compiler.gate import base_diagnostics
 
     cache = None if no_cache else open_cache(ROOT)
-    diagnostics = gate_diagnostics(ROOT, base, releases, time.time(), overrides_in(ROOT, base, override), cache)
+    diagnostics = base_diagnostics(ROOT, base, releases, override, cache)
     return sorted(diagnostics, key=lambda d: (d.severity is not Severity.ERROR, d.path, d.line, d.column))
