@@ -181,11 +181,7 @@ def _step_problems(
 def _base_path(name: str, base_ids: dict[str, str]) -> str | None:
     """The release's file at the base: `releases/NAME.yaml`, or the `NAME.yml` a pull
     request renames as RELC215 asks (however much it also edits, the release is not new)."""
-    path = history.release_path(name)
-    for candidate in (path, path.removesuffix(".yaml") + ".yml"):
-        if candidate in base_ids:
-            return candidate
-    return None
+    return history.release_path_in(name, base_ids)
 
 
 def _yml_problems(

@@ -13,7 +13,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator, Mapping
+from typing import Any, Container, Iterator, Mapping
 
 from typing import TYPE_CHECKING
 
@@ -52,6 +52,23 @@ def is_release_file(path: str) -> bool:
 
 def release_path(name: str) -> str:
     return f"{RELEASES_DIR}/{name}.yaml"
+
+
+def release_path_in(name: str, paths: Container[str]) -> str | None:
+    """The release's file among `paths` (relative to relc's folder): `releases/NAME.yaml`,
+    else the `NAME.yml` relc also reads (with RELC215's warning); None when neither is."""
+    path = release_path(name)
+    for candidate in (path, path.removesuffix(".yaml") + ".yml"):
+        if candidate in paths:
+            return candidate
+    return None
+
+
+def release_paths_at(root: Path, revision: str, names: list[str]) -> dict[str, str]:
+    """Each release's file at `revision`, so that its history is read under the name it
+    has there (a `.yml` one too); `releases/NAME.yaml` for a release with no file there."""
+    present = git.blob_ids(root, revision, RELEASES_DIR)
+    return {name: release_path_in(name, present) or release_path(name) for name in names}
 
 
 def _parse(content: bytes) -> Any:
@@ -419,7 +436,7 @@ def revisions(root: Path, revision: str, name: str, batch: int = 64) -> Iterator
     (relc's files moved), not from a folder of another name: a draft served no traffic,
     so none of its revisions is a known-good one to roll back to."""
     git.require_full_history(root)
-    path = release_path(name)
+    path = release_paths_at(root, revision, [name])[name]
     history = git.file_history(root, revision, path, follows=is_release_file)
     for start in range(0, len(history), batch):
         chunk = history[start : start + batch]
@@ -491,7 +508,8 @@ def steps_began(
         searches = _searches_since(root, remembered, commit, names, roles, pool) if remembered is not None and covered else None
         if searches is None:
             changes = git.changes_under(root, commit, RELEASES_DIR, first_parent=True)
-            searches = _walk(root, _file_histories(changes, names, git.path_prefix(root)), roles, pool)
+            paths = release_paths_at(root, commit, names)
+            searches = _walk(root, _file_histories(changes, paths, git.path_prefix(root)), roles, pool)
             for search in searches.values():
                 search.known = True  # undecided only when its whole history is in the step
     same_commit = remembered is not None and remembered.commit == commit
@@ -516,7 +534,8 @@ def _searches_since(
     since = git.changes_under(root, f"{remembered.commit}..{commit}", RELEASES_DIR, first_parent=True)
     if any(change.renamed_from is not None for change in since):
         return None
-    searches = _walk(root, _file_histories(since, names, git.path_prefix(root)), roles, pool)
+    paths = release_paths_at(root, commit, names)
+    searches = _walk(root, _file_histories(since, paths, git.path_prefix(root)), roles, pool)
     for name, search in searches.items():
         earlier = remembered.searches[name]
         if search.newest is None:  # not changed since
@@ -690,16 +709,17 @@ def _as_roles(stored: Any) -> Roles | None:
     return stable, candidate, step
 
 
-def _file_histories(changes: list[git.FileChange], names: list[str], prefix: str) -> dict[str, list[git.FileChange]]:
+def _file_histories(changes: list[git.FileChange], paths: dict[str, str], prefix: str) -> dict[str, list[git.FileChange]]:
     """Each release file's changes, newest first, under the name the file had in each
-    (followed back through a `git mv`, as `git log --follow` does). Paths are git's, from
-    the top of the repository; `prefix` is where relc runs in it (`relc -C deploy`).
+    (followed back through a `git mv`, as `git log --follow` does), from its path now
+    (`paths`, by release). Paths are git's, from the top of the repository; `prefix` is
+    where relc runs in it (`relc -C deploy`).
 
     A file renamed away from a release's name is, for the release that has the name now,
     deleted there (as `git log --follow` of the name shows it), whichever other releases
     are asked: what came before belongs to the file under its new name."""
-    histories: dict[str, list[git.FileChange]] = {name: [] for name in names}
-    following = {prefix + release_path(name): name for name in names}  # a file's name in older commits, to its release
+    histories: dict[str, list[git.FileChange]] = {name: [] for name in paths}
+    following = {prefix + path: name for name, path in paths.items()}  # a file's name in older commits, to its release
     for change in changes:
         name = following.pop(change.path, None)
         left = following.pop(change.renamed_from, None) if change.renamed_from is not None else None

@@ -51,10 +51,10 @@ RELC201 = define(
 RELC215 = define(
     "RELC215",
     title="release file does not end in .yaml",
-    meaning="a release file ends in `.yml`, and rollback, promote, `relc history` and the watcher find release "
-            "`NAME` as `releases/NAME.yaml`, so this release is served but cannot be rolled back: a warning (one such "
-            "file must not stop rollbacks of every other release), and an error in `relc check --base` for a pull "
-            "request that adds or edits one, or renames one and edits it at once",
+    meaning="a release file ends in `.yml`, and rollback and promote (the watcher's too) edit release `NAME` as "
+            "`releases/NAME.yaml`, so this release is served, and `relc status` and `relc history` read it, but it "
+            "cannot be rolled back: a warning (one such file must not stop rollbacks of every other release), and an "
+            "error in `relc check --base` for a pull request that adds or edits one, or renames one and edits it at once",
     fix="rename the file to end in `.yaml` (`git mv`) in a pull request of its own: its history is followed",
 )
 

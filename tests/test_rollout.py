@@ -496,6 +496,25 @@ def test_a_yml_release_says_how_to_roll_it_back_and_stops_no_other_rollback(tmp_
     assert repository.git("log", "-1", "--format=%s").startswith("Abort rollout of alpha")
 
 
+def test_status_and_history_read_a_yml_release_under_its_own_name(tmp_path: Path) -> None:
+    """A `.yml` release (RELC215, a warning) is timed from the commit that began its step:
+    mid-incident, `relc status` said its step was `not committed yet`, `relc status chat`
+    found no file, and `relc history chat` no history."""
+    repository = Repository(tmp_path / "repo")
+    path = repository.root / "releases" / "chat.yml"
+    path.parent.mkdir()
+    path.write_text(release_text("chat", ["v1", "v2"], stable="v1"))
+    repository.commit("Publish chat v1 and v2")
+    path.write_text(release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    began = repository.commit("Start chat v2", when=int(time.time()) - 60)
+    for arguments in (("status",), ("status", "chat")):
+        status = run_relc(*arguments, cwd=repository.root)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert f"({began[:12]} Start chat v2)" in status.stdout, status.stdout
+    history = run_relc("history", "chat", cwd=repository.root)
+    assert history.returncode == 0 and history.stdout.startswith("chat: 2 change(s)"), history.stdout + history.stderr
+
+
 def test_a_draft_kept_in_a_subfolder_of_releases_begins_its_step_when_moved_up(tmp_path: Path) -> None:
     """`releases/drafts/` holds no release (relc reads `releases/*.yaml`): a draft moved
     up from there begins its hold with the move, not with the draft's old commit."""
