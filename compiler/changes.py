@@ -40,15 +40,12 @@ class ReleaseChange:
     """A new content for one release file, and the commit that would record it."""
 
     name: str
+    path: str  # the release file, from relc's folder (`releases/NAME.yaml` or `.yml`)
     before: bytes
     after: bytes
     message: str
     # What the person should know before it lands (also in the commit message).
     warnings: tuple[str, ...] = ()
-
-    @property
-    def path(self) -> str:
-        return history.release_path(self.name)
 
     def diff(self) -> str:
         return "".join(
@@ -172,13 +169,14 @@ def current_release(
     checking it again."""
     from compiler.cache import open_cache
 
-    path = root / history.release_path(name)
+    relative = history.release_file(root, name)
+    path = root / relative
     if checked is None:
         if not path.exists():
-            raise UsageError(missing_release(root, name))
+            raise UsageError(missing_release(name))
         result = validate_paths([path], root, cache=cache if cache is not None else open_cache(root))
         if not result.ok:
-            raise RolloutError(f"{history.release_path(name)} is not valid; fix it first", result.diagnostics)
+            raise RolloutError(f"{relative} is not valid; fix it first", result.diagnostics)
         checked = result.releases[0]
     raw = checked.raw  # the bytes checked, not a second read
     model = _model_of(os.path.abspath(path), checked, raw)
@@ -186,14 +184,9 @@ def current_release(
     return model, raw
 
 
-def missing_release(root: Path, name: str) -> str:
-    """Why no release `name` can be changed: no file, or one that ends in `.yml` (RELC215)."""
-    expected = history.release_path(name)
-    if (root / expected).with_suffix(".yml").is_file():
-        kept = f"{expected.removesuffix('.yaml')}.yml"
-        return (f"release `{name}` is in {kept}, and relc changes a release only as {expected} (RELC215): nothing "
-                f"was changed; commit `git mv {kept} {expected}` (and, for the watcher, push it), then try again")
-    return f"no release `{name}`: {expected} does not exist"
+def missing_release(name: str) -> str:
+    """Why no release `name` can be changed: it has no file."""
+    return f"no release `{name}`: {history.release_path(name)} does not exist"
 
 
 # The model of each release file as last read, by its absolute path: at most MODELS_KEPT

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from compiler import git, history
 from compiler.diagnostics import Diagnostic, Severity, define
@@ -63,8 +63,11 @@ def overrides_in(root: Path, base: str, flag_reason: str | None = None) -> list[
 
 def release_at(root: Path, commit: str, name: str) -> Release | None:
     """The release `name` as committed at `commit`; None when it is absent or invalid there."""
-    content = git.read_blobs(root, [f"{commit}:{history.release_path(name)}"]).get(f"{commit}:{history.release_path(name)}")
-    return None if content is None else _parsed_release(content, history.release_path(name))
+    # `.yaml` or `.yml`, in one git call; `./`: from relc's folder, not the top (`relc -C deploy`).
+    revisions = {f"{commit}:./{path}": path for path in history.release_paths(name)}
+    found = git.read_blobs(root, list(revisions))
+    revision = next((revision for revision in revisions if revision in found), None)
+    return None if revision is None else _parsed_release(found[revision], revisions[revision])
 
 
 def _parsed_release(content: bytes, path: str) -> Release | None:
@@ -179,31 +182,9 @@ def _step_problems(
 
 
 def _base_path(name: str, base_ids: dict[str, str]) -> str | None:
-    """The release's file at the base: `releases/NAME.yaml`, or the `NAME.yml` a pull
-    request renames as RELC215 asks (however much it also edits, the release is not new)."""
+    """The release's file at the base: `releases/NAME.yaml`, or `NAME.yml` (a pull request
+    that renames one to the other, however much it also edits, brings no new release)."""
     return history.release_path_in(name, base_ids)
-
-
-def _yml_problems(
-    root: Path, base_commit: str, releases: list[CheckedRelease], base_paths: dict[str, str], base_ids: dict[str, str]
-) -> Iterator[tuple[CheckedRelease, str]]:
-    """RELC215 as an error for a pull request that adds or edits a release kept in a
-    `.yml` file, or renames one and edits it at once. relc cannot roll such a release
-    back, nor time its step across the rename; a rename alone passes (elsewhere RELC215
-    only warns: one old `.yml` file must not stop every other release's rollback).
-    Compared by text, line endings aside (a checkout may turn them into CRLF)."""
-    for checked in releases:
-        own = f"{history.RELEASES_DIR}/{Path(checked.path).name}"
-        base = own if own in base_ids else base_paths.get(checked.name)
-        if not (own.endswith(".yml") or (base is not None and base.endswith(".yml"))):
-            continue
-        if base is not None:
-            before = git.read_blobs(root, [base_ids[base]]).get(base_ids[base], b"")
-            if before.replace(b"\r\n", b"\n") == checked.raw.replace(b"\r\n", b"\n"):
-                continue
-        yield checked, (f"a pull request may not add or edit a `.yml` release file, nor rename one and edit it at "
-                        f"once: relc rolls back and times the steps of `{checked.name}` only as "
-                        f"{history.release_path(checked.name)}; rename it in a pull request of its own, then make this change")  # fmt: skip
 
 
 def gate_diagnostics(
@@ -238,8 +219,6 @@ def gate_diagnostics(
                                  message=f"OVERRIDDEN ({override.source}: {override.reason}): {message}")  # fmt: skip
         diagnostics.append(diagnostic)
 
-    for checked, message in _yml_problems(root, base_commit, releases, base_paths, base_ids):
-        add(checked, checked.facts.name_position, "RELC215", message)
     for checked in changed:
         content = base_contents.get(base_ids[base_paths[checked.name]])
         if content is None or content == checked.raw:
@@ -257,7 +236,7 @@ def base_diagnostics(
     cache: "ReleaseCache | None" = None,
 ) -> list[Diagnostic]:
     """Everything `relc check --base` judges against the base branch: published bundles
-    changed in place (RELC701), rollout moves past the gate (RELC702-705, RELC215), and
+    changed in place (RELC701), rollout moves past the gate (RELC702-705), and
     release files moved in and edited (RELC706). `relc plan --base` shows the same, so
     a plan never reads as a go-ahead for a pull request the gate fails."""
     import time

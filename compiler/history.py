@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from compiler.spec import Release
 
 RELEASES_DIR = "releases"
+RELEASE_SUFFIXES = (".yaml", ".yml")  # `.yaml` first: where a release is looked for first
 
 
 @dataclass(frozen=True)
@@ -47,21 +48,29 @@ def is_release_file(path: str) -> bool:
     """Whether `path` (from any folder) is a release file in a folder named `releases`:
     relc's own, or relc's before its files moved."""
     source = PurePosixPath(path)
-    return source.parent.name == RELEASES_DIR and source.suffix in (".yaml", ".yml")
+    return source.parent.name == RELEASES_DIR and source.suffix in RELEASE_SUFFIXES
 
 
 def release_path(name: str) -> str:
-    return f"{RELEASES_DIR}/{name}.yaml"
+    """Where a release's file is made (`relc init`) and looked for first."""
+    return f"{RELEASES_DIR}/{name}{RELEASE_SUFFIXES[0]}"
+
+
+def release_paths(name: str) -> tuple[str, ...]:
+    """Where release `name` may be kept, in the order relc looks: `.yaml`, then `.yml`."""
+    return tuple(f"{RELEASES_DIR}/{name}{suffix}" for suffix in RELEASE_SUFFIXES)
 
 
 def release_path_in(name: str, paths: Container[str]) -> str | None:
     """The release's file among `paths` (relative to relc's folder): `releases/NAME.yaml`,
-    else the `NAME.yml` relc also reads (with RELC215's warning); None when neither is."""
-    path = release_path(name)
-    for candidate in (path, path.removesuffix(".yaml") + ".yml"):
-        if candidate in paths:
-            return candidate
-    return None
+    else `releases/NAME.yml`; None when neither is."""
+    return next((path for path in release_paths(name) if path in paths), None)
+
+
+def release_file(root: Path, name: str) -> str:
+    """The release's file in the working tree, from relc's folder: `releases/NAME.yaml`,
+    else `releases/NAME.yml`, and `releases/NAME.yaml` (to name) when neither is there."""
+    return next((path for path in release_paths(name) if (root / path).is_file()), release_path(name))
 
 
 def release_paths_at(root: Path, revision: str, names: list[str]) -> dict[str, str]:
@@ -339,13 +348,13 @@ def _add_publications(root: Path, changes: list[git.FileChange], published: dict
                 blobs.clear()
                 chunk = oldest_first[position : position + BLOBS_AT_ONCE]
                 blobs = git.read_blobs(root, [c.blob for c in chunk if c.blob])
-                releases = [c for c in chunk if c.blob in blobs and c.path.endswith(".yaml")]
+                releases = [c for c in chunk if c.blob in blobs and c.path.endswith(RELEASE_SUFFIXES)]
                 keys = {c.blob: hashlib.sha256(_bundles_key(blobs[c.blob])).digest() for c in releases if c.blob}
                 ahead = _digests_ahead(pool, _first_of_each_key(releases, keys, parsed), blobs)
             advance(1)
             if change.renamed_from is not None:
                 renamed.append((Path(change.renamed_from).stem, Path(change.path).stem))
-            if change.blob is None or not change.path.endswith(".yaml") or change.blob not in blobs:
+            if change.blob is None or not change.path.endswith(RELEASE_SUFFIXES) or change.blob not in blobs:
                 continue
             key = keys[change.blob]
             digests = parsed.get(key)
@@ -429,14 +438,15 @@ def rollout_roles(content: bytes | None) -> tuple[str | None, str | None, int | 
     return rollout.get("stable"), candidate, step
 
 
-def revisions(root: Path, revision: str, name: str, batch: int = 64) -> Iterator[Revision]:
-    """Revisions of `releases/<name>.yaml`, newest first, read lazily in batches.
+def revisions(root: Path, revision: str, name: str, batch: int = 64, path: str | None = None) -> Iterator[Revision]:
+    """Revisions of the release's file (`path`, else the one it has at `revision`),
+    newest first, read lazily in batches.
 
     Renames are followed within the releases folder and from another `releases/` folder
     (relc's files moved), not from a folder of another name: a draft served no traffic,
     so none of its revisions is a known-good one to roll back to."""
     git.require_full_history(root)
-    path = release_paths_at(root, revision, [name])[name]
+    path = path or release_paths_at(root, revision, [name])[name]
     history = git.file_history(root, revision, path, follows=is_release_file)
     for start in range(0, len(history), batch):
         chunk = history[start : start + batch]
@@ -746,10 +756,11 @@ def rollback_target(root: Path, revision: str, name: str, to: str | None = None)
     newer: list[Revision] = []
     suspect: str | None = None
     target = git.resolve_revision(root, to) if to else None
-    for current in revisions(root, revision, name):
+    path = release_paths_at(root, revision, [name])[name]
+    for current in revisions(root, revision, name, path=path):
         if suspect is None:
             if current.content is None:
-                raise git.GitError(f"{release_path(name)} does not exist at {revision}; nothing to roll back")
+                raise git.GitError(f"{path} does not exist at {revision}; nothing to roll back")
             suspect = current.candidate or current.stable
             if target is None and current.candidate is None and _previous_of(current.content) is None:
                 raise git.GitError(
@@ -758,15 +769,15 @@ def rollback_target(root: Path, revision: str, name: str, to: str | None = None)
         reached = current.commit.sha == target if target else (current.content is not None and not current.involves(suspect))
         if reached:
             if current.content is None:
-                raise git.GitError(f"{release_path(name)} was deleted in {git.short(current.commit.sha)}; pick another --to")
+                raise git.GitError(f"{path} was deleted in {git.short(current.commit.sha)}; pick another --to")
             return RollbackTarget(suspect, current, tuple(newer))
         newer.append(current)
     if suspect is None:
-        raise git.GitError(f"{release_path(name)} has no history at {revision}: commit it first")
+        raise git.GitError(f"{path} has no history at {revision}: commit it first")
     if target:
-        raise git.GitError(f"commit {git.short(target)} did not change {release_path(name)}: name a revision of that file")
+        raise git.GitError(f"commit {git.short(target)} did not change {path}: name a revision of that file")
     raise NoKnownGoodRevision(
-        f"no known-good revision of {release_path(name)}: bundle `{suspect}` took part in every revision; "
+        f"no known-good revision of {path}: bundle `{suspect}` took part in every revision; "
         "fix forward with a new bundle, or name a revision with --to",
         suspect,
     )

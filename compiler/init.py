@@ -46,13 +46,15 @@ triggers:
 
 
 def init_release(root: Path, name: str) -> list[Path]:
-    """Write releases/NAME.yaml and prompts/NAME/v1.j2; refuse to overwrite either."""
+    """Write releases/NAME.yaml and prompts/NAME/v1.j2; refuse when either, or the
+    release as `releases/NAME.yml`, is there."""
     from compiler.emit import write_atomically
     from compiler.prompts import sha256_hex
 
     release_path = root / history.release_path(name)
     template = f"prompts/{name}/v1.j2"
-    existing = [str(p.relative_to(root)) for p in (release_path, root / template) if p.exists()]
+    kept = root / history.release_file(root, name)  # a `NAME.yml` is the release too
+    existing = [str(p.relative_to(root)) for p in (kept, root / template) if p.exists()]
     if existing:
         raise RelcError(f"{', '.join(existing)} already exist(s); relc init never overwrites: pick another name")
     template_text = TEMPLATE.format(name=name).encode("utf-8")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class PinChange:
     name: str
+    path: str  # the release file, from relc's folder (`releases/NAME.yaml` or `.yml`)
     before: bytes
     after: bytes
     pinned: tuple[str, ...]  # what changed, for a person
@@ -34,18 +35,19 @@ def pin_release(root: Path, name: str, registry: "Registry | None" = None) -> Pi
     from compiler.files import FileReadError, read_input_file
     from compiler.load import load_bytes
 
-    path = root / history.release_path(name)
+    relative = history.release_file(root, name)
+    path = root / relative
     if not path.exists():
         from compiler.changes import missing_release
 
-        raise UsageError(missing_release(root, name))
+        raise UsageError(missing_release(name))
     try:
         raw = read_input_file(path, 1024 * 1024, inside=root)
     except FileReadError as error:
-        raise RelcError(f"{history.release_path(name)} {error}") from None
-    document, diagnostics = load_bytes(raw, history.release_path(name))
+        raise RelcError(f"{relative} {error}") from None
+    document, diagnostics = load_bytes(raw, relative)
     if document is None:
-        raise RelcError(f"{history.release_path(name)} cannot be read as YAML; fix it first", diagnostics)
+        raise RelcError(f"{relative} cannot be read as YAML; fix it first", diagnostics)
     wanted: dict[int, str] = {}
     pinned: list[str] = []
     for index, bundle in _bundles(document.data):
@@ -72,7 +74,7 @@ def pin_release(root: Path, name: str, registry: "Registry | None" = None) -> Pi
             _set_after(model, "registry_lineage", _lineage_for(model, lineage), "registry_digest")
 
     after = edit_document(raw, change) if wanted or registry_digests else raw
-    return PinChange(name, raw, after, tuple(pinned), unchecked)
+    return PinChange(name, relative, raw, after, tuple(pinned), unchecked)
 
 
 def _set_after(mapping: Any, key: str, value: Any, after: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from compiler import git
 from compiler.changes import ReleaseChange, RolloutError, current_release, trailer_lines
-from compiler.history import step_timing
+from compiler.history import release_file, step_timing
 from compiler.spec import Release
 from compiler.times import format_span, format_utc
 from compiler.traffic import step_position, step_text
@@ -51,4 +51,4 @@ def plan_promote(
     forced = "true" if force and timing.ready_at and moment < timing.ready_at else None
     trailers = trailer_lines(evidence, Relc_Release=name, Relc_Forced=forced)
     after = edit_rollout(current, changes)
-    return ReleaseChange(name, current, after, f"{subject}\n\n{trailers}\n")
+    return ReleaseChange(name, release_file(root, name), current, after, f"{subject}\n\n{trailers}\n")

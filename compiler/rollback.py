@@ -25,18 +25,19 @@ def plan_rollback(
     goes to stable and the candidate bundle stays defined for a later retry.
     """
     release, current = current_release(root, name)
+    path = history.release_file(root, name)
     try:
         target = history.rollback_target(root, "HEAD", name, to)
     except history.NoKnownGoodRevision:
         if to is not None or release.rollout.candidate is None:
             raise
-        return plan_abort(release, current, reason, trigger, evidence)
+        return plan_abort(release, path, current, reason, trigger, evidence)
     if to is not None:
         # An explicit revision is restored whole: every later change to the file is reverted.
         content = _named(target.known_good.content or b"", name)
         reverted = [revision.commit for revision in target.reverted]
     else:
-        content, reverted = _revert_traffic_changes(current, target, name)
+        content, reverted = _revert_traffic_changes(current, target, path, name)
     if not reverted or content == current:
         raise RolloutError(f"{name} already matches its known-good revision {git.short(target.known_good.commit.sha)}")
     stable_after, candidate_after, step_after = history.rollout_roles(content)
@@ -60,7 +61,7 @@ def plan_rollback(
         Relc_Reason=reason,
         Relc_Trigger=trigger,
     )
-    return ReleaseChange(name, current, content, f"{subject}\n\n{body}\n\n{trailers}\n", warnings)
+    return ReleaseChange(name, path, current, content, f"{subject}\n\n{body}\n\n{trailers}\n", warnings)
 
 
 def _rolled_back_before(root: Path, since: str, name: str, serving: set[str]) -> tuple[str, ...]:
@@ -79,13 +80,13 @@ def _rolled_back_before(root: Path, since: str, name: str, serving: set[str]) ->
 
 
 def plan_abort(
-    release: Release, current: bytes, reason: str | None = None, trigger: str | None = None, evidence: tuple[str, ...] = ()
+    release: Release, path: str, current: bytes, reason: str | None = None, trigger: str | None = None,
+    evidence: tuple[str, ...] = (),
 ) -> ReleaseChange:
-    """End the rollout in the file: candidate and step removed, every request to stable."""
+    """End the rollout in the file (`path`): candidate and step removed, every request to stable."""
     from compiler.edit import edit_rollout
 
     rollout = release.rollout
-    path = history.release_path(release.name)
     body = (
         f"History holds no revision of {path} without {rollout.candidate} (the release entered Git mid-rollout, "
         f"or its history was squashed), so this commit aborts the rollout in the file instead of reverting "
@@ -97,11 +98,11 @@ def plan_abort(
     )  # fmt: skip
     subject = f"Abort rollout of {release.name}: all traffic back to {rollout.stable}"
     after = edit_rollout(current, {"candidate": None, "step": None})
-    return ReleaseChange(release.name, current, after, f"{subject}\n\n{body}\n\n{trailers}\n")
+    return ReleaseChange(release.name, path, current, after, f"{subject}\n\n{body}\n\n{trailers}\n")
 
 
 def _revert_traffic_changes(
-    current: bytes, target: history.RollbackTarget, name: str
+    current: bytes, target: history.RollbackTarget, path: str, name: str
 ) -> tuple[bytes, list[git.Commit]]:
     """Revert, newest first, each commit since known-good that changed bundles or rollout.
 
@@ -118,7 +119,7 @@ def _revert_traffic_changes(
         if conflicted:
             raise RolloutError(
                 f"reverting {git.short(revision.commit.sha)} (\"{revision.commit.subject}\") on "
-                f"{history.release_path(name)} conflicts with a later change to the same lines; nothing was "
+                f"{path} conflicts with a later change to the same lines; nothing was "
                 f"written. Restore the known-good revision whole instead: "
                 f"`relc rollback {name} --to {git.short(target.known_good.commit.sha)}`"
             )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from compiler import prompts
 from compiler.registry.check import registry_fields
-from compiler.diagnostics import Diagnostic, Severity, define
+from compiler.diagnostics import Diagnostic, define
 from compiler.load import FieldPath, LoadedDocument, LoadLimits, load_bytes
 from compiler.model import build_release, dotted
 from compiler.secrets import SecretFinding, find_secrets, find_secrets_in_values
@@ -48,17 +48,6 @@ RELC201 = define(
 )
 
 
-RELC215 = define(
-    "RELC215",
-    title="release file does not end in .yaml",
-    meaning="a release file ends in `.yml`, and rollback and promote (the watcher's too) edit release `NAME` as "
-            "`releases/NAME.yaml`, so this release is served, and `relc status` and `relc history` read it, but it "
-            "cannot be rolled back: a warning (one such file must not stop rollbacks of every other release), and an "
-            "error in `relc check --base` for a pull request that adds or edits one, or renames one and edits it at once",
-    fix="rename the file to end in `.yaml` (`git mv`) in a pull request of its own: its history is followed",
-)
-
-
 def _name_matches_file(release: Release, report: _Reporter) -> Iterator[Diagnostic]:
     file_name = Path(report.document.path).name
     stem = file_name.removesuffix(".yaml").removesuffix(".yml")
@@ -66,11 +55,6 @@ def _name_matches_file(release: Release, report: _Reporter) -> Iterator[Diagnost
         yield report.at(
             ("name",), "RELC201", f"name `{release.name}` does not match the file name; rename the file to `{release.name}.yaml` or the release to `{stem}`"
         )
-    elif file_name.endswith(".yml"):
-        renamed = f"{report.document.path.removesuffix('.yml')}.yaml"
-        message = (f"release `{stem}` is served from a `.yml` file, but rollback and promote find it as {stem}.yaml: it "
-                   f"cannot be rolled back; rename it with `git mv {report.document.path} {renamed}` (its history is followed)")
-        yield replace(report.at(("name",), "RELC215", message), severity=Severity.WARNING)
 
 
 RELC202 = define(

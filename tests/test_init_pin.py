@@ -15,6 +15,10 @@ def test_init_writes_a_valid_pinned_release_and_never_overwrites(tmp_path: Path)
     assert run_relc("build", cwd=tmp_path).returncode == 0
     again = run_relc("init", "my-bot", cwd=tmp_path)
     assert again.returncode == 1 and "never overwrites" in again.stderr
+    (tmp_path / "releases" / "my-bot.yaml").rename(tmp_path / "releases" / "my-bot.yml")
+    (tmp_path / "prompts" / "my-bot" / "v1.j2").unlink()
+    kept_as_yml = run_relc("init", "my-bot", cwd=tmp_path)
+    assert kept_as_yml.returncode == 1 and "releases/my-bot.yml already exist" in kept_as_yml.stderr, kept_as_yml.stderr
 
 
 def test_pin_sets_the_template_digest_and_keeps_comments_and_layout(tmp_path: Path) -> None:

@@ -438,19 +438,16 @@ def test_plan_never_reads_a_bundle_manifest_through_a_link(example_repo: Path) -
     assert SECRET not in result.stdout + result.stderr and "Traceback" not in result.stderr
 
 
-def test_a_release_file_ending_in_yml_is_built_with_a_warning_that_names_the_rename(example_repo: Path) -> None:
-    """Rollback, promote and the watcher find a release as releases/NAME.yaml: served from
-    `code-review.yml` it cannot be rolled back, and every command that checks it says so.
-    A warning: as an error, one such file would stop every other release's rollback."""
+def test_a_release_file_ending_in_yml_is_built_as_the_same_release(example_repo: Path) -> None:
+    """`code-review.yml` is release `code-review` as `code-review.yaml` was: the same
+    rendered/ bytes, and nothing to warn of."""
     assert relc(example_repo, "build") == 0
     before = snapshot(example_repo / "rendered")
     releases = example_repo / "releases"
     (releases / "code-review.yaml").rename(releases / "code-review.yml")
     result = run_relc("build", cwd=example_repo)
     assert result.returncode == 0, result.stdout + result.stderr
-    output = result.stdout + result.stderr
-    assert "releases/code-review.yml:6:7: warning RELC215: release `code-review` is served from a `.yml` file" in output
-    assert "`git mv releases/code-review.yml releases/code-review.yaml`" in output
+    assert "code-review.yml" not in result.stdout + result.stderr
     assert snapshot(example_repo / "rendered") == before
 
 

@@ -467,8 +467,8 @@ def test_a_rollback_after_relc_s_folder_moved_still_reaches_its_known_good_revis
 
 
 def test_a_release_renamed_from_yml_to_yaml_keeps_its_rollback_targets(tmp_path: Path) -> None:
-    """History kept under `chat.yml` (RELC215 warns of it): renamed to `chat.yaml` as the
-    warning says, the release keeps its rollback targets."""
+    """History kept under `chat.yml`: renamed to `chat.yaml`, the release keeps its
+    rollback targets."""
     repository = Repository(tmp_path / "repo")
     (repository.root / "releases").mkdir(exist_ok=True)
     (repository.root / "releases" / "chat.yml").write_text(release_text("chat", ["v1", "v2"], stable="v1"))
@@ -482,22 +482,29 @@ def test_a_release_renamed_from_yml_to_yaml_keeps_its_rollback_targets(tmp_path:
     assert repository.git("log", "-1", "--format=%s").strip() == 'Revert "Promote chat v2"'
 
 
-def test_a_yml_release_says_how_to_roll_it_back_and_stops_no_other_rollback(tmp_path: Path) -> None:
-    """chat is served from `chat.yml` (RELC215, a warning): its rollback names the rename
-    to make, and alpha's rollback, which checks every release, goes through."""
+def test_a_yml_release_is_promoted_and_rolled_back_in_its_own_file(tmp_path: Path) -> None:
+    """Kept in `chat.yml`, chat is changed where it is: relc once looked for it only as
+    `chat.yaml`, and a rollback mid-incident said it did not exist."""
     repository = Repository(tmp_path / "repo")
-    repository.write("alpha", release_text("alpha", ["v1", "v2"], stable="v1", candidate="v2", step=1))
-    (repository.root / "releases" / "chat.yml").write_text(release_text("chat", ["v1", "v2"], stable="v2", previous="v1"))
-    repository.commit("Start alpha v2; chat on v2")
-    chat = run_relc("rollback", "chat", cwd=repository.root)
-    assert chat.returncode == 2 and "release `chat` is in releases/chat.yml" in chat.stderr and "git mv" in chat.stderr, chat.stderr
-    alpha = run_relc("rollback", "alpha", cwd=repository.root)
-    assert alpha.returncode == 0, alpha.stdout + alpha.stderr
-    assert repository.git("log", "-1", "--format=%s").startswith("Abort rollout of alpha")
+    path = repository.root / "releases" / "chat.yml"
+    path.parent.mkdir()
+    path.write_text(release_text("chat", ["v1", "v2"], stable="v1"))
+    repository.commit("Publish chat v1 and v2")
+    path.write_text(release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start chat v2")  # dated long ago: the hold has passed
+    promote = run_relc("promote", "chat", cwd=repository.root)
+    assert promote.returncode == 0, promote.stdout + promote.stderr
+    assert repository.git("show", "--format=", "--name-only", "HEAD").split() == ["releases/chat.yml", "rendered/bundles/chat.json",
+                                                                                  "rendered/litellm/config.yaml"]
+    rollback = run_relc("rollback", "chat", cwd=repository.root)
+    assert rollback.returncode == 0, rollback.stdout + rollback.stderr
+    assert yaml.safe_load(path.read_text()) == yaml.safe_load(release_text("chat", ["v1", "v2"], stable="v1"))
+    assert not (repository.root / "releases" / "chat.yaml").exists()
+    assert run_relc("check", cwd=repository.root).returncode == 0
 
 
 def test_status_and_history_read_a_yml_release_under_its_own_name(tmp_path: Path) -> None:
-    """A `.yml` release (RELC215, a warning) is timed from the commit that began its step:
+    """A `.yml` release is timed from the commit that began its step:
     mid-incident, `relc status` said its step was `not committed yet`, `relc status chat`
     found no file, and `relc history chat` no history."""
     repository = Repository(tmp_path / "repo")

@@ -25,6 +25,6 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     elif arguments.dry_run:
         reporter.note("dry run: nothing written")
     else:
-        write_atomically(ROOT / "releases" / f"{change.name}.yaml", change.after)
-        reporter.note(f"wrote releases/{change.name}.yaml: review and commit it")
+        write_atomically(ROOT / change.path, change.after)
+        reporter.note(f"wrote {change.path}: review and commit it")
     return EXIT_OK

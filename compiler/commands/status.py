@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from compiler.commands.common import ROOT, validated_releases
 from compiler.errors import EXIT_OK, EXIT_PROBLEMS
@@ -11,9 +10,10 @@ from compiler.reporter import Reporter
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
+    from compiler.history import release_file
     from compiler.status import format_status, release_statuses, status_records
 
-    paths = [_release_file(arguments.name)] if arguments.name else []
+    paths = [release_file(ROOT, arguments.name)] if arguments.name else []
     # From the cache's facts: the scheduled workflow lists the rollouts in progress on every run.
     result = validated_releases(reporter, paths, quiet=True, use_cache=not arguments.no_cache, keep_releases=False)
     if not result.ok:
@@ -30,11 +30,3 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     reporter.result(format_status(statuses), status_records(statuses))
     return EXIT_OK
 
-
-def _release_file(name: str) -> str:
-    """The release's file: `releases/NAME.yaml`, or the `NAME.yml` relc also reads."""
-    from compiler.history import RELEASES_DIR, release_path, release_path_in
-
-    folder = ROOT / RELEASES_DIR
-    present = {f"{RELEASES_DIR}/{entry}" for entry in os.listdir(folder)} if folder.is_dir() else set()
-    return release_path_in(name, present) or release_path(name)

@@ -67,12 +67,12 @@ def sync_release(registry: Registry, release: "Release", commit: str) -> list[Al
 def sync_committed(root: Path, name: str, registry: Registry) -> list[AliasMove]:
     """Sync a release as the checked-out commit has it (after a promote or rollback)."""
     from compiler import git
-    from compiler.history import release_path
+    from compiler.history import release_file
     from compiler.validate import validate_release_file
 
-    checked, diagnostics = validate_release_file(root / release_path(name), root)
+    checked, diagnostics = validate_release_file(root / release_file(root, name), root)
     if checked is None:
-        raise RegistryError(f"cannot sync the registry: {release_path(name)} is not valid", diagnostics)
+        raise RegistryError(f"cannot sync the registry: {release_file(root, name)} is not valid", diagnostics)
     return sync_release(registry, checked.release, git.head(root))
 
 
