@@ -115,6 +115,40 @@ RELC706 = define(
 )
 
 
+RELC707 = define(
+    "RELC707",
+    title="a release file changed its suffix, and was edited too much to be seen as moved",
+    meaning="the change turns `releases/NAME.yaml` into `NAME.yml` (or back) and edits it so much that git sees one "
+            "file deleted and another added: the release's history, which rollback, `relc history` and the step "
+            "timing read, would begin again at this change",
+    fix="rename the file with `git mv` in a pull request that changes nothing else, then edit it in the next one",
+)
+
+
+def suffix_switch_diagnostics(root: Path, base: str, releases: list[CheckedRelease]) -> list[Diagnostic]:
+    """RELC707 for each release file whose suffix changed since `base` with so many edits
+    that git's rename detection does not pair the two: rollback would find no history."""
+    base_ids = git.blob_ids(root, base, history.RELEASES_DIR)
+    switched = {}  # the file now -> (its release, its file at the base), from relc's folder
+    for checked in releases:
+        own = f"{history.RELEASES_DIR}/{Path(checked.path).name}"
+        before = history.release_path_in(checked.name, base_ids)
+        if own not in base_ids and before is not None:
+            switched[own] = (checked, before)
+    if not switched:
+        return []
+    prefix = git.path_prefix(root)  # git names renames from the top
+    seen = {(old, new) for old, new, _ in git.renames_since(root, base, history.RELEASES_DIR)}
+    return [
+        Diagnostic(checked.path, 1, 1, "RELC707",
+                   f"was {before} at {base} and is edited so much that git sees it deleted and {own} added: its "
+                   f"history would begin again here and rollback find none; `git mv {before} {own}` in a pull "
+                   "request that changes nothing else, then edit")  # fmt: skip
+        for own, (checked, before) in switched.items()
+        if (prefix + before, prefix + own) not in seen
+    ]
+
+
 def moved_in_diagnostics(root: Path, base: str, releases: list[CheckedRelease]) -> list[Diagnostic]:
     """RELC706 for each release file moved in from another `releases/` folder since `base`
     and edited as well; moved as it was, it is checked against its history as before."""
@@ -236,8 +270,9 @@ def base_diagnostics(
     cache: "ReleaseCache | None" = None,
 ) -> list[Diagnostic]:
     """Everything `relc check --base` judges against the base branch: published bundles
-    changed in place (RELC701), rollout moves past the gate (RELC702-705), and
-    release files moved in and edited (RELC706). `relc plan --base` shows the same, so
+    changed in place (RELC701), rollout moves past the gate (RELC702-705), release files
+    moved in and edited (RELC706) or given another suffix with edits git cannot pair
+    (RELC707). `relc plan --base` shows the same, so
     a plan never reads as a go-ahead for a pull request the gate fails."""
     import time
 
@@ -247,4 +282,5 @@ def base_diagnostics(
         *immutability_diagnostics(root, base, releases, cache),
         *gate_diagnostics(root, base, releases, time.time(), overrides_in(root, base, override), cache),
         *moved_in_diagnostics(root, base, releases),
+        *suffix_switch_diagnostics(root, base, releases),
     ]

@@ -446,8 +446,14 @@ def revisions(root: Path, revision: str, name: str, batch: int = 64, path: str |
     (relc's files moved), not from a folder of another name: a draft served no traffic,
     so none of its revisions is a known-good one to roll back to."""
     git.require_full_history(root)
-    path = path or release_paths_at(root, revision, [name])[name]
-    history = git.file_history(root, revision, path, follows=is_release_file)
+    if path is not None:
+        history = git.file_history(root, revision, path, follows=is_release_file)
+    else:
+        kept = release_path_in(name, git.blob_ids(root, revision, RELEASES_DIR))
+        for spelling in [kept] if kept is not None else release_paths(name):  # deleted there: whichever has history
+            history = git.file_history(root, revision, spelling, follows=is_release_file)
+            if history:
+                break
     for start in range(0, len(history), batch):
         chunk = history[start : start + batch]
         contents = git.read_blobs(root, [f"{commit.sha}:{commit.path}" for commit in chunk])
@@ -536,7 +542,8 @@ def _searches_since(
 ) -> dict[str, _StepStart] | None:
     """The remembered searches of `names` carried forward to `commit` by reading only the
     commits since; None when they cannot be: history was rewritten, or a file was
-    renamed since (the full walk follows renames)."""
+    renamed since (the full walk follows renames), or a release's file is another now
+    (`chat.yaml` deleted and `chat.yml` added: the walk since would not see the deletion)."""
     if not git.on_first_parent_chain(root, remembered.commit, commit):
         return None
     if remembered.commit == commit:
@@ -545,6 +552,8 @@ def _searches_since(
     if any(change.renamed_from is not None for change in since):
         return None
     paths = release_paths_at(root, commit, names)
+    if release_paths_at(root, remembered.commit, names) != paths:
+        return None
     searches = _walk(root, _file_histories(since, paths, git.path_prefix(root)), roles, pool)
     for name, search in searches.items():
         earlier = remembered.searches[name]

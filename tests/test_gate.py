@@ -94,6 +94,24 @@ def test_a_yml_release_is_gated_as_a_yaml_one_is(tmp_path: Path) -> None:
     assert gate(repository)[0] == 0, gate(repository)[1]
 
 
+def test_a_suffix_switch_edited_past_git_s_rename_detection_is_refused(tmp_path: Path) -> None:
+    """`chat.yaml` deleted and a much longer `chat.yml` added: git pairs them as no rename,
+    so after the merge chat's history would begin there and a rollback find none. The
+    same switch made with `git mv` alone passes."""
+    repository = rollout_at(tmp_path, 1)
+    repository.git("rm", "-q", "releases/chat.yaml")
+    notes = "".join(f"# note {index}: the owners' runbook, moved into the release file\n" for index in range(60))
+    (repository.root / "releases").mkdir(exist_ok=True)  # git took the empty folder away
+    (repository.root / "releases" / "chat.yml").write_text(notes + chat(1))
+    repository.commit("Keep chat in chat.yml, with its runbook")
+    status, output = gate(repository)
+    assert status == 1 and "releases/chat.yml:1:1: error RELC707: was releases/chat.yaml at main and is edited" in output, output
+    repository.git("reset", "-q", "--hard", "main")
+    repository.git("mv", "releases/chat.yaml", "releases/chat.yml")
+    repository.commit("Keep chat in chat.yml")
+    assert gate(repository)[0] == 0, gate(repository)[1]
+
+
 def test_an_unchanged_yml_release_checked_out_with_crlf_is_not_an_edit(tmp_path: Path) -> None:
     """`releases/*.yml text eol=crlf`: the file's bytes differ from git's, its text does not."""
     repository = Repository(tmp_path / "repo")

@@ -522,6 +522,31 @@ def test_status_and_history_read_a_yml_release_under_its_own_name(tmp_path: Path
     assert history.returncode == 0 and history.stdout.startswith("chat: 2 change(s)"), history.stdout + history.stderr
 
 
+def test_a_release_that_changes_file_begins_its_step_there_with_a_warm_cache_too(tmp_path: Path) -> None:
+    """`chat.yaml` deleted, then `chat.yml` added at the same step: the step began at the
+    add (as a cold `relc status` says). A warm cache read only the commits since and
+    followed `chat.yml` alone: it kept the old start, and promote let the hold pass."""
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start chat v2")  # dated long ago: the hold has passed
+    assert run_relc("status", cwd=repository.root).returncode == 0  # the cache remembers where the step began
+    repository.git("rm", "-q", "releases/chat.yaml")
+    repository.commit("Remove chat", build=False)  # no release left to build
+    (repository.root / "releases").mkdir(exist_ok=True)  # git took the empty folder away
+    (repository.root / "releases" / "chat.yml").write_text(release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    added = repository.commit("Bring chat back as chat.yml", when=int(time.time()) - 60)
+    for extra in ((), ("--no-cache",)):
+        status = run_relc("status", *extra, cwd=repository.root)
+        assert f"({added[:12]} Bring chat back as chat.yml)" in status.stdout, status.stdout
+    assert run_relc("promote", "chat", cwd=repository.root).returncode == 1
+    history = run_relc("history", "chat", cwd=repository.root)
+    assert history.stdout.startswith("chat: 1 change(s)"), history.stdout + history.stderr
+    repository.git("rm", "-q", "releases/chat.yml")
+    repository.commit("Remove chat for good", build=False)
+    deleted = run_relc("history", "chat", cwd=repository.root)  # read where the release last was
+    assert deleted.returncode == 0 and deleted.stdout.startswith("chat: 2 change(s)"), deleted.stdout + deleted.stderr
+
+
 def test_a_draft_kept_in_a_subfolder_of_releases_begins_its_step_when_moved_up(tmp_path: Path) -> None:
     """`releases/drafts/` holds no release (relc reads `releases/*.yaml`): a draft moved
     up from there begins its hold with the move, not with the draft's old commit."""

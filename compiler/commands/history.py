@@ -14,6 +14,7 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
 
     entries = release_history(ROOT, arguments.name)
     if not entries:
-        raise UsageError(f"no release `{arguments.name}` in this branch's history (releases/{arguments.name}.yaml)")
+        raise UsageError(f"no release `{arguments.name}` in this branch's history "
+                         f"(releases/{arguments.name}.yaml or releases/{arguments.name}.yml)")
     reporter.result(history_text(arguments.name, entries), history_records(entries))
     return EXIT_OK
