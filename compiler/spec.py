@@ -496,7 +496,7 @@ class Release(_Strict):
     )
     kind: Literal["Release"] = Field(description="Always `Release`.", examples=["Release"])
     name: Identifier = Field(
-        description="Name of the release; must match the file name `releases/<name>.yaml`.",
+        description="Name of the release; must match the file name `releases/<name>.yaml` (or `.yml`).",
         examples=["support-chat"],
     )
     description: str | None = Field(default=None, description="What this endpoint is for.", examples=["Support bot."])
