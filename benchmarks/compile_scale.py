@@ -13,7 +13,8 @@ of the real CLI in a fresh process: validate, build, check (cold, warm, one rele
 touched), plan, `check --base`, rollback, status, one tick of `relc watch` and a later
 tick of a running one. Beside it is a floor measured in the same run: reading the same
 release files and parsing them with PyYAML's C `CSafeLoader`, plus, for build, writing
-the same rendered bytes as relc must (a temporary file, fsync, rename), and for check
+the same rendered bytes as relc must (a temporary file, fsync, rename; a second row
+also parses every prompt template with Jinja, which relc's checks must), and for check
 and plan, reading rendered/ and comparing it; for a run on one file, a fresh Python
 process importing the libraries that run must load (pydantic's models and ruamel's
 parser, Jinja when templates are analysed; nothing for a cached answer); for a later
@@ -159,6 +160,27 @@ def _floor_build(root: Path, rendered: dict[str, bytes]) -> Callable[[], None]:
     return floor
 
 
+def _parse_templates(root: Path) -> None:
+    """Parse every prompt template with Jinja, as any tool that checks them must."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    environment = ImmutableSandboxedEnvironment()
+    for path in sorted((root / "prompts").rglob("*.j2")):
+        environment.parse(path.read_text())
+
+
+def _floor_build_with_templates(root: Path, rendered: dict[str, bytes]) -> Callable[[], None]:
+    """The build floor plus parsing the templates: each release has two of its own, and
+    Jinja's parse of them alone costs about what the C parser's read of the releases does."""
+    build = _floor_build(root, rendered)
+
+    def floor() -> None:
+        build()
+        _parse_templates(root)
+
+    return floor
+
+
 # What checking one file cannot do without, in a fresh process: pydantic's model machinery
 # (and the plugin loader it imports to build a model), ruamel's C parser; Jinja where a
 # template is analysed afresh.
@@ -235,6 +257,7 @@ def measure(root: Path, releases: int, runs: int) -> list[dict[str, object]]:
     row("validate (warm)", relc("validate"), parse_floor)
     row("validate one file (cached: start-up)", relc("validate", one), _floor_start("pass"))
     row("build (cold)", relc("build"), _floor_build(root, rendered), cold_build)
+    row("build (cold), floor parses templates too", relc("build"), _floor_build_with_templates(root, rendered), cold_build)
     row("build (warm, nothing changed)", relc("build"), compare_floor)
     row("check (cold)", relc("check"), compare_floor, cold)
     row("check (warm)", relc("check"), compare_floor)
