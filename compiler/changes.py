@@ -186,7 +186,7 @@ def current_release(
 
 def missing_release(name: str) -> str:
     """Why no release `name` can be changed: it has no file."""
-    return f"no release `{name}`: {history.release_path(name)} does not exist"
+    return f"no release `{name}`: neither {' nor '.join(history.release_paths(name))} exists"
 
 
 # The model of each release file as last read, by its absolute path: at most MODELS_KEPT

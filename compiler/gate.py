@@ -117,17 +117,20 @@ RELC706 = define(
 
 RELC707 = define(
     "RELC707",
-    title="a release file changed its suffix, and was edited too much to be seen as moved",
-    meaning="the change turns `releases/NAME.yaml` into `NAME.yml` (or back) and edits it so much that git sees one "
-            "file deleted and another added: the release's history, which rollback, `relc history` and the step "
-            "timing read, would begin again at this change",
+    title="a release file changed its suffix in a way git does not see as a move",
+    meaning="the change turns `releases/NAME.yaml` into `NAME.yml` (or back) and git sees one file deleted and "
+            "another added, in the whole change (edited too much) or in its commits (deleted in one, added in "
+            "another): the release's history, which rollback, `relc history` and the step timing read, would begin "
+            "again there",
     fix="rename the file with `git mv` in a pull request that changes nothing else, then edit it in the next one",
 )
 
 
 def suffix_switch_diagnostics(root: Path, base: str, releases: list[CheckedRelease]) -> list[Diagnostic]:
-    """RELC707 for each release file whose suffix changed since `base` with so many edits
-    that git's rename detection does not pair the two: rollback would find no history."""
+    """RELC707 for each release file whose suffix changed since `base` where git's rename
+    detection does not pair the two files, in the whole change (what a merge commit or a
+    squash records) or in the commit that made it (what a rebase or fast-forward merge
+    keeps): rollback would find no history before it."""
     base_ids = git.blob_ids(root, base, history.RELEASES_DIR)
     switched = {}  # the file now -> (its release, its file at the base), from relc's folder
     for checked in releases:
@@ -138,15 +141,25 @@ def suffix_switch_diagnostics(root: Path, base: str, releases: list[CheckedRelea
     if not switched:
         return []
     prefix = git.path_prefix(root)  # git names renames from the top
-    seen = {(old, new) for old, new, _ in git.renames_since(root, base, history.RELEASES_DIR)}
-    return [
-        Diagnostic(checked.path, 1, 1, "RELC707",
-                   f"was {before} at {base} and is edited so much that git sees it deleted and {own} added: its "
-                   f"history would begin again here and rollback find none; `git mv {before} {own}` in a pull "
-                   "request that changes nothing else, then edit")  # fmt: skip
-        for own, (checked, before) in switched.items()
-        if (prefix + before, prefix + own) not in seen
-    ]
+    whole = {(old, new) for old, new, _ in git.renames_since(root, base, history.RELEASES_DIR)}
+    committed = git.blob_ids(root, "HEAD", history.RELEASES_DIR)
+    commits = git.changes_under(root, f"{base}..HEAD", history.RELEASES_DIR, first_parent=True)
+    each = {(change.renamed_from, change.path) for change in commits if change.renamed_from is not None}
+    problems = []
+    for own, (checked, before) in switched.items():
+        pair = (prefix + before, prefix + own)
+        if pair not in whole:
+            how = f"is edited so much that git sees it deleted and {own} added"
+        elif own in committed and pair not in each:
+            how = f"is deleted in one commit and {own} added in another (a rebase or fast-forward merge keeps both)"
+        else:
+            continue
+        problems.append(
+            Diagnostic(checked.path, 1, 1, "RELC707",
+                       f"was {before} at {base} and {how}: its history would begin again there and rollback find "
+                       f"none; `git mv {before} {own}` in a commit and pull request that change nothing else, then edit")  # fmt: skip
+        )
+    return problems
 
 
 def moved_in_diagnostics(root: Path, base: str, releases: list[CheckedRelease]) -> list[Diagnostic]:

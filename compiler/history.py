@@ -446,14 +446,11 @@ def revisions(root: Path, revision: str, name: str, batch: int = 64, path: str |
     (relc's files moved), not from a folder of another name: a draft served no traffic,
     so none of its revisions is a known-good one to roll back to."""
     git.require_full_history(root)
-    if path is not None:
-        history = git.file_history(root, revision, path, follows=is_release_file)
-    else:
-        kept = release_path_in(name, git.blob_ids(root, revision, RELEASES_DIR))
-        for spelling in [kept] if kept is not None else release_paths(name):  # deleted there: whichever has history
-            history = git.file_history(root, revision, spelling, follows=is_release_file)
-            if history:
-                break
+    kept = path or release_path_in(name, git.blob_ids(root, revision, RELEASES_DIR))
+    # Deleted at `revision`: the spelling the release was last kept under (changed last).
+    histories = [git.file_history(root, revision, spelling, follows=is_release_file)
+                 for spelling in ([kept] if kept is not None else release_paths(name))]  # fmt: skip
+    history = max(histories, key=lambda commits: commits[0].timestamp if commits else -1)
     for start in range(0, len(history), batch):
         chunk = history[start : start + batch]
         contents = git.read_blobs(root, [f"{commit.sha}:{commit.path}" for commit in chunk])

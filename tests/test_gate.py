@@ -96,8 +96,9 @@ def test_a_yml_release_is_gated_as_a_yaml_one_is(tmp_path: Path) -> None:
 
 def test_a_suffix_switch_edited_past_git_s_rename_detection_is_refused(tmp_path: Path) -> None:
     """`chat.yaml` deleted and a much longer `chat.yml` added: git pairs them as no rename,
-    so after the merge chat's history would begin there and a rollback find none. The
-    same switch made with `git mv` alone passes."""
+    so after the merge chat's history would begin there and a rollback find none; nor
+    when the two come in separate commits (a rebase merge keeps each). The same switch
+    made with `git mv` alone passes."""
     repository = rollout_at(tmp_path, 1)
     repository.git("rm", "-q", "releases/chat.yaml")
     notes = "".join(f"# note {index}: the owners' runbook, moved into the release file\n" for index in range(60))
@@ -106,6 +107,14 @@ def test_a_suffix_switch_edited_past_git_s_rename_detection_is_refused(tmp_path:
     repository.commit("Keep chat in chat.yml, with its runbook")
     status, output = gate(repository)
     assert status == 1 and "releases/chat.yml:1:1: error RELC707: was releases/chat.yaml at main and is edited" in output, output
+    repository.git("reset", "-q", "--hard", "main")
+    repository.git("rm", "-q", "releases/chat.yaml")
+    repository.commit("Remove chat.yaml", build=False)
+    (repository.root / "releases").mkdir(exist_ok=True)
+    (repository.root / "releases" / "chat.yml").write_text(chat(1))
+    repository.commit("Add chat.yml")  # the whole change is a rename; merged commit by commit it is not
+    status, output = gate(repository)
+    assert status == 1 and "is deleted in one commit and releases/chat.yml added in another" in output, output
     repository.git("reset", "-q", "--hard", "main")
     repository.git("mv", "releases/chat.yaml", "releases/chat.yml")
     repository.commit("Keep chat in chat.yml")

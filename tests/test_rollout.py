@@ -543,8 +543,11 @@ def test_a_release_that_changes_file_begins_its_step_there_with_a_warm_cache_too
     assert history.stdout.startswith("chat: 1 change(s)"), history.stdout + history.stderr
     repository.git("rm", "-q", "releases/chat.yml")
     repository.commit("Remove chat for good", build=False)
-    deleted = run_relc("history", "chat", cwd=repository.root)  # read where the release last was
+    deleted = run_relc("history", "chat", cwd=repository.root)  # read where the release was last kept
     assert deleted.returncode == 0 and deleted.stdout.startswith("chat: 2 change(s)"), deleted.stdout + deleted.stderr
+    assert "Bring chat back as chat.yml" in deleted.stdout and "Start chat v2" not in deleted.stdout, deleted.stdout
+    gone = run_relc("rollback", "chat", cwd=repository.root)
+    assert gone.returncode == 2 and "neither releases/chat.yaml nor releases/chat.yml exists" in gone.stderr, gone.stderr
 
 
 def test_a_draft_kept_in_a_subfolder_of_releases_begins_its_step_when_moved_up(tmp_path: Path) -> None:
