@@ -19,11 +19,17 @@ class GitError(RelcError):
     """A git operation failed or is not possible; the message says why and what to do."""
 
 
+# A person's git settings that would change what relc parses: paths named from the folder
+# git runs in (`relc -C deploy` lost every release's history), signatures and colour in
+# the output.
+_SETTINGS = ("-c", "diff.relative=false", "-c", "log.showSignature=false", "-c", "color.ui=never")
+
+
 def _git(root: Path, *arguments: str, input: bytes | None = None) -> bytes:
     environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
     try:
         completed = subprocess.run(
-            ["git", *arguments], cwd=root, input=input, capture_output=True, check=False, env=environment
+            ["git", *_SETTINGS, *arguments], cwd=root, input=input, capture_output=True, check=False, env=environment
         )
     except FileNotFoundError:
         raise GitError("git is not installed or not on PATH") from None

@@ -237,6 +237,24 @@ def test_a_published_bundle_stays_published_when_the_whole_folder_moves(tmp_path
         assert "talk.yaml" not in result.stdout
 
 
+def test_a_person_s_git_settings_do_not_change_what_relc_reads(tmp_path: Path) -> None:
+    """`diff.relative` makes git name paths from the folder it runs in: under `relc -C
+    deploy` the step timing found no history ("not committed yet") and the gate refused a
+    plain `git mv` of a release file (RELC707)."""
+    repository = Repository(tmp_path / "repo")
+    repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
+    repository.commit("Start chat v2")
+    _move_relc_files(repository, "", "deploy")
+    repository.commit("Move relc's files under deploy/", build=False)
+    deploy = repository.root / "deploy"
+    plain = run_relc("status", cwd=deploy).stdout
+    repository.git("config", "diff.relative", "true")
+    assert "not committed yet" not in plain and run_relc("status", "--no-cache", cwd=deploy).stdout == plain
+    repository.git("mv", "deploy/releases/chat.yaml", "deploy/releases/chat.yml")
+    moved = run_relc("check", "--base", "HEAD", cwd=deploy)
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+
+
 def _move_relc_files(repository: Repository, source: str, target: str) -> None:
     """`git mv` relc's folders from `source` to `target` (either may be the top: "")."""
     for folder in ("releases", "prompts", "schemas", "rendered"):
