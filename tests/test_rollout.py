@@ -482,16 +482,22 @@ def test_a_release_renamed_from_yml_to_yaml_keeps_its_rollback_targets(tmp_path:
     assert repository.git("log", "-1", "--format=%s").strip() == 'Revert "Promote chat v2"'
 
 
-def test_a_yml_release_is_promoted_and_rolled_back_in_its_own_file(tmp_path: Path) -> None:
-    """Kept in `chat.yml`, chat is changed where it is: relc once looked for it only as
-    `chat.yaml`, and a rollback mid-incident said it did not exist."""
+def yml_rollout(tmp_path: Path, when: int | None = None) -> tuple[Repository, Path, str]:
+    """chat kept in `releases/chat.yml`: v1 published, then v2 at step 1 (committed
+    `when`); the repository, the file and the commit that began the step."""
     repository = Repository(tmp_path / "repo")
     path = repository.root / "releases" / "chat.yml"
     path.parent.mkdir()
     path.write_text(release_text("chat", ["v1", "v2"], stable="v1"))
     repository.commit("Publish chat v1 and v2")
     path.write_text(release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
-    repository.commit("Start chat v2")  # dated long ago: the hold has passed
+    return repository, path, repository.commit("Start chat v2", when=when)
+
+
+def test_a_yml_release_is_promoted_and_rolled_back_in_its_own_file(tmp_path: Path) -> None:
+    """Kept in `chat.yml`, chat is changed where it is: relc once looked for it only as
+    `chat.yaml`, and a rollback mid-incident said it did not exist."""
+    repository, path, _ = yml_rollout(tmp_path)  # dated long ago: the hold has passed
     promote = run_relc("promote", "chat", cwd=repository.root)
     assert promote.returncode == 0, promote.stdout + promote.stderr
     assert repository.git("show", "--format=", "--name-only", "HEAD").split() == ["releases/chat.yml", "rendered/bundles/chat.json",
@@ -507,13 +513,7 @@ def test_status_and_history_read_a_yml_release_under_its_own_name(tmp_path: Path
     """A `.yml` release is timed from the commit that began its step:
     mid-incident, `relc status` said its step was `not committed yet`, `relc status chat`
     found no file, and `relc history chat` no history."""
-    repository = Repository(tmp_path / "repo")
-    path = repository.root / "releases" / "chat.yml"
-    path.parent.mkdir()
-    path.write_text(release_text("chat", ["v1", "v2"], stable="v1"))
-    repository.commit("Publish chat v1 and v2")
-    path.write_text(release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
-    began = repository.commit("Start chat v2", when=int(time.time()) - 60)
+    repository, _, began = yml_rollout(tmp_path, when=int(time.time()) - 60)
     for arguments in (("status",), ("status", "chat")):
         status = run_relc(*arguments, cwd=repository.root)
         assert status.returncode == 0, status.stdout + status.stderr
