@@ -176,6 +176,26 @@ def test_a_breached_trigger_is_rolled_back_flipped_and_pushed(remote: Remote, wa
     assert [e["event"] for e in watch.events() if e["event"] in ("rollback", "pushed")] == ["rollback", "pushed"]
 
 
+def test_a_breached_release_kept_in_a_yml_file_is_rolled_back_there(remote: Remote, watches: list[Watch]) -> None:
+    """relc once looked for a release only as `chat.yaml`: the watcher could not roll back
+    a breached `chat.yml`, and the candidate kept its traffic."""
+    remote.seed.git("mv", "releases/chat.yaml", "releases/chat.yml")
+    remote.seed.commit("Keep chat in chat.yml")
+    (remote.seed.root / "releases" / "chat.yml").write_text(
+        release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1) + TRIGGERS)  # fmt: skip
+    remote.seed.commit("Start rollout of chat v2")
+    remote.seed.git("push", "-q", "origin", "main")
+    clone, deploy = remote.clone("gateway"), remote.folder / "deploy"
+    watch = Watch(clone, "--deploy-dir", str(deploy), "--metrics", snapshot(remote.folder, 0.3), "--ticks", "1")
+    watches.append(watch)
+    assert watch.wait() == 0, watch.log_path.read_text()
+    assert served(deploy) == {"v1": 100.0}
+    assert remote.log()[0] == 'Revert "Start rollout of chat v2"'
+    pushed = subprocess.run(["git", "--git-dir", str(remote.bare), "show", "--format=", "--name-only", "main"],
+                            capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert "releases/chat.yml" in pushed and "releases/chat.yaml" not in pushed, pushed
+
+
 def test_a_refused_push_keeps_the_rollback_in_force_and_reports_drift(remote: Remote, watches: list[Watch]) -> None:
     start_rollout(remote)
     hook = remote.bare / "hooks" / "pre-receive"
