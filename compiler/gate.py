@@ -284,9 +284,9 @@ def base_diagnostics(
 ) -> list[Diagnostic]:
     """Everything `relc check --base` judges against the base branch: published bundles
     changed in place (RELC701), rollout moves past the gate (RELC702-705), release files
-    moved in and edited (RELC706) or given another suffix with edits git cannot pair
-    (RELC707). `relc plan --base` shows the same, so
-    a plan never reads as a go-ahead for a pull request the gate fails."""
+    moved in and edited (RELC706) or given another suffix in a way git cannot pair
+    (RELC707). `relc plan --base` shows the same, so a plan never reads as a go-ahead
+    for a pull request the gate fails."""
     import time
 
     from compiler.immutability import immutability_diagnostics

@@ -45,7 +45,7 @@ def check_generated(
 ) -> CheckReport:
     """Stale rendered/ files and schema as RELC601; against `base`, what the base branch
     refuses (`gate.base_diagnostics`: changed published bundles, rollout moves past the
-    gate, release files moved in and edited)."""
+    gate, release files moved in and edited or switched suffix unseen)."""
     from compiler.fresh import compare_rendered
     from compiler.render import RENDERED_DIR
     from compiler.schema import stale_schema

@@ -29,4 +29,3 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
     statuses = release_statuses(ROOT, checked, None if arguments.no_cache else open_cache(ROOT))
     reporter.result(format_status(statuses), status_records(statuses))
     return EXIT_OK
-
