@@ -174,7 +174,8 @@ def current_release(
     if checked is None:
         if not path.exists():
             raise UsageError(missing_release(name))
-        result = validate_paths([path], root, cache=cache if cache is not None else open_cache(root))
+        files = [root / file for file in history.release_files(root, name)]  # both spellings: RELC214
+        result = validate_paths(files, root, cache=cache if cache is not None else open_cache(root))
         if not result.ok:
             raise RolloutError(f"{relative} is not valid; fix it first", result.diagnostics)
         checked = result.releases[0]

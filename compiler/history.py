@@ -67,6 +67,13 @@ def release_path_in(name: str, paths: Container[str]) -> str | None:
     return next((path for path in release_paths(name) if path in paths), None)
 
 
+def release_files(root: Path, name: str) -> list[str]:
+    """Every file of release `name` in the working tree, from relc's folder: one, or two
+    when both `NAME.yaml` and `NAME.yml` are there (RELC214 when checked together); the
+    `.yaml` path, to name, when neither is."""
+    return [path for path in release_paths(name) if (root / path).is_file()] or [release_path(name)]
+
+
 def release_file(root: Path, name: str) -> str:
     """The release's file in the working tree, from relc's folder: `releases/NAME.yaml`,
     else `releases/NAME.yml`, and `releases/NAME.yaml` (to name) when neither is there."""

@@ -41,6 +41,9 @@ def pin_release(root: Path, name: str, registry: "Registry | None" = None) -> Pi
         from compiler.changes import missing_release
 
         raise UsageError(missing_release(name))
+    files = history.release_files(root, name)
+    if len(files) > 1:
+        raise UsageError(f"release `{name}` is in both {' and '.join(files)} (RELC214): keep one file a release, then pin it")
     try:
         raw = read_input_file(path, 1024 * 1024, inside=root)
     except FileReadError as error:

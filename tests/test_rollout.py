@@ -509,6 +509,18 @@ def test_a_yml_release_is_promoted_and_rolled_back_in_its_own_file(tmp_path: Pat
     assert run_relc("check", cwd=repository.root).returncode == 0
 
 
+def test_a_release_in_both_a_yaml_and_a_yml_file_is_refused_by_name_too(tmp_path: Path) -> None:
+    """Commands given the release's name read one file: with both there they used
+    `chat.yaml` and said nothing of `chat.yml`, which the folder-wide commands refuse."""
+    repository, path, _ = yml_rollout(tmp_path)
+    (repository.root / "releases" / "chat.yaml").write_text(path.read_text())
+    for command in (("status", "chat"), ("promote", "chat", "--dry-run"), ("rollback", "chat", "--dry-run")):
+        result = run_relc(*command, cwd=repository.root)
+        assert result.returncode != 0 and "RELC214" in result.stdout + result.stderr, (command, result.stdout + result.stderr)
+    pin = run_relc("pin", "chat", cwd=repository.root)
+    assert pin.returncode == 2 and "is in both releases/chat.yaml and releases/chat.yml (RELC214)" in pin.stderr, pin.stderr
+
+
 def test_status_and_history_read_a_yml_release_under_its_own_name(tmp_path: Path) -> None:
     """A `.yml` release is timed from the commit that began its step:
     mid-incident, `relc status` said its step was `not committed yet`, `relc status chat`

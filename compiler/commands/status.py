@@ -10,10 +10,10 @@ from compiler.reporter import Reporter
 
 
 def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
-    from compiler.history import release_file
+    from compiler.history import release_files
     from compiler.status import format_status, release_statuses, status_records
 
-    paths = [release_file(ROOT, arguments.name)] if arguments.name else []
+    paths = release_files(ROOT, arguments.name) if arguments.name else []  # both spellings: RELC214
     # From the cache's facts: the scheduled workflow lists the rollouts in progress on every run.
     result = validated_releases(reporter, paths, quiet=True, use_cache=not arguments.no_cache, keep_releases=False)
     if not result.ok:
