@@ -10,7 +10,7 @@ a rollout) and a Git history written with git fast-import: one commit with every
 then ten commits a release (at most 10,000) that each move one release's rollout step and
 owners, then rendered/ built and committed. Every figure is the median of `--runs` runs
 of the real CLI in a fresh process: validate, build, check (cold, warm, one release
-touched), plan, `check --base`, rollback, status, one tick of `relc watch` and a later
+touched), plan, `check --base`, rollback (warm and cold), status, one tick of `relc watch` and a later
 tick of a running one. Beside it is a floor measured in the same run: reading the same
 release files and parsing them with PyYAML's C `CSafeLoader`, plus, for build, writing
 the same rendered bytes as relc must (a temporary file, fsync, rename; a second row
@@ -277,6 +277,8 @@ def measure(root: Path, releases: int, runs: int) -> list[dict[str, object]]:
     row("check --base HEAD (cold)", relc("check", "--base", "HEAD"), compare_floor, cold)
     row("check --base HEAD (warm)", relc("check", "--base", "HEAD"), compare_floor)
     row("rollback --dry-run", relc("rollback", "release-0", "--dry-run"), parse_floor)
+    # A person's first rollback in a fresh clone during an incident: nothing cached yet.
+    row("rollback --dry-run (cold)", relc("rollback", "release-0", "--dry-run"), parse_floor, cold)
     # Every release is in a rollout: each one's step start is read from history (warm: the
     # cache remembers it by commit, as a second look during an incident finds it).
     row("status (cold)", relc("status"), parse_floor, cold)
