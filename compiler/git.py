@@ -20,9 +20,10 @@ class GitError(RelcError):
 
 
 # A person's git settings that would change what relc parses: paths named from the folder
-# git runs in (`relc -C deploy` lost every release's history), signatures and colour in
-# the output.
-_SETTINGS = ("-c", "diff.relative=false", "-c", "log.showSignature=false", "-c", "color.ui=never")
+# git runs in (`relc -C deploy` lost every release's history), a first commit's changes
+# left out of `git log` (every release it added lost its start), signatures and colour.
+_SETTINGS = ("-c", "diff.relative=false", "-c", "log.showRoot=true", "-c", "log.showSignature=false",
+             "-c", "color.ui=never")  # fmt: skip
 
 
 def _git(root: Path, *arguments: str, input: bytes | None = None) -> bytes:

@@ -584,10 +584,13 @@ class Validation:
         if self.cache is not None:
             self.cache.flush()
             self.cache.prune()
-        cross = [*_unique_route_models(result.releases, self.touched), *_unique_names(result.releases, self.touched)]
+        names = list(_unique_names(result.releases, self.touched))
+        cross = [*_unique_route_models(result.releases, self.touched), *names]
         if cross:
             failed = {d.path for d in cross}
-            result.releases = [c for c in result.releases if c.path not in failed]
+            # A release in two files is in neither: which one a watcher should act on is not known.
+            twice = {c.name for c in result.releases if c.path in {d.path for d in names}}
+            result.releases = [c for c in result.releases if c.path not in failed and c.name not in twice]
             result.diagnostics.extend(cross)
         result.diagnostics = sorted(set(result.diagnostics), key=lambda d: (d.path, d.line, d.column, d.code, d.message))
         return result

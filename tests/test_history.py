@@ -240,7 +240,8 @@ def test_a_published_bundle_stays_published_when_the_whole_folder_moves(tmp_path
 def test_a_person_s_git_settings_do_not_change_what_relc_reads(tmp_path: Path) -> None:
     """`diff.relative` makes git name paths from the folder it runs in: under `relc -C
     deploy` the step timing found no history ("not committed yet") and the gate refused a
-    plain `git mv` of a release file (RELC707)."""
+    plain `git mv` of a release file (RELC707); `log.showRoot=false` hides what the first
+    commit added."""
     repository = Repository(tmp_path / "repo")
     repository.write("chat", release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1))
     repository.commit("Start chat v2")
@@ -249,7 +250,9 @@ def test_a_person_s_git_settings_do_not_change_what_relc_reads(tmp_path: Path) -
     deploy = repository.root / "deploy"
     plain = run_relc("status", cwd=deploy).stdout
     repository.git("config", "diff.relative", "true")
+    repository.git("config", "log.showRoot", "false")  # the first commit, which added chat, shown with no change
     assert "not committed yet" not in plain and run_relc("status", "--no-cache", cwd=deploy).stdout == plain
+    assert run_relc("history", "chat", cwd=deploy).stdout.startswith("chat: 2 change(s)")
     repository.git("mv", "deploy/releases/chat.yaml", "deploy/releases/chat.yml")
     moved = run_relc("check", "--base", "HEAD", cwd=deploy)
     assert moved.returncode == 0, moved.stdout + moved.stderr

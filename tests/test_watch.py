@@ -517,6 +517,22 @@ def test_a_release_that_fails_its_checks_is_said_to_go_unwatched(remote: Remote,
     assert [e["release"] for e in watch.events("decision")] == ["chat", "chat"], "chat is evaluated each tick"
 
 
+def test_a_release_kept_in_two_files_is_not_acted_on(remote: Remote, watches: list[Watch]) -> None:
+    """`chat.yaml` and `chat.yml` both hold chat (RELC214): the watcher took `chat.yaml`
+    for the release and acted on its breach. Neither file is the release: it is said to go
+    unwatched, as any release file that fails its checks."""
+    start_rollout(remote)
+    (remote.seed.root / "releases" / "chat.yml").write_text((remote.seed.root / "releases" / "chat.yaml").read_text())
+    remote.seed.commit("Copy chat to chat.yml", build=False)
+    remote.seed.git("push", "-q", "origin", "main")
+    watch = Watch(remote.clone("gateway"), "--no-deploy", "--metrics", snapshot(remote.folder, 0.3), "--ticks", "1")
+    watches.append(watch)
+    assert watch.wait() == 0, watch.log_path.read_text()
+    assert watch.events("decision") == [] and watch.events("rollback") == [], watch.log_path.read_text()
+    noted = watch.events("not_evaluated")
+    assert len(noted) == 1 and any("RELC214" in problem for problem in noted[0]["problems"]), noted
+
+
 def test_superseded_names_only_the_releases_the_watcher_changed(remote: Remote, watches: list[Watch]) -> None:
     """chat was rolled back here while the branch moved chat on and also changed talk:
     Git wins, and the event names chat, the release whose rollback was given up."""
