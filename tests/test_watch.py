@@ -163,14 +163,21 @@ def test_a_merged_commit_and_a_plain_git_revert_are_delivered(remote: Remote, wa
     assert not list(deploy.glob(".relc-staging-*"))
 
 
-def test_a_breached_trigger_is_rolled_back_flipped_and_pushed(remote: Remote, watches: list[Watch]) -> None:
-    start_rollout(remote)
+def rolled_back_in_one_tick(remote: Remote, watches: list[Watch]) -> Watch:
+    """One tick of a watcher on a fresh clone, chat's error rate breached: chat's rollout
+    is reverted, delivered (v1 serves everything) and pushed."""
     clone, deploy = remote.clone("gateway"), remote.folder / "deploy"
     watch = Watch(clone, "--deploy-dir", str(deploy), "--metrics", snapshot(remote.folder, 0.3), "--ticks", "1")
     watches.append(watch)
     assert watch.wait() == 0, watch.log_path.read_text()
     assert served(deploy) == {"v1": 100.0}
     assert remote.log()[0] == 'Revert "Start rollout of chat v2"'
+    return watch
+
+
+def test_a_breached_trigger_is_rolled_back_flipped_and_pushed(remote: Remote, watches: list[Watch]) -> None:
+    start_rollout(remote)
+    watch = rolled_back_in_one_tick(remote, watches)
     rollback = watch.events("rollback")[0]
     assert rollback["release"] == "chat" and rollback["decision_to_flip_seconds"] < 30
     assert [e["event"] for e in watch.events() if e["event"] in ("rollback", "pushed")] == ["rollback", "pushed"]
@@ -185,12 +192,7 @@ def test_a_breached_release_kept_in_a_yml_file_is_rolled_back_there(remote: Remo
         release_text("chat", ["v1", "v2"], stable="v1", candidate="v2", step=1) + TRIGGERS)  # fmt: skip
     remote.seed.commit("Start rollout of chat v2")
     remote.seed.git("push", "-q", "origin", "main")
-    clone, deploy = remote.clone("gateway"), remote.folder / "deploy"
-    watch = Watch(clone, "--deploy-dir", str(deploy), "--metrics", snapshot(remote.folder, 0.3), "--ticks", "1")
-    watches.append(watch)
-    assert watch.wait() == 0, watch.log_path.read_text()
-    assert served(deploy) == {"v1": 100.0}
-    assert remote.log()[0] == 'Revert "Start rollout of chat v2"'
+    rolled_back_in_one_tick(remote, watches)
     pushed = subprocess.run(["git", "--git-dir", str(remote.bare), "show", "--format=", "--name-only", "main"],
                             capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
     assert "releases/chat.yml" in pushed and "releases/chat.yaml" not in pushed, pushed
