@@ -120,8 +120,8 @@ RELC707 = define(
     title="a release file changed its suffix in a way git does not see as a move",
     meaning="the change turns `releases/NAME.yaml` into `NAME.yml` (or back) and git sees one file deleted and "
             "another added, in the whole change (edited too much) or in its commits (deleted in one, added in "
-            "another): the release's history, which rollback, `relc history` and the step timing read, would begin "
-            "again there",
+            "another), or the new file is not in git yet (a plain `mv`): the release's history, which rollback, "
+            "`relc history` and the step timing read, would begin again there",
     fix="rename the file with `git mv` in a pull request that changes nothing else, then edit it in the next one",
 )
 
@@ -146,8 +146,14 @@ def suffix_switch_diagnostics(root: Path, base: str, releases: list[CheckedRelea
     commits = git.changes_under(root, f"{base}..HEAD", history.RELEASES_DIR, first_parent=True)
     each = {(change.renamed_from, change.path) for change in commits if change.renamed_from is not None}
     problems = []
+    untracked = git.untracked_files(root, history.RELEASES_DIR)
     for own, (checked, before) in switched.items():
         pair = (prefix + before, prefix + own)
+        if own in untracked:  # a plain `mv`: git's diff sees the old file gone and nothing added
+            problems.append(Diagnostic(checked.path, 1, 1, "RELC707",
+                                       f"was {before} at {base} and is not in git yet: `git add` it (or move it with "
+                                       f"`git mv {before} {own}`), so that git sees the move, then check again"))  # fmt: skip
+            continue
         if pair not in whole:
             how = f"is edited so much that git sees it deleted and {own} added"
         elif own in committed and pair not in each:

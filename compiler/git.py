@@ -112,8 +112,7 @@ def require_committable(root: Path, owned_folder: str = "rendered") -> None:
             "the working tree has uncommitted changes, which a relc commit could mix up: commit or stash "
             f"them first: {', '.join(dirty)}"
         )
-    stray = _git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", owned_folder).decode("utf-8").split("\0")
-    stray = [path for path in stray if path]
+    stray = sorted(untracked_files(root, owned_folder))
     if stray:
         raise GitError(
             f"untracked files in {owned_folder}/, which relc owns, would be deleted or committed: move or remove "
@@ -264,6 +263,12 @@ def blob_ids(root: Path, revision: str, folder: str) -> dict[str, str]:
         if tab and len(parts) == 3 and parts[1] == "blob":
             ids[path] = parts[2]
     return ids
+
+
+def untracked_files(root: Path, folder: str) -> set[str]:
+    """Files under `folder` that git does not track and does not ignore, from `root`."""
+    listing = _git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", folder).decode("utf-8")
+    return {path for path in listing.split("\0") if path}
 
 
 def blob_id(content: bytes) -> str:

@@ -116,6 +116,12 @@ def test_a_suffix_switch_edited_past_git_s_rename_detection_is_refused(tmp_path:
     status, output = gate(repository)
     assert status == 1 and "is deleted in one commit and releases/chat.yml added in another" in output, output
     repository.git("reset", "-q", "--hard", "main")
+    (repository.root / "releases" / "chat.yaml").rename(repository.root / "releases" / "chat.yml")
+    status, output = gate(repository)  # a plain `mv`, not yet added: said as such, not as an edit
+    assert status == 1 and "RELC707: was releases/chat.yaml at main and is not in git yet: `git add` it" in output, output
+    repository.git("add", "-A", "releases")
+    assert gate(repository)[0] == 0, gate(repository)[1]  # added, git pairs the two
+    repository.git("reset", "-q", "--hard", "main")
     repository.git("mv", "releases/chat.yaml", "releases/chat.yml")
     repository.commit("Keep chat in chat.yml")
     assert gate(repository)[0] == 0, gate(repository)[1]
