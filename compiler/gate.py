@@ -234,12 +234,6 @@ def _step_problems(
     return problems
 
 
-def _base_path(name: str, base_ids: dict[str, str]) -> str | None:
-    """The release's file at the base: `releases/NAME.yaml`, or `NAME.yml` (a pull request
-    that renames one to the other, however much it also edits, brings no new release)."""
-    return history.release_path_in(name, base_ids)
-
-
 def gate_diagnostics(
     root: Path, base: str, releases: list[CheckedRelease], now: float, overrides: list[Override],
     cache: "ReleaseCache | None" = None,
@@ -249,7 +243,9 @@ def gate_diagnostics(
     # Releases whose bytes are the base's moved nothing: told apart by blob id, one git
     # process for all, and only the others are read and parsed.
     base_ids = git.blob_ids(root, base_commit, history.RELEASES_DIR)
-    base_paths = {c.name: path for c in releases if (path := _base_path(c.name, base_ids)) is not None}
+    # Each release's file at the base, `.yaml` or `.yml`: renamed from one to the other, however
+    # much it is also edited, it is no new release.
+    base_paths = {c.name: path for c in releases if (path := history.release_path_in(c.name, base_ids)) is not None}
     changed = [c for c in releases if c.name in base_paths and base_ids[base_paths[c.name]] != git.blob_id(c.raw)]
     base_contents = git.read_blobs(root, [base_ids[base_paths[c.name]] for c in changed])
     began: dict[str, git.Commit | None] = {}

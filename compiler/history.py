@@ -67,17 +67,23 @@ def release_path_in(name: str, paths: Container[str]) -> str | None:
     return next((path for path in release_paths(name) if path in paths), None)
 
 
+def _release_files_present(root: Path, name: str) -> Iterator[str]:
+    """The files of release `name` in the working tree, in the order relc looks."""
+    return (path for path in release_paths(name) if (root / path).is_file())
+
+
 def release_files(root: Path, name: str) -> list[str]:
     """Every file of release `name` in the working tree, from relc's folder: one, or two
     when both `NAME.yaml` and `NAME.yml` are there (RELC214 when checked together); the
     `.yaml` path, to name, when neither is."""
-    return [path for path in release_paths(name) if (root / path).is_file()] or [release_path(name)]
+    return list(_release_files_present(root, name)) or [release_path(name)]
 
 
 def release_file(root: Path, name: str) -> str:
     """The release's file in the working tree, from relc's folder: `releases/NAME.yaml`,
-    else `releases/NAME.yml`, and `releases/NAME.yaml` (to name) when neither is there."""
-    return next((path for path in release_paths(name) if (root / path).is_file()), release_path(name))
+    else `releases/NAME.yml`, and `releases/NAME.yaml` (to name) when neither is there.
+    Stops at the first found: the watcher asks it of every release in rollout each tick."""
+    return next(_release_files_present(root, name), release_path(name))
 
 
 def release_paths_at(root: Path, revision: str, names: list[str]) -> dict[str, str]:

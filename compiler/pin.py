@@ -35,13 +35,13 @@ def pin_release(root: Path, name: str, registry: "Registry | None" = None) -> Pi
     from compiler.files import FileReadError, read_input_file
     from compiler.load import load_bytes
 
-    relative = history.release_file(root, name)
+    files = history.release_files(root, name)
+    relative = files[0]
     path = root / relative
     if not path.exists():
         from compiler.changes import missing_release
 
         raise UsageError(missing_release(name))
-    files = history.release_files(root, name)
     if len(files) > 1:
         raise UsageError(f"release `{name}` is in both {' and '.join(files)} (RELC214): keep one file a release, then pin it")
     try:

@@ -589,7 +589,8 @@ class Validation:
         if cross:
             failed = {d.path for d in cross}
             # A release in two files is in neither: which one a watcher should act on is not known.
-            twice = {c.name for c in result.releases if c.path in {d.path for d in names}}
+            second_files = {d.path for d in names}
+            twice = {c.name for c in result.releases if c.path in second_files}
             result.releases = [c for c in result.releases if c.path not in failed and c.name not in twice]
             result.diagnostics.extend(cross)
         result.diagnostics = sorted(set(result.diagnostics), key=lambda d: (d.path, d.line, d.column, d.code, d.message))

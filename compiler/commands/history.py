@@ -14,7 +14,9 @@ def run(arguments: argparse.Namespace, reporter: Reporter) -> int:
 
     entries = release_history(ROOT, arguments.name)
     if not entries:
-        raise UsageError(f"no release `{arguments.name}` in this branch's history "
-                         f"(releases/{arguments.name}.yaml or releases/{arguments.name}.yml)")
+        from compiler.history import release_paths
+
+        looked_in = " or ".join(release_paths(arguments.name))
+        raise UsageError(f"no release `{arguments.name}` in this branch's history ({looked_in})")
     reporter.result(history_text(arguments.name, entries), history_records(entries))
     return EXIT_OK

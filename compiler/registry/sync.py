@@ -70,9 +70,10 @@ def sync_committed(root: Path, name: str, registry: Registry) -> list[AliasMove]
     from compiler.history import release_file
     from compiler.validate import validate_release_file
 
-    checked, diagnostics = validate_release_file(root / release_file(root, name), root)
+    path = release_file(root, name)
+    checked, diagnostics = validate_release_file(root / path, root)
     if checked is None:
-        raise RegistryError(f"cannot sync the registry: {release_file(root, name)} is not valid", diagnostics)
+        raise RegistryError(f"cannot sync the registry: {path} is not valid", diagnostics)
     return sync_release(registry, checked.release, git.head(root))
 
 
